@@ -1,0 +1,86 @@
+/**
+ * The `constat` command: `serve` (the default; what `npm start` runs), `token`, `migrate`,
+ * `test-run` (what `npm test` runs). Run `constat help` for usage.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
+
+const USAGE = `usage: constat <command> [options]
+
+commands:
+  serve                          run the server (configuration from the environment)
+  token --user U --device D      mint a development token (HS256, AUTH_JWT_SECRET or the built-in
+        [--name N] [--role R]…   development secret)
+        [--expires 12h]
+  migrate                        apply database migrations and exit
+  test-run [files…]              run the test suite (what npm test runs)
+  help                           this text
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  serve: async () => (await import('../server/main.js')).main(),
+  token: async (argv) => {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        user: { type: 'string' },
+        device: { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string', multiple: true },
+        expires: { type: 'string', default: '12h' },
+      },
+    });
+    if (!values.user || !values.device) throw new UsageError('token needs --user and --device');
+    const config = loadConfig();
+    if (config.auth.kind !== 'hs256') throw new UsageError('token mints HS256 tokens only: set AUTH_JWT_SECRET');
+    const { mintDevelopmentToken } = await import('../server/auth.js');
+    process.stdout.write(
+      (await mintDevelopmentToken({
+        secret: config.auth.secret,
+        userId: values.user,
+        deviceId: values.device,
+        ...(values.name ? { name: values.name } : {}),
+        ...(values.role ? { roles: values.role } : {}),
+        expiresIn: values.expires,
+      })) + '\n',
+    );
+  },
+  migrate: async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    const { openDatabase } = await import('../persistence/database.js');
+    const { migrate } = await import('../persistence/migrate.js');
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+    try {
+      const { applied } = await migrate(db.sql, logger);
+      process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');
+    } finally {
+      await db.close();
+    }
+  },
+  'test-run': async (argv) => (await import('./test-run.js')).runTests(argv),
+  help: async () => void process.stdout.write(USAGE),
+};
+
+class UsageError extends Error {}
+
+const [name = 'serve', ...rest] = process.argv.slice(2);
+const command = commands[name === '--help' || name === '-h' ? 'help' : name];
+if (!command) {
+  process.stderr.write(`constat: unknown command "${name}"\n\n${USAGE}`);
+  process.exit(2);
+}
+try {
+  await command(rest);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`constat: invalid configuration: ${err.message}\n`);
+    process.exit(1);
+  }
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`constat: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  throw err;
+}

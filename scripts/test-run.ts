@@ -1,0 +1,1 @@
+export async function runTests(_argv: string[]): Promise<void> {}

@@ -1,0 +1,109 @@
+/**
+ * The HTTP application: GraphQL, health, readiness and metrics. Every failure is rendered by
+ * the one `onError` below; the websocket endpoint is attached to the Node server separately
+ * (sync-endpoint.ts).
+ */
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from 'pino';
+import type { TokenVerifier } from './auth.js';
+import { bearerToken } from './auth.js';
+import type { Metrics } from './metrics.js';
+import type { ConstatYoga } from './graphql/yoga.js';
+import type { GraphQLServices } from './graphql/context.js';
+import { ConstatError } from '../sync/errors.js';
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface AppDeps {
+  verifier: TokenVerifier;
+  yoga: ConstatYoga;
+  services: GraphQLServices;
+  metrics: Metrics;
+  readiness: ReadinessCheck[];
+  publicUrl: string | undefined;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', async (c) => {
+    const results = await Promise.all(
+      deps.readiness.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check(), 2_000);
+          return [name, 'ok'] as const;
+        } catch (err) {
+          return [name, (err as Error).message || 'failed'] as const;
+        }
+      }),
+    );
+    const ready = results.every(([, r]) => r === 'ok');
+    return c.json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) }, ready ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+
+  app.on(['GET', 'POST'], '/graphql', async (c) => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
+    const principal = await deps.verifier.verify(token);
+    const requestUrl = new URL(c.req.url);
+    const base = new URL(deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`);
+    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+    return deps.yoga.fetch(c.req.raw, { principal, services: deps.services, publicWsBase: base.toString() });
+  });
+
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
+
+  app.onError((err, c) => {
+    if (err instanceof ConstatError) {
+      const status = HTTP_STATUS[err.code];
+      // GraphQL clients expect the GraphQL error shape even for a refused request.
+      if (c.req.path === '/graphql') {
+        return c.json({ errors: [{ message: err.message, extensions: { code: err.code } }] }, status);
+      }
+      return c.json({ error: { code: err.code, message: err.message } }, status);
+    }
+    if (err instanceof HTTPException) return err.getResponse();
+    deps.logger.error({ err, path: c.req.path }, 'unhandled error');
+    return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
+  });
+
+  return app;
+}
+
+const HTTP_STATUS = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  BAD_USER_INPUT: 400,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+  GONE: 410,
+  TOO_LARGE: 413,
+  UNAVAILABLE: 503,
+} as const satisfies Record<ConstatError['code'], number>;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

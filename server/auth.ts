@@ -1,0 +1,104 @@
+/**
+ * Bearer JWT verification. Claims: `sub` (user id), `did` (device id), optional `name` and
+ * `roles`. HS256 for development; ES256/RS256 public key or a JWKS URL in production.
+ */
+import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { AuthConfig } from './config.js';
+import { ConstatError } from '../sync/errors.js';
+
+export interface Principal {
+  userId: string;
+  deviceId: string;
+  name: string | undefined;
+  roles: string[];
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+type Verify = (token: string) => Promise<JWTPayload>;
+
+export function createTokenVerifier(config: AuthConfig): TokenVerifier {
+  let verifierPromise: Promise<Verify> | undefined;
+  const verifier = () => (verifierPromise ??= buildVerify(config));
+  return {
+    async verify(token) {
+      const verify = await verifier();
+      let payload: JWTPayload;
+      try {
+        payload = await verify(token);
+      } catch (err) {
+        throw new ConstatError('UNAUTHENTICATED', `invalid token: ${(err as Error).message}`);
+      }
+      return principalFromClaims(payload);
+    },
+  };
+}
+
+async function buildVerify(config: AuthConfig): Promise<Verify> {
+  switch (config.kind) {
+    case 'hs256': {
+      const secret = new TextEncoder().encode(config.secret);
+      return async (token) => (await jwtVerify(token, secret, { algorithms: ['HS256'] })).payload;
+    }
+    case 'public-key': {
+      const key = await importSPKI(config.publicKeyPem, config.algorithm);
+      const algorithms = [config.algorithm];
+      return async (token) => (await jwtVerify(token, key, { algorithms })).payload;
+    }
+    case 'jwks': {
+      const keySet = createRemoteJWKSet(new URL(config.url));
+      const algorithms = ['ES256', 'RS256'];
+      return async (token) => (await jwtVerify(token, keySet, { algorithms })).payload;
+    }
+  }
+}
+
+export function principalFromClaims(payload: JWTPayload): Principal {
+  const { sub, did, name, roles } = payload as JWTPayload & Record<string, unknown>;
+  if (typeof sub !== 'string' || sub === '' || sub.length > 200) {
+    throw new ConstatError('UNAUTHENTICATED', 'token has no usable "sub" claim');
+  }
+  if (typeof did !== 'string' || did === '' || did.length > 200) {
+    throw new ConstatError('UNAUTHENTICATED', 'token has no usable "did" (device id) claim');
+  }
+  if (roles !== undefined && (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string'))) {
+    throw new ConstatError('UNAUTHENTICATED', 'token "roles" claim must be a list of strings');
+  }
+  return {
+    userId: sub,
+    deviceId: did,
+    name: typeof name === 'string' ? name : undefined,
+    roles: (roles as string[] | undefined) ?? [],
+  };
+}
+
+/** Pulls the bearer token out of an `Authorization` header value. */
+export function bearerToken(header: string | undefined | null): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  return match?.[1];
+}
+
+export interface MintOptions {
+  secret: string;
+  userId: string;
+  deviceId: string;
+  name?: string;
+  roles?: string[];
+  expiresIn?: string | number;
+}
+
+/** Mints an HS256 token, for development and tests (`constat token`). */
+export async function mintDevelopmentToken(opts: MintOptions): Promise<string> {
+  const claims: Record<string, unknown> = { did: opts.deviceId };
+  if (opts.name) claims.name = opts.name;
+  if (opts.roles && opts.roles.length > 0) claims.roles = opts.roles;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(opts.userId)
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '12h')
+    .sign(new TextEncoder().encode(opts.secret));
+}

@@ -1,0 +1,175 @@
+/**
+ * The one configuration loader. Everything the process can be told comes from the environment
+ * (12-factor); an invalid value stops start-up with one line naming the variable, so an operator
+ * never has to guess which setting was wrong.
+ */
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Absent: embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Absent: in-process hub and session store (single instance). */
+  redisUrl: string | undefined;
+  /** Absent: events wait in the outbox until a broker is configured. */
+  kafkaBrokers: string[] | undefined;
+  dataDir: string;
+  logLevel: string;
+  auth: AuthConfig;
+  /** Base URL devices use to reach this server; derived from each request when absent. */
+  publicUrl: string | undefined;
+  limits: Limits;
+  sessions: SessionSettings;
+  drafts: { saveDebounceMs: number };
+}
+
+export type AuthConfig =
+  | { kind: 'hs256'; secret: string; isDevelopmentSecret: boolean }
+  | { kind: 'public-key'; algorithm: 'ES256' | 'RS256'; publicKeyPem: string }
+  | { kind: 'jwks'; url: string };
+
+export interface Limits {
+  /** Largest websocket frame accepted (bytes); larger closes with 4413. */
+  maxFrameBytes: number;
+  /** Largest encoded document a session may grow to (bytes); beyond closes with 4413. */
+  maxDocumentBytes: number;
+  /** Sustained messages per second per connection, and the burst allowed above it. */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** A connection that sends nothing for this long is closed (stock clients send awareness every 15 s). */
+  idleTimeoutMs: number;
+  /** Bytes queued towards one device before it is considered unable to keep up. */
+  maxBufferedBytes: number;
+}
+
+export interface SessionSettings {
+  /** A session that is not finalized expires after this long. */
+  ttlMs: number;
+  joinCodeTtlMs: number;
+  /** Failed join attempts allowed per user, and in total, per window. */
+  joinFailuresPerUser: number;
+  joinFailuresGlobal: number;
+  joinThrottleWindowMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Development secret used when no verification key is configured; never accepted in production. */
+export const DEVELOPMENT_JWT_SECRET = 'constat-development-secret-do-not-use-in-production';
+
+export function loadConfig(env: Env = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST ?? '0.0.0.0',
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    kafkaBrokers: brokers(env),
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    auth: auth(env, production),
+    publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
+    limits: {
+      maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxDocumentBytes: integer(env, 'MAX_DOCUMENT_BYTES', 2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+      messagesPerSecond: integer(env, 'MAX_MESSAGES_PER_SECOND', 100, 1, 100_000),
+      messageBurst: integer(env, 'MAX_MESSAGE_BURST', 400, 1, 1_000_000),
+      idleTimeoutMs: integer(env, 'IDLE_TIMEOUT_MS', 60_000, 1_000, 24 * 3600_000),
+      maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    },
+    sessions: {
+      ttlMs: integer(env, 'SESSION_TTL_MS', 24 * 3600_000, 1_000, 30 * 24 * 3600_000),
+      joinCodeTtlMs: integer(env, 'JOIN_CODE_TTL_MS', 10 * 60_000, 1_000, 24 * 3600_000),
+      joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
+      joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
+      joinThrottleWindowMs: integer(env, 'JOIN_THROTTLE_WINDOW_MS', 10 * 60_000, 1_000, 24 * 3600_000),
+    },
+    drafts: {
+      saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
+    },
+  };
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function brokers(env: Env): string[] | undefined {
+  const raw = env.KAFKA_BROKERS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const list = raw.split(',').map((b) => b.trim());
+  for (const broker of list) {
+    if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(broker)) {
+      throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port…], got "${broker}"`);
+    }
+  }
+  return list;
+}
+
+function auth(env: Env, production: boolean): AuthConfig {
+  if (env.AUTH_JWKS_URL) {
+    return { kind: 'jwks', url: url(env, 'AUTH_JWKS_URL', ['https:', 'http:']) as string };
+  }
+  if (env.AUTH_JWT_PUBLIC_KEY) {
+    const algorithm = oneOf(env, 'AUTH_JWT_ALGORITHM', ['ES256', 'RS256'] as const, 'ES256');
+    const pem = env.AUTH_JWT_PUBLIC_KEY.replace(/\\n/g, '\n');
+    if (!pem.includes('BEGIN PUBLIC KEY')) {
+      throw new ConfigError('AUTH_JWT_PUBLIC_KEY', 'expected a PEM "PUBLIC KEY" block');
+    }
+    return { kind: 'public-key', algorithm, publicKeyPem: pem };
+  }
+  const secret = env.AUTH_JWT_SECRET;
+  if (secret !== undefined && secret !== '') {
+    if (secret.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+    return { kind: 'hs256', secret, isDevelopmentSecret: false };
+  }
+  if (production) {
+    throw new ConfigError(
+      'AUTH_JWT_SECRET',
+      'no verification key configured (set AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+    );
+  }
+  return { kind: 'hs256', secret: DEVELOPMENT_JWT_SECRET, isDevelopmentSecret: true };
+}

@@ -1,0 +1,16 @@
+import type { Principal } from '../auth.js';
+import type { SessionService } from '../../sync/session-service.js';
+import type { Metrics } from '../metrics.js';
+
+export interface GraphQLServices {
+  sessions: SessionService;
+  metrics: Metrics;
+}
+
+/** Built per request, after the bearer token was verified. */
+export interface GraphQLContext {
+  principal: Principal;
+  services: GraphQLServices;
+  /** ws:// or wss:// base URL devices use for the sync endpoint. */
+  publicWsBase: string;
+}

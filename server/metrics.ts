@@ -1,0 +1,66 @@
+/** Prometheus metrics, one registry per server (so tests can run several in one process). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SyncObserver } from '../sync/live-session.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({ name: 'constat_ws_connections', help: 'Open device websocket connections', registers: [this.registry] });
+  readonly connectionsRefused = new Counter({
+    name: 'constat_ws_connections_refused_total',
+    help: 'Websocket connections refused at connect, by close code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly closes = new Counter({
+    name: 'constat_ws_closes_total',
+    help: 'Websocket connections closed by the server after connect, by close code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly liveSessions = new Gauge({ name: 'constat_live_sessions', help: 'Documents live on this instance', registers: [this.registry] });
+  readonly sessionsOpened = new Counter({ name: 'constat_sessions_opened_total', help: 'Sessions opened', registers: [this.registry] });
+  readonly sessionsJoined = new Counter({ name: 'constat_sessions_joined_total', help: 'Sessions joined by party B', registers: [this.registry] });
+  readonly joinFailures = new Counter({
+    name: 'constat_join_failures_total',
+    help: 'Refused join attempts, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly updates = new Counter({ name: 'constat_updates_total', help: 'Document updates accepted from devices', registers: [this.registry] });
+  readonly updateBytes = new Counter({ name: 'constat_update_bytes_total', help: 'Bytes of accepted updates', registers: [this.registry] });
+  readonly rejectedUpdates = new Counter({
+    name: 'constat_rejected_updates_total',
+    help: 'Document updates refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly limitHits = new Counter({
+    name: 'constat_limit_hits_total',
+    help: 'Connections closed by a limit, by limit',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly draftSaves = new Histogram({
+    name: 'constat_draft_save_seconds',
+    help: 'Draft save duration',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly draftSaveFailures = new Counter({ name: 'constat_draft_save_failures_total', help: 'Failed draft saves', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  syncObserver(): SyncObserver {
+    return {
+      updateAccepted: (bytes) => {
+        this.updates.inc();
+        this.updateBytes.inc(bytes);
+      },
+      updateRejected: (reason) => this.rejectedUpdates.inc({ reason }),
+      draftSaved: (ms) => this.draftSaves.observe(ms / 1000),
+      draftSaveFailed: () => this.draftSaveFailures.inc(),
+    };
+  }
+}

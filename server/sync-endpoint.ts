@@ -1,0 +1,156 @@
+/**
+ * The websocket endpoint `/v1/sync/:sessionId`. Every upgrade is accepted and then, if the
+ * device may not be there, closed with the contract's code: a refused HTTP upgrade reaches a
+ * browser client as a bare 1006 and it would retry forever, while 44xx tells it to stop.
+ *
+ * Uses `ws` directly (not the Hono websocket helper) because the endpoint needs a hard frame
+ * cap enforced before a frame is buffered (`maxPayload`), subprotocol selection for tokens
+ * carried in `Sec-WebSocket-Protocol`, and the socket's send buffer size for backpressure.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Limits } from './config.js';
+import type { Metrics } from './metrics.js';
+import type { TokenVerifier } from './auth.js';
+import type { SessionService } from '../sync/session-service.js';
+import type { LiveSessions } from '../sync/live-sessions.js';
+import { ConstatError } from '../sync/errors.js';
+import { DeviceConnection } from './device-connection.js';
+import { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
+
+const PATH = /^\/v1\/sync\/([^/?#]+)$/;
+export const SYNC_SUBPROTOCOL = 'constat.v1';
+const BEARER_PROTOCOL = 'bearer.';
+
+export interface SyncEndpointDeps {
+  verifier: TokenVerifier;
+  sessions: SessionService;
+  live: LiveSessions;
+  limits: Limits;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface SyncEndpoint {
+  /** Handles an HTTP upgrade; false when the path is not ours. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Closes every device connection (shutdown) and stops accepting new ones. */
+  close(): Promise<void>;
+}
+
+export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
+  const log = deps.logger.child({ component: 'sync-endpoint' });
+  const wss = new WebSocketServer({
+    noServer: true,
+    // Hard cap, applied by ws before buffering: anything between maxFrameBytes and this is
+    // refused by us with 4413; beyond it ws closes with 1009 without reading it.
+    maxPayload: deps.limits.maxFrameBytes * 4,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => {
+      if (protocols.has(SYNC_SUBPROTOCOL)) return SYNC_SUBPROTOCOL;
+      const first = protocols.values().next();
+      return first.done ? false : first.value;
+    },
+  });
+  const connections = new Set<DeviceConnection>();
+  let closing = false;
+
+  const admit = async (ws: WebSocket, req: IncomingMessage, sessionId: string) => {
+    // Frames that arrive while we authenticate wait here, under a small cap.
+    const early: Array<[Buffer, boolean]> = [];
+    let earlyBytes = 0;
+    const buffer = (data: Buffer, isBinary: boolean) => {
+      earlyBytes += data.byteLength;
+      if (early.length >= 64 || earlyBytes > deps.limits.maxFrameBytes * 2) {
+        ws.close(CloseCode.tooLarge, 'too much data before the session was ready');
+        return;
+      }
+      early.push([data, isBinary]);
+    };
+    ws.on('message', buffer);
+    try {
+      const token = tokenFrom(req);
+      if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing token');
+      const principal = await deps.verifier.verify(token);
+      const { session, role } = await deps.sessions.authorizeDevice(sessionId, principal);
+      if (closing) throw new ConstatError('UNAVAILABLE', 'server is shutting down');
+      if (ws.readyState !== ws.OPEN) return;
+      const connection = new DeviceConnection({
+        ws,
+        role,
+        userId: principal.userId,
+        deviceId: principal.deviceId,
+        limits: deps.limits,
+        metrics: deps.metrics,
+        logger: log.child({ sessionId }),
+      });
+      ws.off('message', buffer);
+      ws.on('message', (data: Buffer, isBinary) => connection.receive(data, isBinary));
+      for (const [data, isBinary] of early) connection.receive(data, isBinary);
+      connections.add(connection);
+      deps.metrics.connections.inc();
+      let live: Awaited<ReturnType<LiveSessions['attach']>> | undefined;
+      ws.once('close', () => {
+        connections.delete(connection);
+        deps.metrics.connections.dec();
+        connection.onClosed();
+        if (live) {
+          deps.live.detach(live, connection).catch((err: unknown) => log.error({ err }, 'detach failed'));
+          deps.metrics.liveSessions.set(deps.live.size);
+        }
+      });
+      live = await deps.live.attach(sessionId, session.formVersion, connection);
+      deps.metrics.liveSessions.set(deps.live.size);
+      if (ws.readyState !== ws.OPEN) {
+        // Closed while loading: the close handler ran before `live` was set.
+        await deps.live.detach(live, connection);
+        return;
+      }
+      connection.bind(live);
+    } catch (err) {
+      const code = closeCodeFor(err);
+      deps.metrics.connectionsRefused.inc({ code: String(code) });
+      if (code === CloseCode.internalError) log.error({ err, sessionId }, 'failed to admit a device');
+      else log.info({ code, sessionId, reason: (err as Error).message }, 'device refused');
+      if (ws.readyState === ws.OPEN) ws.close(code, closeReason(err));
+    }
+  };
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const match = PATH.exec(url.pathname);
+      if (!match) return false;
+      if (closing) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return true;
+      }
+      const sessionId = decodeURIComponent(match[1]!);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', (err) => log.debug({ err }, 'websocket error'));
+        admit(ws, req, sessionId).catch((err: unknown) => log.error({ err }, 'admit failed'));
+      });
+      return true;
+    },
+    async close() {
+      closing = true;
+      for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function tokenFrom(req: IncomingMessage): string | undefined {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const fromQuery = url.searchParams.get('token');
+  if (fromQuery) return fromQuery;
+  const header = req.headers['sec-websocket-protocol'];
+  if (!header) return undefined;
+  for (const p of header.split(',')) {
+    const value = p.trim();
+    if (value.startsWith(BEARER_PROTOCOL)) return value.slice(BEARER_PROTOCOL.length);
+  }
+  return undefined;
+}

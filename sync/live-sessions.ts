@@ -1,0 +1,88 @@
+/**
+ * The live documents of this instance, one per session. Concurrent first connections share
+ * one load; the document is unloaded (draft saved) when its last device leaves, unless a
+ * device arrived while the unload was in flight.
+ */
+import type { Logger } from 'pino';
+import { LiveSession, type DeviceChannel, type LiveSessionOptions } from './live-session.js';
+
+export type LiveSessionFactory = (sessionId: string, formVersion: string) => LiveSessionOptions;
+
+export class LiveSessions {
+  readonly #loading = new Map<string, Promise<LiveSession>>();
+  // A document being unloaded must finish saving before it is loaded again, or the new copy
+  // would start from a draft that lacks the last edits.
+  readonly #unloading = new Map<string, Promise<void>>();
+  readonly #log: Logger;
+  #closed = false;
+
+  constructor(
+    private readonly options: LiveSessionFactory,
+    logger: Logger,
+  ) {
+    this.#log = logger;
+  }
+
+  get size(): number {
+    return this.#loading.size;
+  }
+
+  /** Loads (or reuses) the session's document and attaches the device to it. */
+  async attach(sessionId: string, formVersion: string, channel: DeviceChannel): Promise<LiveSession> {
+    for (;;) {
+      let loading = this.#loading.get(sessionId);
+      if (!loading) {
+        const unloading = this.#unloading.get(sessionId);
+        if (unloading) {
+          await unloading;
+          continue;
+        }
+        loading = LiveSession.load(this.options(sessionId, formVersion));
+        this.#loading.set(sessionId, loading);
+        loading.catch(() => {
+          if (this.#loading.get(sessionId) === loading) this.#loading.delete(sessionId);
+        });
+      }
+      const live = await loading;
+      // Re-check after the await: the document may have been unloaded meanwhile.
+      if (this.#loading.get(sessionId) === loading) {
+        live.attach(channel);
+        return live;
+      }
+    }
+  }
+
+  /** Detaches a device; the last one out unloads the document. */
+  async detach(live: LiveSession, channel: DeviceChannel): Promise<void> {
+    live.detach(channel);
+    if (live.deviceCount > 0) return;
+    const loading = this.#loading.get(live.sessionId);
+    if (!loading) return;
+    this.#loading.delete(live.sessionId);
+    const unloading = live.destroy().catch((err: unknown) => {
+      this.#log.error({ err, sessionId: live.sessionId }, 'failed to save the draft while unloading');
+    });
+    this.#unloading.set(live.sessionId, unloading);
+    try {
+      await unloading;
+    } finally {
+      if (this.#unloading.get(live.sessionId) === unloading) this.#unloading.delete(live.sessionId);
+    }
+  }
+
+  get(sessionId: string): Promise<LiveSession> | undefined {
+    return this.#loading.get(sessionId);
+  }
+
+  /** Saves every live document and unloads it (shutdown). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const all = [...this.#loading.values()];
+    this.#loading.clear();
+    await Promise.allSettled([
+      ...all.map(async (p) => (await p).destroy()),
+      ...this.#unloading.values(),
+    ]);
+  }
+}

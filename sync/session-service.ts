@@ -1,0 +1,144 @@
+/**
+ * Session lifecycle: open (party A), join by code (party B), and who may connect. The join
+ * code is six digits, single use, short-lived; failed attempts are throttled per user and in
+ * total, because six digits fall to brute force in minutes otherwise.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import * as Y from 'yjs';
+import type { SessionStore } from './session-store.js';
+import type { DraftStore } from './draft-store.js';
+import { isOpen, isValidSessionId, roleOf, type SessionRecord } from './session-record.js';
+import { writeMeta } from './constat-doc.js';
+import { getFormVersion } from './form-versions.js';
+import { recordOwners } from './client-owners.js';
+import { SERVER_ORIGIN } from './origins.js';
+import { ConstatError } from './errors.js';
+import type { Role } from './permissions.js';
+
+export interface DeviceIdentity {
+  userId: string;
+  deviceId: string;
+}
+
+export interface SessionServiceSettings {
+  ttlMs: number;
+  joinCodeTtlMs: number;
+  joinFailuresPerUser: number;
+  joinFailuresGlobal: number;
+  joinThrottleWindowMs: number;
+}
+
+export interface OpenedSession {
+  session: SessionRecord;
+  role: Role;
+  joinCode?: string;
+  joinCodeExpiresAt?: string;
+}
+
+const JOIN_CODE = /^\d{6}$/;
+const GLOBAL_KEY = 'join:global';
+const userKey = (userId: string) => `join:user:${userId}`;
+
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly drafts: DraftStore,
+    private readonly settings: SessionServiceSettings,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async open(opener: DeviceIdentity, formVersion: string): Promise<OpenedSession> {
+    if (!getFormVersion(formVersion)) {
+      throw new ConstatError('BAD_USER_INPUT', `unknown form version "${formVersion}"`, { field: 'formVersion' });
+    }
+    const now = this.now();
+    const session: SessionRecord = {
+      schema: 1,
+      id: randomUUID(),
+      formVersion,
+      status: 'waiting',
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.settings.ttlMs).toISOString(),
+      parties: { A: { ...opener, joinedAt: new Date(now).toISOString() } },
+    };
+    // The document exists in storage before anyone can connect, so every instance loads the
+    // same initial state (meta and the client-ownership map) instead of racing to create it.
+    await this.drafts.save({ sessionId: session.id, formVersion, state: initialDocument(session) });
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      if (await this.store.create(session, code, this.settings.joinCodeTtlMs)) {
+        return {
+          session,
+          role: 'A',
+          joinCode: code,
+          joinCodeExpiresAt: new Date(now + this.settings.joinCodeTtlMs).toISOString(),
+        };
+      }
+    }
+    throw new ConstatError('UNAVAILABLE', 'could not allocate a join code; try again');
+  }
+
+  async join(joiner: DeviceIdentity, code: string): Promise<OpenedSession> {
+    const [mine, all] = await Promise.all([
+      this.store.failures(userKey(joiner.userId)),
+      this.store.failures(GLOBAL_KEY),
+    ]);
+    if (mine >= this.settings.joinFailuresPerUser || all >= this.settings.joinFailuresGlobal) {
+      throw new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
+    }
+    const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
+    const session = sessionId ? await this.store.get(sessionId) : null;
+    if (!sessionId || !session || !isOpen(session, this.now())) {
+      await this.#countFailure(joiner.userId);
+      throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
+    }
+    if (session.parties.A.userId === joiner.userId) {
+      throw new ConstatError('CONFLICT', 'the driver who opened the session cannot also join it as party B');
+    }
+    if (!(await this.store.consumeJoinCode(code, sessionId))) {
+      await this.#countFailure(joiner.userId);
+      throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
+    }
+    const added = await this.store.addPartyB(sessionId, { ...joiner, joinedAt: new Date(this.now()).toISOString() });
+    if (!added.ok) {
+      throw new ConstatError(added.reason === 'full' ? 'CONFLICT' : 'NOT_FOUND', `session cannot be joined (${added.reason})`);
+    }
+    return { session: added.session, role: 'B' };
+  }
+
+  async #countFailure(userId: string): Promise<void> {
+    await Promise.all([
+      this.store.recordFailure(userKey(userId), this.settings.joinThrottleWindowMs),
+      this.store.recordFailure(GLOBAL_KEY, this.settings.joinThrottleWindowMs),
+    ]);
+  }
+
+  async get(sessionId: string): Promise<SessionRecord | null> {
+    return isValidSessionId(sessionId) ? this.store.get(sessionId) : null;
+  }
+
+  /**
+   * Who a connecting device is in a session. Unknown and expired sessions are NOT_FOUND,
+   * closed ones GONE; a device that is not one of the two parties is FORBIDDEN.
+   */
+  async authorizeDevice(sessionId: string, device: DeviceIdentity): Promise<{ session: SessionRecord; role: Role }> {
+    const session = await this.get(sessionId);
+    if (!session) throw new ConstatError('NOT_FOUND', 'unknown session');
+    const role = roleOf(session, device.userId, device.deviceId);
+    if (!role) throw new ConstatError('FORBIDDEN', 'this device is not a party of the session');
+    if (session.status === 'finalized') {
+      throw new ConstatError('GONE', 'session is finalized', { constatId: session.constatId });
+    }
+    if (!isOpen(session, this.now())) throw new ConstatError('NOT_FOUND', `session is ${session.status === 'waiting' || session.status === 'active' ? 'expired' : session.status}`);
+    return { session, role };
+  }
+}
+
+function initialDocument(session: SessionRecord): Uint8Array {
+  const doc = new Y.Doc();
+  writeMeta(doc, { formVersion: session.formVersion, sessionId: session.id, createdAt: session.createdAt }, SERVER_ORIGIN);
+  recordOwners(doc, [], 'server', SERVER_ORIGIN);
+  const state = Y.encodeStateAsUpdate(doc);
+  doc.destroy();
+  return state;
+}

@@ -1,0 +1,26 @@
+/**
+ * Where session state lives: Redis in production (any instance can serve any device), or this
+ * process on the embedded default. Both implement one interface and pass one contract suite
+ * (tests/session-store.test.ts).
+ */
+import type { Party, SessionRecord } from './session-record.js';
+
+export type AddPartyResult = { ok: true; session: SessionRecord } | { ok: false; reason: 'not-found' | 'full' | 'closed' };
+
+export interface SessionStore {
+  /** Stores a new session and its join code; false when the code is already taken. */
+  create(session: SessionRecord, joinCode: string, joinCodeTtlMs: number): Promise<boolean>;
+  get(id: string): Promise<SessionRecord | null>;
+  /** The session a join code points at, without consuming it. */
+  peekJoinCode(code: string): Promise<string | null>;
+  /** Consumes a join code; true only for the one caller that consumed it. */
+  consumeJoinCode(code: string, sessionId: string): Promise<boolean>;
+  /** Atomically sets party B if the session is waiting for it. */
+  addPartyB(sessionId: string, party: Party): Promise<AddPartyResult>;
+  /** Replaces the record if its status is one of `from` (compare-and-set); returns the new record. */
+  transition(id: string, from: readonly SessionRecord['status'][], patch: Partial<SessionRecord>): Promise<SessionRecord | null>;
+  /** Counts one failed attempt under `key` in a window starting at the first failure. */
+  recordFailure(key: string, windowMs: number): Promise<number>;
+  failures(key: string): Promise<number>;
+  close(): Promise<void>;
+}

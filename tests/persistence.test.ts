@@ -1,0 +1,417 @@
+/**
+ * One contract suite for the persistence layer, run against every database we support: a fresh
+ * database on the real PostgreSQL server, embedded PGlite on a data folder (reopened to prove
+ * the data survives a restart) and in-memory PGlite.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type postgres from 'postgres';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as Y from 'yjs';
+import { MEMORY_DATA_DIR, openDatabase, type Database } from '../persistence/database.js';
+import { createDraftsRepository } from '../persistence/drafts-repository.js';
+import { listMigrations, migrate } from '../persistence/migrate.js';
+import { createTestDatabase } from '../persistence/test-database.js';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+
+/** Start-up times, printed after uvu's summary. */
+const timings: string[] = [];
+process.once('beforeExit', () => {
+  for (const line of timings) console.log(`  ${line}`);
+});
+
+/** An empty database, as one adapter provides it. */
+interface Target {
+  sql: postgres.Sql;
+  /**
+   * A second, independent client of the same database, as another process would have. Absent
+   * where the database admits one client (PGlite): concurrent runs then share `sql`.
+   */
+  peer?: postgres.Sql;
+  /** Close everything and open the same database again; absent for in-memory databases. */
+  reopen?: () => Promise<postgres.Sql>;
+  close(): Promise<void>;
+}
+
+interface State {
+  target?: Target;
+  setupError?: unknown;
+}
+
+function persistenceContract(name: string, createTarget: () => Promise<Target>) {
+  const test = suite<State>(`persistence: ${name}`, {});
+
+  // uvu swallows an exception thrown by a `before` hook and reports the suite as passed, so
+  // keep the error and fail every test with it instead.
+  test.before(async (state) => {
+    try {
+      state.target = await createTarget();
+    } catch (err) {
+      state.setupError = err;
+    }
+  });
+  test.before.each((state) => {
+    if (state.setupError) throw state.setupError;
+  });
+  test.after(async (state) => {
+    await state.target?.close();
+  });
+
+  const sqlOf = (state: State) => state.target!.sql;
+
+  test('two concurrent migrate runs on an empty database both succeed, each file applied once', async (state) => {
+    const target = state.target!;
+    const expected = (await listMigrations()).map((m) => m.version);
+    assert.ok(expected.includes('0001_init'));
+
+    const [first, second] = await Promise.all([
+      migrate(target.sql, logger),
+      migrate(target.peer ?? target.sql, logger),
+    ]);
+    const all = [...first.applied, ...second.applied].sort();
+    assert.equal(all, expected, 'every file applied by exactly one of the runs');
+
+    const rows = await target.sql<{ version: string }[]>`
+      select version from schema_migrations order by version
+    `;
+    assert.equal(
+      rows.map((r) => r.version),
+      expected,
+    );
+    const [drafts] = await target.sql`select to_regclass('drafts') is not null as exists`;
+    assert.is(drafts?.exists, true);
+  });
+
+  test('re-running migrate applies nothing', async (state) => {
+    const result = await migrate(sqlOf(state), logger);
+    assert.equal(result.applied, []);
+  });
+
+  test('a Yjs document round-trips through save and load', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    const update = Y.encodeStateAsUpdate(doc);
+    const vector = Y.encodeStateVector(doc);
+
+    assert.is(
+      await drafts.save({
+        sessionId: 'round-trip',
+        formVersion: 'v1',
+        state: update,
+        stateVector: vector,
+      }),
+      true,
+    );
+    const draft = await drafts.load('round-trip');
+    assert.ok(draft);
+    assert.ok(draft.state instanceof Uint8Array);
+    assert.equal(Array.from(draft.state), Array.from(update));
+    assert.ok(draft.stateVector instanceof Uint8Array);
+    assert.equal(Array.from(draft.stateVector), Array.from(vector));
+    assert.is(draft.formVersion, 'v1');
+    assert.is(draft.status, 'live');
+    assert.is(draft.version, 1);
+    assert.ok(draft.createdAt instanceof Date);
+
+    const reloaded = new Y.Doc();
+    Y.applyUpdate(reloaded, draft.state);
+    assert.equal(contentOf(reloaded), contentOf(doc));
+    assert.equal(reloaded.getText('notes').toString(), 'Rear-ended at the lights');
+  });
+
+  test('load of an unknown session is null', async (state) => {
+    assert.is(await createDraftsRepository(sqlOf(state)).load('no-such-session'), null);
+  });
+
+  test('each save increments the version and replaces the state', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    await drafts.save({
+      sessionId: 'versions',
+      formVersion: 'v1',
+      state: Y.encodeStateAsUpdate(doc),
+      stateVector: Y.encodeStateVector(doc),
+    });
+    doc.getMap('shared').set('location', 'Place de la Bastille');
+    await drafts.save({
+      sessionId: 'versions',
+      formVersion: 'v1',
+      state: Y.encodeStateAsUpdate(doc),
+    });
+    doc.getMap('shared').set('injuries', true);
+    await drafts.save({
+      sessionId: 'versions',
+      formVersion: 'v1',
+      state: Y.encodeStateAsUpdate(doc),
+    });
+
+    const draft = await drafts.load('versions');
+    assert.ok(draft);
+    assert.is(draft.version, 3);
+    assert.is(draft.stateVector, null, 'a save without a vector clears the stale one');
+    assert.ok(draft.updatedAt.getTime() >= draft.createdAt.getTime());
+    const reloaded = new Y.Doc();
+    Y.applyUpdate(reloaded, draft.state);
+    assert.equal(contentOf(reloaded), contentOf(doc));
+  });
+
+  test('a finalized draft is never overwritten by a later save', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    const signed = Y.encodeStateAsUpdate(doc);
+    await drafts.save({ sessionId: 'finalized', formVersion: 'v1', state: signed });
+    // As the finalizer does: inside its own transaction.
+    assert.is(
+      await sqlOf(state).begin((tx) =>
+        createDraftsRepository(tx).setStatus('finalized', 'finalized'),
+      ),
+      true,
+    );
+    assert.is(await drafts.setStatus('finalized', 'finalized'), true, 'idempotent');
+    assert.is(await drafts.setStatus('finalized', 'expired'), false, 'closed statuses are final');
+
+    doc.getMap('shared').set('location', 'changed after signing');
+    const saved = await drafts.save({
+      sessionId: 'finalized',
+      formVersion: 'v2',
+      state: Y.encodeStateAsUpdate(doc),
+      status: 'live',
+    });
+    assert.is(saved, false);
+
+    const draft = await drafts.load('finalized');
+    assert.ok(draft);
+    assert.is(draft.status, 'finalized');
+    assert.is(draft.formVersion, 'v1');
+    assert.is(draft.version, 1);
+    assert.equal(Array.from(draft.state), Array.from(signed));
+  });
+
+  test('a draft first saved as finalized is not overwritten either', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const first = Y.encodeStateAsUpdate(buildDocument());
+    await drafts.save({
+      sessionId: 'born-final',
+      formVersion: 'v1',
+      state: first,
+      status: 'finalized',
+    });
+    assert.is(
+      await drafts.save({
+        sessionId: 'born-final',
+        formVersion: 'v1',
+        state: new Uint8Array([0, 0]),
+      }),
+      false,
+    );
+    const draft = await drafts.load('born-final');
+    assert.equal(Array.from(draft!.state), Array.from(first));
+  });
+
+  test('setStatus on an unknown session reports false', async (state) => {
+    assert.is(await createDraftsRepository(sqlOf(state)).setStatus('nobody', 'abandoned'), false);
+  });
+
+  test('drafts and the migration record survive closing and reopening the database', async (state) => {
+    const target = state.target!;
+    if (!target.reopen) return; // in-memory: nothing outlives close
+    const doc = buildDocument();
+    const update = Y.encodeStateAsUpdate(doc);
+    await createDraftsRepository(target.sql).save({
+      sessionId: 'restart',
+      formVersion: 'v1',
+      state: update,
+    });
+
+    target.sql = await target.reopen();
+
+    assert.equal((await migrate(target.sql, logger)).applied, []);
+    const draft = await createDraftsRepository(target.sql).load('restart');
+    assert.ok(draft);
+    const reloaded = new Y.Doc();
+    Y.applyUpdate(reloaded, draft.state);
+    assert.equal(contentOf(reloaded), contentOf(doc));
+  });
+
+  return test;
+}
+
+/** A small constat-like document using the Yjs types the real one uses. */
+function buildDocument(): Y.Doc {
+  const doc = new Y.Doc();
+  doc.transact(() => {
+    const shared = doc.getMap('shared');
+    shared.set('date', '2024-05-17T08:30:00Z');
+    shared.set('witnesses', ['J. Martin']);
+    const vehicleA = new Y.Map<unknown>();
+    vehicleA.set('plate', 'AB-123-CD');
+    vehicleA.set('damage', Y.Array.from([1, 4, 7]));
+    doc.getMap('vehicles').set('A', vehicleA);
+    doc.getText('notes').insert(0, 'Rear-ended at the lights');
+    // Bytes across the whole range, including 0x00 and 0xff, must survive bytea.
+    doc.getMap('sketch').set('raw', new Uint8Array([0, 1, 127, 128, 255]));
+  });
+  return doc;
+}
+
+/**
+ * The document's content as JSON. `Y.Doc#toJSON` leaves out root types the doc has not asked for
+ * by name yet (a freshly loaded doc knows none), so name them.
+ */
+function contentOf(doc: Y.Doc): unknown {
+  return {
+    shared: doc.getMap('shared').toJSON(),
+    vehicles: doc.getMap('vehicles').toJSON(),
+    notes: doc.getText('notes').toJSON(),
+    sketch: doc.getMap('sketch').toJSON(),
+  };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Closes `first`, then `second`, even if the first throws. */
+async function closeBoth(first: () => Promise<void>, second: () => Promise<void>): Promise<void> {
+  try {
+    await first();
+  } finally {
+    await second();
+  }
+}
+
+const postgresSuite = persistenceContract('PostgreSQL', async () => {
+  const testDb = await createTestDatabase(logger);
+  let db: Database | undefined;
+  try {
+    db = await openDatabase({ databaseUrl: testDb.url, dataDir: os.tmpdir(), logger });
+  } catch (err) {
+    await testDb.drop();
+    throw err;
+  }
+  let current: Database = db;
+  return {
+    sql: current.sql,
+    // The helper's own client: a separate pool, as a second server process would have.
+    peer: testDb.sql,
+    reopen: async () => {
+      await current.close();
+      current = await openDatabase({ databaseUrl: testDb.url, dataDir: os.tmpdir(), logger });
+      return current.sql;
+    },
+    close: () =>
+      closeBoth(
+        () => current.close(),
+        () => testDb.drop(),
+      ),
+  };
+});
+
+const pgliteSuite = persistenceContract('PGlite on a data folder', async () => {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'constat-pglite-'));
+  const removeDir = () => fs.rm(dataDir, { recursive: true, force: true });
+  let current: Database | undefined;
+  try {
+    let started = performance.now();
+    current = await openDatabase({ dataDir, logger });
+    timings.push(`PGlite first start (initdb): ${Math.round(performance.now() - started)} ms`);
+    return {
+      sql: current.sql,
+      reopen: async () => {
+        await current?.close();
+        current = undefined;
+        started = performance.now();
+        current = await openDatabase({ dataDir, logger });
+        timings.push(`PGlite restart: ${Math.round(performance.now() - started)} ms`);
+        return current.sql;
+      },
+      close: () => closeBoth(async () => current?.close(), removeDir),
+    };
+  } catch (err) {
+    await closeBoth(async () => current?.close(), removeDir);
+    throw err;
+  }
+});
+
+const memorySuite = persistenceContract('PGlite in memory', async () => {
+  const db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+  return { sql: db.sql, close: () => db.close() };
+});
+
+/** What only the embedded database has: the data folder lock and its start/stop edges. */
+const embedded = suite<{ dataDir?: string; open: Database[] }>('openDatabase: PGlite data folder', {
+  open: [],
+});
+embedded.before(async (state) => {
+  state.dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'constat-pglite-'));
+});
+embedded.after(async (state) => {
+  try {
+    for (const db of state.open) await db.close();
+  } finally {
+    if (state.dataDir) await fs.rm(state.dataDir, { recursive: true, force: true });
+  }
+});
+
+embedded('a second open of a data folder in use is refused; close is idempotent', async (state) => {
+  const dataDir = state.dataDir!;
+  const db = await openDatabase({ dataDir, logger });
+  state.open.push(db);
+  assert.is(db.kind, 'pglite');
+  try {
+    await openDatabase({ dataDir, logger });
+    assert.unreachable('opened twice');
+  } catch (err) {
+    assert.match((err as Error).message, /already open|in use/);
+  }
+  await db.close();
+  await db.close();
+  assert.is(await exists(path.join(dataDir, 'pglite.lock')), false, 'lock released on close');
+});
+
+embedded('a lock held by another live process is refused', async (state) => {
+  const lock = path.join(state.dataDir!, 'pglite.lock');
+  await fs.writeFile(lock, String(process.ppid));
+  try {
+    await openDatabase({ dataDir: state.dataDir!, logger });
+    assert.unreachable('opened a folder locked by another process');
+  } catch (err) {
+    assert.match((err as Error).message, `in use by process ${process.ppid}`);
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+});
+
+embedded('a lock left by a dead process is taken over', async (state) => {
+  const dataDir = state.dataDir!;
+  // Far above any pid_max: no live process has it.
+  await fs.writeFile(path.join(dataDir, 'pglite.lock'), '2147483646');
+  const db = await openDatabase({ dataDir, logger });
+  state.open.push(db);
+  const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
+  assert.is(row?.ok, 1);
+  assert.is(await fs.readFile(path.join(dataDir, 'pglite.lock'), 'utf8'), String(process.pid));
+  await db.close();
+});
+
+embedded('a failed connection to a real server rejects and leaves nothing open', async () => {
+  try {
+    await openDatabase({
+      databaseUrl: 'postgres://postgres@127.0.0.1:1/postgres',
+      dataDir: os.tmpdir(),
+      logger,
+    });
+    assert.unreachable('connected to port 1');
+  } catch (err) {
+    assert.match(String((err as Error).message), /ECONNREFUSED/);
+  }
+});
+
+for (const test of [postgresSuite, pgliteSuite, memorySuite, embedded]) test.run();
