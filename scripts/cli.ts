@@ -33,7 +33,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     });
     if (!values.user || !values.device) throw new UsageError('token needs --user and --device');
     const config = loadConfig();
-    if (config.auth.kind !== 'hs256') throw new UsageError('token mints HS256 tokens only: set AUTH_JWT_SECRET');
+    if (config.auth.kind !== 'hs256')
+      throw new UsageError('token mints HS256 tokens only: set AUTH_JWT_SECRET');
     const { mintDevelopmentToken } = await import('../server/auth.js');
     process.stdout.write(
       (await mintDevelopmentToken({
@@ -51,10 +52,16 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     const logger = createLogger(config.logLevel);
     const { openDatabase } = await import('../persistence/database.js');
     const { migrate } = await import('../persistence/migrate.js');
-    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+    const db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    });
     try {
       const { applied } = await migrate(db.sql, logger);
-      process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');
+      process.stdout.write(
+        applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n',
+      );
     } finally {
       await db.close();
     }

@@ -1,1 +1,149 @@
-export async function runTests(_argv: string[]): Promise<void> {}
+/**
+ * `npm test`: runs every tests/**\/*.test.ts file in its own process (a crash or a leaked
+ * handle in one suite cannot take the others down), two at a time, against the services named
+ * by the environment or the local defaults, and ends with the line `N passed, N failed`.
+ */
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULTS = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+};
+const PARALLEL = 2;
+
+interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  ms: number;
+  output: string;
+}
+
+export async function runTests(argv: string[]): Promise<void> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: process.env.DATABASE_URL || DEFAULTS.DATABASE_URL,
+    REDIS_URL: process.env.REDIS_URL || DEFAULTS.REDIS_URL,
+    NO_COLOR: '1',
+    LOG_LEVEL: process.env.LOG_LEVEL || 'silent',
+  };
+  await requireService('PostgreSQL', env.DATABASE_URL!, 5432);
+  await requireService('Redis', env.REDIS_URL!, 6379);
+
+  const files =
+    argv.length > 0 ? argv.map((f) => path.resolve(f)) : await findTests(path.join(ROOT, 'tests'));
+  const results: FileResult[] = [];
+  const queue = [...files];
+  const started = performance.now();
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      const result = await runFile(file, env);
+      results.push(result);
+      const status = result.failed > 0 ? 'FAIL' : 'ok  ';
+      process.stdout.write(
+        `${status} ${path.relative(ROOT, file)}  ${result.passed} passed, ${result.failed} failed` +
+          `${result.skipped ? `, ${result.skipped} skipped` : ''}  (${(result.ms / 1000).toFixed(1)} s)  [${results.length}/${files.length}]\n`,
+      );
+      if (result.failed > 0) process.stdout.write(indent(result.output) + '\n');
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+
+  const total = results.reduce(
+    (t, r) => ({
+      passed: t.passed + r.passed,
+      failed: t.failed + r.failed,
+      skipped: t.skipped + r.skipped,
+    }),
+    { passed: 0, failed: 0, skipped: 0 },
+  );
+  process.stdout.write(
+    `\n${files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  process.stdout.write(
+    `${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}\n`,
+  );
+  process.exitCode = total.failed > 0 || total.skipped > 0 ? 1 : 0;
+}
+
+async function findTests(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.test.ts'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    // A suite that hangs is a failure, not a stuck CI run.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5 * 60_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
+      const total = count(clean, 'Total');
+      const passed = count(clean, 'Passed');
+      const skipped = count(clean, 'Skipped');
+      let failed = Math.max(0, (total ?? 0) - (passed ?? 0) - (skipped ?? 0));
+      // No summary, or a non-zero exit with every test "passed": the file itself failed.
+      if (total === undefined || ((code !== 0 || signal) && failed === 0)) failed += 1;
+      resolve({
+        file,
+        passed: passed ?? 0,
+        failed,
+        skipped: skipped ?? 0,
+        ms: performance.now() - started,
+        output: clean + (signal ? `\n(killed by ${signal})` : code ? `\n(exit code ${code})` : ''),
+      });
+    });
+  });
+}
+
+function count(output: string, label: string): number | undefined {
+  const matches = [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))];
+  return matches.length ? matches.reduce((n, m) => n + Number(m[1]), 0) : undefined;
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+async function requireService(name: string, url: string, defaultPort: number): Promise<void> {
+  const { hostname, port } = new URL(url);
+  const reachable = await new Promise<boolean>((resolve) => {
+    const socket = net.connect({
+      host: hostname || '127.0.0.1',
+      port: Number(port || defaultPort),
+    });
+    socket.setTimeout(3_000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(false));
+  });
+  if (!reachable) {
+    process.stderr.write(
+      `constat test: ${name} is not reachable at ${hostname}:${port || defaultPort}; start it or point the environment at one\n`,
+    );
+    process.stdout.write('0 passed, 1 failed\n');
+    process.exit(1);
+  }
+}

@@ -45,7 +45,10 @@ export function createApp(deps: AppDeps): Hono {
       }),
     );
     const ready = results.every(([, r]) => r === 'ok');
-    return c.json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) }, ready ? 200 : 503);
+    return c.json(
+      { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) },
+      ready ? 200 : 503,
+    );
   });
 
   app.get('/metrics', async (c) => {
@@ -58,9 +61,15 @@ export function createApp(deps: AppDeps): Hono {
     if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
     const principal = await deps.verifier.verify(token);
     const requestUrl = new URL(c.req.url);
-    const base = new URL(deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`);
+    const base = new URL(
+      deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
+    );
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-    return deps.yoga.fetch(c.req.raw, { principal, services: deps.services, publicWsBase: base.toString() });
+    return deps.yoga.fetch(c.req.raw, {
+      principal,
+      services: deps.services,
+      publicWsBase: base.toString(),
+    });
   });
 
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
@@ -70,7 +79,10 @@ export function createApp(deps: AppDeps): Hono {
       const status = HTTP_STATUS[err.code];
       // GraphQL clients expect the GraphQL error shape even for a refused request.
       if (c.req.path === '/graphql') {
-        return c.json({ errors: [{ message: err.message, extensions: { code: err.code } }] }, status);
+        return c.json(
+          { errors: [{ message: err.message, extensions: { code: err.code } }] },
+          status,
+        );
       }
       return c.json({ error: { code: err.code, message: err.message } }, status);
     }

@@ -63,7 +63,10 @@ export function principalFromClaims(payload: JWTPayload): Principal {
   if (typeof did !== 'string' || did === '' || did.length > 200) {
     throw new ConstatError('UNAUTHENTICATED', 'token has no usable "did" (device id) claim');
   }
-  if (roles !== undefined && (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string'))) {
+  if (
+    roles !== undefined &&
+    (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string'))
+  ) {
     throw new ConstatError('UNAUTHENTICATED', 'token "roles" claim must be a list of strings');
   }
   return {

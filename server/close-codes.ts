@@ -48,5 +48,10 @@ export function closeCodeFor(err: unknown): CloseCodeValue {
 export function closeReason(err: unknown): string {
   const message = err instanceof Error ? err.message : 'internal error';
   const bytes = Buffer.from(message);
-  return bytes.byteLength <= 123 ? message : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '…';
+  return bytes.byteLength <= 123
+    ? message
+    : bytes
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '') + '…';
 }

@@ -77,23 +77,46 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     kafkaBrokers: brokers(env),
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
-    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logLevel: oneOf(
+      env,
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      'info',
+    ),
     auth: auth(env, production),
     publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
     limits: {
       maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-      maxDocumentBytes: integer(env, 'MAX_DOCUMENT_BYTES', 2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+      maxDocumentBytes: integer(
+        env,
+        'MAX_DOCUMENT_BYTES',
+        2 * 1024 * 1024,
+        1024,
+        256 * 1024 * 1024,
+      ),
       messagesPerSecond: integer(env, 'MAX_MESSAGES_PER_SECOND', 100, 1, 100_000),
       messageBurst: integer(env, 'MAX_MESSAGE_BURST', 400, 1, 1_000_000),
       idleTimeoutMs: integer(env, 'IDLE_TIMEOUT_MS', 60_000, 1_000, 24 * 3600_000),
-      maxBufferedBytes: integer(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxBufferedBytes: integer(
+        env,
+        'MAX_BUFFERED_BYTES',
+        4 * 1024 * 1024,
+        1024,
+        1024 * 1024 * 1024,
+      ),
     },
     sessions: {
       ttlMs: integer(env, 'SESSION_TTL_MS', 24 * 3600_000, 1_000, 30 * 24 * 3600_000),
       joinCodeTtlMs: integer(env, 'JOIN_CODE_TTL_MS', 10 * 60_000, 1_000, 24 * 3600_000),
       joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
       joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
-      joinThrottleWindowMs: integer(env, 'JOIN_THROTTLE_WINDOW_MS', 10 * 60_000, 1_000, 24 * 3600_000),
+      joinThrottleWindowMs: integer(
+        env,
+        'JOIN_THROTTLE_WINDOW_MS',
+        10 * 60_000,
+        1_000,
+        24 * 3600_000,
+      ),
     },
     drafts: {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
@@ -162,7 +185,8 @@ function auth(env: Env, production: boolean): AuthConfig {
   }
   const secret = env.AUTH_JWT_SECRET;
   if (secret !== undefined && secret !== '') {
-    if (secret.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+    if (secret.length < 32)
+      throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
     return { kind: 'hs256', secret, isDevelopmentSecret: false };
   }
   if (production) {

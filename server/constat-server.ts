@@ -38,7 +38,11 @@ export interface StartOptions {
   redisPrefix?: string;
 }
 
-export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) {
@@ -53,7 +57,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const metrics = new Metrics();
     const readiness: ReadinessCheck[] = [];
 
-    const db: Database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+    const db: Database = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    });
     cleanups.push(() => db.close());
     await migrate(db.sql, logger);
     readiness.push({ name: 'database', check: async () => void (await db.sql`select 1`) });
@@ -100,10 +108,19 @@ export async function startServer(config: Config, logger: Logger, options: Start
       publicUrl: config.publicUrl,
       logger,
     });
-    const endpoint = createSyncEndpoint({ verifier, sessions, live, limits: config.limits, metrics, logger });
+    const endpoint = createSyncEndpoint({
+      verifier,
+      sessions,
+      live,
+      limits: config.limits,
+      metrics,
+      logger,
+    });
 
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+        resolve(s as Server),
+      );
       s.once('error', reject);
     });
     // Closing the endpoint (devices) comes before saving the documents: pushed last, runs first.
@@ -124,7 +141,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
-      logger.warn('using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production');
+      logger.warn(
+        'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
+      );
     }
     logger.info(
       {

@@ -44,7 +44,11 @@ export class DeviceConnection implements DeviceChannel {
     this.#opts = opts;
     this.#ws = opts.ws;
     this.role = opts.role;
-    this.#log = opts.logger.child({ connection: this.id, role: opts.role, deviceId: opts.deviceId });
+    this.#log = opts.logger.child({
+      connection: this.id,
+      role: opts.role,
+      deviceId: opts.deviceId,
+    });
     this.#bucket = new TokenBucket(opts.limits.messagesPerSecond, opts.limits.messageBurst);
     this.#resetIdle();
   }
@@ -53,10 +57,14 @@ export class DeviceConnection implements DeviceChannel {
   receive(data: Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     this.#resetIdle();
-    if (!isBinary) return this.close(CloseCode.badRequest, 'text frames are not part of the protocol');
+    if (!isBinary)
+      return this.close(CloseCode.badRequest, 'text frames are not part of the protocol');
     if (data.byteLength > this.#opts.limits.maxFrameBytes) {
       this.#opts.metrics.limitHits.inc({ limit: 'frame-size' });
-      return this.close(CloseCode.tooLarge, `frame exceeds ${this.#opts.limits.maxFrameBytes} bytes`);
+      return this.close(
+        CloseCode.tooLarge,
+        `frame exceeds ${this.#opts.limits.maxFrameBytes} bytes`,
+      );
     }
     if (!this.#bucket.take()) {
       this.#opts.metrics.limitHits.inc({ limit: 'message-rate' });
@@ -88,7 +96,8 @@ export class DeviceConnection implements DeviceChannel {
         }
       } catch (err) {
         const code = closeCodeFor(err);
-        if (code === CloseCode.internalError) this.#log.error({ err }, 'failed to handle a message');
+        if (code === CloseCode.internalError)
+          this.#log.error({ err }, 'failed to handle a message');
         else this.#log.info({ code, reason: (err as Error).message }, 'closing device connection');
         this.close(code, closeReason(err));
       } finally {

@@ -4,7 +4,11 @@ import type { SyncObserver } from '../sync/live-session.js';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({ name: 'constat_ws_connections', help: 'Open device websocket connections', registers: [this.registry] });
+  readonly connections = new Gauge({
+    name: 'constat_ws_connections',
+    help: 'Open device websocket connections',
+    registers: [this.registry],
+  });
   readonly connectionsRefused = new Counter({
     name: 'constat_ws_connections_refused_total',
     help: 'Websocket connections refused at connect, by close code',
@@ -17,17 +21,37 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  readonly liveSessions = new Gauge({ name: 'constat_live_sessions', help: 'Documents live on this instance', registers: [this.registry] });
-  readonly sessionsOpened = new Counter({ name: 'constat_sessions_opened_total', help: 'Sessions opened', registers: [this.registry] });
-  readonly sessionsJoined = new Counter({ name: 'constat_sessions_joined_total', help: 'Sessions joined by party B', registers: [this.registry] });
+  readonly liveSessions = new Gauge({
+    name: 'constat_live_sessions',
+    help: 'Documents live on this instance',
+    registers: [this.registry],
+  });
+  readonly sessionsOpened = new Counter({
+    name: 'constat_sessions_opened_total',
+    help: 'Sessions opened',
+    registers: [this.registry],
+  });
+  readonly sessionsJoined = new Counter({
+    name: 'constat_sessions_joined_total',
+    help: 'Sessions joined by party B',
+    registers: [this.registry],
+  });
   readonly joinFailures = new Counter({
     name: 'constat_join_failures_total',
     help: 'Refused join attempts, by reason',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly updates = new Counter({ name: 'constat_updates_total', help: 'Document updates accepted from devices', registers: [this.registry] });
-  readonly updateBytes = new Counter({ name: 'constat_update_bytes_total', help: 'Bytes of accepted updates', registers: [this.registry] });
+  readonly updates = new Counter({
+    name: 'constat_updates_total',
+    help: 'Document updates accepted from devices',
+    registers: [this.registry],
+  });
+  readonly updateBytes = new Counter({
+    name: 'constat_update_bytes_total',
+    help: 'Bytes of accepted updates',
+    registers: [this.registry],
+  });
   readonly rejectedUpdates = new Counter({
     name: 'constat_rejected_updates_total',
     help: 'Document updates refused, by reason',
@@ -46,7 +70,11 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
   });
-  readonly draftSaveFailures = new Counter({ name: 'constat_draft_save_failures_total', help: 'Failed draft saves', registers: [this.registry] });
+  readonly draftSaveFailures = new Counter({
+    name: 'constat_draft_save_failures_total',
+    help: 'Failed draft saves',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

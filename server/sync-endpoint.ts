@@ -55,6 +55,9 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     },
   });
   const connections = new Set<DeviceConnection>();
+  // Settles once a closed connection has left its document (and the draft is saved when it
+  // was the last one), so shutdown does not close storage under a pending save.
+  const departures = new Set<Promise<void>>();
   let closing = false;
 
   const admit = async (ws: WebSocket, req: IncomingMessage, sessionId: string) => {
@@ -97,8 +100,14 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
         deps.metrics.connections.dec();
         connection.onClosed();
         if (live) {
-          deps.live.detach(live, connection).catch((err: unknown) => log.error({ err }, 'detach failed'));
-          deps.metrics.liveSessions.set(deps.live.size);
+          const departure = deps.live
+            .detach(live, connection)
+            .catch((err: unknown) => log.error({ err }, 'detach failed'))
+            .finally(() => {
+              departures.delete(departure);
+              deps.metrics.liveSessions.set(deps.live.size);
+            });
+          departures.add(departure);
         }
       });
       live = await deps.live.attach(sessionId, session.formVersion, connection);
@@ -112,7 +121,8 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     } catch (err) {
       const code = closeCodeFor(err);
       deps.metrics.connectionsRefused.inc({ code: String(code) });
-      if (code === CloseCode.internalError) log.error({ err, sessionId }, 'failed to admit a device');
+      if (code === CloseCode.internalError)
+        log.error({ err, sessionId }, 'failed to admit a device');
       else log.info({ code, sessionId, reason: (err as Error).message }, 'device refused');
       if (ws.readyState === ws.OPEN) ws.close(code, closeReason(err));
     }
@@ -124,7 +134,9 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       const match = PATH.exec(url.pathname);
       if (!match) return false;
       if (closing) {
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.end(
+          'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+        );
         return true;
       }
       const sessionId = decodeURIComponent(match[1]!);
@@ -137,7 +149,14 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     async close() {
       closing = true;
       for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down');
+      // Peers get a moment to answer the close handshake; then their sockets are cut.
+      const deadline = Date.now() + 2_000;
+      while (connections.size > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      while (connections.size > 0) await new Promise((r) => setTimeout(r, 5));
+      await Promise.allSettled([...departures]);
     },
   };
 }

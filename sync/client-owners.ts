@@ -22,7 +22,12 @@ export function ownerOf(doc: Y.Doc, client: number): Owner | undefined {
  * transaction. The map itself is created when the session is opened, so instances never race
  * to create it (two concurrent creations of one map key would drop one map's entries).
  */
-export function recordOwners(doc: Y.Doc, clients: readonly number[], owner: Owner, origin: unknown): void {
+export function recordOwners(
+  doc: Y.Doc,
+  clients: readonly number[],
+  owner: Owner,
+  origin: unknown,
+): void {
   doc.transact(() => {
     let map = clientsMap(doc);
     if (!map) {

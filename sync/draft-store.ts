@@ -8,6 +8,11 @@ export interface StoredDraft {
 
 export interface DraftStore {
   /** False when the stored draft is closed (finalized, abandoned, expired): nothing was written. */
-  save(draft: { sessionId: string; formVersion: string; state: Uint8Array; stateVector?: Uint8Array }): Promise<boolean>;
+  save(draft: {
+    sessionId: string;
+    formVersion: string;
+    state: Uint8Array;
+    stateVector?: Uint8Array;
+  }): Promise<boolean>;
   load(sessionId: string): Promise<StoredDraft | null>;
 }

@@ -7,7 +7,8 @@
  * Implementations: `MemoryHub` (embedded default: one instance, nothing to carry) and the
  * Redis streams hub. One contract suite runs against both.
  */
-export type HubMessage = { kind: 'update'; update: Uint8Array } | { kind: 'awareness'; update: Uint8Array };
+export type HubMessage =
+  { kind: 'update'; update: Uint8Array } | { kind: 'awareness'; update: Uint8Array };
 
 export type HubListener = (message: HubMessage) => void;
 

@@ -107,7 +107,10 @@ export class LiveSession {
     });
     this.awareness.on(
       'update',
-      ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+      (
+        { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+        origin: unknown,
+      ) => {
         const changed = [...added, ...updated, ...removed];
         const entry = [...this.#channels.values()].find((e) => e.channel === origin);
         if (entry) {
@@ -120,9 +123,11 @@ export class LiveSession {
         const frame = writeAwareness(update);
         for (const e of this.#channels.values()) e.channel.send(frame);
         if (origin !== HUB_ORIGIN) {
-          this.#opts.hub.append(this.sessionId, { kind: 'awareness', update }).catch((err: unknown) => {
-            this.#log.warn({ err }, 'failed to append awareness to the hub');
-          });
+          this.#opts.hub
+            .append(this.sessionId, { kind: 'awareness', update })
+            .catch((err: unknown) => {
+              this.#log.warn({ err }, 'failed to append awareness to the hub');
+            });
         }
       },
     );
@@ -153,7 +158,11 @@ export class LiveSession {
     if (!entry) return;
     this.#channels.delete(channel.id);
     if (entry.awarenessClients.size > 0) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...entry.awarenessClients], SERVER_ORIGIN);
+      awarenessProtocol.removeAwarenessStates(
+        this.awareness,
+        [...entry.awarenessClients],
+        SERVER_ORIGIN,
+      );
     }
   }
 
@@ -186,14 +195,20 @@ export class LiveSession {
         return;
       case 'query-awareness':
         channel.send(
-          writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])),
+          writeAwareness(
+            awarenessProtocol.encodeAwarenessUpdate(this.awareness, [
+              ...this.awareness.getStates().keys(),
+            ]),
+          ),
         );
         return;
     }
   }
 
   async #applyDeviceUpdate(channel: DeviceChannel, update: Uint8Array): Promise<void> {
-    const verdict = inspectUpdate(this.doc, update, channel.role, (client) => ownerOf(this.doc, client));
+    const verdict = inspectUpdate(this.doc, update, channel.role, (client) =>
+      ownerOf(this.doc, client),
+    );
     switch (verdict.kind) {
       case 'malformed':
         this.#opts.observer.updateRejected('malformed');
@@ -211,7 +226,12 @@ export class LiveSession {
     if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {
       this.#approxBytes = Y.encodeStateAsUpdate(this.doc).byteLength;
       if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {
-        this.#refuse(channel, 'too-large', 'TOO_LARGE', `document would exceed ${this.#opts.maxDocumentBytes} bytes`);
+        this.#refuse(
+          channel,
+          'too-large',
+          'TOO_LARGE',
+          `document would exceed ${this.#opts.maxDocumentBytes} bytes`,
+        );
       }
     }
     if (verdict.newClients.length > 0) {

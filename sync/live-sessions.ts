@@ -28,7 +28,11 @@ export class LiveSessions {
   }
 
   /** Loads (or reuses) the session's document and attaches the device to it. */
-  async attach(sessionId: string, formVersion: string, channel: DeviceChannel): Promise<LiveSession> {
+  async attach(
+    sessionId: string,
+    formVersion: string,
+    channel: DeviceChannel,
+  ): Promise<LiveSession> {
     for (;;) {
       let loading = this.#loading.get(sessionId);
       if (!loading) {
@@ -60,7 +64,10 @@ export class LiveSessions {
     if (!loading) return;
     this.#loading.delete(live.sessionId);
     const unloading = live.destroy().catch((err: unknown) => {
-      this.#log.error({ err, sessionId: live.sessionId }, 'failed to save the draft while unloading');
+      this.#log.error(
+        { err, sessionId: live.sessionId },
+        'failed to save the draft while unloading',
+      );
     });
     this.#unloading.set(live.sessionId, unloading);
     try {

@@ -17,7 +17,10 @@ export class MemorySessionStore implements SessionStore {
 
   async create(session: SessionRecord, joinCode: string, joinCodeTtlMs: number): Promise<boolean> {
     if (live(this.#codes, joinCode) !== undefined) return false;
-    this.#sessions.set(session.id, { value: clone(session), expiresAt: Date.parse(session.expiresAt) + RETENTION_MS });
+    this.#sessions.set(session.id, {
+      value: clone(session),
+      expiresAt: Date.parse(session.expiresAt) + RETENTION_MS,
+    });
     this.#codes.set(joinCode, { value: session.id, expiresAt: Date.now() + joinCodeTtlMs });
     return true;
   }

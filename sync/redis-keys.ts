@@ -16,7 +16,8 @@ export interface RedisKeys {
 
 export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
   const sessionKey = (sessionId: string, suffix: string) => {
-    if (!isValidSessionId(sessionId)) throw new Error(`invalid session id ${JSON.stringify(sessionId)}`);
+    if (!isValidSessionId(sessionId))
+      throw new Error(`invalid session id ${JSON.stringify(sessionId)}`);
     return `${prefix}{s:${sessionId}}:${suffix}`;
   };
   return {

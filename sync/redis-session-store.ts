@@ -59,10 +59,21 @@ export class RedisSessionStore implements SessionStore {
   ) {}
 
   async create(session: SessionRecord, joinCode: string, joinCodeTtlMs: number): Promise<boolean> {
-    const claimed = await this.redis.set(this.keys.joinCode(joinCode), session.id, 'PX', joinCodeTtlMs, 'NX');
+    const claimed = await this.redis.set(
+      this.keys.joinCode(joinCode),
+      session.id,
+      'PX',
+      joinCodeTtlMs,
+      'NX',
+    );
     if (claimed !== 'OK') return false;
     const ttl = Date.parse(session.expiresAt) - Date.now() + RETENTION_MS;
-    await this.redis.set(this.keys.session(session.id), JSON.stringify(session), 'PX', Math.max(ttl, 1000));
+    await this.redis.set(
+      this.keys.session(session.id),
+      JSON.stringify(session),
+      'PX',
+      Math.max(ttl, 1000),
+    );
     return true;
   }
 
@@ -121,6 +132,7 @@ export class RedisSessionStore implements SessionStore {
 
 function parseRecord(raw: string): SessionRecord {
   const record = JSON.parse(raw) as SessionRecord;
-  if (record.schema !== 1) throw new Error(`unsupported session record schema ${String(record.schema)}`);
+  if (record.schema !== 1)
+    throw new Error(`unsupported session record schema ${String(record.schema)}`);
   return record;
 }

@@ -8,7 +8,7 @@ import * as Y from 'yjs';
 import type { SessionStore } from './session-store.js';
 import type { DraftStore } from './draft-store.js';
 import { isOpen, isValidSessionId, roleOf, type SessionRecord } from './session-record.js';
-import { writeMeta } from './constat-doc.js';
+import { createSkeleton, writeMeta } from './constat-doc.js';
 import { getFormVersion } from './form-versions.js';
 import { recordOwners } from './client-owners.js';
 import { SERVER_ORIGIN } from './origins.js';
@@ -49,7 +49,9 @@ export class SessionService {
 
   async open(opener: DeviceIdentity, formVersion: string): Promise<OpenedSession> {
     if (!getFormVersion(formVersion)) {
-      throw new ConstatError('BAD_USER_INPUT', `unknown form version "${formVersion}"`, { field: 'formVersion' });
+      throw new ConstatError('BAD_USER_INPUT', `unknown form version "${formVersion}"`, {
+        field: 'formVersion',
+      });
     }
     const now = this.now();
     const session: SessionRecord = {
@@ -93,15 +95,24 @@ export class SessionService {
       throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
     }
     if (session.parties.A.userId === joiner.userId) {
-      throw new ConstatError('CONFLICT', 'the driver who opened the session cannot also join it as party B');
+      throw new ConstatError(
+        'CONFLICT',
+        'the driver who opened the session cannot also join it as party B',
+      );
     }
     if (!(await this.store.consumeJoinCode(code, sessionId))) {
       await this.#countFailure(joiner.userId);
       throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
     }
-    const added = await this.store.addPartyB(sessionId, { ...joiner, joinedAt: new Date(this.now()).toISOString() });
+    const added = await this.store.addPartyB(sessionId, {
+      ...joiner,
+      joinedAt: new Date(this.now()).toISOString(),
+    });
     if (!added.ok) {
-      throw new ConstatError(added.reason === 'full' ? 'CONFLICT' : 'NOT_FOUND', `session cannot be joined (${added.reason})`);
+      throw new ConstatError(
+        added.reason === 'full' ? 'CONFLICT' : 'NOT_FOUND',
+        `session cannot be joined (${added.reason})`,
+      );
     }
     return { session: added.session, role: 'B' };
   }
@@ -121,7 +132,10 @@ export class SessionService {
    * Who a connecting device is in a session. Unknown and expired sessions are NOT_FOUND,
    * closed ones GONE; a device that is not one of the two parties is FORBIDDEN.
    */
-  async authorizeDevice(sessionId: string, device: DeviceIdentity): Promise<{ session: SessionRecord; role: Role }> {
+  async authorizeDevice(
+    sessionId: string,
+    device: DeviceIdentity,
+  ): Promise<{ session: SessionRecord; role: Role }> {
     const session = await this.get(sessionId);
     if (!session) throw new ConstatError('NOT_FOUND', 'unknown session');
     const role = roleOf(session, device.userId, device.deviceId);
@@ -129,14 +143,23 @@ export class SessionService {
     if (session.status === 'finalized') {
       throw new ConstatError('GONE', 'session is finalized', { constatId: session.constatId });
     }
-    if (!isOpen(session, this.now())) throw new ConstatError('NOT_FOUND', `session is ${session.status === 'waiting' || session.status === 'active' ? 'expired' : session.status}`);
+    if (!isOpen(session, this.now()))
+      throw new ConstatError(
+        'NOT_FOUND',
+        `session is ${session.status === 'waiting' || session.status === 'active' ? 'expired' : session.status}`,
+      );
     return { session, role };
   }
 }
 
 function initialDocument(session: SessionRecord): Uint8Array {
   const doc = new Y.Doc();
-  writeMeta(doc, { formVersion: session.formVersion, sessionId: session.id, createdAt: session.createdAt }, SERVER_ORIGIN);
+  writeMeta(
+    doc,
+    { formVersion: session.formVersion, sessionId: session.id, createdAt: session.createdAt },
+    SERVER_ORIGIN,
+  );
+  createSkeleton(doc, SERVER_ORIGIN);
   recordOwners(doc, [], 'server', SERVER_ORIGIN);
   const state = Y.encodeStateAsUpdate(doc);
   doc.destroy();

@@ -5,7 +5,8 @@
  */
 import type { Party, SessionRecord } from './session-record.js';
 
-export type AddPartyResult = { ok: true; session: SessionRecord } | { ok: false; reason: 'not-found' | 'full' | 'closed' };
+export type AddPartyResult =
+  { ok: true; session: SessionRecord } | { ok: false; reason: 'not-found' | 'full' | 'closed' };
 
 export interface SessionStore {
   /** Stores a new session and its join code; false when the code is already taken. */
@@ -18,7 +19,11 @@ export interface SessionStore {
   /** Atomically sets party B if the session is waiting for it. */
   addPartyB(sessionId: string, party: Party): Promise<AddPartyResult>;
   /** Replaces the record if its status is one of `from` (compare-and-set); returns the new record. */
-  transition(id: string, from: readonly SessionRecord['status'][], patch: Partial<SessionRecord>): Promise<SessionRecord | null>;
+  transition(
+    id: string,
+    from: readonly SessionRecord['status'][],
+    patch: Partial<SessionRecord>,
+  ): Promise<SessionRecord | null>;
   /** Counts one failed attempt under `key` in a window starting at the first failure. */
   recordFailure(key: string, windowMs: number): Promise<number>;
   failures(key: string): Promise<number>;

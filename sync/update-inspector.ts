@@ -91,7 +91,8 @@ export function inspectUpdate(
       if (neighbour === null) return { retry: 'struct with neither parent nor origin' };
       const found = lookup(neighbour);
       if (found === 'unknown') result = { retry: 'origin not known to the server yet' };
-      else if (found instanceof Y.GC) result = null; // Yjs drops items placed next to collected content
+      else if (found instanceof Y.GC)
+        result = null; // Yjs drops items placed next to collected content
       else result = resolve(found, depth + 1);
     }
     memo.set(item, result);
@@ -102,10 +103,13 @@ export function inspectUpdate(
     if (found === 'unknown') return { retry: 'parent not known to the server yet' };
     if (found instanceof Y.GC) return null; // parent was deleted and collected
     if (found.content instanceof Y.ContentDeleted) return null;
-    if (!(found.content instanceof Y.ContentType)) return { malformed: 'parent is not a shared type' };
+    if (!(found.content instanceof Y.ContentType))
+      return { malformed: 'parent is not a shared type' };
     // The child lives inside the parent's type, so it belongs to the parent's root (the parent
     // may itself be a struct of this same update).
-    return found.parent instanceof Y.AbstractType ? rootOfType(found.content.type) : resolve(found, depth + 1);
+    return found.parent instanceof Y.AbstractType
+      ? rootOfType(found.content.type)
+      : resolve(found, depth + 1);
   };
 
   const check = (root: string, what: string): Inspection | undefined => {
@@ -125,7 +129,8 @@ export function inspectUpdate(
     if (clock + struct.length <= state) continue; // already known: a duplicate, not a change
     if (!seenClients.has(client)) {
       seenClients.add(client);
-      if (clock > state) return { kind: 'retry', reason: `missing earlier edits of client ${client}` };
+      if (clock > state)
+        return { kind: 'retry', reason: `missing earlier edits of client ${client}` };
       const owner = ownerOf(client);
       if (owner === undefined) newClients.push(client);
       else if (owner === 'server') {
@@ -138,7 +143,9 @@ export function inspectUpdate(
     const root = resolve(struct);
     if (root === null) continue;
     if (typeof root === 'object') {
-      return 'retry' in root ? { kind: 'retry', reason: root.retry } : { kind: 'malformed', reason: root.malformed };
+      return 'retry' in root
+        ? { kind: 'retry', reason: root.retry }
+        : { kind: 'malformed', reason: root.malformed };
     }
     const refusal = check(root, 'write');
     if (refusal) return refusal;
@@ -165,9 +172,10 @@ export function inspectUpdate(
       }
       if (end > state) {
         // The rest must be structs of this very update (inserted and deleted at once).
-        for (let clock = Math.max(range.clock, state); clock < end; ) {
+        for (let clock = Math.max(range.clock, state); clock < end;) {
           const mine = findOwn(own, new Y.ID(client, clock));
-          if (!mine) return { kind: 'retry', reason: 'deletion of content the server does not have' };
+          if (!mine)
+            return { kind: 'retry', reason: 'deletion of content the server does not have' };
           clock = mine.id.clock + mine.length;
         }
       }
@@ -176,7 +184,9 @@ export function inspectUpdate(
   return { kind: 'ok', roots, newClients };
 }
 
-function indexByClient(structs: Array<Y.Item | Y.GC | Y.Skip>): Map<number, Array<Y.Item | Y.GC | Y.Skip>> {
+function indexByClient(
+  structs: Array<Y.Item | Y.GC | Y.Skip>,
+): Map<number, Array<Y.Item | Y.GC | Y.Skip>> {
   const byClient = new Map<number, Array<Y.Item | Y.GC | Y.Skip>>();
   for (const s of structs) {
     let list = byClient.get(s.id.client);

@@ -15,7 +15,11 @@ function sessionView(record: SessionRecord, ctx: GraphQLContext): SessionView | 
   const { userId, deviceId } = ctx.principal;
   const role =
     roleOf(record, userId, deviceId) ??
-    (record.parties.A.userId === userId ? 'A' : record.parties.B?.userId === userId ? 'B' : undefined);
+    (record.parties.A.userId === userId
+      ? 'A'
+      : record.parties.B?.userId === userId
+        ? 'B'
+        : undefined);
   return role ? { record, myRole: role } : null;
 }
 
@@ -59,7 +63,9 @@ export const resolvers = {
         ctx.services.metrics.sessionsJoined.inc();
         return ticket(joined, ctx);
       } catch (err) {
-        ctx.services.metrics.joinFailures.inc({ reason: (err as { code?: string }).code ?? 'error' });
+        ctx.services.metrics.joinFailures.inc({
+          reason: (err as { code?: string }).code ?? 'error',
+        });
         throw err;
       }
     },

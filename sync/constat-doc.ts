@@ -1,0 +1,679 @@
+/**
+ * The layout of a constat's Yjs document, and the only code that converts between it and
+ * plain JSON.
+ *
+ * Every root is a Y.Map. Nested groups are nested Y.Maps so two phones editing different fields
+ * of the same group merge field by field instead of one overwriting the other.
+ *
+ * meta (server-owned)
+ *   formVersion     string        form version id ('dz', 'eu')
+ *   sessionId       string
+ *   createdAt       string        ISO 8601 timestamp
+ *   clients         Y.Map         Yjs clientID (decimal string) -> 'A' | 'B' | 'server':
+ *                                 which party owns each Yjs client id
+ *
+ * accident (A and B)
+ *   date            string        'YYYY-MM-DD'
+ *   time            string        'HH:MM'
+ *   place           Y.Map
+ *     country       string        ISO 3166 alpha-2, 'DZ' when absent
+ *     wilaya        string        '01'..'58'
+ *     commune       text
+ *     address       text
+ *     gps           plain object  { lat, lon, accuracyM }, absent when the phone has no fix
+ *   injuries        boolean
+ *   otherVehicleDamage boolean
+ *   objectDamage    boolean
+ *   witnesses       Y.Array of Y.Map { name: text, address: text, phone: string }, at most 4
+ *
+ * vehicleA (A only) / vehicleB (B only), same shape
+ *   policyholder    Y.Map { lastName: text, firstName: text, address: text, phone, email }
+ *   vehicle         Y.Map { make, model, plate, plateCountry ('DZ' when absent), trailerPlate }
+ *   insurer         Y.Map { company (company uid), policyNumber, greenCardNumber,
+ *                           validFrom, validTo ('YYYY-MM-DD'), agency: text,
+ *                           coversOwnDamage: boolean }
+ *   driver          Y.Map { lastName: text, firstName: text, birthDate, address: text,
+ *                           licenceNumber, licenceCategory, licenceIssuedOn,
+ *                           licenceIssuedBy: text, licenceValidUntil }
+ *   comingFrom      text
+ *   goingTo         text
+ *   impactPoint     plain object  { x, y } in 0..1 on the vehicle outline, optional `side`
+ *   visibleDamage   text
+ *   circumstances   Y.Map         box id (string) -> true. Tick = set, untick = delete, so two
+ *                                 phones ticking the same box at once converge on one tick
+ *   circumstanceCount number      the declared number of ticked boxes
+ *   remarks         text
+ *
+ * sketch (A and B)
+ *   elements        Y.Map         element id -> Y.Map { kind: 'road' | 'vehicle' | 'arrow' |
+ *                                 'sign' | 'stroke' | 'label', vehicle?: 'A' | 'B', x, y,
+ *                                 rotation?, text?: text, points?: Y.Array of numbers
+ *                                 [x0, y0, x1, y1, ...] }
+ *
+ * signatures (server-owned)
+ *   A | B           plain object  { hash, signature, deviceId, userId, signedAt }
+ *
+ * "text" fields may hold a Y.Text (character-level merging of concurrent typing) or a plain
+ * string: phones choose, and materialisation accepts both, so the two give the same JSON.
+ * "plain object" fields are written whole: a GPS fix or an impact point is one value, and
+ * merging half of one fix with half of another would be meaningless.
+ */
+import * as Y from 'yjs';
+import type { JsonObject, JsonValue } from './canonical-json.js';
+import type { Owner, Role } from './permissions.js';
+
+export const ROOTS = ['meta', 'accident', 'vehicleA', 'vehicleB', 'sketch', 'signatures'] as const;
+export type RootName = (typeof ROOTS)[number];
+
+/** The roots that make up the signed content; meta and signatures describe it, not are it. */
+export const CONTENT_ROOTS = ['accident', 'vehicleA', 'vehicleB', 'sketch'] as const;
+export type ContentRootName = (typeof CONTENT_ROOTS)[number];
+
+export function isRootName(name: string): name is RootName {
+  return (ROOTS as readonly string[]).includes(name);
+}
+
+/**
+ * Materialised content, typed loosely on purpose: it comes from phones and nothing guarantees
+ * its shape until validation. Use the section types below to read it once validated.
+ */
+export type ConstatContent = { [R in ContentRootName]: JsonObject };
+
+// ---------------------------------------------------------------------------------------------
+// The expected shape, for code that reads materialised content. Every field is optional because
+// a document being filled is incomplete by nature.
+
+export interface GpsFix {
+  lat?: number;
+  lon?: number;
+  accuracyM?: number;
+}
+
+export interface Place {
+  country?: string;
+  wilaya?: string;
+  commune?: string;
+  address?: string;
+  gps?: GpsFix;
+}
+
+export interface Witness {
+  name?: string;
+  address?: string;
+  phone?: string;
+}
+
+export interface AccidentSection {
+  date?: string;
+  time?: string;
+  place?: Place;
+  injuries?: boolean;
+  otherVehicleDamage?: boolean;
+  objectDamage?: boolean;
+  witnesses?: Witness[];
+}
+
+export interface Policyholder {
+  lastName?: string;
+  firstName?: string;
+  address?: string;
+  phone?: string;
+  email?: string;
+}
+
+export interface VehicleIdentity {
+  make?: string;
+  model?: string;
+  plate?: string;
+  plateCountry?: string;
+  trailerPlate?: string;
+}
+
+export interface InsurerDetails {
+  company?: string;
+  policyNumber?: string;
+  greenCardNumber?: string;
+  validFrom?: string;
+  validTo?: string;
+  agency?: string;
+  coversOwnDamage?: boolean;
+}
+
+export interface Driver {
+  lastName?: string;
+  firstName?: string;
+  birthDate?: string;
+  address?: string;
+  licenceNumber?: string;
+  licenceCategory?: string;
+  licenceIssuedOn?: string;
+  licenceIssuedBy?: string;
+  licenceValidUntil?: string;
+}
+
+export interface ImpactPoint {
+  x?: number;
+  y?: number;
+  side?: string;
+}
+
+export interface VehicleSection {
+  policyholder?: Policyholder;
+  vehicle?: VehicleIdentity;
+  insurer?: InsurerDetails;
+  driver?: Driver;
+  comingFrom?: string;
+  goingTo?: string;
+  impactPoint?: ImpactPoint;
+  visibleDamage?: string;
+  /** Box id -> true, as stored. */
+  circumstances?: Record<string, true>;
+  circumstanceCount?: number;
+  remarks?: string;
+}
+
+export type SketchElementKind = 'road' | 'vehicle' | 'arrow' | 'sign' | 'stroke' | 'label';
+
+export interface SketchElement {
+  kind?: SketchElementKind;
+  vehicle?: Role;
+  x?: number;
+  y?: number;
+  rotation?: number;
+  text?: string;
+  /** Flat list of coordinates: [x0, y0, x1, y1, ...]. */
+  points?: number[];
+}
+
+export interface Sketch {
+  elements?: Record<string, SketchElement>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field kinds that writeSection must know about. Paths are dotted, relative to the root; `*`
+// matches any one map key or array index. Everything not listed follows the generic mapping
+// (object -> Y.Map, array -> Y.Array, scalar as is).
+
+export interface RootFieldKinds {
+  /** Strings stored as Y.Text. */
+  readonly text: readonly string[];
+  /** Objects stored as one plain value rather than as a Y.Map. */
+  readonly atomic: readonly string[];
+  /** Sets of ids stored as Y.Map id -> true. */
+  readonly sets: readonly string[];
+}
+
+const VEHICLE_FIELDS: RootFieldKinds = {
+  text: [
+    'policyholder.lastName',
+    'policyholder.firstName',
+    'policyholder.address',
+    'insurer.agency',
+    'driver.lastName',
+    'driver.firstName',
+    'driver.address',
+    'driver.licenceIssuedBy',
+    'comingFrom',
+    'goingTo',
+    'visibleDamage',
+    'remarks',
+  ],
+  atomic: ['impactPoint'],
+  sets: ['circumstances'],
+};
+
+/**
+ * Containers every document has from the start. Two devices that each create the same nested
+ * map or text at once produce two concurrent values under one key, and Yjs keeps only one of
+ * them, losing the other's edits. So the server creates the shared structure when the session
+ * is opened, and devices only ever fill it.
+ */
+const VEHICLE_GROUPS = ['policyholder', 'vehicle', 'insurer', 'driver', 'circumstances'];
+export const SKELETON: Readonly<
+  Record<ContentRootName, { maps: readonly string[]; arrays: readonly string[] }>
+> = {
+  accident: { maps: ['place'], arrays: ['witnesses'] },
+  vehicleA: { maps: VEHICLE_GROUPS, arrays: [] },
+  vehicleB: { maps: VEHICLE_GROUPS, arrays: [] },
+  sketch: { maps: ['elements'], arrays: [] },
+};
+
+export const FIELD_KINDS: Readonly<Record<RootName, RootFieldKinds>> = {
+  meta: { text: [], atomic: [], sets: [] },
+  accident: {
+    text: ['place.commune', 'place.address', 'witnesses.*.name', 'witnesses.*.address'],
+    atomic: ['place.gps'],
+    sets: [],
+  },
+  vehicleA: VEHICLE_FIELDS,
+  vehicleB: VEHICLE_FIELDS,
+  sketch: { text: ['elements.*.text'], atomic: [], sets: [] },
+  signatures: { text: [], atomic: ['*'], sets: [] },
+};
+
+type FieldKind = 'text' | 'atomic' | 'set' | 'generic';
+
+function matches(pattern: string, path: readonly string[]): boolean {
+  const parts = pattern.split('.');
+  return parts.length === path.length && parts.every((p, i) => p === '*' || p === path[i]);
+}
+
+function fieldKind(root: RootName, path: readonly string[]): FieldKind {
+  const kinds = FIELD_KINDS[root];
+  if (kinds.sets.some((p) => matches(p, path))) return 'set';
+  if (kinds.atomic.some((p) => matches(p, path))) return 'atomic';
+  if (kinds.text.some((p) => matches(p, path))) return 'text';
+  return 'generic';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Yjs -> JSON
+
+type YValue = unknown;
+
+/**
+ * Plain JSON of the content roots. Y.Text -> string, Y.Array -> array, Y.Map -> object.
+ * Values that are not JSON (undefined, binary, sub-documents, bigint) are dropped from objects
+ * and become null in arrays, and non-finite numbers become null, as JSON.stringify does, so
+ * hostile content can never make hashing throw. Roots never written appear as `{}`.
+ */
+export function materialise(doc: Y.Doc): ConstatContent {
+  return {
+    accident: materialiseMap(doc.getMap<YValue>('accident')),
+    vehicleA: materialiseMap(doc.getMap<YValue>('vehicleA')),
+    vehicleB: materialiseMap(doc.getMap<YValue>('vehicleB')),
+    sketch: materialiseMap(doc.getMap<YValue>('sketch')),
+  };
+}
+
+function materialiseMap(map: Y.Map<YValue>): JsonObject {
+  const entries: [string, JsonValue][] = [];
+  for (const [key, value] of map.entries()) {
+    const json = toJson(value);
+    if (json !== undefined) entries.push([key, json]);
+  }
+  // fromEntries defines own properties, so a key such as "__proto__" stays data.
+  return Object.fromEntries(entries);
+}
+
+function toJson(value: YValue): JsonValue | undefined {
+  if (value instanceof Y.Text) return value.toString();
+  if (value instanceof Y.Map) return materialiseMap(value as Y.Map<YValue>);
+  if (value instanceof Y.Array) return (value.toArray() as YValue[]).map(toJsonItem);
+  if (value instanceof Y.AbstractType) return toJson(value.toJSON());
+  return plainToJson(value);
+}
+
+function toJsonItem(value: YValue): JsonValue {
+  return toJson(value) ?? null;
+}
+
+function plainToJson(value: unknown): JsonValue | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map((v) => plainToJson(v) ?? null);
+  if (typeof value === 'object' && isPlainObject(value)) {
+    const entries: [string, JsonValue][] = [];
+    for (const [k, v] of Object.entries(value)) {
+      const json = plainToJson(v);
+      if (json !== undefined) entries.push([k, json]);
+    }
+    return Object.fromEntries(entries);
+  }
+  return undefined;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// meta and signatures
+
+export interface ConstatMeta {
+  formVersion?: string;
+  sessionId?: string;
+  createdAt?: string;
+  /** Yjs clientID (decimal string) -> owner. */
+  clients: Record<string, Owner>;
+}
+
+export interface MetaInit {
+  formVersion: string;
+  sessionId: string;
+  createdAt: string;
+}
+
+function isOwner(value: unknown): value is Owner {
+  return value === 'A' || value === 'B' || value === 'server';
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function readMeta(doc: Y.Doc): ConstatMeta {
+  const meta = doc.getMap<YValue>('meta');
+  const clients: Record<string, Owner> = {};
+  const clientMap = meta.get('clients');
+  if (clientMap instanceof Y.Map) {
+    for (const [id, owner] of (clientMap as Y.Map<YValue>).entries()) {
+      if (isOwner(owner)) clients[id] = owner;
+    }
+  }
+  const result: ConstatMeta = { clients };
+  const formVersion = optionalString(meta.get('formVersion'));
+  const sessionId = optionalString(meta.get('sessionId'));
+  const createdAt = optionalString(meta.get('createdAt'));
+  if (formVersion !== undefined) result.formVersion = formVersion;
+  if (sessionId !== undefined) result.sessionId = sessionId;
+  if (createdAt !== undefined) result.createdAt = createdAt;
+  return result;
+}
+
+export function writeMeta(doc: Y.Doc, init: MetaInit, origin: unknown): void {
+  doc.transact(() => {
+    const meta = doc.getMap<YValue>('meta');
+    meta.set('formVersion', init.formVersion);
+    meta.set('sessionId', init.sessionId);
+    meta.set('createdAt', init.createdAt);
+    if (!(meta.get('clients') instanceof Y.Map)) meta.set('clients', new Y.Map<Owner>());
+  }, origin);
+}
+
+export interface SignatureRecord {
+  /** Content hash (hex) the signature covers. */
+  hash: string;
+  /** Signature over the signing message, as sent by the device. */
+  signature: string;
+  deviceId: string;
+  userId: string;
+  /** ISO 8601 timestamp. */
+  signedAt: string;
+}
+
+const SIGNATURE_FIELDS = ['hash', 'signature', 'deviceId', 'userId', 'signedAt'] as const;
+
+function asSignatureRecord(value: unknown): SignatureRecord | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  if (!SIGNATURE_FIELDS.every((f) => typeof record[f] === 'string')) return undefined;
+  return {
+    hash: record['hash'] as string,
+    signature: record['signature'] as string,
+    deviceId: record['deviceId'] as string,
+    userId: record['userId'] as string,
+    signedAt: record['signedAt'] as string,
+  };
+}
+
+/** Signatures present in the document; malformed entries are ignored rather than trusted. */
+export function readSignatures(doc: Y.Doc): Partial<Record<Role, SignatureRecord>> {
+  const signatures = doc.getMap<YValue>('signatures');
+  const result: Partial<Record<Role, SignatureRecord>> = {};
+  for (const role of ['A', 'B'] as const) {
+    const record = asSignatureRecord(signatures.get(role));
+    if (record) result[role] = record;
+  }
+  return result;
+}
+
+export function writeSignature(
+  doc: Y.Doc,
+  role: Role,
+  record: SignatureRecord,
+  origin: unknown,
+): void {
+  doc.transact(() => {
+    doc.getMap<YValue>('signatures').set(role, { ...record });
+  }, origin);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON -> Yjs
+
+export interface WriteSectionOptions {
+  /** Store text fields as plain strings instead of Y.Text (both are valid layouts). */
+  plainStrings?: boolean;
+}
+
+/**
+ * Merges plain JSON into a root, in one transaction, the way a phone fills the form:
+ * - nested objects merge into nested Y.Maps (fields not mentioned are left alone);
+ * - `null` deletes a field; `undefined` is skipped;
+ * - text fields become Y.Text; an existing Y.Text is edited in place with the smallest change,
+ *   so concurrent typing elsewhere in it survives;
+ * - arrays replace the contents of the Y.Array (objects in them become Y.Maps);
+ * - a set field (circumstances) given as an array of ids or as { id: true } becomes exactly that
+ *   set of ticks: unlisted ticks are deleted, existing ones are left untouched;
+ * - scalars and plain-object fields are only written when they differ, so rewriting the same
+ *   value creates no update.
+ */
+export function writeSection(
+  doc: Y.Doc,
+  root: RootName,
+  plain: JsonObject,
+  origin?: unknown,
+  options: WriteSectionOptions = {},
+): void {
+  const writer = new SectionWriter(root, options);
+  doc.transact(() => writer.mergeMap(doc.getMap<YValue>(root), plain, []), origin ?? null);
+}
+
+class SectionWriter {
+  constructor(
+    private readonly root: RootName,
+    private readonly options: WriteSectionOptions,
+  ) {}
+
+  mergeMap(map: Y.Map<YValue>, plain: JsonObject, path: readonly string[]): void {
+    for (const [key, value] of Object.entries(plain)) {
+      if (value === undefined) continue;
+      if (value === null) {
+        if (map.has(key)) map.delete(key);
+        continue;
+      }
+      this.writeField(map, key, value, [...path, key]);
+    }
+  }
+
+  private writeField(map: Y.Map<YValue>, key: string, value: JsonValue, path: string[]): void {
+    const kind = fieldKind(this.root, path);
+    const existing = map.get(key);
+    if (kind === 'set') {
+      this.writeSet(map, key, value, path);
+    } else if (kind === 'atomic') {
+      if (!sameJson(toJson(existing), value)) map.set(key, structuredClone(value));
+    } else if (kind === 'text' && typeof value === 'string' && !this.options.plainStrings) {
+      if (existing instanceof Y.Text) {
+        replaceText(existing, value);
+      } else {
+        const text = new Y.Text();
+        map.set(key, text);
+        text.insert(0, value);
+      }
+    } else if (Array.isArray(value)) {
+      let array = existing;
+      if (!(array instanceof Y.Array)) {
+        array = new Y.Array<YValue>();
+        map.set(key, array);
+      }
+      const yarray = array as Y.Array<YValue>;
+      if (yarray.length > 0) yarray.delete(0, yarray.length);
+      value.forEach((item, i) => this.insertItem(yarray, i, item, [...path, String(i)]));
+    } else if (typeof value === 'object' && value !== null) {
+      let child = existing;
+      if (!(child instanceof Y.Map)) {
+        child = new Y.Map<YValue>();
+        map.set(key, child);
+      }
+      this.mergeMap(child as Y.Map<YValue>, value, path);
+    } else if (existing !== value) {
+      map.set(key, value);
+    }
+  }
+
+  /** Appends one array item, converting it like a map field at the same path would be. */
+  private insertItem(array: Y.Array<YValue>, index: number, item: JsonValue, path: string[]): void {
+    const kind = fieldKind(this.root, path);
+    if (kind === 'text' && typeof item === 'string' && !this.options.plainStrings) {
+      const text = new Y.Text();
+      array.insert(index, [text]);
+      text.insert(0, item);
+    } else if (kind !== 'atomic' && Array.isArray(item)) {
+      const child = new Y.Array<YValue>();
+      array.insert(index, [child]);
+      item.forEach((v, i) => this.insertItem(child, i, v, [...path, String(i)]));
+    } else if (kind !== 'atomic' && isJsonObject(item)) {
+      const child = new Y.Map<YValue>();
+      array.insert(index, [child]);
+      this.mergeMap(child, item, path);
+    } else {
+      array.insert(index, [structuredClone(item)]);
+    }
+  }
+
+  private writeSet(map: Y.Map<YValue>, key: string, value: JsonValue, path: string[]): void {
+    const wanted = setMembers(value, path);
+    let set = map.get(key);
+    if (!(set instanceof Y.Map)) {
+      set = new Y.Map<true>();
+      map.set(key, set);
+    }
+    const ymap = set as Y.Map<YValue>;
+    for (const id of [...ymap.keys()]) if (!wanted.has(id)) ymap.delete(id);
+    // Re-setting an existing tick would create a new item for nothing.
+    for (const id of wanted) if (ymap.get(id) !== true) ymap.set(id, true);
+  }
+}
+
+function isJsonObject(value: JsonValue): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function setMembers(value: JsonValue, path: readonly string[]): Set<string> {
+  if (Array.isArray(value)) {
+    return new Set(
+      value.map((v) => {
+        if (typeof v !== 'number' && typeof v !== 'string') {
+          throw new TypeError(`${path.join('.')}: set members must be ids, got ${typeof v}`);
+        }
+        return String(v);
+      }),
+    );
+  }
+  if (typeof value === 'object' && value !== null) {
+    return new Set(Object.keys(value).filter((k) => value[k] === true));
+  }
+  throw new TypeError(`${path.join('.')}: expected an array of ids or an { id: true } object`);
+}
+
+/** Edits a Y.Text into `next` by replacing only the span that differs. */
+function replaceText(text: Y.Text, next: string): void {
+  const current = text.toString();
+  if (current === next) return;
+  let start = 0;
+  const max = Math.min(current.length, next.length);
+  while (start < max && current.charCodeAt(start) === next.charCodeAt(start)) start++;
+  let end = 0;
+  while (
+    end < max - start &&
+    current.charCodeAt(current.length - 1 - end) === next.charCodeAt(next.length - 1 - end)
+  ) {
+    end++;
+  }
+  const removed = current.length - start - end;
+  if (removed > 0) text.delete(start, removed);
+  const inserted = next.slice(start, next.length - end);
+  if (inserted.length > 0) text.insert(start, inserted);
+}
+
+function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return (
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((v, i) => sameJson(v, b[i]))
+    );
+  }
+  const keys = Object.keys(a);
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]))
+  );
+}
+
+/**
+ * Types `text` into the Y.Text at `path` one character per transaction, as a phone keyboard
+ * would, creating the nested maps and the Y.Text when missing. An existing plain string at that
+ * path is converted to a Y.Text first. Iterates by code point so an emoji's surrogate pair is
+ * never split across two updates.
+ */
+/** Creates the skeleton (see SKELETON) and every fixed text field, in one transaction. */
+export function createSkeleton(doc: Y.Doc, origin: unknown): void {
+  doc.transact(() => {
+    for (const root of CONTENT_ROOTS) {
+      const map = doc.getMap<YValue>(root);
+      for (const key of SKELETON[root].maps)
+        if (!(map.get(key) instanceof Y.Map)) map.set(key, new Y.Map());
+      for (const key of SKELETON[root].arrays)
+        if (!(map.get(key) instanceof Y.Array)) map.set(key, new Y.Array());
+      for (const path of FIELD_KINDS[root].text) {
+        if (!path.includes('*')) ensureText(map, path.split('.'));
+      }
+    }
+  }, origin);
+}
+
+export function typeText(
+  doc: Y.Doc,
+  root: RootName,
+  path: readonly string[],
+  text: string,
+  origin?: unknown,
+): void {
+  if (path.length === 0) throw new TypeError('typeText: path must name a field');
+  const target = doc.transact(() => ensureText(doc.getMap<YValue>(root), path), origin ?? null);
+  for (const ch of text) {
+    doc.transact(() => target.insert(target.length, ch), origin ?? null);
+  }
+}
+
+function ensureText(rootMap: Y.Map<YValue>, path: readonly string[]): Y.Text {
+  let container: Y.Map<YValue> | Y.Array<YValue> = rootMap;
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i] as string;
+    const last = i === path.length - 1;
+    if (container instanceof Y.Array) {
+      const item: YValue = container.get(Number(key));
+      if (last && item instanceof Y.Text) return item;
+      if (!last && (item instanceof Y.Map || item instanceof Y.Array)) {
+        container = item as Y.Map<YValue> | Y.Array<YValue>;
+        continue;
+      }
+      throw new TypeError(
+        `typeText: no ${last ? 'text' : 'container'} at ${path.slice(0, i + 1).join('.')}`,
+      );
+    }
+    const existing = container.get(key);
+    if (last) {
+      if (existing instanceof Y.Text) return existing;
+      const created = new Y.Text();
+      container.set(key, created);
+      if (typeof existing === 'string') created.insert(0, existing);
+      return created;
+    }
+    if (existing instanceof Y.Map || existing instanceof Y.Array) {
+      container = existing as Y.Map<YValue> | Y.Array<YValue>;
+    } else {
+      const created = new Y.Map<YValue>();
+      container.set(key, created);
+      container = created;
+    }
+  }
+  throw new TypeError('typeText: unreachable');
+}

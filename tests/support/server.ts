@@ -1,0 +1,250 @@
+/**
+ * Test servers: an in-process instance on a fresh PostgreSQL database (or embedded PGlite),
+ * with Redis-backed sessions under a keyspace of its own, torn down completely by `stop()`.
+ * `spawnServer` runs the real `constat serve` process for restart and kill tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '../../server/config.js';
+import { startServer, type RunningServer } from '../../server/constat-server.js';
+import { createTestDatabase, type TestDatabase } from '../../persistence/test-database.js';
+import { mintDevelopmentToken } from '../../server/auth.js';
+
+export const TEST_SECRET = 'constat-test-secret-0123456789abcdef';
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+export interface TestServerOptions {
+  database?: 'postgres' | 'pglite';
+  sessions?: 'redis' | 'memory';
+  env?: Record<string, string>;
+  /** Reuse an existing database (a restarted server). */
+  databaseUrl?: string;
+  dataDir?: string;
+  redisPrefix?: string;
+}
+
+export interface TestServer {
+  url: string;
+  wsUrl: string;
+  server: RunningServer;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisPrefix: string;
+  /** Stops the server only (storage stays, for a restart). */
+  stopServer(): Promise<void>;
+  /** Stops the server and removes its database, data folder and Redis keys. */
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const database = options.database ?? 'postgres';
+  const sessions = options.sessions ?? 'redis';
+  let testDb: TestDatabase | undefined;
+  let databaseUrl = options.databaseUrl;
+  if (database === 'postgres' && !databaseUrl) {
+    testDb = await createTestDatabase();
+    databaseUrl = testDb.url;
+  }
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'constat-test-')));
+  const redisPrefix = options.redisPrefix ?? `constat-test:${randomBytes(6).toString('hex')}:`;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    AUTH_JWT_SECRET: TEST_SECRET,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    DRAFT_SAVE_DEBOUNCE_MS: '200',
+    ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
+    ...(sessions === 'redis' ? { REDIS_URL } : {}),
+    ...options.env,
+  });
+  const logger = pino({ level: config.logLevel });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, logger, { redisPrefix });
+  } catch (err) {
+    await testDb?.drop();
+    throw err;
+  }
+  let serverStopped = false;
+  const stopServer = async () => {
+    if (serverStopped) return;
+    serverStopped = true;
+    await server.stop();
+  };
+  return {
+    url: server.url,
+    wsUrl: server.url.replace(/^http/, 'ws') + '/v1/sync',
+    server,
+    databaseUrl,
+    dataDir,
+    redisPrefix,
+    stopServer,
+    async stop() {
+      await stopServer();
+      await testDb?.drop();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+      if (sessions === 'redis') await deleteRedisKeys(redisPrefix);
+    },
+  };
+}
+
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function token(
+  userId: string,
+  deviceId: string,
+  extra: { roles?: string[]; expiresIn?: string | number; secret?: string } = {},
+): Promise<string> {
+  return mintDevelopmentToken({
+    secret: extra.secret ?? TEST_SECRET,
+    userId,
+    deviceId,
+    ...(extra.roles ? { roles: extra.roles } : {}),
+    ...(extra.expiresIn !== undefined ? { expiresIn: extra.expiresIn } : {}),
+  });
+}
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  data: T | null | undefined;
+  errors:
+    Array<{ message: string; extensions?: { code?: string; [k: string]: unknown } }> | undefined;
+}
+
+export async function gql<T = Record<string, any>>(
+  baseUrl: string,
+  bearer: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T>> {
+  const res = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: GraphQLResponse['errors'] };
+  return { status: res.status, data: body.data, errors: body.errors };
+}
+
+export const OPEN_SESSION = `mutation Open($formVersion: String) {
+  openSession(formVersion: $formVersion) { role joinCode qrPayload syncUrl joinCodeExpiresAt session { id status formVersion } }
+}`;
+export const JOIN_SESSION = `mutation Join($code: String!) {
+  joinSession(code: $code) { role syncUrl session { id status parties { role userId deviceId } } }
+}`;
+
+export interface Pair {
+  sessionId: string;
+  tokenA: string;
+  tokenB: string;
+  syncUrl: string;
+}
+
+/** Opens a session as party A and joins it as party B. */
+export async function openPair(
+  baseUrl: string,
+  tag = randomBytes(3).toString('hex'),
+  formVersion = 'dz',
+): Promise<Pair> {
+  const tokenA = await token(`user-a-${tag}`, `device-a-${tag}`);
+  const tokenB = await token(`user-b-${tag}`, `device-b-${tag}`);
+  const opened = await gql(baseUrl, tokenA, OPEN_SESSION, { formVersion });
+  if (opened.errors) throw new Error(`openSession failed: ${JSON.stringify(opened.errors)}`);
+  const joined = await gql(baseUrl, tokenB, JOIN_SESSION, {
+    code: opened.data!.openSession.joinCode,
+  });
+  if (joined.errors) throw new Error(`joinSession failed: ${JSON.stringify(joined.errors)}`);
+  return {
+    sessionId: opened.data!.openSession.session.id,
+    tokenA,
+    tokenB,
+    syncUrl: opened.data!.openSession.syncUrl,
+  };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.once('error', reject);
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  wsUrl: string;
+  child: ChildProcess;
+  output(): string;
+  /** Sends a signal and waits for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs `constat serve` as a separate process and waits until it listens. */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const child = spawn(process.execPath, ['bin/constat.js', 'serve'], {
+    env: {
+      ...process.env,
+      AUTH_JWT_SECRET: TEST_SECRET,
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      ...env,
+      PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const onData = () => {
+      if (output.includes('constat listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/v1/sync`,
+    child,
+    output: () => output,
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
