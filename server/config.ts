@@ -12,6 +12,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Absent: in-process hub and session store (single instance). */
   redisUrl: string | undefined;
+  /** Prefix of every Redis key, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
   /** Absent: events wait in the outbox until a broker is configured. */
   kafkaBrokers: string[] | undefined;
   dataDir: string;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST ?? '0.0.0.0',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: keyPrefix(env),
     kafkaBrokers: brokers(env),
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     logLevel: oneOf(
@@ -157,6 +160,15 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], f
     throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
   }
   return raw as T;
+}
+
+function keyPrefix(env: Env): string {
+  const raw = env.REDIS_KEY_PREFIX;
+  if (raw === undefined || raw === '') return 'constat:v1:';
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(raw)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'use 1–64 of A–Z a–z 0–9 : . _ -');
+  }
+  return raw;
 }
 
 function brokers(env: Env): string[] | undefined {

@@ -17,7 +17,7 @@ import { createSyncEndpoint } from './sync-endpoint.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
-import { MemorySessionStore } from '../sync/memory-session-store.js';
+import { createSessionsRepository } from '../persistence/sessions-repository.js';
 import { RedisSessionStore } from '../sync/redis-session-store.js';
 import { redisKeys } from '../sync/redis-keys.js';
 import { MemoryHub, type Hub } from '../sync/hub.js';
@@ -75,10 +75,11 @@ export async function startServer(
       redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
       cleanups.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
       await redis.connect();
-      store = new RedisSessionStore(redis, redisKeys(options.redisPrefix));
+      store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
     } else {
-      store = new MemorySessionStore();
+      // No Redis: sessions live in the database, so a restarted server still knows them.
+      store = createSessionsRepository(db.sql);
     }
     cleanups.push(() => store.close());
 
@@ -149,7 +150,7 @@ export async function startServer(
       {
         port,
         database: db.kind,
-        sessions: config.redisUrl ? 'redis' : 'in-process',
+        sessions: config.redisUrl ? 'redis' : 'database',
         hub: 'in-process',
       },
       'constat server listening',

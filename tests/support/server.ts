@@ -61,13 +61,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     DRAFT_SAVE_DEBOUNCE_MS: '200',
     ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
-    ...(sessions === 'redis' ? { REDIS_URL } : {}),
+    ...(sessions === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
     ...options.env,
   });
   const logger = pino({ level: config.logLevel });
   let server: RunningServer;
   try {
-    server = await startServer(config, logger, { redisPrefix });
+    server = await startServer(config, logger);
   } catch (err) {
     await testDb?.drop();
     throw err;
