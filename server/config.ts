@@ -24,6 +24,16 @@ export interface Config {
   limits: Limits;
   sessions: SessionSettings;
   drafts: { saveDebounceMs: number };
+  hub: HubSettings;
+}
+
+export interface HubSettings {
+  /** How soon after an update its session's stream is merged into the draft (Redis hub). */
+  compactionIntervalMs: number;
+  /** How long merged stream entries stay readable before they are trimmed. */
+  minMessageLifetimeMs: number;
+  /** Updates read per stream read. */
+  readCount: number;
 }
 
 export type AuthConfig =
@@ -123,6 +133,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     drafts: {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
+    },
+    hub: {
+      compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
+      minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
+      readCount: integer(env, 'HUB_READ_COUNT', 1_000, 1, 100_000),
     },
   };
 }

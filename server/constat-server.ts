@@ -18,12 +18,12 @@ import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
-import { RedisSessionStore } from '../sync/redis-session-store.js';
 import { redisKeys } from '../sync/redis-keys.js';
 import { MemoryHub, type Hub } from '../sync/hub.js';
+import { RedisHub } from '../sync/redis-hub.js';
+import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
-import type { SessionStore } from '../sync/session-store.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -67,21 +67,64 @@ export async function startServer(
     readiness.push({ name: 'database', check: async () => void (await db.sql`select 1`) });
     const drafts = createDraftsRepository(db.sql);
 
-    let store: SessionStore;
-    const hub: Hub = new MemoryHub();
-    cleanups.push(() => hub.close());
+    // Sessions live in the database in every deployment: Redis keeps nothing on disk, and a
+    // Redis loss must not forget who the parties of a session are.
+    const store = createSessionsRepository(db.sql);
+    let hub: Hub = new MemoryHub();
+    let compactor: Compactor | undefined;
     if (config.redisUrl) {
-      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-      cleanups.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
-      await redis.connect();
-      store = new RedisSessionStore(redis, redisKeys(config.redisKeyPrefix));
+      const connect = async (name: string) => {
+        const redis = new Redis(config.redisUrl!, {
+          lazyConnect: true,
+          connectionName: `constat-${name}`,
+        });
+        redis.on('error', (err) =>
+          logger.warn({ err: err.message, connection: name }, 'redis connection error'),
+        );
+        cleanups.push(async () => void (await redis.quit().catch(() => redis.disconnect())));
+        await redis.connect();
+        return redis;
+      };
+      const redis = await connect('commands');
+      const reader = await connect('stream-reader');
+      const keys = redisKeys(config.redisKeyPrefix);
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
-    } else {
-      // No Redis: sessions live in the database, so a restarted server still knows them.
-      store = createSessionsRepository(db.sql);
+      hub = new RedisHub({
+        redis,
+        reader,
+        keys,
+        logger,
+        readCount: config.hub.readCount,
+        compactionDelayMs: config.hub.compactionIntervalMs,
+        onReadLag: (ms) => metrics.hubReadLag.observe(ms / 1000),
+        onStreamLost: () => metrics.hubStreamsLost.inc(),
+      });
+      compactor = new Compactor({
+        redis,
+        keys,
+        drafts,
+        logger,
+        intervalMs: config.hub.compactionIntervalMs,
+        delayMs: config.hub.compactionIntervalMs,
+        minLifetimeMs: config.hub.minMessageLifetimeMs,
+        keyExpiryMs: config.sessions.ttlMs + 24 * 3600_000,
+        onCompacted: (ms) => metrics.compactions.observe(ms / 1000),
+        onFailed: () => metrics.compactionFailures.inc(),
+      });
+      const c = compactor;
+      c.start();
+      cleanups.push(() => c.close());
+      metrics.trackStreams(async () => {
+        const sessions = [...live.ids()];
+        if (sessions.length === 0) return 0;
+        const pipeline = redis.pipeline();
+        for (const id of sessions) pipeline.xlen(keys.updates(id));
+        const lengths = (await pipeline.exec()) ?? [];
+        return lengths.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+      });
     }
-    cleanups.push(() => store.close());
+    const sharedHub = hub;
+    cleanups.push(() => sharedHub.close());
 
     const live = new LiveSessions(
       (sessionId, formVersion) => ({
@@ -89,6 +132,7 @@ export async function startServer(
         formVersion,
         hub,
         drafts,
+        ...(compactor ? { merger: compactor } : {}),
         logger,
         observer: metrics.syncObserver(),
         saveDebounceMs: config.drafts.saveDebounceMs,
@@ -150,8 +194,7 @@ export async function startServer(
       {
         port,
         database: db.kind,
-        sessions: config.redisUrl ? 'redis' : 'database',
-        hub: 'in-process',
+        hub: config.redisUrl ? 'redis' : 'in-process',
       },
       'constat server listening',
     );

@@ -76,6 +76,43 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly hubReadLag = new Histogram({
+    name: 'constat_hub_read_lag_seconds',
+    help: 'Age of the newest stream entry when the read loop received it',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly hubStreamsLost = new Counter({
+    name: 'constat_hub_streams_lost_total',
+    help: 'Update streams found missing in Redis and rebuilt from a live document',
+    registers: [this.registry],
+  });
+  readonly compactions = new Histogram({
+    name: 'constat_compaction_seconds',
+    help: 'Duration of one session compaction (stream merged into the draft)',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly compactionFailures = new Counter({
+    name: 'constat_compaction_failures_total',
+    help: 'Failed compactions',
+    registers: [this.registry],
+  });
+  #streamEntries: () => Promise<number> = async () => 0;
+  readonly streamEntries = new Gauge({
+    name: 'constat_hub_stream_entries',
+    help: 'Entries held in the update streams of the sessions live on this instance',
+    registers: [this.registry],
+    collect: async () => {
+      this.streamEntries.set(await this.#streamEntries());
+    },
+  });
+
+  /** Sets how the stream-length gauge is measured (at scrape time). */
+  trackStreams(measure: () => Promise<number>): void {
+    this.#streamEntries = measure;
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -4,8 +4,9 @@
  * and fanned out locally, so an acknowledged edit is durable in the hub even if this instance
  * dies a moment later.
  *
- * Implementations: `MemoryHub` (embedded default: one instance, nothing to carry) and the
- * Redis streams hub. One contract suite runs against both.
+ * Implementations: `MemoryHub` (embedded default: one instance, nothing to carry; the live
+ * document saves its own drafts) and `RedisHub` (Redis streams; a compactor merges them into
+ * the drafts). One contract suite runs against both (tests/hub.test.ts).
  */
 export type HubMessage =
   { kind: 'update'; update: Uint8Array } | { kind: 'awareness'; update: Uint8Array };
@@ -13,30 +14,38 @@ export type HubMessage =
 export type HubListener = (message: HubMessage) => void;
 
 export interface Hub {
+  /**
+   * True when other instances share the session through this hub. The hub then also keeps the
+   * updates durable and a compactor merges them into drafts; when false (one instance) the
+   * live document saves its own drafts.
+   */
+  readonly shared: boolean;
   /** Appends a message to the session's channel; resolves once it is durable there. */
   append(sessionId: string, message: HubMessage): Promise<void>;
-  /** Receives the session's messages appended by other instances. */
-  subscribe(sessionId: string, listener: HubListener): () => void;
+  /**
+   * Delivers every message of the session still held by the hub (its own appends included,
+   * in order), then each new one. Resolves once the held messages were delivered: a caller that
+   * loads the draft after that misses nothing, since messages are only dropped from the hub
+   * after they were merged into the draft. `snapshot` returns the whole live document; the hub
+   * re-appends it if it finds it lost the session's messages.
+   */
+  subscribe(
+    sessionId: string,
+    listener: HubListener,
+    snapshot?: () => Uint8Array,
+  ): Promise<() => void>;
   close(): Promise<void>;
 }
 
 /** In-process hub: with a single instance there is no other instance to reach. */
 export class MemoryHub implements Hub {
-  readonly #listeners = new Map<string, Set<HubListener>>();
+  readonly shared = false;
 
   async append(): Promise<void> {}
 
-  subscribe(sessionId: string, listener: HubListener): () => void {
-    let set = this.#listeners.get(sessionId);
-    if (!set) this.#listeners.set(sessionId, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.#listeners.delete(sessionId);
-    };
+  async subscribe(): Promise<() => void> {
+    return () => {};
   }
 
-  async close(): Promise<void> {
-    this.#listeners.clear();
-  }
+  async close(): Promise<void> {}
 }

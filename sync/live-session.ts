@@ -6,7 +6,7 @@
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import type { Logger } from 'pino';
-import type { Hub } from './hub.js';
+import type { Hub, HubMessage } from './hub.js';
 import type { DraftStore } from './draft-store.js';
 import type { Role } from './permissions.js';
 import { inspectUpdate } from './update-inspector.js';
@@ -38,11 +38,25 @@ export interface SyncObserver {
   draftSaveFailed(): void;
 }
 
+/** Merges a live document into its draft when the hub keeps the updates (compactor.ts). */
+export interface DraftMerger {
+  compact(
+    sessionId: string,
+    extraState?: Uint8Array,
+  ): Promise<'compacted' | 'nothing' | 'busy' | 'no-draft'>;
+}
+
+// While another instance's read loop has not caught up, an update may reference edits this
+// instance has not read yet: wait this long, in steps, before refusing it as transient.
+const CATCH_UP_DELAYS_MS = [10, 20, 50, 100, 200, 400];
+
 export interface LiveSessionOptions {
   sessionId: string;
   formVersion: string;
   hub: Hub;
   drafts: DraftStore;
+  /** Required with a shared hub: the live document never writes drafts itself then. */
+  merger?: DraftMerger;
   logger: Logger;
   observer: SyncObserver;
   saveDebounceMs: number;
@@ -73,13 +87,42 @@ export class LiveSession {
    * opened here, and an empty document must never be saved over what storage may hold.
    */
   static async load(opts: LiveSessionOptions): Promise<LiveSession> {
-    const draft = await opts.drafts.load(opts.sessionId);
-    if (!draft) throw new ConstatError('NOT_FOUND', `no document for session ${opts.sessionId}`);
     const live = new LiveSession(opts);
-    Y.applyUpdate(live.doc, draft.state, LOAD_ORIGIN);
-    live.#approxBytes = draft.state.byteLength;
+    // Subscribe before reading the draft: the hub drops messages only after merging them into
+    // the draft, so whatever the catch-up misses, the draft read afterwards holds.
+    const early: HubMessage[] = [];
+    let ready = false;
+    live.#unsubscribe = await opts.hub.subscribe(
+      opts.sessionId,
+      (message) => (ready ? live.#fromHub(message) : early.push(message)),
+      () => Y.encodeStateAsUpdate(live.doc),
+    );
+    try {
+      const draft = await opts.drafts.load(opts.sessionId);
+      if (!draft) throw new ConstatError('NOT_FOUND', `no document for session ${opts.sessionId}`);
+      Y.applyUpdate(live.doc, draft.state, LOAD_ORIGIN);
+      // Stale presence from the catch-up is skipped: devices renew theirs every 15 s.
+      for (const m of early)
+        if (m.kind === 'update') Y.applyUpdate(live.doc, m.update, LOAD_ORIGIN);
+      live.#approxBytes = Y.encodeStateAsUpdate(live.doc).byteLength;
+    } catch (err) {
+      live.#unsubscribe();
+      live.awareness.destroy();
+      live.doc.destroy();
+      throw err;
+    }
     live.#wire();
+    ready = true;
     return live;
+  }
+
+  #fromHub(message: HubMessage): void {
+    try {
+      if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, HUB_ORIGIN);
+      else awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, HUB_ORIGIN);
+    } catch (err) {
+      this.#log.error({ err }, 'ignored an undecodable hub message');
+    }
   }
 
   get sessionId(): string {
@@ -131,14 +174,6 @@ export class LiveSession {
         }
       },
     );
-    this.#unsubscribe = this.#opts.hub.subscribe(this.sessionId, (message) => {
-      try {
-        if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, HUB_ORIGIN);
-        else awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, HUB_ORIGIN);
-      } catch (err) {
-        this.#log.error({ err }, 'ignored an undecodable hub message');
-      }
-    });
   }
 
   /** Starts the sync handshake with a newly connected device. */
@@ -265,6 +300,7 @@ export class LiveSession {
   }
 
   #scheduleSave(): void {
+    if (this.#opts.hub.shared) return; // the compactor merges the hub's updates into the draft
     this.#dirty = true;
     if (this.#saveTimer || this.#destroyed) return;
     this.#saveTimer = setTimeout(() => {
@@ -307,6 +343,23 @@ export class LiveSession {
     return this.#saving;
   }
 
+  /**
+   * With a shared hub everything this document holds is already in the hub or the draft; the
+   * merge covers the one case where it is not (the hub lost its data while we held the edits).
+   */
+  async #mergeIntoDraft(): Promise<void> {
+    if (!this.#opts.merger) throw new Error('a shared hub needs a draft merger');
+    const state = Y.encodeStateAsUpdate(this.doc);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const result = await this.#opts.merger.compact(this.sessionId, state);
+      if (result !== 'busy') return;
+      if (Date.now() > deadline)
+        throw new Error('compaction lease stayed busy; the hub still holds the edits');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Saves what is unsaved and releases timers and subscriptions. Idempotent. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
@@ -314,7 +367,8 @@ export class LiveSession {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
     try {
-      await this.flush();
+      if (this.#opts.hub.shared) await this.#mergeIntoDraft();
+      else await this.flush();
     } finally {
       this.#unsubscribe();
       this.awareness.destroy();

@@ -77,6 +77,10 @@ export class LiveSessions {
     }
   }
 
+  ids(): IterableIterator<string> {
+    return this.#loading.keys();
+  }
+
   get(sessionId: string): Promise<LiveSession> | undefined {
     return this.#loading.get(sessionId);
   }

@@ -1,15 +1,21 @@
 /**
  * Every Redis key is built here, versioned and prefixed. Per-session keys carry the session id
- * as a hash tag (`{…}`), so a Redis Cluster keeps all of one session's keys on one slot and
- * multi-key operations on a session stay legal.
+ * as a hash tag (`{…}`), so a Redis Cluster keeps all of one session's keys on one slot and the
+ * Lua scripts that touch several of them stay legal.
  */
 import { isValidSessionId } from './session-record.js';
 
 export interface RedisKeys {
-  session(sessionId: string): string;
+  /** The session's update stream. */
   updates(sessionId: string): string;
-  joinCode(code: string): string;
-  throttle(key: string): string;
+  /** The compaction lease of one session. */
+  compactionLease(sessionId: string): string;
+  /** Id of the last stream entry merged into the draft. */
+  mergedId(sessionId: string): string;
+  /** Sorted set of sessions that have stream entries, scored by when compaction is next due. */
+  compactionIndex: string;
+  /** Session id from an `updates` key (what the read loop gets back). */
+  sessionOfUpdates(key: string): string | undefined;
   /** Matches every key of this keyspace (for tests that clean up). */
   pattern: string;
 }
@@ -20,11 +26,15 @@ export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
       throw new Error(`invalid session id ${JSON.stringify(sessionId)}`);
     return `${prefix}{s:${sessionId}}:${suffix}`;
   };
+  const updatesKey = new RegExp(
+    `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\{s:([A-Za-z0-9_-]+)\\}:updates$`,
+  );
   return {
-    session: (id) => sessionKey(id, 'session'),
     updates: (id) => sessionKey(id, 'updates'),
-    joinCode: (code) => `${prefix}join:${code}`,
-    throttle: (key) => `${prefix}throttle:${key}`,
+    compactionLease: (id) => sessionKey(id, 'compactor'),
+    mergedId: (id) => sessionKey(id, 'merged'),
+    compactionIndex: `${prefix}compaction`,
+    sessionOfUpdates: (key) => updatesKey.exec(key)?.[1],
     pattern: `${prefix}*`,
   };
 }

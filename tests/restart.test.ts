@@ -9,7 +9,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as Y from 'yjs';
-import { spawnServer, openPair, deleteRedisKeys, REDIS_URL, type ServerProcess } from './support/server.js';
+import {
+  spawnServer,
+  openPair,
+  deleteRedisKeys,
+  REDIS_URL,
+  type ServerProcess,
+} from './support/server.js';
 import { connectDevice, waitFor, type Device } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { materialise, writeSection } from '../sync/constat-doc.js';
@@ -55,7 +61,11 @@ async function restartScenario(ctx: Ctx, env: Record<string, string>) {
   writeSection(a.doc, 'vehicleA', completeVehicle('A'));
   writeSection(a.doc, 'accident', completeAccident());
   writeSection(b.doc, 'vehicleB', completeVehicle('B'));
-  await waitFor(() => content(a) === content(b), 10_000, 'devices did not converge before the restart');
+  await waitFor(
+    () => content(a) === content(b),
+    10_000,
+    'devices did not converge before the restart',
+  );
   const before = content(a);
 
   // Graceful stop: devices are told to go away and the draft is saved.
@@ -69,12 +79,21 @@ async function restartScenario(ctx: Ctx, env: Record<string, string>) {
   const fresh = connectDevice(second.wsUrl, pair.sessionId, pair.tokenA, { doc: new Y.Doc() });
   ctx.devices.push(fresh);
   await fresh.synced();
-  await waitFor(() => content(fresh) === before, 10_000, 'the restarted server did not serve the draft');
+  await waitFor(
+    () => content(fresh) === before,
+    10_000,
+    'the restarted server did not serve the draft',
+  );
   assert.equal(content(fresh), before);
 }
 
 test('embedded default: the PGlite draft comes back after a restart', async (ctx) => {
-  await restartScenario(ctx, { DATA_DIR: ctx.dataDir, DATABASE_URL: '', REDIS_URL: '', DRAFT_SAVE_DEBOUNCE_MS: '60000' });
+  await restartScenario(ctx, {
+    DATA_DIR: ctx.dataDir,
+    DATABASE_URL: '',
+    REDIS_URL: '',
+    DRAFT_SAVE_DEBOUNCE_MS: '60000',
+  });
 });
 
 test('PostgreSQL + Redis: the draft comes back after a restart', async (ctx) => {

@@ -1,0 +1,229 @@
+/**
+ * Merges sessions' update streams into their drafts and trims them, so Redis holds only recent
+ * edits and losing Redis costs nothing older than the last compaction.
+ *
+ * Every instance runs one; a per-session lease (SET NX PX) makes sure only one compacts a
+ * session at a time, and a dead worker's lease simply expires. A draft is only ever replaced
+ * by a merge of itself with newer updates, so it never loses anything it held.
+ *
+ * Merged entries stay in the stream for `minLifetimeMs` before they are trimmed: an instance
+ * whose read loop is a little behind must still find them there.
+ */
+import { randomUUID } from 'node:crypto';
+import * as Y from 'yjs';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { DraftStore } from './draft-store.js';
+import type { RedisKeys } from './redis-keys.js';
+import { compareIds, decodeEntry, idTime } from './redis-hub.js';
+
+// KEYS[1] lease; ARGV[1] owner. Releases only our own lease.
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+// KEYS[1] stream, KEYS[2] merged-id key; ARGV[1] min id to keep; ARGV[2] expiry (ms).
+// Returns the time-ordered oldest id left, or false. Expiry lets the keys of a session that
+// ended go away; an active session refreshes it at every compaction.
+const TRIM = `
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then return false end
+return first[1][1]
+`;
+
+export interface CompactorOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  drafts: DraftStore;
+  logger: Logger;
+  /** How often this instance looks for sessions due for compaction. */
+  intervalMs: number;
+  /** How long after an update its session is due (the same delay the hub uses). */
+  delayMs: number;
+  minLifetimeMs: number;
+  /** Stream keys expire this long after the last compaction. */
+  keyExpiryMs: number;
+  leaseMs?: number;
+  onCompacted?: (ms: number, entries: number) => void;
+  onFailed?: () => void;
+}
+
+export type CompactionResult = 'compacted' | 'nothing' | 'busy' | 'no-draft';
+
+export class Compactor {
+  readonly #opts: CompactorOptions;
+  readonly #owner = randomUUID();
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(opts: CompactorOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ component: 'compactor' });
+  }
+
+  start(): void {
+    if (this.#timer || this.#closed) return;
+    const tick = () => {
+      this.#running = this.sweep()
+        .catch((err: unknown) => this.#log.error({ err }, 'compaction sweep failed'))
+        .finally(() => {
+          this.#running = undefined;
+          if (!this.#closed) this.#timer = setTimeout(tick, this.#opts.intervalMs);
+        });
+    };
+    this.#timer = setTimeout(tick, this.#opts.intervalMs);
+  }
+
+  /** Compacts every session that is due. */
+  async sweep(): Promise<void> {
+    const { redis, keys } = this.#opts;
+    const due = await redis.zrangebyscore(
+      keys.compactionIndex,
+      '-inf',
+      Date.now(),
+      'LIMIT',
+      0,
+      200,
+    );
+    for (const sessionId of due) {
+      if (this.#closed) return;
+      try {
+        await this.compact(sessionId);
+      } catch (err) {
+        this.#opts.onFailed?.();
+        this.#log.error({ err, sessionId }, 'compaction failed; will retry');
+      }
+    }
+  }
+
+  /**
+   * Merges the session's unmerged stream entries (and `extraState`, a live document's full
+   * state) into its draft, then trims entries old enough.
+   */
+  async compact(sessionId: string, extraState?: Uint8Array): Promise<CompactionResult> {
+    const { redis, keys } = this.#opts;
+    const lease = keys.compactionLease(sessionId);
+    const acquired = await redis.set(lease, this.#owner, 'PX', this.#opts.leaseMs ?? 30_000, 'NX');
+    if (acquired !== 'OK') return 'busy';
+    const started = performance.now();
+    try {
+      const merged = (await redis.get(keys.mergedId(sessionId))) ?? '0';
+      const entries = await redis.xrangeBuffer(keys.updates(sessionId), '-', '+');
+      const cutoff = Date.now() - this.#opts.minLifetimeMs;
+      const updates: Uint8Array[] = [];
+      let lastMerged: string | undefined;
+      let lastTrimmable: string | undefined;
+      for (const [rawId, fields] of entries) {
+        const id = rawId.toString();
+        if (idTime(id) <= cutoff) lastTrimmable = id;
+        if (compareIds(id, merged) <= 0) continue;
+        lastMerged = id;
+        const message = decodeEntry(fields);
+        if (message?.kind === 'update') updates.push(message.update);
+      }
+      let result: CompactionResult = 'nothing';
+      if (updates.length > 0 || extraState) {
+        result = await this.#merge(sessionId, updates, extraState);
+        if (result === 'no-draft') return result;
+      }
+      if (lastMerged)
+        await redis.set(keys.mergedId(sessionId), lastMerged, 'PX', this.#opts.keyExpiryMs);
+      await this.#trimAndReschedule(sessionId, lastTrimmable ?? lastMerged);
+      if (result === 'compacted')
+        this.#opts.onCompacted?.(performance.now() - started, updates.length);
+      return result;
+    } finally {
+      await redis.eval(RELEASE, 1, lease, this.#owner).catch((err: unknown) => {
+        this.#log.warn(
+          { err, sessionId },
+          'could not release the compaction lease; it will expire',
+        );
+      });
+    }
+  }
+
+  async #merge(
+    sessionId: string,
+    updates: Uint8Array[],
+    extraState: Uint8Array | undefined,
+  ): Promise<CompactionResult> {
+    const { drafts, redis, keys } = this.#opts;
+    const draft = await drafts.load(sessionId);
+    if (!draft) {
+      // No draft: the session was never opened through this deployment. Leave the stream be.
+      this.#log.warn({ sessionId }, 'stream without a draft; not compacted');
+      await redis.zrem(keys.compactionIndex, sessionId);
+      return 'no-draft';
+    }
+    const doc = new Y.Doc();
+    try {
+      Y.applyUpdate(doc, draft.state);
+      for (const update of updates) Y.applyUpdate(doc, update);
+      if (extraState) Y.applyUpdate(doc, extraState);
+      // A closed draft (finalized, abandoned) is not written: save() refuses it by itself.
+      await drafts.save({
+        sessionId,
+        formVersion: draft.formVersion,
+        state: Y.encodeStateAsUpdate(doc),
+        stateVector: Y.encodeStateVector(doc),
+      });
+    } finally {
+      doc.destroy();
+    }
+    return 'compacted';
+  }
+
+  /**
+   * Trims merged entries older than the minimum lifetime, and sets when the session is next
+   * due: when its oldest remaining entry may be trimmed, or never if none is left.
+   */
+  async #trimAndReschedule(sessionId: string, trimThrough: string | undefined): Promise<void> {
+    const { redis, keys } = this.#opts;
+    const cutoff = Date.now() - this.#opts.minLifetimeMs;
+    const keep = trimThrough && idTime(trimThrough) <= cutoff ? nextId(trimThrough) : '0';
+    const oldest = (await redis.eval(
+      TRIM,
+      2,
+      keys.updates(sessionId),
+      keys.mergedId(sessionId),
+      keep,
+      this.#opts.keyExpiryMs,
+    )) as string | null;
+    if (oldest)
+      await redis.zadd(
+        keys.compactionIndex,
+        'XX',
+        idTime(oldest) + this.#opts.minLifetimeMs,
+        sessionId,
+      );
+    else await redis.zrem(keys.compactionIndex, sessionId);
+    // An append may have landed after we read the stream; its own ZADD may have come before
+    // ours and been overwritten: make sure the session is due soon again.
+    const merged = await redis.get(keys.mergedId(sessionId));
+    const newer = await redis.xrange(
+      keys.updates(sessionId),
+      merged ? `(${merged}` : '-',
+      '+',
+      'COUNT',
+      1,
+    );
+    if (newer.length > 0) {
+      await redis.zadd(keys.compactionIndex, 'LT', Date.now() + this.#opts.delayMs, sessionId);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}
+
+/** The smallest stream id greater than `id`. */
+function nextId(id: string): string {
+  const [ms, seq = '0'] = id.split('-');
+  return `${ms}-${Number(seq) + 1}`;
+}
