@@ -21,7 +21,8 @@ export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 export interface TestServerOptions {
   database?: 'postgres' | 'pglite';
-  sessions?: 'redis' | 'memory';
+  /** Where sessions and the hub live: Redis (shared hub), or the database (in-process hub). */
+  sessions?: 'redis' | 'database' | 'memory';
   env?: Record<string, string>;
   /** Reuse an existing database (a restarted server). */
   databaseUrl?: string;
