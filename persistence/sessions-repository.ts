@@ -91,6 +91,13 @@ export function createSessionsRepository(sql: postgres.Sql): SessionStore {
       return row!.count;
     },
 
+    async forgiveFailure(key) {
+      await sql`
+        update throttle_counters set count = greatest(count - 1, 0)
+        where key = ${key} and window_ends > now()
+      `;
+    },
+
     async failures(key) {
       const [row] = await sql<{ count: number }[]>`
         select count from throttle_counters where key = ${key} and window_ends > now()

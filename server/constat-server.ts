@@ -146,7 +146,7 @@ export async function startServer(
     const verifier = createTokenVerifier(config.auth);
     const app = createApp({
       verifier,
-      yoga: createGraphQL(),
+      yoga: createGraphQL(logger),
       services: { sessions, metrics },
       metrics,
       readiness,
@@ -178,8 +178,14 @@ export async function startServer(
     );
     cleanups.push(() => endpoint.close());
     server.on('upgrade', (req, socket, head) => {
-      if (!endpoint.handleUpgrade(req, socket, head)) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      try {
+        if (!endpoint.handleUpgrade(req, socket, head)) {
+          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        }
+      } catch (err) {
+        // One bad request must never take the process down.
+        logger.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
       }
     });
 

@@ -139,7 +139,8 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
         );
         return true;
       }
-      const sessionId = decodeURIComponent(match[1]!);
+      // Not decoded: valid ids need no escaping, and anything escaped is simply unknown (4404).
+      const sessionId = match[1]!;
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (err) => log.debug({ err }, 'websocket error'));
         admit(ws, req, sessionId).catch((err: unknown) => log.error({ err }, 'admit failed'));

@@ -81,47 +81,47 @@ export class SessionService {
   }
 
   async join(joiner: DeviceIdentity, code: string): Promise<OpenedSession> {
-    const [mine, all] = await Promise.all([
-      this.store.failures(userKey(joiner.userId)),
-      this.store.failures(GLOBAL_KEY),
-    ]);
-    if (mine >= this.settings.joinFailuresPerUser || all >= this.settings.joinFailuresGlobal) {
-      throw new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
+    // Every attempt counts as a failure first and is forgiven once it succeeds: deciding from
+    // a count read before the attempt would let parallel guesses all pass the check.
+    const keys = [userKey(joiner.userId), GLOBAL_KEY];
+    const [mine = 0, all = 0] = await Promise.all(
+      keys.map((key) => this.store.recordFailure(key, this.settings.joinThrottleWindowMs)),
+    );
+    let forgive = false;
+    try {
+      if (mine > this.settings.joinFailuresPerUser || all > this.settings.joinFailuresGlobal) {
+        throw new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
+      }
+      const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
+      const session = sessionId ? await this.store.get(sessionId) : null;
+      if (!sessionId || !session || !isOpen(session, this.now())) {
+        throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
+      }
+      if (session.parties.A.userId === joiner.userId) {
+        forgive = true; // not a guess: the opener scanned their own code
+        throw new ConstatError(
+          'CONFLICT',
+          'the driver who opened the session cannot also join it as party B',
+        );
+      }
+      if (!(await this.store.consumeJoinCode(code, sessionId))) {
+        throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
+      }
+      forgive = true;
+      const added = await this.store.addPartyB(sessionId, {
+        ...joiner,
+        joinedAt: new Date(this.now()).toISOString(),
+      });
+      if (!added.ok) {
+        throw new ConstatError(
+          added.reason === 'full' ? 'CONFLICT' : 'NOT_FOUND',
+          `session cannot be joined (${added.reason})`,
+        );
+      }
+      return { session: added.session, role: 'B' };
+    } finally {
+      if (forgive) await Promise.all(keys.map((key) => this.store.forgiveFailure(key)));
     }
-    const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
-    const session = sessionId ? await this.store.get(sessionId) : null;
-    if (!sessionId || !session || !isOpen(session, this.now())) {
-      await this.#countFailure(joiner.userId);
-      throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
-    }
-    if (session.parties.A.userId === joiner.userId) {
-      throw new ConstatError(
-        'CONFLICT',
-        'the driver who opened the session cannot also join it as party B',
-      );
-    }
-    if (!(await this.store.consumeJoinCode(code, sessionId))) {
-      await this.#countFailure(joiner.userId);
-      throw new ConstatError('NOT_FOUND', 'unknown, used or expired join code');
-    }
-    const added = await this.store.addPartyB(sessionId, {
-      ...joiner,
-      joinedAt: new Date(this.now()).toISOString(),
-    });
-    if (!added.ok) {
-      throw new ConstatError(
-        added.reason === 'full' ? 'CONFLICT' : 'NOT_FOUND',
-        `session cannot be joined (${added.reason})`,
-      );
-    }
-    return { session: added.session, role: 'B' };
-  }
-
-  async #countFailure(userId: string): Promise<void> {
-    await Promise.all([
-      this.store.recordFailure(userKey(userId), this.settings.joinThrottleWindowMs),
-      this.store.recordFailure(GLOBAL_KEY, this.settings.joinThrottleWindowMs),
-    ]);
   }
 
   async get(sessionId: string): Promise<SessionRecord | null> {

@@ -1,7 +1,6 @@
 /**
- * Where session state lives: Redis in production (any instance can serve any device), or this
- * process on the embedded default. Both implement one interface and pass one contract suite
- * (tests/session-store.test.ts).
+ * Where session state lives: the database (persistence/sessions-repository.ts), on PostgreSQL
+ * or embedded PGlite; one contract suite (tests/session-store.test.ts) runs against both.
  */
 import type { Party, SessionRecord } from './session-record.js';
 
@@ -24,8 +23,10 @@ export interface SessionStore {
     from: readonly SessionRecord['status'][],
     patch: Partial<SessionRecord>,
   ): Promise<SessionRecord | null>;
-  /** Counts one failed attempt under `key` in a window starting at the first failure. */
+  /** Counts one failed attempt under `key` in a window starting at the first failure; returns the count. */
   recordFailure(key: string, windowMs: number): Promise<number>;
+  /** Takes one counted failure back (the attempt succeeded after all). */
+  forgiveFailure(key: string): Promise<void>;
   failures(key: string): Promise<number>;
   close(): Promise<void>;
 }

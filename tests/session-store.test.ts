@@ -1,20 +1,22 @@
 /**
- * One contract suite for every SessionStore adapter: the in-process store and the Redis store
- * (real Redis, a keyspace of its own per run, deleted afterwards). Whatever one adapter
+ * One contract suite for every SessionStore adapter. Sessions, join codes and throttle counters
+ * live in the database in every deployment, so the adapter is the SQL repository, run against a
+ * fresh database on the real PostgreSQL server and against embedded PGlite. Whatever the store
  * guarantees — single-use join codes, one party B, compare-and-set transitions, failure
- * windows — the other must guarantee too, including under concurrent callers.
+ * windows — it must guarantee on both, including under concurrent callers.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import type { SessionStore } from '../sync/session-store.js';
 import type { Party, SessionRecord, SessionStatus } from '../sync/session-record.js';
-import { MemorySessionStore } from '../sync/memory-session-store.js';
-import { RedisSessionStore } from '../sync/redis-session-store.js';
-import { redisKeys, type RedisKeys } from '../sync/redis-keys.js';
+import { createSessionsRepository } from '../persistence/sessions-repository.js';
+import { MEMORY_DATA_DIR, openDatabase } from '../persistence/database.js';
+import { migrate } from '../persistence/migrate.js';
+import { createTestDatabase } from '../persistence/test-database.js';
 
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
 interface StoreFactory {
   name: string;
@@ -22,49 +24,53 @@ interface StoreFactory {
   open(): Promise<{ store: SessionStore; close(): Promise<void> }>;
 }
 
-const memoryFactory: StoreFactory = {
-  name: 'memory',
+const postgresFactory: StoreFactory = {
+  name: 'postgres',
   async open() {
-    const store = new MemorySessionStore();
-    return { store, close: () => store.close() };
-  },
-};
-
-const redisFactory: StoreFactory = {
-  name: 'redis',
-  async open() {
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    redis.on('error', () => {}); // a failed connect is reported by connect() below
-    const keys = redisKeys(`constat-test:${randomBytes(6).toString('hex')}:`);
+    const db = await createTestDatabase(logger);
     try {
-      await redis.connect();
+      await migrate(db.sql, logger);
     } catch (err) {
-      redis.disconnect();
+      await db.drop();
       throw err;
     }
-    const store = new RedisSessionStore(redis, keys);
+    const store = createSessionsRepository(db.sql);
     return {
       store,
       async close() {
         try {
           await store.close();
-          await deleteKeys(redis, keys);
         } finally {
-          redis.disconnect();
+          await db.drop();
         }
       },
     };
   },
 };
 
-async function deleteKeys(redis: Redis, keys: RedisKeys): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', keys.pattern, 'COUNT', 500);
-    cursor = next;
-    if (found.length > 0) await redis.del(...found);
-  } while (cursor !== '0');
-}
+const pgliteFactory: StoreFactory = {
+  name: 'pglite',
+  async open() {
+    const db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+    try {
+      await migrate(db.sql, logger);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    const store = createSessionsRepository(db.sql);
+    return {
+      store,
+      async close() {
+        try {
+          await store.close();
+        } finally {
+          await db.close();
+        }
+      },
+    };
+  },
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -293,6 +299,18 @@ function sessionStoreContract(factory: StoreFactory): void {
     assert.is(await store.failures(other), 20);
   });
 
+  test('forgiveFailure takes one count back and never goes below zero', async ({ store }) => {
+    const key = `test:${randomUUID()}`;
+    await store.recordFailure(key, 60_000);
+    await store.recordFailure(key, 60_000);
+    await store.forgiveFailure(key);
+    assert.is(await store.failures(key), 1);
+    await store.forgiveFailure(key);
+    await store.forgiveFailure(key);
+    assert.is(await store.failures(key), 0);
+    await store.forgiveFailure(`test:${randomUUID()}`); // unknown key: nothing to forgive
+  });
+
   test('the failure window starts at the first failure and expires', async ({ store }) => {
     const key = `test:${randomUUID()}`;
     assert.is(await store.recordFailure(key, 400), 1);
@@ -322,4 +340,4 @@ function sessionStoreContract(factory: StoreFactory): void {
   test.run();
 }
 
-for (const factory of [memoryFactory, redisFactory]) sessionStoreContract(factory);
+for (const factory of [postgresFactory, pgliteFactory]) sessionStoreContract(factory);

@@ -23,14 +23,14 @@ export async function measureFanout(
   const servers: TestServer[] = [];
   try {
     if (setup === 'embedded') {
-      servers.push(await startTestServer({ database: 'pglite', sessions: 'database' }));
+      servers.push(await startTestServer({ database: 'pglite', hub: 'memory' }));
     } else {
-      const first = await startTestServer({ database: 'postgres', sessions: 'redis' });
+      const first = await startTestServer({ database: 'postgres', hub: 'redis' });
       servers.push(first);
       servers.push(
         await startTestServer({
           database: 'postgres',
-          sessions: 'redis',
+          hub: 'redis',
           databaseUrl: first.databaseUrl!,
           redisPrefix: first.redisPrefix,
         }),

@@ -23,7 +23,11 @@ export function progress(label: string, total: number): Progress {
     };
   }
   const bar = new cliProgress.SingleBar(
-    { format: `${label.padEnd(28)} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label.padEnd(28)} [{bar}] {percentage}% {value}/{total}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0);

@@ -21,8 +21,8 @@ export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 export interface TestServerOptions {
   database?: 'postgres' | 'pglite';
-  /** Where sessions and the hub live: Redis (shared hub), or the database (in-process hub). */
-  sessions?: 'redis' | 'database' | 'memory';
+  /** The hub: Redis streams (several instances may share sessions) or in process. */
+  hub?: 'redis' | 'memory';
   env?: Record<string, string>;
   /** Reuse an existing database (a restarted server). */
   databaseUrl?: string;
@@ -45,7 +45,7 @@ export interface TestServer {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = options.database ?? 'postgres';
-  const sessions = options.sessions ?? 'redis';
+  const hub = options.hub ?? 'redis';
   let testDb: TestDatabase | undefined;
   let databaseUrl = options.databaseUrl;
   if (database === 'postgres' && !databaseUrl) {
@@ -62,7 +62,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     DRAFT_SAVE_DEBOUNCE_MS: '200',
     ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
-    ...(sessions === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
+    ...(hub === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
     ...options.env,
   });
   const logger = pino({ level: config.logLevel });
@@ -91,7 +91,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await stopServer();
       await testDb?.drop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
-      if (sessions === 'redis') await deleteRedisKeys(redisPrefix);
+      if (hub === 'redis') await deleteRedisKeys(redisPrefix);
     },
   };
 }
