@@ -110,7 +110,9 @@ export class DeviceConnection implements DeviceChannel {
     if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
     // A device that stops reading would make its send buffer grow without bound; it is cut off
     // and re-syncs from the document when it reconnects, so nothing is lost.
-    if (this.#ws.bufferedAmount + frame.byteLength > this.#opts.limits.maxBufferedBytes) {
+    const queued = this.#ws.bufferedAmount;
+    // A single large frame (the whole document for a new device) is always let through.
+    if (queued > 0 && queued + frame.byteLength > this.#opts.limits.maxBufferedBytes) {
       this.#opts.metrics.limitHits.inc({ limit: 'send-buffer' });
       this.close(CloseCode.tryAgainLater, 'device is not reading fast enough');
       return;

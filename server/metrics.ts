@@ -123,7 +123,10 @@ export class Metrics {
         this.updates.inc();
         this.updateBytes.inc(bytes);
       },
-      updateRejected: (reason) => this.rejectedUpdates.inc({ reason }),
+      updateRejected: (reason) => {
+        this.rejectedUpdates.inc({ reason });
+        if (reason === 'too-large') this.limitHits.inc({ limit: 'document-size' });
+      },
       draftSaved: (ms) => this.draftSaves.observe(ms / 1000),
       draftSaveFailed: () => this.draftSaveFailures.inc(),
     };

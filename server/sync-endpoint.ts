@@ -67,6 +67,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     const buffer = (data: Buffer, isBinary: boolean) => {
       earlyBytes += data.byteLength;
       if (early.length >= 64 || earlyBytes > deps.limits.maxFrameBytes * 2) {
+        deps.metrics.limitHits.inc({ limit: 'pre-admission' });
         ws.close(CloseCode.tooLarge, 'too much data before the session was ready');
         return;
       }

@@ -161,7 +161,14 @@ export class Compactor {
     const doc = new Y.Doc();
     try {
       Y.applyUpdate(doc, draft.state);
-      for (const update of updates) Y.applyUpdate(doc, update);
+      for (const update of updates) {
+        try {
+          Y.applyUpdate(doc, update);
+        } catch (err) {
+          // Skipped, not fatal: one undecodable entry must not stop the session's compaction.
+          this.#log.error({ err, sessionId }, 'skipped an update that does not apply');
+        }
+      }
       if (extraState) Y.applyUpdate(doc, extraState);
       // A closed draft (finalized, abandoned) is not written: save() refuses it by itself.
       await drafts.save({

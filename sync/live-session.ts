@@ -116,9 +116,10 @@ export class LiveSession {
     return live;
   }
 
-  #fromHub(message: HubMessage): void {
+  /** One bad hub entry is logged and skipped; it must not stop the session from loading. */
+  #fromHub(message: HubMessage, origin: symbol = HUB_ORIGIN): void {
     try {
-      if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, HUB_ORIGIN);
+      if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, origin);
       else awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, HUB_ORIGIN);
     } catch (err) {
       this.#log.error({ err }, 'ignored an undecodable hub message');
@@ -255,9 +256,7 @@ export class LiveSession {
       case 'ok':
         break;
     }
-    if (verdict.roots.size === 0 && verdict.newClients.length === 0) {
-      return; // nothing new (a duplicate, or an empty step 2)
-    }
+    if (!verdict.changes) return; // nothing new (a duplicate, or an empty step 2)
     if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {
       this.#approxBytes = Y.encodeStateAsUpdate(this.doc).byteLength;
       if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {

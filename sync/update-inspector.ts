@@ -26,7 +26,8 @@ import * as Y from 'yjs';
 import { mayWrite, type Owner, type Role } from './permissions.js';
 
 export type Inspection =
-  | { kind: 'ok'; roots: ReadonlySet<string>; newClients: readonly number[] }
+  /** `changes`: whether applying it changes anything (new structs or new deletions). */
+  | { kind: 'ok'; changes: boolean; roots: ReadonlySet<string>; newClients: readonly number[] }
   | { kind: 'forbidden'; root: string; reason: string }
   | { kind: 'retry'; reason: string }
   | { kind: 'malformed'; reason: string };
@@ -36,8 +37,6 @@ export type Inspection =
  * integration (placed in or next to collected content); or why it cannot be decided.
  */
 type Resolved = string | null | { retry: string } | { malformed: string };
-
-const MAX_ORIGIN_CHAIN = 10_000;
 
 export function inspectUpdate(
   doc: Y.Doc,
@@ -55,6 +54,7 @@ export function inspectUpdate(
   const own = indexByClient(decoded.structs);
   const roots = new Set<string>();
   const newClients: number[] = [];
+  let changes = false;
   const memo = new Map<Y.Item, Resolved>();
 
   const lookup = (id: Y.ID): Y.Item | Y.GC | 'unknown' => {
@@ -73,43 +73,76 @@ export function inspectUpdate(
     return Y.findRootTypeKey(t);
   };
 
-  const resolve = (item: Y.Item, depth = 0): Resolved => {
-    const cached = memo.get(item);
-    if (cached !== undefined) return cached;
-    if (depth > MAX_ORIGIN_CHAIN) return { retry: 'origin chain too long' };
-    let result: Resolved;
-    const parent = item.parent as unknown;
-    if (typeof parent === 'string') {
-      result = parent;
-    } else if (parent instanceof Y.AbstractType) {
-      // Already integrated (a struct of the live store).
-      result = rootOfType(parent);
-    } else if (parent !== null && parent !== undefined) {
-      result = resolveParentItem(lookup(parent as Y.ID), depth);
-    } else {
-      const neighbour = item.origin ?? item.rightOrigin;
-      if (neighbour === null) return { retry: 'struct with neither parent nor origin' };
-      const found = lookup(neighbour);
-      if (found === 'unknown') result = { retry: 'origin not known to the server yet' };
-      else if (found instanceof Y.GC)
-        result = null; // Yjs drops items placed next to collected content
-      else result = resolve(found, depth + 1);
+  /**
+   * One step of the resolution, mirroring Yjs's own `Item.getMissing`: either the answer, or
+   * the item (of this update) whose root is also this item's root.
+   */
+  const step = (item: Y.Item): Resolved | Y.Item => {
+    const own = item.id;
+    for (const ref of [
+      item.origin,
+      item.rightOrigin,
+      item.parent instanceof Y.ID ? item.parent : null,
+    ]) {
+      // Yjs integrates one client's structs in clock order: a reference to a later clock of the
+      // same client can never be satisfied and makes Yjs throw while applying.
+      if (ref && ref.client === own.client && ref.clock >= own.clock) {
+        return { malformed: 'reference to a later edit of the same client' };
+      }
     }
-    memo.set(item, result);
-    return result;
+    const left = item.origin ? lookup(item.origin) : undefined;
+    const right = item.rightOrigin ? lookup(item.rightOrigin) : undefined;
+    if (left === 'unknown' || right === 'unknown')
+      return { retry: 'origin not known to the server yet' };
+    // Placed next to collected content: Yjs drops the item (integrates it as GC).
+    if (left instanceof Y.GC || right instanceof Y.GC) return null;
+    const parent = item.parent as unknown;
+    if (typeof parent === 'string') return parent;
+    if (parent instanceof Y.AbstractType) return rootOfType(parent); // already integrated
+    if (parent === null || parent === undefined) {
+      const neighbour = left ?? right;
+      if (!(neighbour instanceof Y.Item))
+        return { malformed: 'struct with neither parent nor origin' };
+      return neighbour.parent instanceof Y.AbstractType ? rootOfType(neighbour.parent) : neighbour;
+    }
+    const parentItem = lookup(parent as Y.ID);
+    if (parentItem === 'unknown') return { retry: 'parent not known to the server yet' };
+    if (parentItem instanceof Y.GC || parentItem.content instanceof Y.ContentDeleted) return null;
+    if (!(parentItem.content instanceof Y.ContentType))
+      return { malformed: 'parent is not a shared type' };
+    // The child lives inside the parent's type, so it belongs to the parent's root.
+    return parentItem.parent instanceof Y.AbstractType
+      ? rootOfType(parentItem.content.type)
+      : parentItem;
   };
 
-  const resolveParentItem = (found: Y.Item | Y.GC | 'unknown', depth: number): Resolved => {
-    if (found === 'unknown') return { retry: 'parent not known to the server yet' };
-    if (found instanceof Y.GC) return null; // parent was deleted and collected
-    if (found.content instanceof Y.ContentDeleted) return null;
-    if (!(found.content instanceof Y.ContentType))
-      return { malformed: 'parent is not a shared type' };
-    // The child lives inside the parent's type, so it belongs to the parent's root (the parent
-    // may itself be a struct of this same update).
-    return found.parent instanceof Y.AbstractType
-      ? rootOfType(found.content.type)
-      : resolve(found, depth + 1);
+  /** Iterative (a crafted chain must not exhaust the stack), with cycle detection. */
+  const resolve = (start: Y.Item): Resolved => {
+    const chain: Y.Item[] = [];
+    const visiting = new Set<Y.Item>();
+    let item = start;
+    let result: Resolved;
+    for (;;) {
+      const cached = memo.get(item);
+      if (cached !== undefined) {
+        result = cached;
+        break;
+      }
+      if (visiting.has(item)) {
+        result = { malformed: 'circular reference between structs' };
+        break;
+      }
+      visiting.add(item);
+      chain.push(item);
+      const next = step(item);
+      if (!(next instanceof Y.Item)) {
+        result = next;
+        break;
+      }
+      item = next;
+    }
+    for (const i of chain) memo.set(i, result);
+    return result;
   };
 
   const check = (root: string, what: string): Inspection | undefined => {
@@ -127,6 +160,7 @@ export function inspectUpdate(
     const { client, clock } = struct.id;
     const state = Y.getState(store, client);
     if (clock + struct.length <= state) continue; // already known: a duplicate, not a change
+    changes = true;
     if (!seenClients.has(client)) {
       seenClients.add(client);
       if (clock > state)
@@ -163,6 +197,7 @@ export function inspectUpdate(
           const struct = structs[i]!;
           if (struct.id.clock >= end) break;
           if (struct instanceof Y.GC || struct.deleted) continue;
+          changes = true;
           const root = resolve(struct as Y.Item);
           if (typeof root === 'string') {
             const refusal = check(root, 'delete in');
@@ -181,7 +216,7 @@ export function inspectUpdate(
       }
     }
   }
-  return { kind: 'ok', roots, newClients };
+  return { kind: 'ok', changes, roots, newClients };
 }
 
 function indexByClient(

@@ -13,8 +13,8 @@ import { canonicalJson } from '../sync/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 
 const variants = [
-  { name: 'postgres+redis', options: { database: 'postgres', sessions: 'redis' } },
-  { name: 'embedded', options: { database: 'pglite', sessions: 'memory' } },
+  { name: 'postgres+redis', options: { database: 'postgres', hub: 'redis' } },
+  { name: 'embedded', options: { database: 'pglite', hub: 'memory' } },
 ] as const;
 
 for (const variant of variants) {
