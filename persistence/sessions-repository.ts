@@ -105,6 +105,16 @@ export function createSessionsRepository(sql: postgres.Sql): SessionStore {
       return row ? row.count : 0;
     },
 
+    async expireDue() {
+      const rows = await sql<{ record: SessionRecord }[]>`
+        update sessions
+        set record = record || '{"status":"expired"}'::jsonb, status = 'expired'
+        where status in ('waiting', 'active') and (record ->> 'expiresAt')::timestamptz <= now()
+        returning record
+      `;
+      return rows.map((r) => r.record);
+    },
+
     async close() {
       // The connection belongs to the database module.
     },

@@ -63,6 +63,8 @@ export interface SessionSettings {
   joinFailuresPerUser: number;
   joinFailuresGlobal: number;
   joinThrottleWindowMs: number;
+  /** How often each instance looks for sessions past their expiry. */
+  expirySweepMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
       joinCodeTtlMs: integer(env, 'JOIN_CODE_TTL_MS', 10 * 60_000, 1_000, 24 * 3600_000),
       joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
       joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
+      expirySweepMs: integer(env, 'EXPIRY_SWEEP_MS', 60_000, 100, 24 * 3600_000),
       joinThrottleWindowMs: integer(
         env,
         'JOIN_THROTTLE_WINDOW_MS',

@@ -18,6 +18,11 @@ import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
+import { createConstatsRepository } from '../persistence/constats-repository.js';
+import { createDevicesRepository } from '../persistence/devices-repository.js';
+import { createFinalizer } from '../integrations/finalize-constat.js';
+import { COMPANY_UIDS } from '../integrations/companies.js';
+import { SigningService } from '../sync/signing-service.js';
 import { redisKeys } from '../sync/redis-keys.js';
 import { MemoryHub, type Hub } from '../sync/hub.js';
 import { RedisHub } from '../sync/redis-hub.js';
@@ -126,10 +131,13 @@ export async function startServer(
     const sharedHub = hub;
     cleanups.push(() => sharedHub.close());
 
+    const finalizer = createFinalizer(createConstatsRepository(db.sql));
     const live = new LiveSessions(
-      (sessionId, formVersion) => ({
-        sessionId,
-        formVersion,
+      (session) => ({
+        sessionId: session.id,
+        formVersion: session.formVersion,
+        expiresAt: session.expiresAt,
+        finalizer,
         hub,
         drafts,
         ...(compactor ? { merger: compactor } : {}),
@@ -143,11 +151,24 @@ export async function startServer(
     cleanups.push(() => live.close());
 
     const sessions = new SessionService(store, drafts, config.sessions);
+    sessions.onEnded((session, status) => live.use(session, async (l) => l.end(status)));
+    const signing = new SigningService(
+      sessions,
+      live,
+      createDevicesRepository(db.sql),
+      () => COMPANY_UIDS,
+      logger,
+    );
+    const expiry = setInterval(() => {
+      sessions.expireDue().catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'));
+    }, config.sessions.expirySweepMs);
+    expiry.unref();
+    cleanups.push(async () => clearInterval(expiry));
     const verifier = createTokenVerifier(config.auth);
     const app = createApp({
       verifier,
       yoga: createGraphQL(logger),
-      services: { sessions, metrics },
+      services: { sessions, signing, metrics },
       metrics,
       readiness,
       publicUrl: config.publicUrl,

@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js';
 import type { DeviceChannel, LiveSession } from '../sync/live-session.js';
 import type { Role } from '../sync/permissions.js';
 import { readMessage } from '../sync/protocol.js';
+import type { ConstatError } from '../sync/errors.js';
 import { CloseCode, closeCodeFor, closeReason, type CloseCodeValue } from './close-codes.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -118,6 +119,10 @@ export class DeviceConnection implements DeviceChannel {
       return;
     }
     this.#ws.send(frame);
+  }
+
+  end(reason: ConstatError): void {
+    this.close(closeCodeFor(reason), closeReason(reason));
   }
 
   #resetIdle(): void {

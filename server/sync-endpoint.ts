@@ -111,7 +111,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
           departures.add(departure);
         }
       });
-      live = await deps.live.attach(sessionId, session.formVersion, connection);
+      live = await deps.live.attach(session, connection);
       deps.metrics.liveSessions.set(deps.live.size);
       if (ws.readyState !== ws.OPEN) {
         // Closed while loading: the close handler ran before `live` was set.

@@ -15,4 +15,6 @@ export interface DraftStore {
     stateVector?: Uint8Array;
   }): Promise<boolean>;
   load(sessionId: string): Promise<StoredDraft | null>;
+  /** Closes a live draft for good; it then keeps the content it had. */
+  setStatus(sessionId: string, status: 'abandoned' | 'expired' | 'finalized'): Promise<boolean>;
 }

@@ -23,12 +23,41 @@ import {
   type SessionEvent,
 } from './protocol.js';
 import { ConstatError } from './errors.js';
+import {
+  materialise,
+  readSignatures,
+  type ConstatContent,
+  type SignatureRecord,
+} from './constat-doc.js';
+import { canonicalJson } from './canonical-json.js';
+import { hashContent } from './content-hash.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
   readonly id: string;
   readonly role: Role;
   send(frame: Uint8Array): void;
+  /** Ends the connection for this reason (mapped to a close code by the channel). */
+  end(reason: ConstatError): void;
+}
+
+/** Turns a signed document into a stored constat (implemented outside sync/). */
+export interface Finalizer {
+  finalize(
+    input: FinalizeInput,
+  ): Promise<
+    { kind: 'created' | 'exists'; constatId: string } | { kind: 'not-signable'; reason: string }
+  >;
+}
+
+export interface FinalizeInput {
+  sessionId: string;
+  formVersion: string;
+  snapshot: Uint8Array;
+  content: ConstatContent;
+  canonicalJson: string;
+  contentHash: string;
+  signatures: Record<Role, SignatureRecord>;
 }
 
 export interface SyncObserver {
@@ -61,7 +90,14 @@ export interface LiveSessionOptions {
   observer: SyncObserver;
   saveDebounceMs: number;
   maxDocumentBytes: number;
+  finalizer: Finalizer;
+  /** When the session expires: devices are warned (`expiring`), then closed. */
+  expiresAt: string;
 }
+
+const FINALIZE_RETRY_MS = { first: 250, max: 10_000 };
+// Devices get an `expiring` event this long before the session expires.
+const EXPIRY_WARNING_MS = 10 * 60_000;
 
 export class LiveSession {
   readonly doc = new Y.Doc();
@@ -75,6 +111,14 @@ export class LiveSession {
   #saving: Promise<void> | undefined;
   #approxBytes = 0;
   #destroyed = false;
+  #holds = 0;
+  /** Set once the document names its constat: read-only from then on. */
+  #constatId: string | undefined;
+  #ended: string | undefined;
+  #reviewQueued = false;
+  #announced = new Map<Role, string>();
+  #finalizing = false;
+  #timers: NodeJS.Timeout[] = [];
 
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
@@ -130,8 +174,26 @@ export class LiveSession {
     return this.#opts.sessionId;
   }
 
+  /** Devices attached, plus server-side holds (a signing request using the document). */
   get deviceCount(): number {
-    return this.#channels.size;
+    return this.#channels.size + this.#holds;
+  }
+
+  hold(): void {
+    this.#holds++;
+  }
+
+  release(): void {
+    this.#holds = Math.max(0, this.#holds - 1);
+  }
+
+  get constatId(): string | undefined {
+    return this.#constatId;
+  }
+
+  /** A finalization is under way (or about to start: a review is queued). */
+  get finalizing(): boolean {
+    return this.#finalizing || this.#reviewQueued;
   }
 
   #wire(): void {
@@ -148,7 +210,10 @@ export class LiveSession {
       }
       this.#approxBytes += update.byteLength;
       this.#scheduleSave();
+      this.#queueReview();
     });
+    this.#queueReview();
+    this.#scheduleExpiry();
     this.awareness.on(
       'update',
       (
@@ -185,6 +250,13 @@ export class LiveSession {
     const states = [...this.awareness.getStates().keys()];
     if (states.length > 0) {
       channel.send(writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, states)));
+    }
+    if (this.#constatId) {
+      channel.end(
+        new ConstatError('GONE', 'the constat is finalized', { constatId: this.#constatId }),
+      );
+    } else if (this.#ended) {
+      channel.end(new ConstatError('NOT_FOUND', `session is ${this.#ended}`));
     }
   }
 
@@ -242,6 +314,7 @@ export class LiveSession {
   }
 
   async #applyDeviceUpdate(channel: DeviceChannel, update: Uint8Array): Promise<void> {
+    this.#assertWritable();
     const verdict = inspectUpdate(this.doc, update, channel.role, (client) =>
       ownerOf(this.doc, client),
     );
@@ -287,6 +360,214 @@ export class LiveSession {
     this.#log.info({ role: channel.role, reason }, 'update refused');
     this.sendEvent(channel, { type: 'rejected-update', reason, code });
     throw new ConstatError(code, reason);
+  }
+
+  #assertWritable(): void {
+    if (this.#constatId) {
+      throw new ConstatError('GONE', 'the constat is finalized and can no longer change', {
+        constatId: this.#constatId,
+      });
+    }
+    if (this.#ended) throw new ConstatError('NOT_FOUND', `session is ${this.#ended}`);
+  }
+
+  /**
+   * Accepts a driver's signature: the hash must be the server's own hash of its copy (given a
+   * moment to catch up with edits still in flight), the content complete, the signature valid.
+   */
+  async sign(input: {
+    role: Role;
+    userId: string;
+    deviceId: string;
+    hash: string;
+    signature: string;
+    validate: (content: ConstatContent) => Array<{ path: string; code: string; message: string }>;
+    verify: (message: string) => boolean;
+    signingMessage: string;
+  }): Promise<void> {
+    this.#assertWritable();
+    let current = this.contentHash();
+    for (const deadline = Date.now() + 2_000; current !== input.hash && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
+      current = this.contentHash();
+    }
+    if (current !== input.hash) {
+      throw new ConstatError('CONFLICT', 'the content changed: sign the current content hash', {
+        currentHash: current,
+      });
+    }
+    const fieldErrors = input.validate(materialise(this.doc));
+    if (fieldErrors.length > 0) {
+      throw new ConstatError('BAD_USER_INPUT', 'the constat is not complete', { fieldErrors });
+    }
+    if (!input.verify(input.signingMessage)) {
+      throw new ConstatError('FORBIDDEN', 'the signature does not verify with the device key');
+    }
+    this.#assertWritable();
+    const record: SignatureRecord = {
+      hash: input.hash,
+      signature: input.signature,
+      deviceId: input.deviceId,
+      userId: input.userId,
+      signedAt: new Date().toISOString(),
+    };
+    this.doc.transact(() => this.doc.getMap('signatures').set(input.role, record), SERVER_ORIGIN);
+  }
+
+  contentHash(): string {
+    return hashContent(materialise(this.doc));
+  }
+
+  /** Marks the session as ended (abandoned, expired) in the document, for every instance. */
+  end(status: 'abandoned' | 'expired'): void {
+    if (this.#ended || this.#constatId) return;
+    this.doc.transact(
+      () => this.doc.getMap('meta').set('ended', { status, at: new Date().toISOString() }),
+      SERVER_ORIGIN,
+    );
+  }
+
+  #queueReview(): void {
+    if (this.#reviewQueued || this.#destroyed) return;
+    this.#reviewQueued = true;
+    queueMicrotask(() => {
+      this.#reviewQueued = false;
+      if (!this.#destroyed) this.#review();
+    });
+  }
+
+  /**
+   * Derives what follows from the document's state, the same way on every instance: the
+   * constat id appearing ends editing; a signature over a hash that is no longer the content's
+   * voids every signature; two signatures over the current hash start finalization.
+   */
+  #review(): void {
+    const constatId = this.doc.getMap('meta').get('constatId');
+    if (typeof constatId === 'string' && !this.#constatId) {
+      this.#constatId = constatId;
+      this.broadcastEvent({ type: 'finalized', constatId });
+      this.#endAll(new ConstatError('GONE', 'the constat is finalized', { constatId }));
+      return;
+    }
+    if (this.#constatId) return;
+    const ended = this.doc.getMap('meta').get('ended') as { status?: string } | undefined;
+    if (ended?.status && !this.#ended) {
+      this.#ended = ended.status;
+      this.#endAll(new ConstatError('NOT_FOUND', `session is ${ended.status}`));
+      return;
+    }
+    const signatures = readSignatures(this.doc);
+    const roles = (['A', 'B'] as const).filter((r) => signatures[r]);
+    if (roles.length === 0) {
+      this.#announced.clear();
+      return;
+    }
+    const hash = this.contentHash();
+    if (roles.some((r) => signatures[r]!.hash !== hash)) {
+      this.doc.transact(() => {
+        for (const r of roles) this.doc.getMap('signatures').delete(r);
+      }, SERVER_ORIGIN);
+      this.#announced.clear();
+      this.broadcastEvent({
+        type: 'signatures-voided',
+        reason: 'the content changed after signing',
+      });
+      return;
+    }
+    for (const r of roles) {
+      if (this.#announced.get(r) !== hash) {
+        this.#announced.set(r, hash);
+        this.broadcastEvent({ type: 'signed', role: r, hash });
+      }
+    }
+    if (signatures.A && signatures.B) this.#finalize();
+  }
+
+  /** Runs finalization until it succeeds, retrying with backoff while storage is unavailable. */
+  #finalize(): void {
+    if (this.#finalizing) return;
+    this.#finalizing = true;
+    void (async () => {
+      let delay = FINALIZE_RETRY_MS.first;
+      try {
+        while (!this.#destroyed && !this.#constatId) {
+          const signatures = readSignatures(this.doc);
+          const content = materialise(this.doc);
+          const canonical = canonicalJson(content);
+          const hash = hashContent(content);
+          if (
+            !signatures.A ||
+            !signatures.B ||
+            signatures.A.hash !== hash ||
+            signatures.B.hash !== hash
+          )
+            return;
+          try {
+            const outcome = await this.#opts.finalizer.finalize({
+              sessionId: this.sessionId,
+              formVersion: this.#opts.formVersion,
+              snapshot: Y.encodeStateAsUpdate(this.doc),
+              content,
+              canonicalJson: canonical,
+              contentHash: hash,
+              signatures: { A: signatures.A, B: signatures.B },
+            });
+            if (outcome.kind === 'not-signable') {
+              this.#log.warn({ reason: outcome.reason }, 'signed session cannot be finalized');
+              return;
+            }
+            if (this.#destroyed) return;
+            this.#log.info(
+              { constatId: outcome.constatId, outcome: outcome.kind },
+              'constat finalized',
+            );
+            this.doc.transact(() => {
+              this.doc.getMap('meta').set('constatId', outcome.constatId);
+            }, SERVER_ORIGIN);
+            return;
+          } catch (err) {
+            this.#log.error({ err, retryInMs: delay }, 'finalization failed; retrying');
+            await new Promise((resolve) => {
+              const timer = setTimeout(resolve, delay);
+              this.#timers.push(timer);
+            });
+            delay = Math.min(delay * 2, FINALIZE_RETRY_MS.max);
+          }
+        }
+      } finally {
+        this.#finalizing = false;
+      }
+    })();
+  }
+
+  #endAll(reason: ConstatError): void {
+    for (const { channel } of this.#channels.values()) channel.end(reason);
+  }
+
+  #scheduleExpiry(): void {
+    const at = Date.parse(this.#opts.expiresAt);
+    const now = Date.now();
+    const warnIn = at - EXPIRY_WARNING_MS - now;
+    if (warnIn > 0 && warnIn < 2 ** 31 - 1) {
+      this.#timers.push(
+        setTimeout(
+          () => this.broadcastEvent({ type: 'expiring', expiresAt: this.#opts.expiresAt }),
+          warnIn,
+        ),
+      );
+    }
+    if (at - now < 2 ** 31 - 1) {
+      this.#timers.push(
+        setTimeout(
+          () => {
+            if (!this.#constatId) this.#endAll(new ConstatError('NOT_FOUND', 'session expired'));
+          },
+          Math.max(0, at - now),
+        ),
+      );
+    }
+    for (const t of this.#timers) t.unref();
   }
 
   sendEvent(channel: DeviceChannel, event: SessionEvent): void {
@@ -364,6 +645,7 @@ export class LiveSession {
     if (this.#destroyed) return;
     this.#destroyed = true;
     clearTimeout(this.#saveTimer);
+    for (const t of this.#timers) clearTimeout(t);
     this.#saveTimer = undefined;
     try {
       if (this.#opts.hub.shared) await this.#mergeIntoDraft();

@@ -6,7 +6,14 @@
 import type { Logger } from 'pino';
 import { LiveSession, type DeviceChannel, type LiveSessionOptions } from './live-session.js';
 
-export type LiveSessionFactory = (sessionId: string, formVersion: string) => LiveSessionOptions;
+/** What a live document needs to know of its session. */
+export interface LiveSessionRef {
+  id: string;
+  formVersion: string;
+  expiresAt: string;
+}
+
+export type LiveSessionFactory = (session: LiveSessionRef) => LiveSessionOptions;
 
 export class LiveSessions {
   readonly #loading = new Map<string, Promise<LiveSession>>();
@@ -28,11 +35,12 @@ export class LiveSessions {
   }
 
   /** Loads (or reuses) the session's document and attaches the device to it. */
-  async attach(
-    sessionId: string,
-    formVersion: string,
-    channel: DeviceChannel,
-  ): Promise<LiveSession> {
+  async attach(session: LiveSessionRef, channel: DeviceChannel): Promise<LiveSession> {
+    return this.#acquire(session, (live) => live.attach(channel));
+  }
+
+  async #acquire(session: LiveSessionRef, take: (live: LiveSession) => void): Promise<LiveSession> {
+    const sessionId = session.id;
     for (;;) {
       let loading = this.#loading.get(sessionId);
       if (!loading) {
@@ -41,7 +49,7 @@ export class LiveSessions {
           await unloading;
           continue;
         }
-        loading = LiveSession.load(this.options(sessionId, formVersion));
+        loading = LiveSession.load(this.options(session));
         this.#loading.set(sessionId, loading);
         loading.catch(() => {
           if (this.#loading.get(sessionId) === loading) this.#loading.delete(sessionId);
@@ -50,7 +58,7 @@ export class LiveSessions {
       const live = await loading;
       // Re-check after the await: the document may have been unloaded meanwhile.
       if (this.#loading.get(sessionId) === loading) {
-        live.attach(channel);
+        take(live);
         return live;
       }
     }
@@ -59,6 +67,10 @@ export class LiveSessions {
   /** Detaches a device; the last one out unloads the document. */
   async detach(live: LiveSession, channel: DeviceChannel): Promise<void> {
     live.detach(channel);
+    await this.#unloadIfIdle(live);
+  }
+
+  async #unloadIfIdle(live: LiveSession): Promise<void> {
     if (live.deviceCount > 0) return;
     const loading = this.#loading.get(live.sessionId);
     if (!loading) return;
@@ -74,6 +86,20 @@ export class LiveSessions {
       await unloading;
     } finally {
       if (this.#unloading.get(live.sessionId) === unloading) this.#unloading.delete(live.sessionId);
+    }
+  }
+
+  /**
+   * Runs `fn` with the session's document loaded on this instance (loading it if no device of
+   * this instance holds it), e.g. to verify a signature against the server's own copy.
+   */
+  async use<T>(session: LiveSessionRef, fn: (live: LiveSession) => Promise<T>): Promise<T> {
+    const live = await this.#acquire(session, (l) => l.hold());
+    try {
+      return await fn(live);
+    } finally {
+      live.release();
+      await this.#unloadIfIdle(live);
     }
   }
 

@@ -39,13 +39,59 @@ const JOIN_CODE = /^\d{6}$/;
 const GLOBAL_KEY = 'join:global';
 const userKey = (userId: string) => `join:user:${userId}`;
 
+/** Ends the live documents of a session that was closed (so its devices are let go). */
+export type EndLiveSession = (
+  session: SessionRecord,
+  status: 'abandoned' | 'expired',
+) => Promise<void>;
+
 export class SessionService {
+  #endLive: EndLiveSession = async () => {};
+
   constructor(
     private readonly store: SessionStore,
     private readonly drafts: DraftStore,
     private readonly settings: SessionServiceSettings,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Set once the live documents exist (they are built after this service). */
+  onEnded(endLive: EndLiveSession): void {
+    this.#endLive = endLive;
+  }
+
+  /**
+   * A party gives up the session. The draft stays, marked abandoned: nothing is deleted.
+   * Abandoning twice is fine; abandoning a finalized constat is a CONFLICT.
+   */
+  async abandon(device: DeviceIdentity, sessionId: string): Promise<SessionRecord> {
+    const session = await this.get(sessionId);
+    const isParty =
+      session && [session.parties.A, session.parties.B].some((p) => p?.userId === device.userId);
+    if (!session || !isParty) throw new ConstatError('NOT_FOUND', 'unknown session');
+    if (session.status === 'abandoned') return session;
+    const updated = await this.store.transition(sessionId, ['waiting', 'active'], {
+      status: 'abandoned',
+    });
+    if (!updated)
+      throw new ConstatError(
+        'CONFLICT',
+        `session is ${(await this.get(sessionId))?.status ?? 'gone'}`,
+      );
+    await this.drafts.setStatus(sessionId, 'abandoned');
+    await this.#endLive(updated, 'abandoned');
+    return updated;
+  }
+
+  /** Expires every open session past its expiry (run periodically by each instance). */
+  async expireDue(): Promise<number> {
+    const expired = await this.store.expireDue();
+    for (const session of expired) {
+      await this.drafts.setStatus(session.id, 'expired');
+      await this.#endLive(session, 'expired');
+    }
+    return expired.length;
+  }
 
   async open(opener: DeviceIdentity, formVersion: string): Promise<OpenedSession> {
     if (!getFormVersion(formVersion)) {

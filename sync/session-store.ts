@@ -28,5 +28,7 @@ export interface SessionStore {
   /** Takes one counted failure back (the attempt succeeded after all). */
   forgiveFailure(key: string): Promise<void>;
   failures(key: string): Promise<number>;
+  /** Marks every open session past its expiry as expired; returns them. */
+  expireDue(): Promise<SessionRecord[]>;
   close(): Promise<void>;
 }

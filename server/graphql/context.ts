@@ -1,9 +1,11 @@
 import type { Principal } from '../auth.js';
 import type { SessionService } from '../../sync/session-service.js';
 import type { Metrics } from '../metrics.js';
+import type { SigningService } from '../../sync/signing-service.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
+  signing: SigningService;
   metrics: Metrics;
 }
 

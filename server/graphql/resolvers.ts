@@ -5,10 +5,17 @@ import { roleOf } from '../../sync/session-record.js';
 import { FORM_VERSIONS, type Circumstance } from '../../sync/form-versions.js';
 import { COMPANIES } from '../../integrations/companies.js';
 import type { GraphQLContext } from './context.js';
+import type { SessionDocumentView } from '../../sync/signing-service.js';
 
 interface SessionView {
   record: SessionRecord;
   myRole: 'A' | 'B';
+  /** The document's state, read once per request however many fields ask for it. */
+  document?: Promise<SessionDocumentView>;
+}
+
+function documentView(s: SessionView, ctx: GraphQLContext): Promise<SessionDocumentView> {
+  return (s.document ??= ctx.services.signing.describe(s.record));
 }
 
 function sessionView(record: SessionRecord, ctx: GraphQLContext): SessionView | null {
@@ -57,6 +64,32 @@ export const resolvers = {
       ctx.services.metrics.sessionsOpened.inc();
       return ticket(opened, ctx);
     },
+    registerDevice: async (_: unknown, args: { publicKey: string }, ctx: GraphQLContext) => {
+      const device = await ctx.services.signing.registerDevice(ctx.principal, args.publicKey);
+      return {
+        ...device,
+        registeredAt: device.registeredAt.toISOString(),
+        updatedAt: device.updatedAt.toISOString(),
+      };
+    },
+    signConstat: async (
+      _: unknown,
+      args: { sessionId: string; contentHash: string; signature: string },
+      ctx: GraphQLContext,
+    ) => {
+      await ctx.services.signing.sign(
+        ctx.principal,
+        args.sessionId,
+        args.contentHash,
+        args.signature,
+      );
+      const record = await ctx.services.sessions.get(args.sessionId);
+      return record ? sessionView(record, ctx) : null;
+    },
+    abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
+      const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);
+      return sessionView(record, ctx);
+    },
     joinSession: async (_: unknown, args: { code: string }, ctx: GraphQLContext) => {
       try {
         const joined = await ctx.services.sessions.join(ctx.principal, args.code.trim());
@@ -81,7 +114,12 @@ export const resolvers = {
     },
     createdAt: (s: SessionView) => s.record.createdAt,
     expiresAt: (s: SessionView) => s.record.expiresAt,
-    constatId: (s: SessionView) => s.record.constatId ?? null,
+    constatId: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
+      s.record.constatId ?? (await documentView(s, ctx)).constatId ?? null,
+    contentHash: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
+      (await documentView(s, ctx)).contentHash,
+    signatures: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
+      (await documentView(s, ctx)).signatures,
   },
   Circumstance: {
     label: (c: Circumstance, args: { lang: string }) =>

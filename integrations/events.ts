@@ -1,0 +1,81 @@
+/**
+ * The one event envelope: CloudEvents 1.0, structured JSON mode. Every event core publishes is
+ * built here; every event read from Kafka is parsed against it (with its JSON Schema).
+ */
+import { randomUUID } from 'node:crypto';
+
+export const CORE_SOURCE = 'constat-core';
+export const CONSTATS_TOPIC = 'constats';
+export const AI_RESULTS_TOPIC = 'ai-results';
+
+export const EventType = {
+  constatFinalized: 'dz.constat.finalized.v1',
+} as const;
+
+export interface CloudEvent<T = unknown> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  dataschema: string;
+  data: T;
+}
+
+/** Where the JSON Schema of an event type is published (docs/events/<type>.json). */
+export function schemaUri(type: string): string {
+  return `urn:constat:schema:${type}`;
+}
+
+export function cloudEvent<T>(
+  type: string,
+  subject: string,
+  data: T,
+  opts: { source?: string; id?: string; time?: Date } = {},
+): CloudEvent<T> {
+  return {
+    specversion: '1.0',
+    id: opts.id ?? randomUUID(),
+    source: opts.source ?? CORE_SOURCE,
+    type,
+    subject,
+    time: (opts.time ?? new Date()).toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: schemaUri(type),
+    data,
+  };
+}
+
+/** Kafka headers that mirror the envelope (so a consumer can route without parsing JSON). */
+export function eventHeaders(event: CloudEvent): Record<string, string> {
+  return {
+    ce_type: event.type,
+    ce_id: event.id,
+    ce_source: event.source,
+    'content-type': 'application/cloudevents+json',
+  };
+}
+
+export interface ConstatFinalizedData {
+  constatId: string;
+  sessionId: string;
+  formVersion: string;
+  contentHash: string;
+  /** The signed content (canonical content roots). */
+  content: unknown;
+  signatures: Array<{
+    role: 'A' | 'B';
+    hash: string;
+    signature: string;
+    deviceId: string;
+    userId: string;
+    signedAt: string;
+  }>;
+  parties: {
+    A: { userId: string; insurer: string | null };
+    B: { userId: string; insurer: string | null };
+  };
+  finalizedAt: string;
+}

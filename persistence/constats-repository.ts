@@ -1,0 +1,168 @@
+/**
+ * Finalized constats. `finalize` is the one transaction that turns a signed session into a
+ * permanent record: the constat row, its outbox rows, the draft and the session marked
+ * finalized — all or nothing, and exactly once per session however many finalizers race.
+ */
+import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
+
+export interface NewConstat {
+  sessionId: string;
+  formVersion: string;
+  content: unknown;
+  canonicalJson: string;
+  contentHash: string;
+  snapshot: Uint8Array;
+  signatures: unknown;
+  insurerA: string | null;
+  insurerB: string | null;
+  signedAt: string;
+}
+
+export interface OutboxMessage {
+  id: string;
+  topic: string;
+  key: string;
+  payload: unknown;
+  headers: Record<string, string>;
+}
+
+export interface StoredConstat {
+  id: string;
+  sessionId: string;
+  formVersion: string;
+  content: unknown;
+  canonicalJson: string;
+  contentHash: string;
+  snapshot: Uint8Array;
+  signatures: unknown;
+  partyAUser: string;
+  partyBUser: string;
+  insurerA: string | null;
+  insurerB: string | null;
+  signedAt: Date;
+  finalizedAt: Date;
+}
+
+export type FinalizeOutcome =
+  | { kind: 'created'; constatId: string }
+  | { kind: 'exists'; constatId: string }
+  | { kind: 'not-signable'; reason: string };
+
+export interface ConstatsRepository {
+  /**
+   * Writes the constat and its outbox rows (built by `outbox(constatId)`) in one transaction,
+   * unless the session already has a constat; then returns the existing id.
+   */
+  finalize(
+    constat: NewConstat,
+    outbox: (constatId: string, parties: { a: string; b: string }) => OutboxMessage[],
+  ): Promise<FinalizeOutcome>;
+  get(id: string): Promise<StoredConstat | null>;
+  bySession(sessionId: string): Promise<StoredConstat | null>;
+}
+
+interface Row {
+  id: string;
+  session_id: string;
+  form_version: string;
+  content: unknown;
+  canonical_json: string;
+  content_hash: string;
+  snapshot: Uint8Array;
+  signatures: unknown;
+  party_a_user: string;
+  party_b_user: string;
+  insurer_a: string | null;
+  insurer_b: string | null;
+  signed_at: Date;
+  finalized_at: Date;
+}
+
+export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository {
+  const json = (value: unknown) => sql.json(value as postgres.JSONValue);
+  return {
+    async finalize(constat, outbox) {
+      return sql.begin(async (tx) => {
+        // Lock the session row: racing finalizers queue here, and the loser then finds the
+        // constat (a pre-check outside the transaction would let both insert).
+        const [session] = await tx<
+          {
+            record: {
+              status: string;
+              parties: { A: { userId: string }; B?: { userId: string } };
+              constatId?: string;
+            };
+          }[]
+        >`
+          select record from sessions where id = ${constat.sessionId} for update
+        `;
+        const [existing] = await tx<
+          { id: string }[]
+        >`select id from constats where session_id = ${constat.sessionId}`;
+        if (existing) return { kind: 'exists' as const, constatId: existing.id };
+        if (!session) return { kind: 'not-signable' as const, reason: 'unknown session' };
+        const { status, parties } = session.record;
+        if (status !== 'active' || !parties.B) {
+          return { kind: 'not-signable' as const, reason: `session is ${status}` };
+        }
+        const id = randomUUID();
+        await tx`
+          insert into constats (id, session_id, form_version, content, canonical_json, content_hash, snapshot,
+            signatures, party_a_user, party_b_user, insurer_a, insurer_b, signed_at)
+          values (${id}, ${constat.sessionId}, ${constat.formVersion}, ${json(constat.content)},
+            ${constat.canonicalJson}, ${constat.contentHash}, ${Buffer.from(constat.snapshot)},
+            ${json(constat.signatures)}, ${parties.A.userId}, ${parties.B.userId}, ${constat.insurerA},
+            ${constat.insurerB}, ${constat.signedAt})
+        `;
+        for (const m of outbox(id, { a: parties.A.userId, b: parties.B.userId })) {
+          await tx`
+            insert into outbox (id, topic, message_key, payload, headers)
+            values (${m.id}, ${m.topic}, ${m.key}, ${json(m.payload)}, ${json(m.headers)})
+          `;
+        }
+        await tx`
+          update drafts set status = 'finalized', state = ${Buffer.from(constat.snapshot)}, updated_at = now(),
+            version = version + 1
+          where session_id = ${constat.sessionId}
+        `;
+        await tx`
+          update sessions
+          set record = record || ${json({ status: 'finalized', constatId: id })}, status = 'finalized'
+          where id = ${constat.sessionId}
+        `;
+        return { kind: 'created' as const, constatId: id };
+      });
+    },
+
+    async get(id) {
+      if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+      const [row] = await sql<Row[]>`select * from constats where id = ${id}`;
+      return row ? toConstat(row) : null;
+    },
+
+    async bySession(sessionId) {
+      const [row] = await sql<Row[]>`select * from constats where session_id = ${sessionId}`;
+      return row ? toConstat(row) : null;
+    },
+  };
+}
+
+function toConstat(row: Row): StoredConstat {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    formVersion: row.form_version,
+    content: row.content,
+    canonicalJson: row.canonical_json,
+    contentHash: row.content_hash,
+    snapshot: new Uint8Array(row.snapshot),
+    signatures: row.signatures,
+    partyAUser: row.party_a_user,
+    partyBUser: row.party_b_user,
+    insurerA: row.insurer_a,
+    insurerB: row.insurer_b,
+    signedAt: row.signed_at,
+    finalizedAt: row.finalized_at,
+  };
+}
