@@ -25,51 +25,63 @@ export function finalizedTopics(insurerA: string | null, insurerB: string | null
   return [...new Set([insurerA, insurerB].filter((t): t is string => t !== null)), CONSTATS_TOPIC];
 }
 
-export function createFinalizer(constats: ConstatsRepository): Finalizer {
+/** `published` is called after a constat was committed (to wake the outbox relay). */
+export function createFinalizer(
+  constats: ConstatsRepository,
+  committed: () => void = () => {},
+): Finalizer {
   return {
     async finalize(input: FinalizeInput) {
-      const insurerA = insurerOf(input.content.vehicleA);
-      const insurerB = insurerOf(input.content.vehicleB);
-      const signedAt = [input.signatures.A.signedAt, input.signatures.B.signedAt].sort().at(-1)!;
-      return constats.finalize(
-        {
-          sessionId: input.sessionId,
-          formVersion: input.formVersion,
-          content: input.content,
-          canonicalJson: input.canonicalJson,
-          contentHash: input.contentHash,
-          snapshot: input.snapshot,
-          signatures: input.signatures,
-          insurerA,
-          insurerB,
-          signedAt,
-        },
-        (constatId, parties) => {
-          const data: ConstatFinalizedData = {
-            constatId,
-            sessionId: input.sessionId,
-            formVersion: input.formVersion,
-            contentHash: input.contentHash,
-            content: input.content,
-            signatures: (['A', 'B'] as const).map((role) => ({ role, ...input.signatures[role] })),
-            parties: {
-              A: { userId: parties.a, insurer: insurerA },
-              B: { userId: parties.b, insurer: insurerB },
-            },
-            finalizedAt: new Date().toISOString(),
-          };
-          // One event, one id, sent to several topics: a consumer reading two of them can tell
-          // it is the same event.
-          const event = cloudEvent(EventType.constatFinalized, constatId, data);
-          return finalizedTopics(insurerA, insurerB).map((topic) => ({
-            id: randomUUID(),
-            topic,
-            key: constatId,
-            payload: event,
-            headers: eventHeaders(event),
-          }));
-        },
-      );
+      const outcome = await finalizeConstat(constats, input);
+      if (outcome.kind === 'created') committed();
+      return outcome;
     },
   };
+}
+
+function finalizeConstat(constats: ConstatsRepository, input: FinalizeInput) {
+  return (async () => {
+    const insurerA = insurerOf(input.content.vehicleA);
+    const insurerB = insurerOf(input.content.vehicleB);
+    const signedAt = [input.signatures.A.signedAt, input.signatures.B.signedAt].sort().at(-1)!;
+    return constats.finalize(
+      {
+        sessionId: input.sessionId,
+        formVersion: input.formVersion,
+        content: input.content,
+        canonicalJson: input.canonicalJson,
+        contentHash: input.contentHash,
+        snapshot: input.snapshot,
+        signatures: input.signatures,
+        insurerA,
+        insurerB,
+        signedAt,
+      },
+      (constatId, parties) => {
+        const data: ConstatFinalizedData = {
+          constatId,
+          sessionId: input.sessionId,
+          formVersion: input.formVersion,
+          contentHash: input.contentHash,
+          content: input.content,
+          signatures: (['A', 'B'] as const).map((role) => ({ role, ...input.signatures[role] })),
+          parties: {
+            A: { userId: parties.a, insurer: insurerA },
+            B: { userId: parties.b, insurer: insurerB },
+          },
+          finalizedAt: new Date().toISOString(),
+        };
+        // One event, one id, sent to several topics: a consumer reading two of them can tell
+        // it is the same event.
+        const event = cloudEvent(EventType.constatFinalized, constatId, data);
+        return finalizedTopics(insurerA, insurerB).map((topic) => ({
+          id: randomUUID(),
+          topic,
+          key: constatId,
+          payload: event,
+          headers: eventHeaders(event),
+        }));
+      },
+    );
+  })();
 }

@@ -14,6 +14,9 @@ commands:
         [--name N] [--role R]…   development secret)
         [--expires 12h]
   migrate                        apply database migrations and exit
+  insurer --company UID          example insurer: print finalized constats from the company's topic
+        [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
+  schemas [--check]              write (or check) docs/events/*.json from the schemas in code
   test-run [files…]              run the test suite (what npm test runs)
   help                           this text
 `;
@@ -67,6 +70,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     }
   },
   'test-run': async (argv) => (await import('./test-run.js')).runTests(argv),
+  insurer: async (argv) => (await import('./insurer.js')).runInsurer(argv),
+  schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),
   help: async () => void process.stdout.write(USAGE),
 };
 

@@ -2,12 +2,14 @@
  * `npm test`: runs every tests/**\/*.test.ts file in its own process (a crash or a leaked
  * handle in one suite cannot take the others down), two at a time, against the services named
  * by the environment or the local defaults, and ends with the line `N passed, N failed`.
+ * Without KAFKA_BROKERS it starts the Kafka test broker (scripts/kafka/broker.ts) and stops it.
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { startBroker, type Broker } from './kafka/broker.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULTS = {
@@ -35,7 +37,35 @@ export async function runTests(argv: string[]): Promise<void> {
   };
   await requireService('PostgreSQL', env.DATABASE_URL!, 5432);
   await requireService('Redis', env.REDIS_URL!, 6379);
+  // Kafka: the one named by the environment, or a real broker started (and stopped) here.
+  let broker: Broker | undefined;
+  if (!env.KAFKA_BROKERS) {
+    const started = performance.now();
+    try {
+      broker = await startBroker({ log: (line) => process.stdout.write(`${line}\n`) });
+    } catch (err) {
+      process.stderr.write(
+        `constat test: could not start the Kafka test broker: ${(err as Error).message}\n`,
+      );
+      process.stdout.write('0 passed, 1 failed\n');
+      process.exit(1);
+    }
+    env.KAFKA_BROKERS = broker.brokers;
+    process.stdout.write(
+      `Kafka test broker on ${broker.brokers} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+    );
+    const stop = () => void broker?.stop().finally(() => process.exit(130));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }
+  try {
+    await runFiles(argv, env);
+  } finally {
+    await broker?.stop();
+  }
+}
 
+async function runFiles(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const files =
     argv.length > 0 ? argv.map((f) => path.resolve(f)) : await findTests(path.join(ROOT, 'tests'));
   const results: FileResult[] = [];

@@ -16,6 +16,7 @@ export interface Config {
   redisKeyPrefix: string;
   /** Absent: events wait in the outbox until a broker is configured. */
   kafkaBrokers: string[] | undefined;
+  kafka: KafkaOptions;
   dataDir: string;
   logLevel: string;
   auth: AuthConfig;
@@ -25,6 +26,16 @@ export interface Config {
   sessions: SessionSettings;
   drafts: { saveDebounceMs: number };
   hub: HubSettings;
+}
+
+export interface KafkaOptions {
+  clientId: string;
+  consumerGroup: string;
+  /** Partitions and replication factor of the topics the server creates. */
+  partitions: number;
+  replicationFactor: number;
+  /** How often the outbox relay looks for events to publish. */
+  outboxPollMs: number;
 }
 
 export interface HubSettings {
@@ -91,6 +102,13 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: keyPrefix(env),
     kafkaBrokers: brokers(env),
+    kafka: {
+      clientId: env.KAFKA_CLIENT_ID || 'constat',
+      consumerGroup: env.KAFKA_CONSUMER_GROUP || 'constat-core',
+      partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
+      replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
+      outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
+    },
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     logLevel: oneOf(
       env,

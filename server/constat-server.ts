@@ -21,7 +21,11 @@ import { createSessionsRepository } from '../persistence/sessions-repository.js'
 import { createConstatsRepository } from '../persistence/constats-repository.js';
 import { createDevicesRepository } from '../persistence/devices-repository.js';
 import { createFinalizer } from '../integrations/finalize-constat.js';
-import { COMPANY_UIDS } from '../integrations/companies.js';
+import { CompanyRegistry } from '../integrations/company-registry.js';
+import { KafkaIntegration } from '../integrations/kafka-integration.js';
+import { createCompaniesRepository } from '../persistence/companies-repository.js';
+import { createOutboxRepository } from '../persistence/outbox-repository.js';
+import { createTimelineRepository } from '../persistence/timeline-repository.js';
 import { SigningService } from '../sync/signing-service.js';
 import { redisKeys } from '../sync/redis-keys.js';
 import { MemoryHub, type Hub } from '../sync/hub.js';
@@ -131,7 +135,31 @@ export async function startServer(
     const sharedHub = hub;
     cleanups.push(() => sharedHub.close());
 
-    const finalizer = createFinalizer(createConstatsRepository(db.sql));
+    const constats = createConstatsRepository(db.sql);
+    const registry = new CompanyRegistry(createCompaniesRepository(db.sql), logger);
+    await registry.start();
+    cleanups.push(async () => registry.close());
+    let kafka: KafkaIntegration | undefined;
+    if (config.kafkaBrokers) {
+      const integration = new KafkaIntegration({
+        settings: { brokers: config.kafkaBrokers, ...config.kafka },
+        companyTopics: () => registry.uids(),
+        outbox: createOutboxRepository(db.sql),
+        timeline: createTimelineRepository(db.sql),
+        constatExists: async (id) => (await constats.get(id)) !== null,
+        logger,
+        onPublished: (n) => metrics.eventsPublished.inc(n),
+        onPublishFailed: () => metrics.publishFailures.inc(),
+        onStored: (event) => metrics.eventsReceived.inc({ type: event.type }),
+        onDeadLetter: (reason) => metrics.deadLetters.inc({ reason }),
+      });
+      kafka = integration;
+      integration.start();
+      cleanups.push(() => integration.close());
+    }
+    const outboxBacklog = createOutboxRepository(db.sql);
+    metrics.trackOutbox(() => outboxBacklog.backlog());
+    const finalizer = createFinalizer(constats, () => kafka?.wake());
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -156,7 +184,7 @@ export async function startServer(
       sessions,
       live,
       createDevicesRepository(db.sql),
-      () => COMPANY_UIDS,
+      () => registry.uids(),
       logger,
     );
     const expiry = setInterval(() => {
@@ -168,7 +196,7 @@ export async function startServer(
     const app = createApp({
       verifier,
       yoga: createGraphQL(logger),
-      services: { sessions, signing, metrics },
+      services: { sessions, signing, registry, metrics },
       metrics,
       readiness,
       publicUrl: config.publicUrl,
@@ -222,6 +250,9 @@ export async function startServer(
         port,
         database: db.kind,
         hub: config.redisUrl ? 'redis' : 'in-process',
+        kafka: config.kafkaBrokers
+          ? config.kafkaBrokers.join(',')
+          : 'none (events wait in the outbox)',
       },
       'constat server listening',
     );

@@ -108,6 +108,55 @@ export class Metrics {
     },
   });
 
+  readonly eventsPublished = new Counter({
+    name: 'constat_events_published_total',
+    help: 'Outbox events published to Kafka',
+    registers: [this.registry],
+  });
+  readonly publishFailures = new Counter({
+    name: 'constat_event_publish_failures_total',
+    help: 'Failed outbox publish attempts',
+    registers: [this.registry],
+  });
+  readonly eventsReceived = new Counter({
+    name: 'constat_events_received_total',
+    help: 'Claim events and AI findings stored, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'constat_dead_letters_total',
+    help: 'Messages sent to a dead-letter topic, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  #outbox: () => Promise<{ pending: number; oldestAgeSeconds: number }> = async () => ({
+    pending: 0,
+    oldestAgeSeconds: 0,
+  });
+  readonly outboxBacklog = new Gauge({
+    name: 'constat_outbox_backlog',
+    help: 'Events waiting in the outbox',
+    registers: [this.registry],
+    collect: async () => {
+      const { pending, oldestAgeSeconds } = await this.#outbox().catch(() => ({
+        pending: NaN,
+        oldestAgeSeconds: NaN,
+      }));
+      this.outboxBacklog.set(pending);
+      this.outboxOldest.set(oldestAgeSeconds);
+    },
+  });
+  readonly outboxOldest = new Gauge({
+    name: 'constat_outbox_oldest_seconds',
+    help: 'Age of the oldest event waiting in the outbox',
+    registers: [this.registry],
+  });
+
+  trackOutbox(measure: () => Promise<{ pending: number; oldestAgeSeconds: number }>): void {
+    this.#outbox = measure;
+  }
+
   /** Sets how the stream-length gauge is measured (at scrape time). */
   trackStreams(measure: () => Promise<number>): void {
     this.#streamEntries = measure;

@@ -2,10 +2,12 @@ import type { Principal } from '../auth.js';
 import type { SessionService } from '../../sync/session-service.js';
 import type { Metrics } from '../metrics.js';
 import type { SigningService } from '../../sync/signing-service.js';
+import type { CompanyRegistry } from '../../integrations/company-registry.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
   signing: SigningService;
+  registry: CompanyRegistry;
   metrics: Metrics;
 }
 

@@ -3,7 +3,6 @@ import type { SessionRecord } from '../../sync/session-record.js';
 import type { OpenedSession } from '../../sync/session-service.js';
 import { roleOf } from '../../sync/session-record.js';
 import { FORM_VERSIONS, type Circumstance } from '../../sync/form-versions.js';
-import { COMPANIES } from '../../integrations/companies.js';
 import type { GraphQLContext } from './context.js';
 import type { SessionDocumentView } from '../../sync/signing-service.js';
 
@@ -56,7 +55,8 @@ export const resolvers = {
       return record ? sessionView(record, ctx) : null;
     },
     formVersions: () => FORM_VERSIONS,
-    insurers: () => COMPANIES,
+    insurers: (_: unknown, __: unknown, ctx: GraphQLContext) =>
+      ctx.services.registry.list().filter((c) => c.active),
   },
   Mutation: {
     openSession: async (_: unknown, args: { formVersion: string }, ctx: GraphQLContext) => {

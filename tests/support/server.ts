@@ -28,6 +28,8 @@ export interface TestServerOptions {
   databaseUrl?: string;
   dataDir?: string;
   redisPrefix?: string;
+  /** Connect to the Kafka broker of the test run (KAFKA_BROKERS), with a consumer group of its own. */
+  kafka?: boolean;
 }
 
 export interface TestServer {
@@ -63,6 +65,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     DRAFT_SAVE_DEBOUNCE_MS: '200',
     ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
     ...(hub === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
+    ...(options.kafka ? kafkaEnv() : {}),
     ...options.env,
   });
   const logger = pino({ level: config.logLevel });
@@ -93,6 +96,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
       if (hub === 'redis') await deleteRedisKeys(redisPrefix);
     },
+  };
+}
+
+/** Environment for a server that uses the test run's Kafka broker. */
+export function kafkaEnv(): Record<string, string> {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through `npm test`');
+  return {
+    KAFKA_BROKERS: brokers,
+    KAFKA_CONSUMER_GROUP: `constat-test-${randomBytes(4).toString('hex')}`,
+    KAFKA_TOPIC_PARTITIONS: '1',
+    OUTBOX_POLL_MS: '50',
   };
 }
 

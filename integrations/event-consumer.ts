@@ -1,0 +1,154 @@
+/**
+ * The core consumer: reads every insurer topic and `ai-results`, stores claim events and AI
+ * findings on the constat's timeline (idempotent by event id), and skips core's own events.
+ * A message that cannot be used goes to `<topic>.dlq` with the reason in its headers, and
+ * consumption goes on. Storage failures are retried (the offset is not committed).
+ */
+import type { Consumer, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { TimelineRepository } from '../persistence/timeline-repository.js';
+import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
+import { AI_EVENT_PREFIX, CLAIM_EVENT_PREFIX } from './event-schemas.js';
+import { InvalidEvent, type EventValidator } from './event-validator.js';
+
+export const dlqTopic = (topic: string) => `${topic}.dlq`;
+
+export type Disposition =
+  | { kind: 'store'; event: CloudEvent }
+  | { kind: 'skip'; why: string }
+  | { kind: 'dead-letter'; reason: string; error: string };
+
+export interface EventConsumerOptions {
+  consumer: Consumer;
+  producer: () => Promise<Producer>;
+  topics: string[];
+  validator: EventValidator;
+  timeline: TimelineRepository;
+  constatExists: (id: string) => Promise<boolean>;
+  logger: Logger;
+  onStored?: (event: CloudEvent) => void;
+  onDeadLetter?: (reason: string) => void;
+}
+
+/**
+ * The retry-or-dead-letter decision, in one place. Unusable messages (unparseable, against
+ * the schema, the wrong kind of event for the topic, an unknown constat) are dead letters;
+ * anything else thrown while storing is retried.
+ */
+export async function decide(
+  topic: string,
+  value: Buffer | null,
+  validator: EventValidator,
+  constatExists: (id: string) => Promise<boolean>,
+): Promise<Disposition> {
+  let event: CloudEvent;
+  try {
+    event = validator.parse(value);
+  } catch (err) {
+    if (err instanceof InvalidEvent)
+      return { kind: 'dead-letter', reason: err.reason, error: err.message };
+    throw err;
+  }
+  if (event.source === CORE_SOURCE) return { kind: 'skip', why: 'own event' };
+  const expected = topic === AI_RESULTS_TOPIC ? AI_EVENT_PREFIX : CLAIM_EVENT_PREFIX;
+  if (!event.type.startsWith(expected)) {
+    return {
+      kind: 'dead-letter',
+      reason: 'unexpected-type',
+      error: `"${event.type}" does not belong on topic "${topic}"`,
+    };
+  }
+  if (!(await constatExists(event.subject))) {
+    return { kind: 'dead-letter', reason: 'unknown-constat', error: `no constat ${event.subject}` };
+  }
+  return { kind: 'store', event };
+}
+
+export class EventConsumer {
+  readonly #opts: EventConsumerOptions;
+  readonly #log: Logger;
+
+  constructor(opts: EventConsumerOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ component: 'event-consumer' });
+  }
+
+  async start(): Promise<void> {
+    const { consumer } = this.#opts;
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.#opts.topics, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => this.#handle(topic, partition, message),
+    });
+  }
+
+  async #handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    const disposition = await decide(
+      topic,
+      message.value,
+      this.#opts.validator,
+      this.#opts.constatExists,
+    );
+    switch (disposition.kind) {
+      case 'skip':
+        return;
+      case 'dead-letter':
+        await this.#deadLetter(topic, partition, message, disposition.reason, disposition.error);
+        return;
+      case 'store': {
+        const { event } = disposition;
+        const stored = await this.#opts.timeline.add({
+          eventId: event.id,
+          constatId: event.subject,
+          topic,
+          source: event.source,
+          type: event.type,
+          time: new Date(event.time),
+          data: event.data,
+        });
+        if (stored) this.#opts.onStored?.(event);
+        this.#log.debug(
+          { eventId: event.id, type: event.type, duplicate: !stored },
+          'event received',
+        );
+      }
+    }
+  }
+
+  async #deadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    reason: string,
+    error: string,
+  ): Promise<void> {
+    this.#log.warn(
+      { topic, partition, offset: message.offset, reason, error },
+      'message sent to the dead-letter topic',
+    );
+    const producer = await this.#opts.producer();
+    await producer.send({
+      topic: dlqTopic(topic),
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...message.headers,
+            'dlq-reason': reason,
+            'dlq-error': error,
+            'dlq-topic': topic,
+            'dlq-partition': String(partition),
+            'dlq-offset': message.offset,
+          },
+        },
+      ],
+    });
+    this.#opts.onDeadLetter?.(reason);
+  }
+
+  async close(): Promise<void> {
+    await this.#opts.consumer.disconnect();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * JSON Schemas of every event on the Kafka contract (draft-07). This is the source; the files
+ * in docs/events/ are written from it (`constat schemas`) and checked in CI to match.
+ */
+import { EventType } from './events.js';
+
+type Schema = Record<string, unknown>;
+
+const uuid = { type: 'string', format: 'uuid' };
+const money = {
+  type: 'object',
+  required: ['amount', 'currency'],
+  properties: {
+    amount: { type: 'number', minimum: 0 },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+  },
+};
+const share = { type: 'integer', enum: [0, 50, 100] };
+
+/** Envelope + data schema for one event type. */
+function event(
+  type: string,
+  description: string,
+  data: Schema,
+  source: Schema = { type: 'string', minLength: 1 },
+): Schema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: `urn:constat:schema:${type}`,
+    title: type,
+    description,
+    type: 'object',
+    required: ['specversion', 'id', 'source', 'type', 'subject', 'time', 'data'],
+    properties: {
+      specversion: { const: '1.0' },
+      id: { type: 'string', minLength: 1, maxLength: 200 },
+      source,
+      type: { const: type },
+      subject: { ...uuid, description: 'the constat id' },
+      time: { type: 'string', format: 'date-time' },
+      datacontenttype: { const: 'application/json' },
+      dataschema: { type: 'string' },
+      data,
+    },
+  };
+}
+
+const signature = {
+  type: 'object',
+  required: ['role', 'hash', 'signature', 'deviceId', 'userId', 'signedAt'],
+  properties: {
+    role: { enum: ['A', 'B'] },
+    hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    signature: {
+      type: 'string',
+      description: 'base64 Ed25519 signature of constat-sign:v1:<sessionId>:<role>:<hash>',
+    },
+    deviceId: { type: 'string' },
+    userId: { type: 'string' },
+    signedAt: { type: 'string', format: 'date-time' },
+  },
+};
+const party = {
+  type: 'object',
+  required: ['userId', 'insurer'],
+  properties: { userId: { type: 'string' }, insurer: { type: ['string', 'null'] } },
+};
+
+const claim = (required: string[], properties: Schema): Schema => ({
+  type: 'object',
+  required: ['claimNumber', ...required],
+  properties: {
+    claimNumber: { type: 'string', minLength: 1 },
+    note: { type: 'string' },
+    ...properties,
+  },
+});
+
+export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
+  [EventType.constatFinalized]: event(
+    EventType.constatFinalized,
+    'Core → insurers (topic = company uid) and AI services (topic constats): a constat signed by both drivers.',
+    {
+      type: 'object',
+      required: [
+        'constatId',
+        'sessionId',
+        'formVersion',
+        'contentHash',
+        'content',
+        'signatures',
+        'parties',
+        'finalizedAt',
+      ],
+      properties: {
+        constatId: uuid,
+        sessionId: { type: 'string' },
+        formVersion: { type: 'string' },
+        contentHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        content: {
+          type: 'object',
+          required: ['accident', 'vehicleA', 'vehicleB', 'sketch'],
+          description: 'the signed content, as in docs/document.md',
+        },
+        signatures: { type: 'array', minItems: 2, maxItems: 2, items: signature },
+        parties: { type: 'object', required: ['A', 'B'], properties: { A: party, B: party } },
+        finalizedAt: { type: 'string', format: 'date-time' },
+      },
+    },
+    { const: 'constat-core' },
+  ),
+  'dz.claim.received.v1': event(
+    'dz.claim.received.v1',
+    'Insurer → core: the constat was received.',
+    {
+      type: 'object',
+      properties: { claimNumber: { type: 'string' }, note: { type: 'string' } },
+    },
+  ),
+  'dz.claim.opened.v1': event(
+    'dz.claim.opened.v1',
+    'Insurer → core: a claim was opened.',
+    claim([], {}),
+  ),
+  'dz.claim.documents_requested.v1': event(
+    'dz.claim.documents_requested.v1',
+    'Insurer → core: documents are needed from the insured.',
+    claim(['documents'], { documents: { type: 'array', minItems: 1, items: { type: 'string' } } }),
+  ),
+  'dz.claim.expert_assigned.v1': event(
+    'dz.claim.expert_assigned.v1',
+    'Insurer → core: an expert was assigned (and possibly an appointment set).',
+    claim(['expert'], {
+      expert: {
+        type: 'object',
+        required: ['name'],
+        properties: { name: { type: 'string' }, phone: { type: 'string' } },
+      },
+      appointmentAt: { type: 'string', format: 'date-time' },
+    }),
+  ),
+  'dz.claim.estimate_provided.v1': event(
+    'dz.claim.estimate_provided.v1',
+    'Insurer → core: an estimate or expert report.',
+    claim(['estimate'], { estimate: money, reportUrl: { type: 'string' } }),
+  ),
+  'dz.claim.liability_decided.v1': event(
+    'dz.claim.liability_decided.v1',
+    'Insurer → core: the liability decision (shares in %) and the convention case applied.',
+    claim(['shareA', 'shareB'], {
+      shareA: share,
+      shareB: share,
+      conventionCase: { type: 'string' },
+    }),
+  ),
+  'dz.claim.settled.v1': event(
+    'dz.claim.settled.v1',
+    'Insurer → core: the claim was paid.',
+    claim(['payment'], { payment: money, paidAt: { type: 'string', format: 'date-time' } }),
+  ),
+  'dz.claim.rejected.v1': event(
+    'dz.claim.rejected.v1',
+    'Insurer → core: the claim was rejected (e.g. late declaration, no cover).',
+    {
+      type: 'object',
+      required: ['reason'],
+      properties: { claimNumber: { type: 'string' }, reason: { type: 'string', minLength: 1 } },
+    },
+  ),
+  'dz.claim.closed.v1': event(
+    'dz.claim.closed.v1',
+    'Insurer → core: the claim is closed.',
+    claim([], { reason: { type: 'string' } }),
+  ),
+  'dz.ai.fraud_scored.v1': event(
+    'dz.ai.fraud_scored.v1',
+    'AI → core (topic ai-results): fraud score 0–1 and the signals seen.',
+    {
+      type: 'object',
+      required: ['score', 'signals'],
+      properties: {
+        score: { type: 'number', minimum: 0, maximum: 1 },
+        signals: { type: 'array', items: { type: 'string' } },
+        model: { type: 'string' },
+      },
+    },
+  ),
+  'dz.ai.ocr_verified.v1': event(
+    'dz.ai.ocr_verified.v1',
+    'AI → core: a document read by OCR and checked against the constat.',
+    {
+      type: 'object',
+      required: ['document', 'verified'],
+      properties: {
+        document: { type: 'string' },
+        verified: { type: 'boolean' },
+        mismatches: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  ),
+  'dz.ai.cost_estimated.v1': event(
+    'dz.ai.cost_estimated.v1',
+    'AI → core: estimated repair cost per vehicle.',
+    {
+      type: 'object',
+      required: ['estimates'],
+      properties: {
+        estimates: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['vehicle', 'amount', 'currency'],
+            properties: { vehicle: { enum: ['A', 'B'] }, ...money.properties },
+          },
+        },
+      },
+    },
+  ),
+  'dz.ai.video_generated.v1': event(
+    'dz.ai.video_generated.v1',
+    'AI → core: a reconstruction video of the accident.',
+    {
+      type: 'object',
+      required: ['url'],
+      properties: {
+        url: { type: 'string', format: 'uri' },
+        durationSeconds: { type: 'number', minimum: 0 },
+      },
+    },
+  ),
+};
+
+export const CLAIM_EVENT_PREFIX = 'dz.claim.';
+export const AI_EVENT_PREFIX = 'dz.ai.';

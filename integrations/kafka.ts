@@ -1,0 +1,97 @@
+/**
+ * The one module that talks to the Kafka client library (kafkajs, in maintenance mode: keep
+ * it behind this seam so it can be swapped). Producer, consumers and topic creation.
+ */
+import { Kafka, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  partitions: number;
+  replicationFactor: number;
+}
+
+export interface KafkaClient {
+  /** Idempotent producer, acks from all in-sync replicas. */
+  producer(): Promise<Producer>;
+  consumer(groupId: string): Consumer;
+  /** Creates the topics that do not exist yet (existing ones are left as they are). */
+  ensureTopics(topics: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafkaClient(settings: KafkaSettings, logger: Logger): KafkaClient {
+  const log = logger.child({ component: 'kafka' });
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    connectionTimeout: 3_000,
+    // Fail fast and let the callers apply their own backoff: the outbox keeps every event.
+    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        log[LEVELS[level] ?? 'info']({ kafkajs: rest }, message);
+      },
+  });
+  let producer: Promise<Producer> | undefined;
+  const consumers: Consumer[] = [];
+  return {
+    producer() {
+      producer ??= (async () => {
+        const p = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+        });
+        await p.connect();
+        return p;
+      })();
+      producer.catch(() => (producer = undefined));
+      return producer;
+    },
+    consumer(groupId) {
+      const c = kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+      });
+      consumers.push(c);
+      return c;
+    },
+    async ensureTopics(topics) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+        if (missing.length === 0) return;
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: settings.partitions,
+            replicationFactor: settings.replicationFactor,
+          })),
+        });
+        log.info({ topics: missing }, 'created topics');
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    async close() {
+      await Promise.allSettled(consumers.map((c) => c.disconnect()));
+      if (producer) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * Publishes outbox rows to Kafka and marks them sent. Rows stay locked (FOR UPDATE SKIP
+ * LOCKED) while they are published, so several instances share the work without publishing a
+ * row twice in the normal case. A row published but not marked (the database failed right
+ * after) is published again later: its event id tells the duplicate apart.
+ *
+ * While Kafka is down, rows wait and are retried with backoff; the server keeps serving.
+ */
+import type { Logger } from 'pino';
+import type { Producer } from 'kafkajs';
+import type { OutboxRepository } from '../persistence/outbox-repository.js';
+
+export interface OutboxRelayOptions {
+  outbox: OutboxRepository;
+  producer: () => Promise<Producer>;
+  logger: Logger;
+  pollMs: number;
+  batchSize?: number;
+  onPublished?: (n: number) => void;
+  onFailed?: () => void;
+}
+
+const BACKOFF = { first: 500, max: 30_000 };
+
+export class OutboxRelay {
+  readonly #opts: OutboxRelayOptions;
+  readonly #log: Logger;
+  #running: Promise<void> | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #failures = 0;
+
+  constructor(opts: OutboxRelayOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ component: 'outbox-relay' });
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  /** Something was just written to the outbox: look now rather than at the next poll. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#closed) {
+      let published = 0;
+      try {
+        const outcome = await this.#publishBatch();
+        if (outcome?.error) throw outcome.error;
+        published = outcome?.published ?? 0;
+        if (published > 0) this.#failures = 0;
+      } catch (err) {
+        this.#failures++;
+        this.#opts.onFailed?.();
+        this.#log.warn(
+          { err: (err as Error).message, failures: this.#failures },
+          'outbox publish failed; will retry',
+        );
+      }
+      if (published > 0 && this.#failures === 0) continue; // more may be waiting
+      const wait =
+        this.#failures > 0
+          ? Math.min(BACKOFF.first * 2 ** (this.#failures - 1), BACKOFF.max)
+          : this.#opts.pollMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** Failures are returned, not thrown: the failure marks must commit with the batch. */
+  async #publishBatch(): Promise<{ published: number; error?: Error } | undefined> {
+    return this.#opts.outbox.withBatch(this.#opts.batchSize ?? 100, async (batch) => {
+      const ids = batch.rows.map((r) => r.id);
+      try {
+        const producer = await this.#opts.producer();
+        const byTopic = new Map<string, typeof batch.rows>();
+        for (const row of batch.rows)
+          byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, rows]) => ({
+            topic,
+            messages: rows.map((r) => ({
+              key: r.key,
+              value: JSON.stringify(r.payload),
+              headers: r.headers,
+            })),
+          })),
+        });
+      } catch (err) {
+        const attempts = Math.max(...batch.rows.map((r) => r.attempts)) + 1;
+        await batch.markFailed(
+          ids,
+          (err as Error).message,
+          Math.min(BACKOFF.first * 2 ** attempts, BACKOFF.max),
+        );
+        return { published: 0, error: err as Error };
+      }
+      await batch.markSent(ids);
+      this.#opts.onPublished?.(ids.length);
+      return { published: ids.length };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    await this.#running;
+  }
+}

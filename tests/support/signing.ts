@@ -1,0 +1,162 @@
+/**
+ * What a phone does to sign a constat, written from the contract rather than taken from the
+ * server: an Ed25519 key pair (node:crypto), its raw public key registered with
+ * `registerDevice`, and a signature over the UTF-8 bytes of
+ * `constat-sign:v1:<sessionId>:<role>:<hashHex>` sent with `signConstat`.
+ * Also the GraphQL documents the signing suites share and the two-device form filling.
+ */
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { writeSection } from '../../sync/constat-doc.js';
+import type { JsonObject } from '../../sync/canonical-json.js';
+import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
+import { gql, type GraphQLResponse } from './server.js';
+import { waitFor, type Device } from './device.js';
+
+export type Role = 'A' | 'B';
+
+export interface DeviceKey {
+  publicKey: KeyObject;
+  privateKey: KeyObject;
+  /** The raw 32-byte public key, base64 (what registerDevice takes). */
+  publicKeyBase64: string;
+}
+
+export function newDeviceKey(): DeviceKey {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const x = publicKey.export({ format: 'jwk' }).x!;
+  return { publicKey, privateKey, publicKeyBase64: Buffer.from(x, 'base64url').toString('base64') };
+}
+
+/** The signed message, as the contract spells it. */
+export function signingMessage(sessionId: string, role: Role, hashHex: string): string {
+  return `constat-sign:v1:${sessionId}:${role}:${hashHex}`;
+}
+
+/** Ed25519 over the UTF-8 bytes of `message`, base64. */
+export function signText(key: DeviceKey, message: string): string {
+  return sign(null, Buffer.from(message, 'utf8'), key.privateKey).toString('base64');
+}
+
+export function signHash(key: DeviceKey, sessionId: string, role: Role, hashHex: string): string {
+  return signText(key, signingMessage(sessionId, role, hashHex));
+}
+
+/** Verifies a stored signature against a raw base64 public key, as an insurer would. */
+export function verifySignature(
+  publicKeyBase64: string,
+  message: string,
+  signatureBase64: string,
+): boolean {
+  return verify(
+    null,
+    Buffer.from(message, 'utf8'),
+    {
+      key: {
+        kty: 'OKP',
+        crv: 'Ed25519',
+        x: Buffer.from(publicKeyBase64, 'base64').toString('base64url'),
+      },
+      format: 'jwk',
+    },
+    Buffer.from(signatureBase64, 'base64'),
+  );
+}
+
+export const REGISTER_DEVICE = `mutation Register($publicKey: String!) {
+  registerDevice(publicKey: $publicKey) { userId deviceId publicKey registeredAt updatedAt }
+}`;
+
+const SESSION_FIELDS = `id status myRole constatId contentHash
+  signatures { role hash signature userId deviceId signedAt }`;
+
+export const SIGN_CONSTAT = `mutation Sign($sessionId: ID!, $contentHash: String!, $signature: String!) {
+  signConstat(sessionId: $sessionId, contentHash: $contentHash, signature: $signature) { ${SESSION_FIELDS} }
+}`;
+
+export const SESSION = `query Session($id: ID!) { session(id: $id) { ${SESSION_FIELDS} } }`;
+
+export const ABANDON_SESSION = `mutation Abandon($sessionId: ID!) {
+  abandonSession(sessionId: $sessionId) { id status }
+}`;
+
+export interface SessionView {
+  id: string;
+  status: string;
+  myRole: Role;
+  constatId: string | null;
+  contentHash: string;
+  signatures: Array<{
+    role: Role;
+    hash: string;
+    signature: string;
+    userId: string;
+    deviceId: string;
+    signedAt: string;
+  }>;
+}
+
+export async function registerKey(url: string, bearer: string, key: DeviceKey): Promise<void> {
+  const res = await gql(url, bearer, REGISTER_DEVICE, { publicKey: key.publicKeyBase64 });
+  if (res.errors) throw new Error(`registerDevice failed: ${JSON.stringify(res.errors)}`);
+}
+
+export function signConstat(
+  url: string,
+  bearer: string,
+  sessionId: string,
+  contentHash: string,
+  signature: string,
+): Promise<GraphQLResponse<{ signConstat: SessionView }>> {
+  return gql(url, bearer, SIGN_CONSTAT, { sessionId, contentHash, signature });
+}
+
+export async function sessionView(
+  url: string,
+  bearer: string,
+  id: string,
+): Promise<SessionView | null> {
+  const res = await gql<{ session: SessionView | null }>(url, bearer, SESSION, { id });
+  if (res.errors) throw new Error(`session query failed: ${JSON.stringify(res.errors)}`);
+  return res.data!.session;
+}
+
+/** The first error's `extensions.code` (undefined when the call succeeded). */
+export function errorCode(res: GraphQLResponse<unknown>): string | undefined {
+  return res.errors?.[0]?.extensions?.code;
+}
+
+/**
+ * Both phones fill the form: A its vehicle and most of the accident, B its vehicle, the
+ * witnesses and the sketch. Resolves once both documents hold the same content.
+ */
+export async function fillConstat(
+  a: Device,
+  b: Device,
+  sameContent: (a: Device, b: Device) => boolean,
+  overrides: { vehicleA?: JsonObject; vehicleB?: JsonObject } = {},
+): Promise<void> {
+  const { witnesses, ...accident } = completeAccident();
+  writeSection(a.doc, 'accident', accident);
+  writeSection(a.doc, 'vehicleA', overrides.vehicleA ?? completeVehicle('A'));
+  writeSection(b.doc, 'vehicleB', overrides.vehicleB ?? completeVehicle('B'));
+  writeSection(b.doc, 'accident', { witnesses: witnesses! });
+  writeSection(b.doc, 'sketch', completeSketch());
+  await waitFor(() => sameContent(a, b), 10_000, 'the two devices did not converge');
+}
+
+/** Polls `fn` until it returns something other than undefined. */
+export async function eventually<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  message = 'condition not met',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
