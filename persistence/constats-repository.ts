@@ -49,7 +49,32 @@ export type FinalizeOutcome =
   | { kind: 'exists'; constatId: string }
   | { kind: 'not-signable'; reason: string };
 
+/** Who is asking: a driver (constats they are a party of) and/or insurer staff (their companies'). */
+export interface Viewer {
+  userId: string;
+  insurers: readonly string[];
+}
+
+/** Claim status as the latest claim event says; FINALIZED before any insurer answered. */
+export type ConstatStatus = 'FINALIZED' | 'IN_PROGRESS' | 'SETTLED' | 'REJECTED' | 'CLOSED';
+
+export interface PageRequest {
+  first: number;
+  after?: { finalizedAt: Date; id: string };
+  status?: ConstatStatus;
+}
+
 export interface ConstatsRepository {
+  /** One page of the constats the viewer may see, newest first (one statement). */
+  listVisible(
+    viewer: Viewer,
+    page: PageRequest,
+  ): Promise<{ rows: Array<StoredConstat & { status: ConstatStatus }>; hasNext: boolean }>;
+  /** Constats by id among those the viewer may see (one statement, for batched loading). */
+  getVisible(
+    viewer: Viewer,
+    ids: readonly string[],
+  ): Promise<Array<StoredConstat & { status: ConstatStatus }>>;
   /**
    * Writes the constat and its outbox rows (built by `outbox(constatId)`) in one transaction,
    * unless the session already has a constat; then returns the existing id.
@@ -63,6 +88,7 @@ export interface ConstatsRepository {
 }
 
 interface Row {
+  status?: ConstatStatus;
   id: string;
   session_id: string;
   form_version: string;
@@ -135,8 +161,38 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
       });
     },
 
+    async listVisible(viewer, page) {
+      const rows = await sql<Row[]>`
+        select * from (
+          select c.*, ${statusColumn(sql)} as status from constats c
+          where (c.party_a_user = ${viewer.userId} or c.party_b_user = ${viewer.userId}
+            or c.insurer_a = any(${sql.array([...viewer.insurers])}) or c.insurer_b = any(${sql.array([...viewer.insurers])}))
+            ${page.after ? sql`and (c.finalized_at, c.id) < (${page.after.finalizedAt}, ${page.after.id}::uuid)` : sql``}
+        ) v
+        ${page.status ? sql`where v.status = ${page.status}` : sql``}
+        order by v.finalized_at desc, v.id desc
+        limit ${page.first + 1}
+      `;
+      return {
+        rows: rows.slice(0, page.first).map((r) => ({ ...toConstat(r), status: r.status! })),
+        hasNext: rows.length > page.first,
+      };
+    },
+
+    async getVisible(viewer, ids) {
+      const valid = ids.filter((id) => UUID.test(id));
+      if (valid.length === 0) return [];
+      const rows = await sql<Row[]>`
+        select c.*, ${statusColumn(sql)} as status from constats c
+        where c.id = any(${sql.array(valid)}::uuid[])
+          and (c.party_a_user = ${viewer.userId} or c.party_b_user = ${viewer.userId}
+            or c.insurer_a = any(${sql.array([...viewer.insurers])}) or c.insurer_b = any(${sql.array([...viewer.insurers])}))
+      `;
+      return rows.map((r) => ({ ...toConstat(r), status: r.status! }));
+    },
+
     async get(id) {
-      if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+      if (!UUID.test(id)) return null;
       const [row] = await sql<Row[]>`select * from constats where id = ${id}`;
       return row ? toConstat(row) : null;
     },
@@ -146,6 +202,23 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
       return row ? toConstat(row) : null;
     },
   };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The status the latest claim event gives a constat (a correlated subquery on the timeline). */
+function statusColumn(sql: postgres.Sql) {
+  return sql`coalesce((
+    select case e.type
+      when 'dz.claim.settled.v1' then 'SETTLED'
+      when 'dz.claim.rejected.v1' then 'REJECTED'
+      when 'dz.claim.closed.v1' then 'CLOSED'
+      else 'IN_PROGRESS' end
+    from constat_events e
+    where e.constat_id = c.id and e.type like 'dz.claim.%'
+    order by e.time desc, e.received_at desc
+    limit 1
+  ), 'FINALIZED')`;
 }
 
 function toConstat(row: Row): StoredConstat {

@@ -30,6 +30,8 @@ export interface OpenDatabaseOptions {
   logger: Logger;
   /** Pool size for a real server (default 10). Ignored for PGlite, which takes one connection. */
   poolMax?: number;
+  /** Called for every statement sent (metrics: statements per request stay bounded). */
+  onStatement?: () => void;
 }
 
 /** Pass as `dataDir` for an in-memory PGlite that disappears on close (tests). */
@@ -58,6 +60,7 @@ async function openPostgres(opts: OpenDatabaseOptions, url: string): Promise<Dat
   const sql = postgres(url, {
     max: opts.poolMax ?? DEFAULT_POOL_MAX,
     onnotice: noticeLogger(logger),
+    ...(opts.onStatement ? { debug: opts.onStatement } : {}),
   });
   const close = once(async () => {
     await sql.end({ timeout: END_TIMEOUT_SECONDS });
@@ -134,6 +137,7 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
       max_lifetime: null,
       idle_timeout: 0,
       onnotice: noticeLogger(logger),
+      ...(opts.onStatement ? { debug: opts.onStatement } : {}),
     });
     await sql`select 1`;
   } catch (err) {

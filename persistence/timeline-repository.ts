@@ -16,6 +16,8 @@ export interface TimelineRepository {
   /** Stores the event; false when an event with this id was already stored. */
   add(event: Omit<TimelineEvent, 'receivedAt'>): Promise<boolean>;
   forConstat(constatId: string): Promise<TimelineEvent[]>;
+  /** Timelines of several constats in one statement (batched loading). */
+  forConstats(constatIds: readonly string[]): Promise<Map<string, TimelineEvent[]>>;
 }
 
 interface Row {
@@ -30,6 +32,16 @@ interface Row {
 }
 
 export function createTimelineRepository(sql: postgres.Sql): TimelineRepository {
+  const forConstats = async (constatIds: readonly string[]) => {
+    const map = new Map<string, TimelineEvent[]>(constatIds.map((id) => [id, []]));
+    if (constatIds.length === 0) return map;
+    const rows = await sql<Row[]>`
+      select * from constat_events where constat_id = any(${sql.array([...constatIds])}::uuid[])
+      order by time, received_at
+    `;
+    for (const r of rows) map.get(r.constat_id)?.push(toEvent(r));
+    return map;
+  };
   return {
     async add(e) {
       const rows = await sql`
@@ -42,19 +54,21 @@ export function createTimelineRepository(sql: postgres.Sql): TimelineRepository 
       return rows.length > 0;
     },
     async forConstat(constatId) {
-      const rows = await sql<Row[]>`
-        select * from constat_events where constat_id = ${constatId} order by time, received_at
-      `;
-      return rows.map((r) => ({
-        eventId: r.event_id,
-        constatId: r.constat_id,
-        topic: r.topic,
-        source: r.source,
-        type: r.type,
-        time: r.time,
-        data: r.data,
-        receivedAt: r.received_at,
-      }));
+      return (await forConstats([constatId])).get(constatId) ?? [];
     },
+    forConstats,
+  };
+}
+
+function toEvent(r: Row): TimelineEvent {
+  return {
+    eventId: r.event_id,
+    constatId: r.constat_id,
+    topic: r.topic,
+    source: r.source,
+    type: r.type,
+    time: r.time,
+    data: r.data,
+    receivedAt: r.received_at,
   };
 }

@@ -12,6 +12,9 @@ import type { Metrics } from './metrics.js';
 import type { ConstatYoga } from './graphql/yoga.js';
 import type { GraphQLServices } from './graphql/context.js';
 import { ConstatError } from '../sync/errors.js';
+import { bodyLimit } from 'hono/body-limit';
+import { viewerOf, type GraphQLContext } from './graphql/context.js';
+import { createLoaders } from './graphql/loaders.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -25,6 +28,7 @@ export interface AppDeps {
   metrics: Metrics;
   readiness: ReadinessCheck[];
   publicUrl: string | undefined;
+  maxBodyBytes: number;
   logger: Logger;
 }
 
@@ -56,21 +60,38 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(await deps.metrics.registry.metrics());
   });
 
-  app.on(['GET', 'POST'], '/graphql', async (c) => {
-    const token = bearerToken(c.req.header('authorization'));
-    if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
-    const principal = await deps.verifier.verify(token);
-    const requestUrl = new URL(c.req.url);
-    const base = new URL(
-      deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
-    );
-    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-    return deps.yoga.fetch(c.req.raw, {
-      principal,
-      services: deps.services,
-      publicWsBase: base.toString(),
-    });
-  });
+  const tooLarge = () =>
+    new ConstatError('TOO_LARGE', `GraphQL documents are limited to ${deps.maxBodyBytes} bytes`);
+  app.on(
+    ['GET', 'POST'],
+    '/graphql',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw tooLarge();
+      },
+    }),
+    async (c) => {
+      if (c.req.method === 'GET' && c.req.url.length > deps.maxBodyBytes) throw tooLarge();
+      const token = bearerToken(c.req.header('authorization'));
+      if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
+      const principal = await deps.verifier.verify(token);
+      const requestUrl = new URL(c.req.url);
+      const base = new URL(
+        deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
+      );
+      base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+      const viewer = viewerOf(principal);
+      const context: GraphQLContext = {
+        principal,
+        viewer,
+        services: deps.services,
+        loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
+        publicWsBase: base.toString(),
+      };
+      return deps.yoga.fetch(c.req.raw, context);
+    },
+  );
 
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
 

@@ -4,6 +4,7 @@
  * never has to guess which setting was wrong.
  */
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 
 export interface Config {
   port: number;
@@ -26,6 +27,19 @@ export interface Config {
   sessions: SessionSettings;
   drafts: { saveDebounceMs: number };
   hub: HubSettings;
+  graphql: GraphQLLimits;
+}
+
+export interface GraphQLLimits {
+  maxDepth: number;
+  maxCost: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxBodyBytes: number;
+  maxPageSize: number;
+  introspection: boolean;
+  /** Seals page cursors; every instance of a deployment must share it. */
+  cursorSecret: string;
 }
 
 export interface KafkaOptions {
@@ -155,6 +169,16 @@ export function loadConfig(env: Env = process.env): Config {
     drafts: {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
     },
+    graphql: {
+      maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 10, 1, 100),
+      maxCost: integer(env, 'GRAPHQL_MAX_COST', 20_000, 10, 10_000_000),
+      maxAliases: integer(env, 'GRAPHQL_MAX_ALIASES', 15, 0, 1_000),
+      maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 2_000, 10, 100_000),
+      maxBodyBytes: integer(env, 'GRAPHQL_MAX_BODY_BYTES', 64 * 1024, 1_024, 16 * 1024 * 1024),
+      maxPageSize: integer(env, 'GRAPHQL_MAX_PAGE_SIZE', 50, 1, 1_000),
+      introspection: flag(env, 'GRAPHQL_INTROSPECTION', !production),
+      cursorSecret: cursorSecret(env),
+    },
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
@@ -172,6 +196,25 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+/** CURSOR_SECRET, or one derived from what every instance shares: the token verification key. */
+function cursorSecret(env: Env): string {
+  const material =
+    env.CURSOR_SECRET ||
+    env.AUTH_JWT_SECRET ||
+    env.AUTH_JWT_PUBLIC_KEY ||
+    env.AUTH_JWKS_URL ||
+    DEVELOPMENT_JWT_SECRET;
+  return createHash('sha256').update(`constat-cursor:${material}`).digest('hex');
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {

@@ -27,6 +27,8 @@ import { createCompaniesRepository } from '../persistence/companies-repository.j
 import { createOutboxRepository } from '../persistence/outbox-repository.js';
 import { createTimelineRepository } from '../persistence/timeline-repository.js';
 import { SigningService } from '../sync/signing-service.js';
+import { createChangePubSub } from './graphql/pubsub.js';
+import { createCursorCodec } from './graphql/cursor.js';
 import { redisKeys } from '../sync/redis-keys.js';
 import { MemoryHub, type Hub } from '../sync/hub.js';
 import { RedisHub } from '../sync/redis-hub.js';
@@ -70,6 +72,7 @@ export async function startServer(
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       logger,
+      onStatement: () => metrics.sqlStatements.inc(),
     });
     cleanups.push(() => db.close());
     await migrate(db.sql, logger);
@@ -81,6 +84,7 @@ export async function startServer(
     const store = createSessionsRepository(db.sql);
     let hub: Hub = new MemoryHub();
     let compactor: Compactor | undefined;
+    let pubsub = createChangePubSub();
     if (config.redisUrl) {
       const connect = async (name: string) => {
         const redis = new Redis(config.redisUrl!, {
@@ -96,6 +100,8 @@ export async function startServer(
       };
       const redis = await connect('commands');
       const reader = await connect('stream-reader');
+      // Subscriptions cross instances through Redis pub/sub.
+      pubsub = createChangePubSub({ publish: redis, subscribe: await connect('subscriptions') });
       const keys = redisKeys(config.redisKeyPrefix);
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
       hub = new RedisHub({
@@ -136,6 +142,11 @@ export async function startServer(
     cleanups.push(() => sharedHub.close());
 
     const constats = createConstatsRepository(db.sql);
+    const timeline = createTimelineRepository(db.sql);
+    const changes = {
+      session: (id: string) => pubsub.publish('sessionChanged', id, { id }),
+      constat: (id: string) => pubsub.publish('constatChanged', id, { id }),
+    };
     const registry = new CompanyRegistry(createCompaniesRepository(db.sql), logger);
     await registry.start();
     cleanups.push(async () => registry.close());
@@ -145,12 +156,15 @@ export async function startServer(
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
         outbox: createOutboxRepository(db.sql),
-        timeline: createTimelineRepository(db.sql),
+        timeline,
         constatExists: async (id) => (await constats.get(id)) !== null,
         logger,
         onPublished: (n) => metrics.eventsPublished.inc(n),
         onPublishFailed: () => metrics.publishFailures.inc(),
-        onStored: (event) => metrics.eventsReceived.inc({ type: event.type }),
+        onStored: (event) => {
+          metrics.eventsReceived.inc({ type: event.type });
+          changes.constat(event.subject);
+        },
         onDeadLetter: (reason) => metrics.deadLetters.inc({ reason }),
       });
       kafka = integration;
@@ -173,6 +187,7 @@ export async function startServer(
         observer: metrics.syncObserver(),
         saveDebounceMs: config.drafts.saveDebounceMs,
         maxDocumentBytes: config.limits.maxDocumentBytes,
+        onChanged: () => changes.session(session.id),
       }),
       logger,
     );
@@ -180,6 +195,7 @@ export async function startServer(
 
     const sessions = new SessionService(store, drafts, config.sessions);
     sessions.onEnded((session, status) => live.use(session, async (l) => l.end(status)));
+    sessions.onChanged(changes.session);
     const signing = new SigningService(
       sessions,
       live,
@@ -195,8 +211,19 @@ export async function startServer(
     const verifier = createTokenVerifier(config.auth);
     const app = createApp({
       verifier,
-      yoga: createGraphQL(logger),
-      services: { sessions, signing, registry, metrics },
+      yoga: createGraphQL(logger, config.graphql),
+      services: {
+        sessions,
+        signing,
+        registry,
+        metrics,
+        constats,
+        timeline,
+        cursors: createCursorCodec(config.graphql.cursorSecret),
+        pubsub,
+        maxPageSize: config.graphql.maxPageSize,
+      },
+      maxBodyBytes: config.graphql.maxBodyBytes,
       metrics,
       readiness,
       publicUrl: config.publicUrl,

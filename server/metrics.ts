@@ -108,6 +108,11 @@ export class Metrics {
     },
   });
 
+  readonly sqlStatements = new Counter({
+    name: 'constat_sql_statements_total',
+    help: 'SQL statements sent to the database',
+    registers: [this.registry],
+  });
   readonly eventsPublished = new Counter({
     name: 'constat_events_published_total',
     help: 'Outbox events published to Kafka',

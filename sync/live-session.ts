@@ -93,6 +93,8 @@ export interface LiveSessionOptions {
   finalizer: Finalizer;
   /** When the session expires: devices are warned (`expiring`), then closed. */
   expiresAt: string;
+  /** Told when signatures or the constat id change (subscriptions). */
+  onChanged?: () => void;
 }
 
 const FINALIZE_RETRY_MS = { first: 250, max: 10_000 };
@@ -575,6 +577,13 @@ export class LiveSession {
   }
 
   broadcastEvent(event: SessionEvent): void {
+    if (
+      event.type === 'signed' ||
+      event.type === 'signatures-voided' ||
+      event.type === 'finalized'
+    ) {
+      this.#opts.onChanged?.();
+    }
     const frame = writeSessionEvent(event);
     for (const { channel } of this.#channels.values()) channel.send(frame);
   }

@@ -47,6 +47,7 @@ export type EndLiveSession = (
 
 export class SessionService {
   #endLive: EndLiveSession = async () => {};
+  #changed: (sessionId: string) => void = () => {};
 
   constructor(
     private readonly store: SessionStore,
@@ -58,6 +59,11 @@ export class SessionService {
   /** Set once the live documents exist (they are built after this service). */
   onEnded(endLive: EndLiveSession): void {
     this.#endLive = endLive;
+  }
+
+  /** Told about every change of a session's record (subscriptions). */
+  onChanged(changed: (sessionId: string) => void): void {
+    this.#changed = changed;
   }
 
   /**
@@ -80,6 +86,7 @@ export class SessionService {
       );
     await this.drafts.setStatus(sessionId, 'abandoned');
     await this.#endLive(updated, 'abandoned');
+    this.#changed(sessionId);
     return updated;
   }
 
@@ -89,6 +96,7 @@ export class SessionService {
     for (const session of expired) {
       await this.drafts.setStatus(session.id, 'expired');
       await this.#endLive(session, 'expired');
+      this.#changed(session.id);
     }
     return expired.length;
   }
@@ -164,6 +172,7 @@ export class SessionService {
           `session cannot be joined (${added.reason})`,
         );
       }
+      this.#changed(sessionId);
       return { session: added.session, role: 'B' };
     } finally {
       if (forgive) await Promise.all(keys.map((key) => this.store.forgiveFailure(key)));

@@ -43,6 +43,7 @@ test('defaults: embedded storage, development secret, documented limits', () => 
     joinFailuresPerUser: 10,
     joinFailuresGlobal: 300,
     joinThrottleWindowMs: 10 * 60_000,
+    expirySweepMs: 60_000,
   });
   assert.is(config.limits.maxFrameBytes, 1024 * 1024);
   assert.is(config.limits.maxDocumentBytes, 2 * 1024 * 1024);

@@ -3,18 +3,39 @@ import type { SessionService } from '../../sync/session-service.js';
 import type { Metrics } from '../metrics.js';
 import type { SigningService } from '../../sync/signing-service.js';
 import type { CompanyRegistry } from '../../integrations/company-registry.js';
+import type { ConstatsRepository, Viewer } from '../../persistence/constats-repository.js';
+import type { TimelineRepository } from '../../persistence/timeline-repository.js';
+import type { CursorCodec } from './cursor.js';
+import type { ChangePubSub } from './pubsub.js';
+import type { Loaders } from './loaders.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
   signing: SigningService;
   registry: CompanyRegistry;
   metrics: Metrics;
+  constats: ConstatsRepository;
+  timeline: TimelineRepository;
+  cursors: CursorCodec;
+  pubsub: ChangePubSub;
+  maxPageSize: number;
 }
 
 /** Built per request, after the bearer token was verified. */
 export interface GraphQLContext {
   principal: Principal;
+  /** What the caller may see: constats they are a party of, and their insurers' (roles). */
+  viewer: Viewer;
   services: GraphQLServices;
+  loaders: Loaders;
   /** ws:// or wss:// base URL devices use for the sync endpoint. */
   publicWsBase: string;
+}
+
+/** `insurer:<uid>` roles give read access to the constats that company insures. */
+export function viewerOf(principal: Principal): Viewer {
+  const insurers = principal.roles
+    .filter((r) => r.startsWith('insurer:'))
+    .map((r) => r.slice('insurer:'.length));
+  return { userId: principal.userId, insurers };
 }

@@ -1,10 +1,14 @@
-/** Resolvers for schema.graphql. They translate between the API and the sync services only. */
+/** Resolvers for schema.graphql. They translate between the API and the services only. */
 import type { SessionRecord } from '../../sync/session-record.js';
 import type { OpenedSession } from '../../sync/session-service.js';
-import { roleOf } from '../../sync/session-record.js';
-import { FORM_VERSIONS, type Circumstance } from '../../sync/form-versions.js';
-import type { GraphQLContext } from './context.js';
 import type { SessionDocumentView } from '../../sync/signing-service.js';
+import { roleOf } from '../../sync/session-record.js';
+import { ConstatError } from '../../sync/errors.js';
+import { FORM_VERSIONS, getFormVersion, type Circumstance } from '../../sync/form-versions.js';
+import type { ConstatStatus } from '../../persistence/constats-repository.js';
+import type { TimelineEvent } from '../../persistence/timeline-repository.js';
+import type { GraphQLContext } from './context.js';
+import type { VisibleConstat } from './loaders.js';
 
 interface SessionView {
   record: SessionRecord;
@@ -13,11 +17,10 @@ interface SessionView {
   document?: Promise<SessionDocumentView>;
 }
 
-function documentView(s: SessionView, ctx: GraphQLContext): Promise<SessionDocumentView> {
-  return (s.document ??= ctx.services.signing.describe(s.record));
-}
+type Json = Record<string, unknown>;
 
-function sessionView(record: SessionRecord, ctx: GraphQLContext): SessionView | null {
+function sessionView(record: SessionRecord | null, ctx: GraphQLContext): SessionView | null {
+  if (!record) return null;
   const { userId, deviceId } = ctx.principal;
   const role =
     roleOf(record, userId, deviceId) ??
@@ -26,7 +29,12 @@ function sessionView(record: SessionRecord, ctx: GraphQLContext): SessionView | 
       : record.parties.B?.userId === userId
         ? 'B'
         : undefined);
+  // Not a party: the same answer as an unknown id, so ids cannot be probed.
   return role ? { record, myRole: role } : null;
+}
+
+function documentView(s: SessionView, ctx: GraphQLContext): Promise<SessionDocumentView> {
+  return (s.document ??= ctx.services.signing.describe(s.record));
 }
 
 function ticket(opened: OpenedSession, ctx: GraphQLContext) {
@@ -41,6 +49,32 @@ function ticket(opened: OpenedSession, ctx: GraphQLContext) {
   };
 }
 
+const insurer = (ctx: GraphQLContext, uid: unknown) =>
+  typeof uid === 'string'
+    ? (ctx.services.registry.list().find((c) => c.uid === uid) ?? { uid, name: uid })
+    : null;
+
+const asObject = (value: unknown): Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : {};
+
+const CLAIM_STATUS: Record<string, ConstatStatus> = {
+  'dz.claim.settled.v1': 'SETTLED',
+  'dz.claim.rejected.v1': 'REJECTED',
+  'dz.claim.closed.v1': 'CLOSED',
+};
+
+async function requireSession(id: string, ctx: GraphQLContext): Promise<SessionView> {
+  const view = sessionView(await ctx.services.sessions.get(id), ctx);
+  if (!view) throw new ConstatError('NOT_FOUND', 'unknown session');
+  return view;
+}
+
+async function requireConstat(id: string, ctx: GraphQLContext): Promise<VisibleConstat> {
+  const constat = await ctx.loaders.constat.load(id);
+  if (!constat) throw new ConstatError('NOT_FOUND', 'unknown constat');
+  return constat;
+}
+
 export const resolvers = {
   Query: {
     me: (_: unknown, __: unknown, ctx: GraphQLContext) => ({
@@ -49,20 +83,61 @@ export const resolvers = {
       name: ctx.principal.name ?? null,
       roles: ctx.principal.roles,
     }),
-    session: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
-      const record = await ctx.services.sessions.get(args.id);
-      // Not a party: the same answer as an unknown id, so ids cannot be probed.
-      return record ? sessionView(record, ctx) : null;
+    constats: async (
+      _: unknown,
+      args: { first: number; after?: string | null; status?: ConstatStatus | null },
+      ctx: GraphQLContext,
+    ) => {
+      const max = ctx.services.maxPageSize;
+      if (!Number.isInteger(args.first) || args.first < 1 || args.first > max) {
+        throw new ConstatError('BAD_USER_INPUT', `first must be between 1 and ${max}`, {
+          field: 'first',
+        });
+      }
+      const after = args.after
+        ? ctx.services.cursors.decode(ctx.viewer.userId, args.after)
+        : undefined;
+      const { rows, hasNext } = await ctx.services.constats.listVisible(ctx.viewer, {
+        first: args.first,
+        ...(after ? { after } : {}),
+        ...(args.status ? { status: args.status } : {}),
+      });
+      for (const row of rows) ctx.loaders.constat.prime(row.id, row);
+      const edges = rows.map((node) => ({
+        node,
+        cursor: ctx.services.cursors.encode(ctx.viewer.userId, {
+          finalizedAt: node.finalizedAt,
+          id: node.id,
+        }),
+      }));
+      return { edges, pageInfo: { hasNextPage: hasNext, endCursor: edges.at(-1)?.cursor ?? null } };
     },
+    constat: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+      ctx.loaders.constat.load(args.id),
+    session: async (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+      sessionView(await ctx.services.sessions.get(args.id), ctx),
     formVersions: () => FORM_VERSIONS,
     insurers: (_: unknown, __: unknown, ctx: GraphQLContext) =>
       ctx.services.registry.list().filter((c) => c.active),
   },
+
   Mutation: {
     openSession: async (_: unknown, args: { formVersion: string }, ctx: GraphQLContext) => {
       const opened = await ctx.services.sessions.open(ctx.principal, args.formVersion);
       ctx.services.metrics.sessionsOpened.inc();
       return ticket(opened, ctx);
+    },
+    joinSession: async (_: unknown, args: { code: string }, ctx: GraphQLContext) => {
+      try {
+        const joined = await ctx.services.sessions.join(ctx.principal, args.code.trim());
+        ctx.services.metrics.sessionsJoined.inc();
+        return ticket(joined, ctx);
+      } catch (err) {
+        ctx.services.metrics.joinFailures.inc({
+          reason: (err as { code?: string }).code ?? 'error',
+        });
+        throw err;
+      }
     },
     registerDevice: async (_: unknown, args: { publicKey: string }, ctx: GraphQLContext) => {
       const device = await ctx.services.signing.registerDevice(ctx.principal, args.publicKey);
@@ -83,26 +158,37 @@ export const resolvers = {
         args.contentHash,
         args.signature,
       );
-      const record = await ctx.services.sessions.get(args.sessionId);
-      return record ? sessionView(record, ctx) : null;
+      return requireSession(args.sessionId, ctx);
     },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);
       return sessionView(record, ctx);
     },
-    joinSession: async (_: unknown, args: { code: string }, ctx: GraphQLContext) => {
-      try {
-        const joined = await ctx.services.sessions.join(ctx.principal, args.code.trim());
-        ctx.services.metrics.sessionsJoined.inc();
-        return ticket(joined, ctx);
-      } catch (err) {
-        ctx.services.metrics.joinFailures.inc({
-          reason: (err as { code?: string }).code ?? 'error',
-        });
-        throw err;
-      }
+  },
+
+  Subscription: {
+    sessionChanged: {
+      subscribe: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+        await requireSession(args.id, ctx);
+        return ctx.services.pubsub.subscribe('sessionChanged', args.id);
+      },
+      resolve: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+        requireSession(args.id, ctx),
+    },
+    constatChanged: {
+      subscribe: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+        await requireConstat(args.id, ctx);
+        return ctx.services.pubsub.subscribe('constatChanged', args.id);
+      },
+      resolve: (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+        // A subscription lives long: read afresh at every change.
+        ctx.loaders.constat.clear(args.id);
+        ctx.loaders.timeline.clear(args.id);
+        return requireConstat(args.id, ctx);
+      },
     },
   },
+
   Session: {
     id: (s: SessionView) => s.record.id,
     formVersion: (s: SessionView) => s.record.formVersion,
@@ -121,6 +207,77 @@ export const resolvers = {
     signatures: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
       (await documentView(s, ctx)).signatures,
   },
+
+  Constat: {
+    finalizedAt: (c: VisibleConstat) => c.finalizedAt.toISOString(),
+    signedAt: (c: VisibleConstat) => c.signedAt.toISOString(),
+    parties: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => [
+      { role: 'A', userId: c.partyAUser, insurer: insurer(ctx, c.insurerA) },
+      { role: 'B', userId: c.partyBUser, insurer: insurer(ctx, c.insurerB) },
+    ],
+    accident: (c: VisibleConstat) => {
+      const accident = asObject(asObject(c.content).accident);
+      return {
+        ...accident,
+        witnesses: Array.isArray(accident.witnesses) ? accident.witnesses : [],
+      };
+    },
+    vehicles: (c: VisibleConstat) =>
+      (['A', 'B'] as const).map((role) => ({
+        ...asObject(asObject(c.content)[`vehicle${role}`]),
+        role,
+        formVersion: c.formVersion,
+      })),
+    signatures: (c: VisibleConstat) => {
+      const signatures = asObject(c.signatures);
+      return (['A', 'B'] as const).flatMap((role) =>
+        signatures[role] ? [{ role, ...asObject(signatures[role]) }] : [],
+      );
+    },
+    claims: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      const byInsurer = new Map<string, TimelineEvent[]>();
+      for (const e of await ctx.loaders.timeline.load(c.id)) {
+        if (!e.type.startsWith('dz.claim.')) continue;
+        byInsurer.set(e.topic, [...(byInsurer.get(e.topic) ?? []), e]);
+      }
+      return [...byInsurer].map(([uid, events]) => {
+        const last = events.at(-1)!;
+        const numbered = events
+          .map((e) => asObject(e.data).claimNumber)
+          .filter((n): n is string => typeof n === 'string');
+        return {
+          insurer: insurer(ctx, uid),
+          claimNumber: numbered.at(-1) ?? null,
+          status: CLAIM_STATUS[last.type] ?? 'IN_PROGRESS',
+          events,
+        };
+      });
+    },
+    aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
+      (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
+    pdfUrl: () => null,
+  },
+
+  TimelineEvent: {
+    id: (e: TimelineEvent) => e.eventId,
+    time: (e: TimelineEvent) => e.time.toISOString(),
+    data: (e: TimelineEvent) => JSON.stringify(e.data),
+  },
+
+  Vehicle: {
+    insurer: (v: Json, _: unknown, ctx: GraphQLContext) => {
+      const details = asObject(v.insurer);
+      return { ...details, company: insurer(ctx, details.company) };
+    },
+    circumstances: (v: Json & { formVersion: string }) => {
+      const ticked = asObject(v.circumstances);
+      const boxes = getFormVersion(v.formVersion)?.circumstances ?? [];
+      return boxes.filter((b) => ticked[String(b.id)] === true);
+    },
+    circumstanceCount: (v: Json) =>
+      typeof v.circumstanceCount === 'number' ? v.circumstanceCount : null,
+  },
+
   Circumstance: {
     label: (c: Circumstance, args: { lang: string }) =>
       (c.labels as unknown as Record<string, string | undefined>)[args.lang] ?? c.labels.fr,

@@ -1,29 +1,72 @@
 /**
  * GraphQL Yoga, built once per server. Errors are mapped in one place: a ConstatError becomes
- * a GraphQL error whose `extensions.code` is the contract's code; anything else is masked.
+ * a GraphQL error whose `extensions.code` is the contract's code; a query the server refuses to
+ * run (syntax, unknown field, too deep, too costly…) is BAD_USER_INPUT; anything else is
+ * masked (no stack traces leave the server) and logged.
  */
 import { readFileSync } from 'node:fs';
-import { createSchema, createYoga } from 'graphql-yoga';
+import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import type { Logger } from 'pino';
 import { ConstatError } from '../../sync/errors.js';
+import type { GraphQLLimits } from '../config.js';
 import { resolvers } from './resolvers.js';
 import type { GraphQLContext } from './context.js';
-import type { Logger } from 'pino';
 
 export const SCHEMA_SDL = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
 
 export type ConstatYoga = ReturnType<typeof createGraphQL>;
 
-export function createGraphQL(logger: Logger) {
+/** Gives parse and validation errors (including the limits below) the contract's code. */
+const refusedQueriesAreBadInput: Plugin = {
+  onParse:
+    () =>
+    ({ result, replaceParseResult }) => {
+      if (result instanceof GraphQLError) replaceParseResult(withCode(result));
+    },
+  onValidate:
+    () =>
+    ({ result, setResult }) => {
+      if (result.length > 0)
+        setResult(
+          result.map((e) => withCode(e instanceof GraphQLError ? e : new GraphQLError(e.message))),
+        );
+    },
+};
+
+function withCode(error: GraphQLError): GraphQLError {
+  if (error.extensions.code) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+  });
+}
+
+export function createGraphQL(logger: Logger, limits: GraphQLLimits) {
   const log = logger.child({ component: 'graphql' });
   return createYoga<GraphQLContext>({
-    // Yoga would print every mapped error (a wrong join code…) with its stack to stderr;
-    // expected errors are answers, unexpected ones are logged below through pino.
-    logging: false,
     schema: createSchema<GraphQLContext>({ typeDefs: SCHEMA_SDL, resolvers }),
     graphqlEndpoint: '/graphql',
     graphiql: false,
     landingPage: false,
+    // Yoga would print every mapped error (a wrong join code…) with its stack to stderr;
+    // expected errors are answers, unexpected ones are logged below through pino.
+    logging: false,
+    plugins: [
+      maxTokensPlugin({ n: limits.maxTokens }),
+      maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true }),
+      maxAliasesPlugin({ n: limits.maxAliases }),
+      costLimitPlugin({ maxCost: limits.maxCost }),
+      ...(limits.introspection ? [] : [useDisableIntrospection()]),
+      refusedQueriesAreBadInput,
+    ],
     maskedErrors: {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
@@ -33,7 +76,7 @@ export function createGraphQL(logger: Logger) {
             extensions: { code: original.code, ...original.details },
           });
         }
-        if (error instanceof GraphQLError && !error.originalError) return error;
+        if (error instanceof GraphQLError && !error.originalError) return withCode(error);
         log.error({ err: original }, 'unexpected error in a GraphQL operation');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },

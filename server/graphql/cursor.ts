@@ -1,0 +1,39 @@
+/**
+ * Page cursors: the position (finalized time, id) sealed with an HMAC over the viewer's user id,
+ * so a cursor is opaque and worthless to anyone else (it is refused, not reinterpreted).
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ConstatError } from '../../sync/errors.js';
+
+export interface CursorCodec {
+  encode(viewer: string, position: { finalizedAt: Date; id: string }): string;
+  decode(viewer: string, cursor: string): { finalizedAt: Date; id: string };
+}
+
+export function createCursorCodec(secret: string): CursorCodec {
+  const mac = (viewer: string, body: string) =>
+    createHmac('sha256', secret).update(`${viewer}\n${body}`).digest().subarray(0, 16);
+  return {
+    encode(viewer, { finalizedAt, id }) {
+      const body = `${finalizedAt.toISOString()}|${id}`;
+      return `${Buffer.from(body).toString('base64url')}.${mac(viewer, body).toString('base64url')}`;
+    },
+    decode(viewer, cursor) {
+      const [bodyPart, macPart] = cursor.split('.');
+      const body = bodyPart ? Buffer.from(bodyPart, 'base64url').toString() : '';
+      const given = macPart ? Buffer.from(macPart, 'base64url') : Buffer.alloc(0);
+      const expected = mac(viewer, body);
+      const [time, id] = body.split('|');
+      if (
+        given.length !== expected.length ||
+        !timingSafeEqual(given, expected) ||
+        !time ||
+        !id ||
+        Number.isNaN(Date.parse(time))
+      ) {
+        throw new ConstatError('BAD_USER_INPUT', 'invalid cursor', { field: 'after' });
+      }
+      return { finalizedAt: new Date(time), id };
+    },
+  };
+}
