@@ -57,6 +57,10 @@ const signature = {
     },
     deviceId: { type: 'string' },
     userId: { type: 'string' },
+    publicKey: {
+      type: 'string',
+      description: 'base64 raw Ed25519 public key that verified the signature',
+    },
     signedAt: { type: 'string', format: 'date-time' },
   },
 };

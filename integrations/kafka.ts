@@ -22,7 +22,9 @@ export interface KafkaClient {
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
+  // kafkajs reports retriable conditions (a coordinator still loading…) as errors; ours are
+  // logged where a failure is final.
+  [logLevel.ERROR]: 'warn',
   [logLevel.WARN]: 'warn',
   [logLevel.INFO]: 'info',
   [logLevel.DEBUG]: 'debug',

@@ -194,7 +194,7 @@ export async function startServer(
     cleanups.push(() => live.close());
 
     const sessions = new SessionService(store, drafts, config.sessions);
-    sessions.onEnded((session, status) => live.use(session, async (l) => l.end(status)));
+    sessions.onEnded((session, status) => live.use(session, (l) => l.end(status)));
     sessions.onChanged(changes.session);
     const signing = new SigningService(
       sessions,

@@ -389,6 +389,8 @@ export interface SignatureRecord {
   signature: string;
   deviceId: string;
   userId: string;
+  /** The device's public key (base64) that verified the signature. */
+  publicKey?: string;
   /** ISO 8601 timestamp. */
   signedAt: string;
 }
@@ -404,6 +406,7 @@ function asSignatureRecord(value: unknown): SignatureRecord | undefined {
     signature: record['signature'] as string,
     deviceId: record['deviceId'] as string,
     userId: record['userId'] as string,
+    ...(typeof record['publicKey'] === 'string' ? { publicKey: record['publicKey'] } : {}),
     signedAt: record['signedAt'] as string,
   };
 }

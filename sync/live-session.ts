@@ -253,6 +253,10 @@ export class LiveSession {
     if (states.length > 0) {
       channel.send(writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, states)));
     }
+    const untilExpiry = Date.parse(this.#opts.expiresAt) - Date.now();
+    if (untilExpiry > 0 && untilExpiry <= EXPIRY_WARNING_MS) {
+      this.sendEvent(channel, { type: 'expiring', expiresAt: this.#opts.expiresAt });
+    }
     if (this.#constatId) {
       channel.end(
         new ConstatError('GONE', 'the constat is finalized', { constatId: this.#constatId }),
@@ -386,6 +390,8 @@ export class LiveSession {
     validate: (content: ConstatContent) => Array<{ path: string; code: string; message: string }>;
     verify: (message: string) => boolean;
     signingMessage: string;
+    /** The key that verified the signature (base64), kept with it: keys can be replaced later. */
+    publicKey: string;
   }): Promise<void> {
     this.#assertWritable();
     let current = this.contentHash();
@@ -412,6 +418,7 @@ export class LiveSession {
       signature: input.signature,
       deviceId: input.deviceId,
       userId: input.userId,
+      publicKey: input.publicKey,
       signedAt: new Date().toISOString(),
     };
     this.doc.transact(() => this.doc.getMap('signatures').set(input.role, record), SERVER_ORIGIN);
@@ -421,13 +428,22 @@ export class LiveSession {
     return hashContent(materialise(this.doc));
   }
 
-  /** Marks the session as ended (abandoned, expired) in the document, for every instance. */
-  end(status: 'abandoned' | 'expired'): void {
+  /**
+   * Marks the session as ended (abandoned, expired) in the document, for every instance, and
+   * stores what the document holds before the caller closes the draft for good.
+   */
+  async end(status: 'abandoned' | 'expired'): Promise<void> {
     if (this.#ended || this.#constatId) return;
     this.doc.transact(
       () => this.doc.getMap('meta').set('ended', { status, at: new Date().toISOString() }),
       SERVER_ORIGIN,
     );
+    if (this.#opts.hub.shared) {
+      await this.#mergeIntoDraft();
+    } else {
+      this.#dirty = true;
+      await this.flush();
+    }
   }
 
   #queueReview(): void {

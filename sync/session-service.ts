@@ -84,8 +84,9 @@ export class SessionService {
         'CONFLICT',
         `session is ${(await this.get(sessionId))?.status ?? 'gone'}`,
       );
-    await this.drafts.setStatus(sessionId, 'abandoned');
+    // The live document is stored first: a closed draft is never written again.
     await this.#endLive(updated, 'abandoned');
+    await this.drafts.setStatus(sessionId, 'abandoned');
     this.#changed(sessionId);
     return updated;
   }
@@ -94,8 +95,8 @@ export class SessionService {
   async expireDue(): Promise<number> {
     const expired = await this.store.expireDue();
     for (const session of expired) {
-      await this.drafts.setStatus(session.id, 'expired');
       await this.#endLive(session, 'expired');
+      await this.drafts.setStatus(session.id, 'expired');
       this.#changed(session.id);
     }
     return expired.length;

@@ -11,6 +11,7 @@ import { signingMessage } from './content-hash.js';
 import { validateContent } from './validate-content.js';
 import { readSignatures, type SignatureRecord } from './constat-doc.js';
 import type { Role } from './permissions.js';
+import type { SessionRecord } from './session-record.js';
 
 export interface DeviceKeyStore {
   register(
@@ -63,7 +64,7 @@ export class SigningService {
     sessionId: string,
     contentHash: string,
     signatureBase64: string,
-  ): Promise<void> {
+  ): Promise<{ session: SessionRecord; constatId: string | undefined }> {
     const { session, role } = await this.sessions.authorizeDevice(sessionId, device);
     if (session.status !== 'active')
       throw new ConstatError('CONFLICT', 'party B has not joined yet');
@@ -77,7 +78,7 @@ export class SigningService {
     if (!registered)
       throw new ConstatError('FORBIDDEN', 'this device has no registered key (registerDevice)');
     const key = ed25519Key(registered.publicKey);
-    await this.live.use(session, async (live) => {
+    const constatId = await this.live.use(session, async (live) => {
       await live.sign({
         role,
         userId: device.userId,
@@ -85,6 +86,7 @@ export class SigningService {
         hash: contentHash,
         signature: signatureBase64,
         signingMessage: signingMessage(session.id, role, contentHash),
+        publicKey: Buffer.from(registered.publicKey).toString('base64'),
         verify: (message) => verify(null, Buffer.from(message, 'utf8'), key, signature),
         validate: (content) =>
           validateContent(content, {
@@ -100,7 +102,9 @@ export class SigningService {
       ) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+      return live.constatId;
     });
+    return { session, constatId };
   }
 
   /** The server's view of the session's document: hash, signatures, constat id. */

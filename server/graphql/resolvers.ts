@@ -152,13 +152,18 @@ export const resolvers = {
       args: { sessionId: string; contentHash: string; signature: string },
       ctx: GraphQLContext,
     ) => {
-      await ctx.services.signing.sign(
+      // Built from what signing read: the answer must not need the database again (it may be
+      // down, and finalization then completes on its own once it is back).
+      const { session, constatId } = await ctx.services.signing.sign(
         ctx.principal,
         args.sessionId,
         args.contentHash,
         args.signature,
       );
-      return requireSession(args.sessionId, ctx);
+      const record: SessionRecord = constatId
+        ? { ...session, status: 'finalized', constatId }
+        : session;
+      return sessionView(record, ctx);
     },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);

@@ -49,6 +49,29 @@ function withCode(error: GraphQLError): GraphQLError {
   });
 }
 
+/** Domain codes that the GraphQL contract names differently. */
+const GRAPHQL_CODE: Partial<Record<ConstatError['code'], string>> = {
+  // A finalized constat is a conflict for a mutation (the websocket says 4409).
+  GONE: 'CONFLICT',
+};
+
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+]);
+
+/** A database (or Redis) that cannot be reached: transient, said as such. */
+function isStorageUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && CONNECTION_ERRORS.has(code);
+}
+
 export function createGraphQL(logger: Logger, limits: GraphQLLimits) {
   const log = logger.child({ component: 'graphql' });
   return createYoga<GraphQLContext>({
@@ -73,7 +96,13 @@ export function createGraphQL(logger: Logger, limits: GraphQLLimits) {
         if (original instanceof ConstatError) {
           return new GraphQLError(original.message, {
             ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-            extensions: { code: original.code, ...original.details },
+            extensions: { code: GRAPHQL_CODE[original.code] ?? original.code, ...original.details },
+          });
+        }
+        if (isStorageUnavailable(original)) {
+          log.warn({ err: original }, 'storage unavailable during a GraphQL operation');
+          return new GraphQLError('the service is temporarily unavailable; try again', {
+            extensions: { code: 'UNAVAILABLE' },
           });
         }
         if (error instanceof GraphQLError && !error.originalError) return withCode(error);

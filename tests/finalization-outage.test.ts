@@ -1,0 +1,323 @@
+/**
+ * PostgreSQL becomes unreachable at the very moment of finalization. A real `constat serve`
+ * process talks to PostgreSQL through a TCP proxy running in this test process; when the
+ * proxy sees the server send `insert into constats` it cuts every connection (that statement
+ * never reaches PostgreSQL) and drops every new one until the test restores it. The server
+ * must not tell the devices anything is finalized while the database is away, must not get
+ * stuck, and must finalize exactly once when the database comes back.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import net from 'node:net';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  spawnServer,
+  openPair,
+  deleteRedisKeys,
+  REDIS_URL,
+  type ServerProcess,
+} from './support/server.js';
+import { connectDevice, waitFor, type Device } from './support/device.js';
+import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
+import { materialise } from '../sync/constat-doc.js';
+import { canonicalJson } from '../sync/canonical-json.js';
+import { contentHash } from '../sync/content-hash.js';
+import {
+  eventually,
+  fillConstat,
+  newDeviceKey,
+  registerKey,
+  sessionView,
+  signConstat,
+  signHash,
+  sleep,
+} from './support/signing.js';
+
+/**
+ * A TCP proxy in front of PostgreSQL that can fail on cue. Armed, it watches the bytes the
+ * client sends (the statement text travels in clear in the Parse/Query messages) and, on the
+ * trigger text, goes down: every open connection is destroyed, the triggering bytes are never
+ * forwarded, and new connections are accepted and dropped at once — what a client sees when
+ * the database host goes away. `restore()` lets connections through again.
+ */
+class OutageProxy {
+  readonly #server = net.createServer((client) => this.#accept(client));
+  readonly #pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  readonly #trigger: string;
+  #armed = false;
+  #down = false;
+  #onTrip: () => void = () => {};
+  /** Settles when the trigger is seen. */
+  readonly tripped: Promise<void>;
+  dropped = 0;
+
+  constructor(
+    private readonly target: { host: string; port: number },
+    trigger: string,
+  ) {
+    this.#trigger = trigger.toLowerCase();
+    this.tripped = new Promise((resolve) => (this.#onTrip = resolve));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(0, '127.0.0.1', () =>
+        resolve((this.#server.address() as net.AddressInfo).port),
+      );
+    });
+  }
+
+  arm(): void {
+    this.#armed = true;
+  }
+
+  get down(): boolean {
+    return this.#down;
+  }
+
+  restore(): void {
+    this.#down = false;
+  }
+
+  #accept(client: net.Socket): void {
+    client.on('error', () => {});
+    if (this.#down) {
+      this.dropped++;
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.target);
+    upstream.on('error', () => {});
+    const pair = { client, upstream };
+    this.#pairs.add(pair);
+    // The trigger may straddle two chunks: keep the end of the previous one.
+    let tail = '';
+    client.on('data', (chunk: Buffer) => {
+      if (this.#down) return void client.destroy();
+      const text = tail + chunk.toString('latin1').toLowerCase();
+      if (this.#armed && text.includes(this.#trigger)) {
+        this.#goDown();
+        return;
+      }
+      tail = text.slice(-this.#trigger.length);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    const end = () => {
+      this.#pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.once('close', end);
+    upstream.once('close', end);
+  }
+
+  #goDown(): void {
+    this.#down = true;
+    this.#armed = false;
+    for (const { client, upstream } of this.#pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.#pairs.clear();
+    this.#onTrip();
+  }
+
+  close(): Promise<void> {
+    this.#goDown();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+interface Ctx {
+  db: TestDatabase;
+  proxy: OutageProxy;
+  server: ServerProcess;
+  dataDir: string;
+  prefix: string;
+  devices: Device[];
+  setupError?: unknown;
+}
+
+const test = suite<Ctx>('finalization during a PostgreSQL outage', {
+  devices: [],
+} as unknown as Ctx);
+
+test.before(async (ctx) => {
+  try {
+    ctx.db = await createTestDatabase();
+    const direct = new URL(ctx.db.url);
+    ctx.proxy = new OutageProxy(
+      { host: direct.hostname, port: Number(direct.port || 5432) },
+      'insert into constats',
+    );
+    const proxied = new URL(ctx.db.url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(await ctx.proxy.listen());
+    ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-outage-'));
+    ctx.prefix = `constat-outage-${randomBytes(6).toString('hex')}:`;
+    ctx.server = await spawnServer({
+      DATABASE_URL: proxied.toString(),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: ctx.prefix,
+      DATA_DIR: ctx.dataDir,
+      LOG_LEVEL: 'warn',
+    });
+  } catch (err) {
+    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
+  }
+});
+test.before.each((ctx) => {
+  if (ctx.setupError) throw ctx.setupError;
+});
+test.after.each((ctx) => {
+  for (const d of ctx.devices.splice(0)) d.destroy();
+});
+test.after(async (ctx) => {
+  await ctx.server?.kill('SIGKILL');
+  await ctx.proxy?.close();
+  await ctx.db?.drop();
+  if (ctx.dataDir) await rm(ctx.dataDir, { recursive: true, force: true });
+  if (ctx.prefix) await deleteRedisKeys(ctx.prefix);
+});
+
+const content = (d: Device) => canonicalJson(materialise(d.doc));
+
+function assertAlive(server: ServerProcess): void {
+  const died = server.child.exitCode !== null || server.child.signalCode !== null;
+  assert.not.ok(
+    died,
+    `the server process died during the outage; its last output:\n${server.output().split('\n').slice(-12).join('\n')}`,
+  );
+}
+
+// Long enough to outlast the signing request's own wait for finalization.
+const OUTAGE_MS = 4_000;
+
+test('the database goes away at "insert into constats": nothing is announced, then exactly one constat once it is back', async (ctx) => {
+  const { server, proxy } = ctx;
+  const sql = ctx.db.sql; // direct connection, not through the proxy
+  const pair = await openPair(server.url);
+  const a = connectDevice(server.wsUrl, pair.sessionId, pair.tokenA);
+  const b = connectDevice(server.wsUrl, pair.sessionId, pair.tokenB);
+  ctx.devices.push(a, b);
+  await Promise.all([a.synced(), b.synced()]);
+  await fillConstat(a, b, (x, y) => content(x) === content(y));
+  const hash = contentHash(a.doc);
+  const keys = { A: newDeviceKey(), B: newDeviceKey() };
+  await registerKey(server.url, pair.tokenA, keys.A);
+  await registerKey(server.url, pair.tokenB, keys.B);
+  const first = await signConstat(
+    server.url,
+    pair.tokenA,
+    pair.sessionId,
+    hash,
+    signHash(keys.A, pair.sessionId, 'A', hash),
+  );
+  assert.not.ok(first.errors, JSON.stringify(first.errors));
+  assert.is(first.data!.signConstat.status, 'ACTIVE');
+
+  proxy.arm();
+  const second = signConstat(
+    server.url,
+    pair.tokenB,
+    pair.sessionId,
+    hash,
+    signHash(keys.B, pair.sessionId, 'B', hash),
+  );
+  await Promise.race([
+    proxy.tripped,
+    sleep(10_000).then(() => {
+      throw new Error('finalization never sent "insert into constats"');
+    }),
+  ]);
+  const trippedAt = performance.now();
+
+  // The server process must live through the outage: a failed request is only a symptom.
+  const res = await second.catch(async (err: unknown) => {
+    await Promise.race([once(server.child, 'exit'), sleep(1_000)]);
+    assertAlive(server);
+    throw err;
+  });
+  assertAlive(server);
+  // The second signature is accepted: it is on the document and finalization will complete
+  // on its own; the caller is not told FINALIZED (nor given an internal error).
+  assert.not.ok(res.errors, `signConstat during the outage: ${JSON.stringify(res.errors)}`);
+  assert.is(res.data!.signConstat.status, 'ACTIVE');
+  assert.is(res.data!.signConstat.constatId, null);
+  assert.equal(
+    res.data!.signConstat.signatures.map((s) => s.role),
+    ['A', 'B'],
+  );
+
+  await sleep(Math.max(0, OUTAGE_MS - (performance.now() - trippedAt)));
+  assert.ok(proxy.down, 'the database is still unreachable');
+  assert.ok(proxy.dropped > 0, 'the server did try to reach the database during the outage');
+  for (const d of [a, b]) {
+    assert.not.ok(
+      d.events.some((e) => e.type === 'finalized'),
+      'no device is told finalized during the outage',
+    );
+    assert.equal(d.closes, [], 'devices stay connected during the outage');
+  }
+  assert.is((await sql`select 1 from constats where session_id = ${pair.sessionId}`).length, 0);
+  assert.is(
+    (await sql`select 1 from outbox where payload -> 'data' ->> 'sessionId' = ${pair.sessionId}`)
+      .length,
+    0,
+  );
+  assertAlive(server);
+
+  proxy.restore();
+  const restoredAt = performance.now();
+  const constatId = await eventually(
+    () => {
+      const e = a.events.find((x) => x.type === 'finalized');
+      return e?.type === 'finalized' ? e.constatId : undefined;
+    },
+    15_000,
+    'not finalized within 15 s of the database coming back',
+  );
+  const recoveredMs = performance.now() - restoredAt;
+  await waitFor(() => b.events.some((e) => e.type === 'finalized'), 5_000, 'B not told');
+  for (const d of [a, b]) {
+    const told = d.events.filter((e) => e.type === 'finalized');
+    assert.is(told.length, 1);
+    assert.is((told[0] as { constatId: string }).constatId, constatId);
+    await waitFor(() => d.closes.length > 0, 5_000, 'device not closed after finalization');
+    assert.is(d.closes[0]!.code, 4409);
+  }
+
+  const rows = await sql<{ id: string; content_hash: string }[]>`
+    select id, content_hash from constats where session_id = ${pair.sessionId}
+  `;
+  assert.equal(
+    rows.map((r) => [r.id, r.content_hash]),
+    [[constatId, hash]],
+  );
+  const outbox = await sql<{ topic: string; n: number }[]>`
+    select topic, count(*)::int as n from outbox where message_key = ${constatId}
+    group by topic order by topic
+  `;
+  assert.equal(
+    outbox.map((r) => [r.topic, r.n]),
+    [
+      ['constats', 1],
+      ['saa', 1],
+      ['trust', 1],
+    ],
+  );
+  const v = await sessionView(server.url, pair.tokenA, pair.sessionId);
+  assert.is(v!.status, 'FINALIZED');
+  assert.is(v!.constatId, constatId);
+  console.log(
+    `outage of ${Math.round(restoredAt - trippedAt)} ms; finalized ${Math.round(recoveredMs)} ms after the database came back`,
+  );
+});
+
+test.run();
