@@ -10,6 +10,7 @@ export class CompanyRegistry {
   #companies: CompanyRow[] = [];
   #uids: ReadonlySet<string> = new Set();
   #timer: NodeJS.Timeout | undefined;
+  #listeners = new Set<() => void>();
 
   constructor(
     private readonly repository: CompaniesRepository,
@@ -31,7 +32,15 @@ export class CompanyRegistry {
 
   async refresh(): Promise<void> {
     this.#companies = await this.repository.list();
-    this.#uids = new Set(this.#companies.filter((c) => c.active).map((c) => c.uid));
+    const uids = new Set(this.#companies.filter((c) => c.active).map((c) => c.uid));
+    const changed = uids.size !== this.#uids.size || [...uids].some((u) => !this.#uids.has(u));
+    this.#uids = uids;
+    if (changed) for (const listener of this.#listeners) listener();
+  }
+
+  /** Called whenever the set of active company uids changes. */
+  onChange(listener: () => void): void {
+    this.#listeners.add(listener);
   }
 
   /** Active company uids: what `vehicleX.insurer.company` may name, and the insurer topics. */

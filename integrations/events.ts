@@ -71,6 +71,8 @@ export interface ConstatFinalizedData {
     signature: string;
     deviceId: string;
     userId: string;
+    /** base64 raw Ed25519 key that verified the signature. */
+    publicKey?: string;
     signedAt: string;
   }>;
   parties: {

@@ -35,6 +35,8 @@ export class KafkaIntegration {
   #starting: Promise<void> | undefined;
   #closed = false;
   #ready = false;
+  readonly #sleepers = new Set<() => void>();
+  #reconfigure: Promise<void> = Promise.resolve();
 
   constructor(opts: KafkaIntegrationOptions) {
     this.#opts = opts;
@@ -52,23 +54,47 @@ export class KafkaIntegration {
     });
   }
 
-  async #start(): Promise<void> {
-    const consumed = [...this.#opts.companyTopics(), AI_RESULTS_TOPIC];
-    const topics = [...consumed, CONSTATS_TOPIC, ...consumed.map(dlqTopic)];
+  /** Sleeps, but wakes at once when the integration is closed. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#sleepers.add(done);
+    });
+  }
+
+  /** Retries `fn` with backoff until it succeeds or the integration closes. */
+  async #retry(what: string, fn: () => Promise<void>): Promise<boolean> {
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
-        await this.#client.ensureTopics(topics);
-        break;
+        await fn();
+        return true;
       } catch (err) {
         const wait = Math.min(1_000 * 2 ** attempt, 30_000);
         this.#log.warn(
           { err: (err as Error).message, retryInMs: wait },
-          'Kafka unavailable; events wait in the outbox',
+          `${what} failed; events wait in the outbox`,
         );
-        await new Promise((r) => setTimeout(r, wait).unref());
+        await this.#sleep(wait);
       }
     }
-    if (this.#closed) return;
+    return false;
+  }
+
+  #topics(): { consumed: string[]; all: string[] } {
+    const consumed = [...this.#opts.companyTopics(), AI_RESULTS_TOPIC];
+    return { consumed, all: [...consumed, CONSTATS_TOPIC, ...consumed.map(dlqTopic)] };
+  }
+
+  async #start(): Promise<void> {
+    if (
+      !(await this.#retry('creating topics', () => this.#client.ensureTopics(this.#topics().all)))
+    )
+      return;
     this.#relay = new OutboxRelay({
       outbox: this.#opts.outbox,
       producer: () => this.#client.producer(),
@@ -78,34 +104,53 @@ export class KafkaIntegration {
       ...(this.#opts.onPublishFailed ? { onFailed: this.#opts.onPublishFailed } : {}),
     });
     this.#relay.start();
-    this.#consumer = new EventConsumer({
-      consumer: this.#client.consumer(this.#opts.settings.consumerGroup),
-      producer: () => this.#client.producer(),
-      topics: consumed,
-      validator: createEventValidator(),
-      timeline: this.#opts.timeline,
-      constatExists: this.#opts.constatExists,
-      logger: this.#opts.logger,
-      ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
-      ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),
-    });
-    for (let attempt = 0; !this.#closed; attempt++) {
-      try {
-        await this.#consumer.start();
-        break;
-      } catch (err) {
-        const wait = Math.min(1_000 * 2 ** attempt, 30_000);
-        this.#log.warn(
-          { err: (err as Error).message, retryInMs: wait },
-          'consumer could not start; retrying',
-        );
-        await this.#consumer.close().catch(() => {});
-        await new Promise((r) => setTimeout(r, wait).unref());
-      }
-    }
-    if (this.#closed) return;
+    if (!(await this.#startConsumer())) return;
     this.#ready = true;
-    this.#log.info({ topics: consumed.length }, 'Kafka integration running');
+    this.#log.info('Kafka integration running');
+  }
+
+  async #startConsumer(): Promise<boolean> {
+    return this.#retry('starting the consumer', async () => {
+      const consumer = new EventConsumer({
+        consumer: this.#client.consumer(this.#opts.settings.consumerGroup),
+        producer: () => this.#client.producer(),
+        topics: this.#topics().consumed,
+        validator: createEventValidator(),
+        timeline: this.#opts.timeline,
+        constatExists: this.#opts.constatExists,
+        logger: this.#opts.logger,
+        ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
+        ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),
+      });
+      try {
+        await consumer.start();
+      } catch (err) {
+        await consumer.close().catch(() => {});
+        throw err;
+      }
+      this.#consumer = consumer;
+    });
+  }
+
+  /**
+   * The registry changed (a company added): create its topics and consume them too. Serialized:
+   * overlapping refreshes queue up.
+   */
+  companiesChanged(): void {
+    this.#reconfigure = this.#reconfigure
+      .then(async () => {
+        if (!this.#ready || this.#closed) return;
+        await this.#retry('creating topics', () => this.#client.ensureTopics(this.#topics().all));
+        if (this.#closed) return;
+        await this.#consumer?.close().catch(() => {});
+        this.#consumer = undefined;
+        await this.#startConsumer();
+        this.#log.info(
+          { topics: this.#topics().consumed.length },
+          'consuming the updated company topics',
+        );
+      })
+      .catch((err: unknown) => this.#log.error({ err }, 'could not follow a registry change'));
   }
 
   /** An outbox row was just committed on this instance. */
@@ -115,7 +160,9 @@ export class KafkaIntegration {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const wake of this.#sleepers) wake();
     await this.#starting?.catch(() => {});
+    await this.#reconfigure;
     await this.#relay?.close();
     await this.#consumer?.close().catch(() => {});
     await this.#client.close();

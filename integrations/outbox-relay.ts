@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { Producer } from 'kafkajs';
-import type { OutboxRepository } from '../persistence/outbox-repository.js';
+import type { OutboxBatch, OutboxRepository } from '../persistence/outbox-repository.js';
 
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
@@ -49,8 +49,10 @@ export class OutboxRelay {
       let published = 0;
       try {
         const outcome = await this.#publishBatch();
-        if (outcome?.error) throw outcome.error;
         published = outcome?.published ?? 0;
+        // Rows of a failing topic back off on their own; only a batch where nothing could be
+        // published makes the whole relay back off (Kafka itself is likely unreachable).
+        if (outcome?.error && published === 0) throw outcome.error;
         if (published > 0) this.#failures = 0;
       } catch (err) {
         this.#failures++;
@@ -76,39 +78,61 @@ export class OutboxRelay {
     }
   }
 
-  /** Failures are returned, not thrown: the failure marks must commit with the batch. */
+  /**
+   * Publishes one batch, topic by topic: a topic that fails (missing, unavailable) holds back
+   * only its own rows. Failures are returned, not thrown: their marks must commit with the
+   * batch.
+   */
   async #publishBatch(): Promise<{ published: number; error?: Error } | undefined> {
     return this.#opts.outbox.withBatch(this.#opts.batchSize ?? 100, async (batch) => {
-      const ids = batch.rows.map((r) => r.id);
+      const byTopic = new Map<string, typeof batch.rows>();
+      for (const row of batch.rows)
+        byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
+      let producer: Producer;
       try {
-        const producer = await this.#opts.producer();
-        const byTopic = new Map<string, typeof batch.rows>();
-        for (const row of batch.rows)
-          byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-        await producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, rows]) => ({
+        producer = await this.#opts.producer();
+      } catch (err) {
+        await this.#markFailed(batch, batch.rows, err as Error);
+        return { published: 0, error: err as Error };
+      }
+      const sent: string[] = [];
+      let error: Error | undefined;
+      for (const [topic, rows] of byTopic) {
+        try {
+          await producer.send({
             topic,
+            acks: -1,
             messages: rows.map((r) => ({
               key: r.key,
               value: JSON.stringify(r.payload),
               headers: r.headers,
             })),
-          })),
-        });
-      } catch (err) {
-        const attempts = Math.max(...batch.rows.map((r) => r.attempts)) + 1;
-        await batch.markFailed(
-          ids,
-          (err as Error).message,
-          Math.min(BACKOFF.first * 2 ** attempts, BACKOFF.max),
-        );
-        return { published: 0, error: err as Error };
+          });
+          sent.push(...rows.map((r) => r.id));
+        } catch (err) {
+          error = err as Error;
+          this.#log.warn(
+            { topic, rows: rows.length, err: error.message },
+            'could not publish to topic',
+          );
+          await this.#markFailed(batch, rows, error);
+        }
       }
-      await batch.markSent(ids);
-      this.#opts.onPublished?.(ids.length);
-      return { published: ids.length };
+      if (sent.length > 0) {
+        await batch.markSent(sent);
+        this.#opts.onPublished?.(sent.length);
+      }
+      return { published: sent.length, ...(error ? { error } : {}) };
     });
+  }
+
+  async #markFailed(batch: OutboxBatch, rows: OutboxBatch['rows'], err: Error): Promise<void> {
+    const attempts = Math.max(...rows.map((r) => r.attempts)) + 1;
+    await batch.markFailed(
+      rows.map((r) => r.id),
+      err.message,
+      Math.min(BACKOFF.first * 2 ** attempts, BACKOFF.max),
+    );
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  * claim number, as an insurer's claims system would.
  */
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig } from '../server/config.js';
 import { createKafkaClient } from '../integrations/kafka.js';
@@ -66,12 +66,18 @@ export async function runInsurer(argv: string[]): Promise<void> {
           `signed by ${data.signatures.map((s) => `${s.role}@${s.deviceId}`).join(', ')}\n`,
       );
       if (values.answer) {
-        const claimNumber = `${company.toUpperCase()}-${randomUUID().slice(0, 8)}`;
+        // Derived from the finalized event's id: a redelivered event (delivery is at least
+        // once) yields the same answer, which core stores once.
+        const digest = createHash('sha256').update(`${company}:${event.id}`).digest('hex');
+        const claimNumber = `${company.toUpperCase()}-${digest.slice(0, 8)}`;
         const answer = cloudEvent(
           'dz.claim.opened.v1',
           data.constatId,
           { claimNumber },
-          { source: company },
+          {
+            source: company,
+            id: `claim-opened-${digest.slice(0, 32)}`,
+          },
         );
         const producer = await kafka.producer();
         await producer.send({

@@ -50,6 +50,8 @@ export interface KafkaOptions {
   replicationFactor: number;
   /** How often the outbox relay looks for events to publish. */
   outboxPollMs: number;
+  /** How often the company registry is re-read (new companies get their topics). */
+  registryRefreshMs: number;
 }
 
 export interface HubSettings {
@@ -122,6 +124,7 @@ export function loadConfig(env: Env = process.env): Config {
       partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
       replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
       outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
+      registryRefreshMs: integer(env, 'COMPANY_REFRESH_MS', 60_000, 100, 24 * 3600_000),
     },
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     logLevel: oneOf(

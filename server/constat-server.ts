@@ -148,7 +148,7 @@ export async function startServer(
       constat: (id: string) => pubsub.publish('constatChanged', id, { id }),
     };
     const registry = new CompanyRegistry(createCompaniesRepository(db.sql), logger);
-    await registry.start();
+    await registry.start(config.kafka.registryRefreshMs);
     cleanups.push(async () => registry.close());
     let kafka: KafkaIntegration | undefined;
     if (config.kafkaBrokers) {
@@ -168,6 +168,7 @@ export async function startServer(
         onDeadLetter: (reason) => metrics.deadLetters.inc({ reason }),
       });
       kafka = integration;
+      registry.onChange(() => integration.companiesChanged());
       integration.start();
       cleanups.push(() => integration.close());
     }

@@ -321,9 +321,18 @@ export class LiveSession {
 
   async #applyDeviceUpdate(channel: DeviceChannel, update: Uint8Array): Promise<void> {
     this.#assertWritable();
-    const verdict = inspectUpdate(this.doc, update, channel.role, (client) =>
-      ownerOf(this.doc, client),
-    );
+    const inspect = () =>
+      inspectUpdate(this.doc, update, channel.role, (client) => ownerOf(this.doc, client));
+    let verdict = inspect();
+    if (this.#opts.hub.shared) {
+      for (const delay of CATCH_UP_DELAYS_MS) {
+        if (verdict.kind !== 'retry') break;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        this.#assertWritable();
+        if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
+        verdict = inspect();
+      }
+    }
     switch (verdict.kind) {
       case 'malformed':
         this.#opts.observer.updateRejected('malformed');

@@ -4,7 +4,7 @@
  * y-websocket client, which must stop reconnecting on a 44xx. Also the operational endpoints:
  * health, readiness and Prometheus metrics.
  */
-import { suite, type Test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -15,59 +15,19 @@ import type WebSocket from 'ws';
 import {
   openPair,
   spawnServer,
-  startTestServer,
   token,
   TEST_SECRET,
   type ServerProcess,
   type TestServer,
-  type TestServerOptions,
 } from './support/server.js';
-import { connectDevice, rawSocket, waitFor, type Device } from './support/device.js';
+import { connectDevice, rawSocket, waitFor } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { writeSection } from '../sync/constat-doc.js';
+import { SERVER_VARIANTS, serverSuite, type ServerContext } from './support/suite.js';
 
-const variants = [
-  { name: 'postgres+redis', options: { database: 'postgres', hub: 'redis' } },
-  { name: 'embedded', options: { database: 'pglite', hub: 'memory' } },
-] as const;
+const variants = SERVER_VARIANTS;
 
-interface Ctx {
-  server: TestServer;
-  devices: Device[];
-  sockets: WebSocket[];
-  setupError?: unknown;
-}
-
-function serverSuite(
-  title: string,
-  options: TestServerOptions,
-  register: (test: Test<Ctx>) => void,
-): void {
-  const test = suite<Ctx>(title, {
-    server: undefined as unknown as TestServer,
-    devices: [],
-    sockets: [],
-  });
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer(options);
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
-  });
-  test.after.each((ctx) => {
-    for (const d of ctx.devices.splice(0)) d.destroy();
-    for (const ws of ctx.sockets.splice(0)) ws.terminate();
-  });
-  test.after(async (ctx) => {
-    await ctx.server?.stop();
-  });
-  register(test);
-  test.run();
-}
+type Ctx = ServerContext;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,65 +4,28 @@
  * six digits from being guessed. Runs on PostgreSQL + Redis and on the embedded defaults
  * (PGlite, no Redis); each suite has a server (and limits) of its own.
  */
-import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import {
   gql,
   token,
-  startTestServer,
   JOIN_SESSION,
   OPEN_SESSION,
   TEST_SECRET,
   type GraphQLResponse,
-  type TestServer,
-  type TestServerOptions,
 } from './support/server.js';
-import { connectDevice, type Device } from './support/device.js';
+import { connectDevice } from './support/device.js';
+import { SERVER_VARIANTS, serverSuite } from './support/suite.js';
 
-const variants = [
-  { name: 'postgres+redis', options: { database: 'postgres', hub: 'redis' } },
-  { name: 'embedded', options: { database: 'pglite', hub: 'memory' } },
-] as const;
+const variants = SERVER_VARIANTS;
 
 const SESSION = `query Session($id: ID!) {
   session(id: $id) { id status myRole formVersion createdAt expiresAt constatId
     parties { role userId deviceId joinedAt } }
 }`;
 
-interface Ctx {
-  server: TestServer;
-  devices: Device[];
-  setupError?: unknown;
-}
-
 /** A suite with a server of its own, started before and stopped after its tests. */
-function serverSuite(
-  title: string,
-  options: TestServerOptions,
-  register: (test: Test<Ctx>) => void,
-): void {
-  const test = suite<Ctx>(title, { server: undefined as unknown as TestServer, devices: [] });
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer(options);
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
-  });
-  test.after.each((ctx) => {
-    for (const d of ctx.devices.splice(0)) d.destroy();
-  });
-  test.after(async (ctx) => {
-    await ctx.server?.stop();
-  });
-  register(test);
-  test.run();
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tag = () => randomBytes(4).toString('hex');

@@ -5,19 +5,16 @@
  * The whole matrix runs on the embedded defaults (PGlite, in-process sessions); the main cases
  * also on PostgreSQL + Redis.
  */
-import { suite, type Test } from 'uvu';
+import { type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
-import { startTestServer, openPair, type Pair, type TestServer } from './support/server.js';
+import { openPair, type Pair } from './support/server.js';
 import { connectDevice, waitFor, type Device } from './support/device.js';
 import { writeSection } from '../sync/constat-doc.js';
 import type { Role } from '../sync/permissions.js';
+import { serverSuite, type ServerContext } from './support/suite.js';
 
-interface Ctx {
-  server: TestServer;
-  devices: Device[];
-  setupError?: unknown;
-}
+type Ctx = ServerContext;
 
 const ALL_ROOTS = ['meta', 'accident', 'vehicleA', 'vehicleB', 'sketch', 'signatures', 'evil'];
 // Long enough for a forwarded update to reach a device on loopback many times over.
@@ -35,32 +32,6 @@ function snapshot(doc: Y.Doc): Record<string, unknown> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function serverSuite(
-  title: string,
-  options: Parameters<typeof startTestServer>[0],
-  register: (test: Test<Ctx>) => void,
-): void {
-  const test = suite<Ctx>(title, { server: undefined as unknown as TestServer, devices: [] });
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer(options);
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
-  });
-  test.after.each((ctx) => {
-    for (const d of ctx.devices.splice(0)) d.destroy();
-  });
-  test.after(async (ctx) => {
-    await ctx.server?.stop();
-  });
-  register(test);
-  test.run();
-}
 
 interface Session {
   pair: Pair;

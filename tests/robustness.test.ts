@@ -6,14 +6,20 @@
  * the server must keep serving stock clients. Then each limit on its own: frame size, message
  * rate, idleness, document size, and a device that stops reading.
  */
-import { suite, type Test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import type WebSocket from 'ws';
-import { openPair, startTestServer, type Pair, type TestServer } from './support/server.js';
-import { connectDevice, rawSocket, waitFor, type Device } from './support/device.js';
+import {
+  openPair,
+  startTestServer,
+  type Pair,
+  type TestServer,
+  type TestServerOptions,
+} from './support/server.js';
+import { connectDevice, rawSocket, waitFor } from './support/device.js';
 import { materialise, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
 import { ConfigError } from '../server/config.js';
@@ -24,44 +30,16 @@ import {
   writeSyncStep2,
   writeUpdate,
 } from '../sync/protocol.js';
+import { serverSuite, type ServerContext } from './support/suite.js';
 
-interface Ctx {
-  server: TestServer;
-  devices: Device[];
-  sockets: WebSocket[];
-  setupError?: unknown;
-}
+type Ctx = ServerContext;
 
-function serverSuite(
-  title: string,
-  env: Record<string, string>,
-  register: (test: Test<Ctx>) => void,
-): void {
-  const test = suite<Ctx>(title, {
-    server: undefined as unknown as TestServer,
-    devices: [],
-    sockets: [],
-  });
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer({ database: 'pglite', hub: 'memory', env });
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
-  });
-  test.after.each((ctx) => {
-    for (const d of ctx.devices.splice(0)) d.destroy();
-    for (const ws of ctx.sockets.splice(0)) ws.terminate();
-  });
-  test.after(async (ctx) => {
-    await ctx.server?.stop();
-  });
-  register(test);
-  test.run();
-}
+/** The limits are the server's, whatever its storage: the fast embedded setup. */
+const embedded = (env: Record<string, string>): TestServerOptions => ({
+  database: 'pglite',
+  hub: 'memory',
+  env,
+});
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -363,7 +341,7 @@ const LIMITS = {
   MAX_DOCUMENT_BYTES: String(512 * 1024),
 };
 
-serverSuite('robustness: hostile frames', {}, (test) => {
+serverSuite('robustness: hostile frames', embedded({}), (test) => {
   test('a barrage of broken frames: every socket closed with 44xx or 1013, server keeps serving', async (ctx) => {
     const started = performance.now();
     const pair = await openPair(ctx.server.url);
@@ -514,7 +492,7 @@ serverSuite('robustness: hostile frames', {}, (test) => {
 // ---------------------------------------------------------------------------------------------
 // Limits
 
-serverSuite('robustness: limits', LIMITS, (test) => {
+serverSuite('robustness: limits', embedded(LIMITS), (test) => {
   test('a frame larger than MAX_FRAME_BYTES closes with 4413', async (ctx) => {
     const pair = await openPair(ctx.server.url);
     const max = Number(LIMITS.MAX_FRAME_BYTES);
@@ -656,7 +634,7 @@ serverSuite('robustness: limits', LIMITS, (test) => {
 const SMALL_DOCUMENT = 64 * 1024;
 serverSuite(
   'robustness: idle and document limits',
-  { IDLE_TIMEOUT_MS: '1500', MAX_DOCUMENT_BYTES: String(SMALL_DOCUMENT) },
+  embedded({ IDLE_TIMEOUT_MS: '1500', MAX_DOCUMENT_BYTES: String(SMALL_DOCUMENT) }),
   (test) => {
     test('a connection silent for IDLE_TIMEOUT_MS is closed with 1001', async (ctx) => {
       const pair = await openPair(ctx.server.url);
