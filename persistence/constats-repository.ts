@@ -60,7 +60,8 @@ export type ConstatStatus = 'FINALIZED' | 'IN_PROGRESS' | 'SETTLED' | 'REJECTED'
 
 export interface PageRequest {
   first: number;
-  after?: { finalizedAt: Date; id: string };
+  /** From `position` of the last row of the previous page. */
+  after?: { position: string; id: string };
   status?: ConstatStatus;
 }
 
@@ -69,7 +70,10 @@ export interface ConstatsRepository {
   listVisible(
     viewer: Viewer,
     page: PageRequest,
-  ): Promise<{ rows: Array<StoredConstat & { status: ConstatStatus }>; hasNext: boolean }>;
+  ): Promise<{
+    rows: Array<StoredConstat & { status: ConstatStatus; position: string }>;
+    hasNext: boolean;
+  }>;
   /** Constats by id among those the viewer may see (one statement, for batched loading). */
   getVisible(
     viewer: Viewer,
@@ -89,6 +93,7 @@ export interface ConstatsRepository {
 
 interface Row {
   status?: ConstatStatus;
+  position?: string;
   id: string;
   session_id: string;
   form_version: string;
@@ -164,17 +169,19 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
     async listVisible(viewer, page) {
       const rows = await sql<Row[]>`
         select * from (
-          select c.*, ${statusColumn(sql)} as status from constats c
+          select c.*, ${statusColumn(sql)} as status, ${positionColumn(sql)} as position from constats c
           where (c.party_a_user = ${viewer.userId} or c.party_b_user = ${viewer.userId}
             or c.insurer_a = any(${sql.array([...viewer.insurers])}) or c.insurer_b = any(${sql.array([...viewer.insurers])}))
-            ${page.after ? sql`and (c.finalized_at, c.id) < (${page.after.finalizedAt}, ${page.after.id}::uuid)` : sql``}
+            ${page.after ? sql`and (c.finalized_at, c.id) < (${page.after.position}::text::timestamptz, ${page.after.id}::uuid)` : sql``}
         ) v
         ${page.status ? sql`where v.status = ${page.status}` : sql``}
         order by v.finalized_at desc, v.id desc
         limit ${page.first + 1}
       `;
       return {
-        rows: rows.slice(0, page.first).map((r) => ({ ...toConstat(r), status: r.status! })),
+        rows: rows
+          .slice(0, page.first)
+          .map((r) => ({ ...toConstat(r), status: r.status!, position: r.position! })),
         hasNext: rows.length > page.first,
       };
     },
@@ -205,6 +212,11 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The exact finalization time as text (microseconds; a JS Date would round to ms). */
+function positionColumn(sql: postgres.Sql) {
+  return sql`to_char(c.finalized_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
 
 /** The status the latest claim event gives a constat (a correlated subquery on the timeline). */
 function statusColumn(sql: postgres.Sql) {

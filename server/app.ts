@@ -89,7 +89,17 @@ export function createApp(deps: AppDeps): Hono {
         loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
         publicWsBase: base.toString(),
       };
-      return deps.yoga.fetch(c.req.raw, context);
+      const response = await deps.yoga.fetch(c.req.raw, context);
+      // Yoga's stream does not see the node server's cancel: end a subscription as soon as its
+      // client goes, not at the next keep-alive.
+      c.req.raw.signal.addEventListener(
+        'abort',
+        () => void response.body?.cancel().catch(() => {}),
+        {
+          once: true,
+        },
+      );
+      return response;
     },
   );
 

@@ -174,7 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     graphql: {
       maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 10, 1, 100),
-      maxCost: integer(env, 'GRAPHQL_MAX_COST', 20_000, 10, 10_000_000),
+      maxCost: integer(env, 'GRAPHQL_MAX_COST', 6_000, 10, 10_000_000),
       maxAliases: integer(env, 'GRAPHQL_MAX_ALIASES', 15, 0, 1_000),
       maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 2_000, 10, 100_000),
       maxBodyBytes: integer(env, 'GRAPHQL_MAX_BODY_BYTES', 64 * 1024, 1_024, 16 * 1024 * 1024),

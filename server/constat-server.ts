@@ -101,7 +101,12 @@ export async function startServer(
       const redis = await connect('commands');
       const reader = await connect('stream-reader');
       // Subscriptions cross instances through Redis pub/sub.
-      pubsub = createChangePubSub({ publish: redis, subscribe: await connect('subscriptions') });
+      pubsub = createChangePubSub({
+        publish: redis,
+        subscribe: await connect('subscriptions'),
+        prefix: `${config.redisKeyPrefix}changes:`,
+        logger,
+      });
       const keys = redisKeys(config.redisKeyPrefix);
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
       hub = new RedisHub({

@@ -1,21 +1,27 @@
 /**
- * Page cursors: the position (finalized time, id) sealed with an HMAC over the viewer's user id,
+ * Page cursors: the position (finalization time, id) sealed with an HMAC over the viewer's user id,
  * so a cursor is opaque and worthless to anyone else (it is refused, not reinterpreted).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ConstatError } from '../../sync/errors.js';
 
+/** `position` is the exact (microsecond) finalization time as text: a Date would round it. */
+export interface PagePosition {
+  position: string;
+  id: string;
+}
+
 export interface CursorCodec {
-  encode(viewer: string, position: { finalizedAt: Date; id: string }): string;
-  decode(viewer: string, cursor: string): { finalizedAt: Date; id: string };
+  encode(viewer: string, position: PagePosition): string;
+  decode(viewer: string, cursor: string): PagePosition;
 }
 
 export function createCursorCodec(secret: string): CursorCodec {
   const mac = (viewer: string, body: string) =>
     createHmac('sha256', secret).update(`${viewer}\n${body}`).digest().subarray(0, 16);
   return {
-    encode(viewer, { finalizedAt, id }) {
-      const body = `${finalizedAt.toISOString()}|${id}`;
+    encode(viewer, { position, id }) {
+      const body = `${position}|${id}`;
       return `${Buffer.from(body).toString('base64url')}.${mac(viewer, body).toString('base64url')}`;
     },
     decode(viewer, cursor) {
@@ -33,7 +39,7 @@ export function createCursorCodec(secret: string): CursorCodec {
       ) {
         throw new ConstatError('BAD_USER_INPUT', 'invalid cursor', { field: 'after' });
       }
-      return { finalizedAt: new Date(time), id };
+      return { position: time, id };
     },
   };
 }

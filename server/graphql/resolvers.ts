@@ -106,7 +106,7 @@ export const resolvers = {
       const edges = rows.map((node) => ({
         node,
         cursor: ctx.services.cursors.encode(ctx.viewer.userId, {
-          finalizedAt: node.finalizedAt,
+          position: node.position,
           id: node.id,
         }),
       }));

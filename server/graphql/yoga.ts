@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { costLimit } from './cost-limit.js';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -39,13 +39,24 @@ const refusedQueriesAreBadInput: Plugin = {
     },
 };
 
+// Yoga's own codes for a request it cannot use, said the contract's way.
+const REQUEST_CODES = new Set([
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+]);
+
 function withCode(error: GraphQLError): GraphQLError {
-  if (error.extensions.code) return error;
+  const code = error.extensions.code;
+  if (typeof code === 'string' && !REQUEST_CODES.has(code)) return error;
+  // originalError is dropped: it would expose the parser's internals.
+  const { originalError: _dropped, ...extensions } = error.extensions as Record<string, unknown>;
   return new GraphQLError(error.message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,
     positions: error.positions ?? null,
-    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+    extensions: { ...extensions, code: 'BAD_USER_INPUT' },
   });
 }
 
@@ -86,7 +97,7 @@ export function createGraphQL(logger: Logger, limits: GraphQLLimits) {
       maxTokensPlugin({ n: limits.maxTokens }),
       maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true }),
       maxAliasesPlugin({ n: limits.maxAliases }),
-      costLimitPlugin({ maxCost: limits.maxCost }),
+      costLimit(limits.maxCost),
       ...(limits.introspection ? [] : [useDisableIntrospection()]),
       refusedQueriesAreBadInput,
     ],
@@ -105,7 +116,10 @@ export function createGraphQL(logger: Logger, limits: GraphQLLimits) {
             extensions: { code: 'UNAVAILABLE' },
           });
         }
-        if (error instanceof GraphQLError && !error.originalError) return withCode(error);
+        // No original error, or no path: the request itself was refused (syntax, validation,
+        // a variable of the wrong type), not a resolver failing.
+        if (error instanceof GraphQLError && (!error.originalError || !error.path))
+          return withCode(error);
         log.error({ err: original }, 'unexpected error in a GraphQL operation');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
