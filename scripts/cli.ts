@@ -1,6 +1,6 @@
 /**
  * The `constat` command: `serve` (the default; what `npm start` runs), `token`, `migrate`,
- * `test-run` (what `npm test` runs). Run `constat help` for usage.
+ * `simulate`, `test-run` (what `npm test` runs). Run `constat help` for usage.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../server/config.js';
@@ -17,6 +17,9 @@ commands:
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
   schemas [--check]              write (or check) docs/events/*.json from the schemas in code
+  simulate [--pairs N] [--url U]…  simulated phone pairs against a server (or an embedded one):
+        [--offline] [--tamper]   open, join, co-edit, sign, finalized; --help for every option
+        [--kafka B] [--verbose]
   test-run [files…]              run the test suite (what npm test runs)
   help                           this text
 `;
@@ -70,6 +73,15 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     }
   },
   'test-run': async (argv) => (await import('./test-run.js')).runTests(argv),
+  simulate: async (argv) => {
+    const { runSimulateCommand, SimulateUsageError } = await import('./simulate.js');
+    try {
+      await runSimulateCommand(argv);
+    } catch (err) {
+      if (err instanceof SimulateUsageError) throw new UsageError(err.message);
+      throw err;
+    }
+  },
   insurer: async (argv) => (await import('./insurer.js')).runInsurer(argv),
   schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),
   help: async () => void process.stdout.write(USAGE),

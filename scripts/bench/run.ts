@@ -1,56 +1,253 @@
 /**
- * `npm run bench`: figures for this server, side by side, in one run. `--quick` runs a small
- * version of every measurement (CI checks the harness produces figures).
+ * `npm run bench`: this server and its peers side by side, in one run, on 127.0.0.1 only:
+ * (a) this server, two instances through Redis; (b) this server, one instance on the
+ * in-process hub; (c) the reference `@y/websocket-server`; (d) Hocuspocus with its Redis
+ * extension, two instances. For each: fan-out latency at a fixed rate, the capacity ramp
+ * (sessions per instance before p99 passes 50 ms, RSS per idle session), and for this server
+ * finalizations per second end to end (PostgreSQL commit and Kafka). Every figure is printed
+ * with its ratio to the reference.
+ *
+ *   --quick     a small version of every measurement (the test suite runs this)
+ *   --json      the whole report as JSON on stdout
+ *   --write     update the generated part of docs/benchmarks.md
+ *   --profile   CPU-profile this server's instances during the capacity ramp and the
+ *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
+ *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis)
+ *
+ * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
+ * without either, finalizations are measured to the commit only.
  */
-import { parseArgs } from 'node:util';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
-import { measureFanout, type FanoutResult } from './fanout.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fdLimit, measureCapacity } from './capacity.js';
+import { measureFanout } from './fanout.js';
+import { measureFinalizations } from './finalize.js';
+import { startProfiling } from './inspector.js';
+import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
+import {
+  formatText,
+  verdicts,
+  writeBenchmarksDoc,
+  type BenchReport,
+  type TargetResult,
+} from './report.js';
+import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
+import { startBroker, type Broker } from '../kafka/broker.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-  },
-});
-const updates = values.quick ? 60 : 1_000;
-const rate = 50;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
 
-const results: FanoutResult[] = [];
-for (const setup of ['embedded', 'redis-two-instances'] as const) {
-  const bar = progress(`fan-out ${setup}`, updates);
+export interface BenchOptions {
+  quick: boolean;
+  only?: TargetId[];
+  profile?: boolean;
+  /** Show progress bars on stderr (default true). */
+  showProgress?: boolean;
+  log?: (line: string) => void;
+}
+
+function config(quick: boolean): BenchReport['config'] {
+  return quick
+    ? {
+        fanout: { updates: 40, ratePerSecond: 50 },
+        capacity: {
+          steps: [20, 60],
+          windowMs: 1_000,
+          settleMs: 300,
+          ratePerSession: 0.1,
+          minRate: 100,
+          limitMs: 50,
+          timeBudgetSeconds: 20,
+        },
+        finalize: { pairs: 10, concurrency: 5, kafka: undefined },
+      }
+    : {
+        fanout: { updates: 1_000, ratePerSecond: 50 },
+        capacity: {
+          steps: [250, 500, 1_000, 2_000, 4_000, 6_000, 8_000, 10_000],
+          windowMs: 5_000,
+          settleMs: 2_000,
+          ratePerSession: 0.1,
+          minRate: 100,
+          limitMs: 50,
+          timeBudgetSeconds: 150,
+        },
+        finalize: { pairs: 400, concurrency: 32, kafka: undefined },
+      };
+}
+
+/** Runs `fn` with every instance of `target` being CPU-profiled, if asked. */
+async function profiled<T>(
+  target: Target,
+  phase: string,
+  enabled: boolean,
+  result: TargetResult,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const urls = enabled ? target.inspectorUrls() : [];
+  if (urls.length === 0) return fn();
+  const dir = path.join(ROOT, '.cache/bench-profiles');
+  await mkdir(dir, { recursive: true });
+  const sessions = await Promise.all(urls.map((u) => startProfiling(u)));
   try {
-    results.push(await measureFanout(setup, { updates, ratePerSecond: rate, progress: bar }));
+    return await fn();
   } finally {
-    bar.stop();
+    for (const [i, s] of sessions.entries()) {
+      const file = path.join(dir, `${target.id}-${phase}-${i + 1}.cpuprofile`);
+      await s.stop(file);
+      (result.profiles ??= []).push({
+        phase: `${phase}, instance ${i + 1}`,
+        summary: summariseProfile(file),
+      });
+    }
   }
 }
 
-const [embedded, redis] = results;
-const summary = {
-  date: new Date().toISOString(),
-  machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-  fanout: results,
-  ratios: {
-    redisTwoInstancesOverEmbedded: {
-      p50: redis!.latencyMs.p50 / embedded!.latencyMs.p50,
-      p99: redis!.latencyMs.p99 / embedded!.latencyMs.p99,
-    },
-  },
-};
-if (values.json) {
-  process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-} else {
-  process.stdout.write(`\n${summary.machine} — ${summary.date}\n`);
-  process.stdout.write(`fan-out latency, ${rate} updates/s, ${updates} updates (ms):\n`);
-  for (const r of results) {
-    const l = r.latencyMs;
-    process.stdout.write(
-      `  ${r.setup.padEnd(22)} p50 ${l.p50.toFixed(2)}  p95 ${l.p95.toFixed(2)}  p99 ${l.p99.toFixed(2)}  max ${l.max.toFixed(2)}\n`,
-    );
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const show = opts.showProgress ?? true;
+  const bar = (label: string, total: number) =>
+    show ? progress(label, total) : { tick() {}, stop() {} };
+  const cfg = config(opts.quick);
+  const started = performance.now();
+  const loadBefore = os.loadavg()[0]!;
+  let broker: Broker | undefined;
+  let kafka = process.env.KAFKA_BROKERS || undefined;
+  const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
+  if (!kafka && ids.some((id) => id.startsWith('ours'))) {
+    try {
+      log('starting a Kafka test broker for the finalizations…');
+      broker = await startBroker();
+      kafka = broker.brokers;
+      await new Promise((r) => setTimeout(r, 3_000)); // the JVM's start-up burst passes
+    } catch (err) {
+      log(
+        `no Kafka (${(err as Error).message.split('\n')[0]}): finalizations measured to the commit`,
+      );
+    }
   }
-  const q = summary.ratios.redisTwoInstancesOverEmbedded;
-  process.stdout.write(
-    `  ratio redis/embedded    p50 ${q.p50.toFixed(2)}×  p99 ${q.p99.toFixed(2)}×\n`,
-  );
+  cfg.finalize.kafka = kafka;
+  const results: TargetResult[] = [];
+  try {
+    for (const id of ids) {
+      const result: TargetResult = { id, label: TARGET_LABELS[id] };
+      results.push(result);
+      let target: Target | undefined;
+      const phases: string[] = [];
+      let phaseStarted = performance.now();
+      const phase = (name: string) => {
+        phases.push(`${name} ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s`);
+        phaseStarted = performance.now();
+      };
+      try {
+        target = await startTarget(id, {
+          ...(kafka ? { kafkaBrokers: kafka } : {}),
+          inspect: !!opts.profile,
+        });
+        const t = target;
+        phase('start');
+        const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
+        try {
+          result.fanout = await measureFanout(t, { ...cfg.fanout, progress: b1 });
+        } finally {
+          b1.stop();
+        }
+        phase('fan-out');
+        result.idleRssKiB = t.rssKiB();
+        const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
+        try {
+          result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
+            measureCapacity(t, {
+              ...cfg.capacity,
+              timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
+              progress: b2,
+            }),
+          );
+        } finally {
+          b2.stop();
+        }
+        phase('capacity');
+        if (id === 'ours-redis' || id === 'ours-embedded') {
+          const b3 = bar(`finalize ${id}`, cfg.finalize.pairs);
+          try {
+            result.finalize = await profiled(t, 'finalizations', !!opts.profile, result, () =>
+              measureFinalizations(t, {
+                pairs: cfg.finalize.pairs,
+                concurrency: cfg.finalize.concurrency,
+                kafkaBrokers: kafka,
+                progress: b3,
+              }),
+            );
+          } finally {
+            b3.stop();
+          }
+          phase('finalizations');
+        }
+      } catch (err) {
+        result.error = (err as Error).message.split('\n')[0]!;
+        log(`${id}: ${(err as Error).stack ?? result.error}`);
+      } finally {
+        await target?.stop();
+        phase('stop');
+        log(`${id}: ${phases.join(', ')}`);
+      }
+    }
+  } finally {
+    await broker?.stop({ removeData: true });
+  }
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    mode: opts.quick ? 'quick' : 'full',
+    machine: {
+      cpu: cpus[0]?.model.trim() ?? 'cpu',
+      cores: cpus.length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      os: `${os.type()} ${os.release()}`,
+      fdLimit: fdLimit(),
+    },
+    loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
+    config: cfg,
+    durationSeconds: (performance.now() - started) / 1000,
+    targets: results,
+    verdicts: verdicts(results),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      write: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      only: { type: 'string' },
+    },
+  });
+  const only = values.only?.split(',').map((s) => s.trim()) as TargetId[] | undefined;
+  for (const id of only ?? []) {
+    if (!TARGETS.includes(id))
+      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')})`);
+  }
+  const report = await runBench({
+    quick: values.quick,
+    profile: values.profile,
+    ...(only ? { only } : {}),
+  });
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatText(report));
+  if (values.write) {
+    await writeBenchmarksDoc(BENCHMARKS_DOC, report);
+    process.stderr.write(`wrote ${path.relative(process.cwd(), BENCHMARKS_DOC)}\n`);
+  }
+  // Clients and servers are all gone; what is left (pools, timers) must not keep us waiting.
+  process.exit(0);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  await main();
 }

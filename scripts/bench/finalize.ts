@@ -1,0 +1,214 @@
+/**
+ * Finalizations per second, end to end, for this server only: `pairs` sessions are prepared
+ * first (opened, joined, keys registered, the form filled from both clients, the server's copy
+ * caught up), then every pair signs, `concurrency` pairs at a time, and the clock runs until
+ * the last constat is committed (both clients told `finalized`: the PostgreSQL transaction is
+ * done) and until the last one has been read back from the `constats` Kafka topic (the outbox
+ * relay published it and the broker acknowledged it).
+ */
+import * as Y from 'yjs';
+import { pino } from 'pino';
+import { contentHash } from '../../sync/content-hash.js';
+import { createSkeleton, materialise, writeSection } from '../../sync/constat-doc.js';
+import { COMPANIES } from '../../integrations/companies.js';
+import { CONSTATS_TOPIC } from '../../integrations/events.js';
+import { pairScript, runAction } from '../sim/content.js';
+import { seededRandom } from '../sim/random.js';
+import { errorCode, gql, mustGql, REGISTER_DEVICE, SESSION, SIGN_CONSTAT } from '../sim/graphql.js';
+import { newDeviceKey, signHash, type DeviceKey } from '../sim/keys.js';
+import { KafkaWatch } from '../sim/kafka-watch.js';
+import { sleep, waitFor } from '../sim/device.js';
+import { LightClient } from './light-client.js';
+import { percentiles, type Percentiles } from './stats.js';
+import type { Progress } from './progress.js';
+import { machineTicks, metricSum, type BenchSession, type Target } from './targets.js';
+
+export interface FinalizeResult {
+  pairs: number;
+  concurrency: number;
+  /** Committed constats per second (first signature sent → last `finalized`). */
+  committedPerSecond: number;
+  /** Constats per second through Kafka (first signature sent → last read back); absent without Kafka. */
+  kafkaPerSecond: number | undefined;
+  /** Per pair: signatures sent → `finalized` (ms). */
+  commitLatencyMs: Percentiles;
+  failures: number;
+  /** Server CPU (all instances) per committed constat, ms, during the timed part. */
+  serverCpuMsPerConstat: number;
+  /** Share of the whole machine's CPU (every core) busy during the timed part. */
+  machineBusyShare: number;
+  /** SQL statements our instances sent per committed constat (its signatures included). */
+  sqlStatementsPerConstat: number;
+}
+
+interface Prepared {
+  session: BenchSession;
+  a: LightClient;
+  b: LightClient;
+  keys: { A: DeviceKey; B: DeviceKey };
+  hash: string;
+}
+
+/** A complete form, as plain sections: what A and B write. */
+async function formContent(i: number) {
+  const doc = new Y.Doc();
+  createSkeleton(doc, null);
+  const script = pairScript(
+    seededRandom(`bench-${i}`),
+    COMPANIES.map((c) => c.uid),
+  );
+  for (const action of [...script.A, ...script.B]) await runAction(doc, action, async () => {});
+  return materialise(doc);
+}
+
+async function prepare(target: Target, i: number): Promise<Prepared> {
+  const session = await target.newSession(`fin-${i}`);
+  const p = session.parties!;
+  const keys = { A: newDeviceKey(), B: newDeviceKey() };
+  await Promise.all([
+    mustGql('registerDevice', p.httpA, p.tokenA, REGISTER_DEVICE, {
+      publicKey: keys.A.publicKeyBase64,
+    }),
+    mustGql('registerDevice', p.httpB, p.tokenB, REGISTER_DEVICE, {
+      publicKey: keys.B.publicKeyBase64,
+    }),
+  ]);
+  const a = new LightClient({ url: session.urlA, room: session.room, wire: target.wire });
+  const b = new LightClient({ url: session.urlB, room: session.room, wire: target.wire });
+  await Promise.all([a.whenSynced(), b.whenSynced()]);
+  const { accident, vehicleA, vehicleB, sketch } = await formContent(i);
+  const { witnesses, ...place } = accident;
+  writeSection(a.doc, 'accident', place);
+  writeSection(a.doc, 'vehicleA', vehicleA);
+  writeSection(b.doc, 'vehicleB', vehicleB);
+  writeSection(b.doc, 'sketch', sketch);
+  if (witnesses) writeSection(b.doc, 'accident', { witnesses });
+  await waitFor(
+    () => contentHash(a.doc) === contentHash(b.doc),
+    30_000,
+    'clients did not converge',
+    20,
+  );
+  const hash = contentHash(a.doc);
+  for (const deadline = Date.now() + 30_000; ;) {
+    const view = await mustGql<{ session: { contentHash: string } }>(
+      'session',
+      p.httpA,
+      p.tokenA,
+      SESSION,
+      {
+        id: session.room,
+      },
+    );
+    if (view.session.contentHash === hash) break;
+    if (Date.now() > deadline) throw new Error("the server's copy did not catch up");
+    await sleep(50);
+  }
+  return { session, a, b, keys, hash };
+}
+
+export async function measureFinalizations(
+  target: Target,
+  opts: {
+    pairs: number;
+    concurrency: number;
+    kafkaBrokers: string | undefined;
+    progress: Progress;
+  },
+): Promise<FinalizeResult> {
+  const prepared: Prepared[] = [];
+  let watch: KafkaWatch | undefined;
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let i = next++; i < opts.pairs; i = next++) prepared.push(await prepare(target, i));
+      }),
+    );
+    if (opts.kafkaBrokers) {
+      watch = await KafkaWatch.start(
+        opts.kafkaBrokers.split(','),
+        [CONSTATS_TOPIC],
+        pino({ level: 'error' }),
+      );
+    }
+    const latencies: number[] = [];
+    const constatIds: string[] = [];
+    let failures = 0;
+    let lastCommit = 0;
+    const queue = [...prepared];
+    const sql0 = await metricSum(target, 'constat_sql_statements_total');
+    const cpu0 = target.cpuSeconds().reduce((s, x) => s + x, 0);
+    const ticks0 = machineTicks();
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: opts.concurrency }, async () => {
+        for (let p = queue.shift(); p; p = queue.shift()) {
+          const started = performance.now();
+          const parties = p.session.parties!;
+          const results = await Promise.all(
+            (['A', 'B'] as const).map((role) =>
+              gql(
+                role === 'A' ? parties.httpA : parties.httpB,
+                role === 'A' ? parties.tokenA : parties.tokenB,
+                SIGN_CONSTAT,
+                {
+                  sessionId: p.session.room,
+                  contentHash: p.hash,
+                  signature: signHash(p.keys[role], p.session.room, role, p.hash),
+                },
+              ),
+            ),
+          );
+          try {
+            const refused = results.find((r) => r.errors);
+            if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
+            const finalized = () => p.a.events.find((e) => e.type === 'finalized');
+            await waitFor(() => !!finalized(), 30_000, 'no finalized event', 2);
+            const now = performance.now();
+            latencies.push(now - started);
+            lastCommit = Math.max(lastCommit, now);
+            constatIds.push(String(finalized()!.constatId));
+          } catch (err) {
+            failures++;
+            if (failures <= 3)
+              process.stderr.write(`finalization failed: ${(err as Error).message}\n`);
+          }
+          opts.progress.tick();
+        }
+      }),
+    );
+    const cpu = target.cpuSeconds().reduce((s, x) => s + x, 0) - cpu0;
+    const ticks1 = machineTicks();
+    const sql1 = await metricSum(target, 'constat_sql_statements_total');
+    let kafkaPerSecond: number | undefined;
+    if (watch) {
+      const w = watch;
+      await waitFor(
+        () => constatIds.every((id) => w.seenAt(id, CONSTATS_TOPIC) !== undefined),
+        60_000,
+        'not every constat reached Kafka',
+        20,
+      );
+      const lastSeen = Math.max(...constatIds.map((id) => w.seenAt(id, CONSTATS_TOPIC)!));
+      kafkaPerSecond = constatIds.length / ((lastSeen - t0) / 1000);
+    }
+    return {
+      pairs: opts.pairs,
+      concurrency: opts.concurrency,
+      committedPerSecond: constatIds.length / ((lastCommit - t0) / 1000),
+      kafkaPerSecond,
+      commitLatencyMs: percentiles(latencies),
+      failures,
+      serverCpuMsPerConstat: (cpu * 1000) / Math.max(1, constatIds.length),
+      machineBusyShare: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
+      sqlStatementsPerConstat: (sql1 - sql0) / Math.max(1, constatIds.length),
+    };
+  } finally {
+    await watch?.close();
+    for (const p of prepared) {
+      p.a.close();
+      p.b.close();
+    }
+  }
+}

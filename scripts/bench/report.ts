@@ -1,0 +1,302 @@
+/**
+ * The benchmark's results: the figures of each setup and their ratio to the reference server,
+ * the targets met or missed, as text for the terminal and as the generated part of
+ * docs/benchmarks.md (between its `bench:begin` and `bench:end` markers; the rest of that
+ * file is prose kept by hand).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import * as prettier from 'prettier';
+import type { CapacityResult } from './capacity.js';
+import type { FanoutResult } from './fanout.js';
+import type { FinalizeResult } from './finalize.js';
+import type { ProfileSummary } from './profile.js';
+import type { TargetId } from './targets.js';
+
+export interface TargetResult {
+  id: TargetId;
+  label: string;
+  fanout?: FanoutResult;
+  capacity?: CapacityResult;
+  finalize?: FinalizeResult;
+  /** Baseline RSS of each instance (KiB) before any session. */
+  idleRssKiB?: number[];
+  profiles?: Array<{ phase: string; summary: ProfileSummary }>;
+  error?: string;
+}
+
+export interface Verdict {
+  target: string;
+  /** undefined: not measured. */
+  met: boolean | undefined;
+  detail: string;
+}
+
+export interface BenchReport {
+  date: string;
+  mode: 'quick' | 'full';
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    node: string;
+    os: string;
+    fdLimit: number;
+  };
+  /** 1-minute load average before and after the run: other work on the machine skews figures. */
+  loadAverage: { before: number; after: number };
+  config: {
+    fanout: { updates: number; ratePerSecond: number };
+    capacity: {
+      steps: number[];
+      windowMs: number;
+      settleMs: number;
+      ratePerSession: number;
+      minRate: number;
+      limitMs: number;
+      timeBudgetSeconds: number;
+    };
+    finalize: { pairs: number; concurrency: number; kafka: string | undefined };
+  };
+  durationSeconds: number;
+  targets: TargetResult[];
+  verdicts: Verdict[];
+}
+
+const KB = 1.024; // KiB → kB
+
+/** RSS per session in kB; undefined when the slope is not positive (too few sessions to tell). */
+const rssKB = (kib: number | undefined) => (kib !== undefined && kib > 0 ? kib * KB : undefined);
+
+const fmt = (v: number | undefined, digits = 1) =>
+  v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+const int = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? '—' : Math.round(v).toLocaleString('en-US');
+
+export function ratio(value: number | undefined, reference: number | undefined): string {
+  if (value === undefined || reference === undefined) return '';
+  // A ratio of a non-positive figure (an RSS slope lost in the noise of a small run) means nothing.
+  if (!Number.isFinite(value) || !Number.isFinite(reference) || value <= 0 || reference <= 0)
+    return '';
+  return `${(value / reference).toFixed(2)}×`;
+}
+
+function capacityText(c: CapacityResult | undefined): string {
+  if (!c) return '—';
+  switch (c.stoppedBy) {
+    case 'latency':
+      return int(c.sessions);
+    case 'errors':
+      return `${int(c.sessions)} (errors)`;
+    case 'time':
+      return `≥ ${int(c.sessions)} (time bound)`;
+    case 'fd-limit':
+      return `≥ ${int(c.sessions)} (fd limit)`;
+    case 'end':
+      return `≥ ${int(c.sessions)} (last step)`;
+  }
+}
+
+export function verdicts(targets: TargetResult[]): Verdict[] {
+  const get = (id: TargetId) => targets.find((t) => t.id === id);
+  const redis = get('ours-redis');
+  const embedded = get('ours-embedded');
+  const reference = get('reference');
+  const hocuspocus = get('hocuspocus-redis');
+  const out: Verdict[] = [];
+  const p99 = (t: TargetResult | undefined) => t?.fanout?.latencyMs.p99;
+  const r = p99(redis);
+  const ref = p99(reference);
+  out.push({
+    target: 'fan-out p99 through Redis ≤ 1.5× the reference',
+    met: r !== undefined && ref !== undefined ? r <= 1.5 * ref : undefined,
+    detail: `${fmt(r, 2)} ms vs ${fmt(ref, 2)} ms (${ratio(r, ref) || '—'})`,
+  });
+  const hp = p99(hocuspocus);
+  out.push({
+    target: 'fan-out p99 through Redis below Hocuspocus',
+    met: r !== undefined && hp !== undefined ? r < hp : undefined,
+    detail: `${fmt(r, 2)} ms vs ${fmt(hp, 2)} ms`,
+  });
+  for (const t of [redis, embedded]) {
+    if (!t) continue;
+    const c = t.capacity;
+    out.push({
+      target: `≥ 10,000 sessions per instance (${t.label})`,
+      met: c ? c.sessions >= 10_000 : undefined,
+      detail: c ? `${capacityText(c)} (stopped by ${c.stoppedBy})` : 'not measured',
+    });
+  }
+  for (const t of [redis, embedded]) {
+    if (!t) continue;
+    const kb = rssKB(t.capacity?.rssPerSessionKiB);
+    out.push({
+      target: `≤ 40 KB RSS per idle session (${t.label})`,
+      met: kb !== undefined ? kb <= 40 : undefined,
+      detail: kb !== undefined ? `${fmt(kb)} KB` : 'not measurable in this run',
+    });
+  }
+  for (const t of [redis, embedded]) {
+    if (!t?.finalize) continue;
+    const f = t.finalize;
+    const rate = f.kafkaPerSecond ?? f.committedPerSecond;
+    out.push({
+      target: `≥ 300 finalizations/s end to end (${t.label})`,
+      met: rate >= 300,
+      detail: `${fmt(rate)}/s ${f.kafkaPerSecond !== undefined ? 'through Kafka' : 'committed (no Kafka)'}`,
+    });
+  }
+  return out;
+}
+
+function mark(met: boolean | undefined): string {
+  return met === undefined ? '?' : met ? '✓' : '✗';
+}
+
+export function formatText(report: BenchReport): string {
+  const ref = report.targets.find((t) => t.id === 'reference');
+  const lines = [
+    '',
+    `${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node} — ${report.date}`,
+    `${report.mode} run in ${report.durationSeconds.toFixed(0)} s; load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after`,
+    '',
+    `fan-out latency, ${report.config.fanout.ratePerSecond} updates/s, ${report.config.fanout.updates} updates (ms, ratio to the reference):`,
+  ];
+  for (const t of report.targets) {
+    if (t.error) {
+      lines.push(`  ${t.label.padEnd(38)} failed: ${t.error}`);
+      continue;
+    }
+    const l = t.fanout?.latencyMs;
+    lines.push(
+      `  ${t.label.padEnd(38)} p50 ${fmt(l?.p50, 2).padStart(6)} ${ratio(l?.p50, ref?.fanout?.latencyMs.p50).padStart(6)}   p99 ${fmt(l?.p99, 2).padStart(6)} ${ratio(l?.p99, ref?.fanout?.latencyMs.p99).padStart(6)}`,
+    );
+  }
+  const c = report.config.capacity;
+  lines.push(
+    '',
+    `sessions per instance before fan-out p99 passes ${c.limitMs} ms (${c.ratePerSession} updates/s per session, awareness every 15 s), RSS per idle session:`,
+  );
+  for (const t of report.targets) {
+    if (t.error) continue;
+    const cap = t.capacity;
+    const kib = cap?.rssPerSessionKiB;
+    lines.push(
+      `  ${t.label.padEnd(38)} ${capacityText(cap).padEnd(24)} ${ratio(cap?.sessions, ref?.capacity?.sessions).padStart(6)}   RSS ${fmt(rssKB(kib)).padStart(6)} KB ${ratio(kib, ref?.capacity?.rssPerSessionKiB).padStart(6)}`,
+    );
+  }
+  lines.push('', 'finalizations per second (this server only):');
+  for (const t of report.targets) {
+    const f = t.finalize;
+    if (!f) continue;
+    lines.push(
+      `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
+    );
+  }
+  lines.push('', 'targets:');
+  for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);
+  for (const t of report.targets) {
+    for (const p of t.profiles ?? []) {
+      lines.push('', `profile of ${t.label}, ${p.phase} (busy time):`);
+      for (const m of p.summary.topModules.slice(0, 8)) {
+        lines.push(`    ${(m.share * 100).toFixed(1).padStart(5)}%  ${m.module}`);
+      }
+      for (const f of p.summary.topFunctions.slice(0, 8)) {
+        lines.push(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name} ${f.where}`);
+      }
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function markdownBlock(report: BenchReport): string {
+  const ref = report.targets.find((t) => t.id === 'reference');
+  const m = report.machine;
+  const c = report.config;
+  const out = [
+    `Run: ${report.date.slice(0, 10)} (${report.date}), \`npm run bench${report.mode === 'quick' ? ' -- --quick' : ''}\`, ${report.durationSeconds.toFixed(0)} s.`,
+    `Machine: ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}; open-file limit ${m.fdLimit}.`,
+    `Load average (1 min): ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after.`,
+    '',
+    '| setup | fan-out p50 (ms) | fan-out p99 (ms) | sessions per instance, p99 ≤ ' +
+      `${c.capacity.limitMs} ms | RSS per idle session (KB) | finalizations/s |`,
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const t of report.targets) {
+    if (t.error) {
+      out.push(`| ${t.label} | failed: ${t.error.replace(/\|/g, '/')} | | | | |`);
+      continue;
+    }
+    const l = t.fanout?.latencyMs;
+    const r = ref?.fanout?.latencyMs;
+    const cap = t.capacity;
+    const kib = cap?.rssPerSessionKiB;
+    const f = t.finalize;
+    const withRatio = (v: string, q: string) => (q && t.id !== 'reference' ? `${v} (${q})` : v);
+    out.push(
+      `| ${t.label} | ${withRatio(fmt(l?.p50, 2), ratio(l?.p50, r?.p50))} | ${withRatio(fmt(l?.p99, 2), ratio(l?.p99, r?.p99))} | ${withRatio(capacityText(cap), ratio(cap?.sessions, ref?.capacity?.sessions))} | ${withRatio(fmt(rssKB(kib)), ratio(kib, ref?.capacity?.rssPerSessionKiB))} | ${f ? `${fmt(f.committedPerSecond)} committed${f.kafkaPerSecond !== undefined ? `, ${fmt(f.kafkaPerSecond)} on Kafka` : ''}` : '—'} |`,
+    );
+  }
+  out.push(
+    '',
+    'Ratios are to the reference server (`@y/websocket-server`). Fan-out: ' +
+      `${c.fanout.updates} updates at ${c.fanout.ratePerSecond}/s. Capacity: steps ${c.capacity.steps.join(', ')}; ` +
+      `${c.capacity.ratePerSession} updates/s per session (at least ${c.capacity.minRate}/s in all), ` +
+      `${c.capacity.windowMs / 1000} s window per step, ${c.capacity.timeBudgetSeconds} s budget per setup. ` +
+      `Finalizations: ${c.finalize.pairs} prepared pairs signing, ${c.finalize.concurrency} at a time` +
+      `${c.finalize.kafka ? ', read back from Kafka' : ', no Kafka broker'}.`,
+    '',
+    '**Targets**',
+    '',
+  );
+  for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
+  out.push('', '**Capacity steps**', '');
+  out.push(
+    '| setup | sessions | p50 (ms) | p99 (ms) | samples | lost | server CPU (cores) | Redis CPU (cores) | machine busy | RSS (MiB) |',
+  );
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const t of report.targets) {
+    for (const s of t.capacity?.steps ?? []) {
+      out.push(
+        `| ${t.label} | ${int(s.sessions)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${s.samples} | ${s.lost} | ${s.serverCpu.map((x) => fmt(x, 2)).join(' + ')} | ${fmt(s.redisCpu, 2)} | ${(s.machineBusy * 100).toFixed(0)}% | ${s.rssKiB.map((k) => fmt(k / 1024, 0)).join(' + ')} |`,
+      );
+    }
+  }
+  const fin = report.targets.filter((t) => t.finalize);
+  if (fin.length) {
+    out.push('', '**Finalizations**', '');
+    out.push(
+      '| setup | committed/s | on Kafka/s | sign → finalized p50 / p99 (ms) | server CPU per constat (ms) | SQL statements per constat | machine busy |',
+    );
+    out.push('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const t of fin) {
+      const f = t.finalize!;
+      out.push(
+        `| ${t.label} | ${fmt(f.committedPerSecond)} | ${fmt(f.kafkaPerSecond)} | ${fmt(f.commitLatencyMs.p50, 0)} / ${fmt(f.commitLatencyMs.p99, 0)} | ${fmt(f.serverCpuMsPerConstat)} | ${fmt(f.sqlStatementsPerConstat)} | ${(f.machineBusyShare * 100).toFixed(0)}% |`,
+      );
+    }
+  }
+  return out.join('\n');
+}
+
+export const BEGIN = '<!-- bench:begin (generated by `npm run bench -- --write`) -->';
+export const END = '<!-- bench:end -->';
+
+/** Replaces the generated block of the benchmarks document (appended when missing). */
+export async function writeBenchmarksDoc(file: string, report: BenchReport): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    text = `# Benchmarks\n\n${BEGIN}\n${END}\n`;
+  }
+  const block = `${BEGIN}\n\n${markdownBlock(report)}\n\n${END}`;
+  const start = text.indexOf(BEGIN.slice(0, 18));
+  const end = text.indexOf(END);
+  text =
+    start >= 0 && end > start
+      ? text.slice(0, start) + block + text.slice(end + END.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
+  // The document is checked by `npm run format:check` like every other file.
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  await writeFile(file, await prettier.format(text, { ...options, filepath: file }));
+}

@@ -1,0 +1,434 @@
+/**
+ * What two drivers write into a constat, drawn from a seeded generator: plausible Algerian
+ * names, places, plates and policies, a few ticked circumstances and a sketch. Every value
+ * passes the server's validation (sync/validate-content.ts), so a simulated pair can sign.
+ *
+ * The form is filled as a list of small actions per device, run with pauses in between the
+ * way a person fills a form on a phone: pickers and toggles set whole fields at once, text is
+ * typed a character per update, sketch strokes grow a point per update, boxes are ticked one
+ * by one.
+ */
+import * as Y from 'yjs';
+import type { JsonObject } from '../../sync/canonical-json.js';
+import { typeText, writeSection, type RootName } from '../../sync/constat-doc.js';
+import { getFormVersion } from '../../sync/form-versions.js';
+import type { Random } from './random.js';
+import type { Role } from './graphql.js';
+
+export type FillAction =
+  /** Pickers, toggles, dates: one transaction. */
+  | { kind: 'set'; root: RootName; plain: JsonObject; what: string }
+  /** Typing into a text field: one update per character. */
+  | { kind: 'type'; root: RootName; path: string[]; text: string; what: string }
+  /** Ticking one circumstance box. */
+  | { kind: 'tick'; vehicle: 'vehicleA' | 'vehicleB'; box: string; what: string }
+  /** A finger stroke on the sketch: the element, then one update per point. */
+  | { kind: 'stroke'; id: string; points: number[]; what: string };
+
+export interface PairScript {
+  /** Actions of device A and device B, run concurrently. */
+  A: FillAction[];
+  B: FillAction[];
+  insurers: { A: string; B: string };
+}
+
+const LAST_NAMES = [
+  'Haddad',
+  'Mansouri',
+  'Benali',
+  'Boudiaf',
+  'Cherif',
+  'Djebbar',
+  'Ferhat',
+  'Guerroudj',
+  'Hamidi',
+  'Kaci',
+  'Larbi',
+  'Meziane',
+  'Nait',
+  'Ouali',
+  'Rahmani',
+  'Saadi',
+  'Taleb',
+  'Zerrouki',
+];
+const FIRST_NAMES = [
+  'Samir',
+  'Leila',
+  'Karim',
+  'Amina',
+  'Yacine',
+  'Nadia',
+  'Mourad',
+  'Sofia',
+  'Rachid',
+  'Imane',
+  'Walid',
+  'Meriem',
+  'Farid',
+  'Lina',
+  'Omar',
+  'Yasmine',
+  'Hakim',
+  'Sarah',
+];
+const PLACES: Array<{ wilaya: string; commune: string; streets: string[] }> = [
+  {
+    wilaya: '16',
+    commune: 'Bab Ezzouar',
+    streets: ['Boulevard Mohamed Boudiaf', 'Rue des Frères Bouadou'],
+  },
+  { wilaya: '16', commune: 'Kouba', streets: ['Avenue de l’ALN', 'Rue Garidi'] },
+  { wilaya: '31', commune: 'Oran', streets: ['Boulevard de la Soummam', 'Rue Larbi Ben M’hidi'] },
+  { wilaya: '25', commune: 'Constantine', streets: ['Rue Abane Ramdane', 'Avenue Aouati Mostefa'] },
+  { wilaya: '09', commune: 'Blida', streets: ['Boulevard Larbi Tebessi', 'Rue des Martyrs'] },
+  { wilaya: '06', commune: 'Béjaïa', streets: ['Boulevard de la Liberté', 'Rue Hamadi Krim'] },
+  { wilaya: '19', commune: 'Sétif', streets: ['Avenue du 8 Mai 1945', 'Rue Ahmed Aggoun'] },
+];
+const VEHICLES: Array<[string, string]> = [
+  ['Renault', 'Symbol'],
+  ['Hyundai', 'Accent'],
+  ['Peugeot', '208'],
+  ['Dacia', 'Logan'],
+  ['Volkswagen', 'Polo'],
+  ['Kia', 'Picanto'],
+  ['Toyota', 'Corolla'],
+  ['Seat', 'Ibiza'],
+  ['Fiat', 'Tipo'],
+  ['Chery', 'Tiggo 2'],
+];
+const DAMAGE = [
+  'Pare-chocs avant enfoncé',
+  'Coffre et feu arrière gauche cassés',
+  'Aile droite rayée',
+  'Portière conducteur enfoncée',
+  'Rétroviseur gauche arraché',
+  'Phare avant droit brisé',
+];
+const REMARKS = [
+  '',
+  "J'étais arrêté au feu rouge.",
+  'Chaussée mouillée.',
+  "L'autre véhicule a freiné brusquement.",
+  'Visibilité réduite.',
+];
+const AGENCIES = ['Agence centre', 'Agence Hussein Dey', 'Agence Oran Centre', 'Agence El Harrach'];
+
+const DAY = 86_400_000;
+const isoDay = (t: number) => new Date(t).toISOString().slice(0, 10);
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** The boxes of the form version, as map keys. */
+function boxes(formVersion: string): string[] {
+  const version = getFormVersion(formVersion);
+  if (!version) throw new Error(`unknown form version ${formVersion}`);
+  return version.circumstances.map((c) => String(c.id));
+}
+
+function person(rng: Random) {
+  return { lastName: rng.pick(LAST_NAMES), firstName: rng.pick(FIRST_NAMES) };
+}
+
+function plate(rng: Random, now: Date): string {
+  const yy = rng.int(0, now.getUTCFullYear() % 100);
+  return `${rng.int(1, 99_999)}-${rng.pick([1, 1, 1, 3])}${two(yy)}-${two(rng.int(1, 58))}`;
+}
+
+/** One vehicle's actions: pickers first, then typing, then the boxes, as a driver would. */
+function vehicleActions(
+  rng: Random,
+  role: Role,
+  insurer: string,
+  accidentDay: number,
+  formVersion: string,
+  now: Date,
+): FillAction[] {
+  const root = `vehicle${role}` as const;
+  const holder = person(rng);
+  const driver = rng.chance(0.8) ? holder : person(rng);
+  const [make, model] = rng.pick(VEHICLES);
+  const validFrom = accidentDay - rng.int(10, 300) * DAY;
+  const birth = Date.UTC(rng.int(1960, 2003), rng.int(0, 11), rng.int(1, 28));
+  const licence = birth + rng.int(18, 30) * 365 * DAY;
+  const ticked = rng.shuffle(boxes(formVersion)).slice(0, rng.int(0, 3));
+  const place = rng.pick(PLACES);
+  const actions: FillAction[] = [
+    {
+      kind: 'set',
+      root,
+      what: 'vehicle and insurance pickers',
+      plain: {
+        vehicle: { make, model, plate: plate(rng, now), plateCountry: 'DZ' },
+        insurer: {
+          company: insurer,
+          policyNumber: `${insurer.toUpperCase()}-${rng.int(2020, 2025)}-${rng.int(1000, 999_999)}`,
+          validFrom: isoDay(validFrom),
+          validTo: isoDay(validFrom + 364 * DAY),
+          coversOwnDamage: rng.chance(0.4),
+        },
+        policyholder: { phone: `0${rng.pick([5, 6, 7])}${rng.int(10_000_000, 99_999_999)}` },
+        driver: {
+          birthDate: isoDay(birth),
+          licenceNumber: String(rng.int(100_000_000, 999_999_999)),
+          licenceCategory: 'B',
+          licenceIssuedOn: isoDay(licence),
+          // Renewed every ten years: still valid on the day of the accident.
+          licenceValidUntil: isoDay(accidentDay + rng.int(30, 3_600) * DAY),
+        },
+        impactPoint: {
+          x: Math.round(rng.next() * 100) / 100,
+          y: Math.round(rng.next() * 100) / 100,
+          side: rng.pick(['front', 'rear', 'left', 'right']),
+        },
+      },
+    },
+    {
+      kind: 'type',
+      root,
+      path: ['policyholder', 'lastName'],
+      text: holder.lastName,
+      what: 'policyholder name',
+    },
+    {
+      kind: 'type',
+      root,
+      path: ['policyholder', 'firstName'],
+      text: holder.firstName,
+      what: 'policyholder first name',
+    },
+    {
+      kind: 'type',
+      root,
+      path: ['policyholder', 'address'],
+      text: `${rng.int(1, 120)} ${rng.pick(place.streets)}, ${place.commune}`,
+      what: 'policyholder address',
+    },
+    { kind: 'type', root, path: ['insurer', 'agency'], text: rng.pick(AGENCIES), what: 'agency' },
+    {
+      kind: 'type',
+      root,
+      path: ['driver', 'lastName'],
+      text: driver.lastName,
+      what: 'driver name',
+    },
+    {
+      kind: 'type',
+      root,
+      path: ['driver', 'firstName'],
+      text: driver.firstName,
+      what: 'driver first name',
+    },
+    {
+      kind: 'type',
+      root,
+      path: ['comingFrom'],
+      text: rng.pick(PLACES).commune,
+      what: 'coming from',
+    },
+    { kind: 'type', root, path: ['goingTo'], text: rng.pick(PLACES).commune, what: 'going to' },
+    { kind: 'type', root, path: ['visibleDamage'], text: rng.pick(DAMAGE), what: 'visible damage' },
+  ];
+  for (const box of ticked) {
+    actions.push({ kind: 'tick', vehicle: root, box, what: `circumstance box ${box}` });
+  }
+  actions.push({
+    kind: 'set',
+    root,
+    plain: { circumstanceCount: ticked.length },
+    what: 'number of ticked boxes',
+  });
+  const remark = rng.pick(REMARKS);
+  if (remark)
+    actions.push({ kind: 'type', root, path: ['remarks'], text: remark, what: 'remarks' });
+  return actions;
+}
+
+function strokePoints(rng: Random): number[] {
+  const n = rng.int(6, 18);
+  let x = rng.float(0.1, 0.9);
+  let y = rng.float(0.1, 0.9);
+  const points: number[] = [];
+  for (let i = 0; i < n; i++) {
+    x = Math.min(1, Math.max(0, x + rng.float(-0.04, 0.04)));
+    y = Math.min(1, Math.max(0, y + rng.float(-0.04, 0.04)));
+    points.push(Math.round(x * 1000) / 1000, Math.round(y * 1000) / 1000);
+  }
+  return points;
+}
+
+/**
+ * The whole fill of one pair. A takes the date, time, place and its vehicle; B the witnesses,
+ * its vehicle and a correction to the address A typed; both draw on the sketch at once.
+ */
+export function pairScript(
+  rng: Random,
+  knownInsurers: readonly string[],
+  opts: { formVersion?: string; now?: Date } = {},
+): PairScript {
+  const formVersion = opts.formVersion ?? 'dz';
+  const now = opts.now ?? new Date();
+  // A day or more back: never "in the future" wherever the server's day is taken.
+  const accidentDay =
+    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - rng.int(1, 60) * DAY;
+  const insurers = { A: rng.pick(knownInsurers), B: rng.pick(knownInsurers) };
+  const place = rng.pick(PLACES);
+  const A: FillAction[] = [
+    {
+      kind: 'set',
+      root: 'accident',
+      what: 'date, time and place pickers',
+      plain: {
+        date: isoDay(accidentDay),
+        time: `${two(rng.int(0, 23))}:${two(rng.int(0, 59))}`,
+        place: {
+          country: 'DZ',
+          wilaya: place.wilaya,
+          gps: {
+            lat: Math.round((36 + rng.next()) * 10_000) / 10_000,
+            lon: Math.round((3 + rng.next()) * 10_000) / 10_000,
+            accuracyM: rng.int(3, 30),
+          },
+        },
+        injuries: rng.chance(0.1),
+        otherVehicleDamage: false,
+        objectDamage: rng.chance(0.2),
+      },
+    },
+    {
+      kind: 'type',
+      root: 'accident',
+      path: ['place', 'commune'],
+      text: place.commune,
+      what: 'commune',
+    },
+    {
+      kind: 'type',
+      root: 'accident',
+      path: ['place', 'address'],
+      text: `${rng.pick(place.streets)}`,
+      what: 'accident address',
+    },
+    {
+      kind: 'set',
+      root: 'sketch',
+      what: 'road and vehicle A on the sketch',
+      plain: {
+        elements: {
+          'A-road': { kind: 'road', x: 0, y: 0.5, rotation: 0, points: [0, 0.5, 1, 0.5] },
+          'A-car': { kind: 'vehicle', vehicle: 'A', x: rng.float(0.2, 0.4), y: 0.5, rotation: 90 },
+        },
+      },
+    },
+    { kind: 'stroke', id: 'A-stroke-1', points: strokePoints(rng), what: 'a stroke on the sketch' },
+    ...vehicleActions(rng, 'A', insurers.A, accidentDay, formVersion, now),
+    { kind: 'stroke', id: 'A-stroke-2', points: strokePoints(rng), what: 'another stroke' },
+  ];
+  const witnesses = Array.from({ length: rng.int(0, 2) }, () => {
+    const w = person(rng);
+    return {
+      name: `${w.firstName} ${w.lastName}`,
+      address: `${rng.int(1, 80)} ${rng.pick(rng.pick(PLACES).streets)}`,
+      phone: `0${rng.pick([5, 6, 7])}${rng.int(10_000_000, 99_999_999)}`,
+    };
+  });
+  const vehicleB = vehicleActions(rng, 'B', insurers.B, accidentDay, formVersion, now);
+  const B: FillAction[] = [
+    {
+      kind: 'set',
+      root: 'sketch',
+      what: 'vehicle B and an arrow on the sketch',
+      plain: {
+        elements: {
+          'B-car': { kind: 'vehicle', vehicle: 'B', x: rng.float(0.5, 0.8), y: 0.5, rotation: 90 },
+          'B-arrow': { kind: 'arrow', x: 0.5, y: 0.4, rotation: rng.int(0, 359) },
+        },
+      },
+    },
+    ...vehicleB.slice(0, 6),
+    { kind: 'stroke', id: 'B-stroke-1', points: strokePoints(rng), what: 'a stroke on the sketch' },
+    ...(witnesses.length > 0
+      ? [{ kind: 'set', root: 'accident', plain: { witnesses }, what: 'witnesses' } as FillAction]
+      : []),
+    {
+      kind: 'set',
+      root: 'sketch',
+      what: 'a label on the sketch',
+      plain: { elements: { 'B-label': { kind: 'label', x: 0.5, y: 0.2, text: 'Feu rouge' } } },
+    },
+    ...vehicleB.slice(6),
+    {
+      kind: 'type',
+      root: 'accident',
+      path: ['place', 'address'],
+      text: ' (près du rond-point)',
+      what: "a correction to A's address",
+    },
+  ];
+  return { A, B, insurers };
+}
+
+/** Number of Yjs updates an action makes (for pacing and progress). */
+export function updatesOf(action: FillAction): number {
+  switch (action.kind) {
+    case 'set':
+    case 'tick':
+      return 1;
+    case 'type':
+      return [...action.text].length;
+    case 'stroke':
+      return 1 + action.points.length / 2;
+  }
+}
+
+/**
+ * Runs one action on a document. `pause(n)` is awaited after every burst of n updates, which
+ * is how the caller paces typing (a word at a time) and strokes (a few points at a time).
+ */
+export async function runAction(
+  doc: Y.Doc,
+  action: FillAction,
+  pause: (updates: number) => Promise<void>,
+): Promise<void> {
+  switch (action.kind) {
+    case 'set':
+      writeSection(doc, action.root, action.plain);
+      await pause(1);
+      return;
+    case 'tick': {
+      const set = doc.getMap(action.vehicle).get('circumstances');
+      if (set instanceof Y.Map) set.set(action.box, true);
+      else writeSection(doc, action.vehicle, { circumstances: { [action.box]: true } });
+      await pause(1);
+      return;
+    }
+    case 'type': {
+      // A word at a time: each character its own update, a pause after each word.
+      for (const word of action.text.match(/\S+\s*|\s+/gu) ?? []) {
+        typeText(doc, action.root, action.path, word);
+        await pause([...word].length);
+      }
+      return;
+    }
+    case 'stroke': {
+      writeSection(doc, 'sketch', {
+        elements: {
+          [action.id]: { kind: 'stroke', x: action.points[0]!, y: action.points[1]!, points: [] },
+        },
+      });
+      await pause(1);
+      const element = (doc.getMap('sketch').get('elements') as Y.Map<unknown>).get(action.id);
+      const points = (element as Y.Map<unknown>).get('points') as Y.Array<number>;
+      // A few points per burst, as touch events arrive.
+      let burst = 0;
+      for (let i = 0; i < action.points.length; i += 2) {
+        points.push([action.points[i]!, action.points[i + 1]!]);
+        if (++burst === 3) {
+          await pause(burst);
+          burst = 0;
+        }
+      }
+      if (burst > 0) await pause(burst);
+      return;
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The benchmark harness (`npm run bench`) in its --quick mode: every setup starts, every
+ * measurement produces figures, ratios to the reference are computed, targets are judged, and
+ * the generated part of the benchmarks document is written without touching the prose around
+ * it. The figures themselves are not asserted: a quick run on a shared machine says nothing
+ * about them.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runBench } from '../scripts/bench/run.js';
+import {
+  BEGIN,
+  END,
+  formatText,
+  writeBenchmarksDoc,
+  type BenchReport,
+} from '../scripts/bench/report.js';
+import { TARGETS } from '../scripts/bench/targets.js';
+
+interface Ctx {
+  report?: BenchReport;
+  dir?: string;
+  setupError?: unknown;
+}
+
+const test = suite<Ctx>('bench', {});
+
+test.before(async (ctx) => {
+  try {
+    ctx.dir = await mkdtemp(path.join(os.tmpdir(), 'constat-bench-test-'));
+    ctx.report = await runBench({ quick: true, showProgress: false, log: () => {} });
+  } catch (err) {
+    ctx.setupError = err;
+  }
+});
+test.before.each((ctx) => {
+  if (ctx.setupError) throw ctx.setupError;
+});
+test.after(async (ctx) => {
+  if (ctx.dir) await rm(ctx.dir, { recursive: true, force: true });
+});
+
+const finite = (v: number | undefined, what: string) =>
+  assert.ok(v !== undefined && Number.isFinite(v), `${what}: ${v}`);
+
+test('every setup produces fan-out and capacity figures', (ctx) => {
+  const report = ctx.report!;
+  assert.equal(
+    report.targets.map((t) => t.id),
+    [...TARGETS],
+  );
+  for (const t of report.targets) {
+    assert.is(t.error, undefined, `${t.id}: ${t.error}`);
+    finite(t.fanout?.latencyMs.p50, `${t.id} fan-out p50`);
+    finite(t.fanout?.latencyMs.p99, `${t.id} fan-out p99`);
+    assert.is(t.fanout!.updates, report.config.fanout.updates);
+    const capacity = t.capacity!;
+    assert.ok(capacity.steps.length >= 1, `${t.id} ran a capacity step`);
+    for (const step of capacity.steps) {
+      assert.ok(step.samples > 0, `${t.id} step ${step.sessions} has samples`);
+      assert.is(step.failedToConnect, 0, `${t.id} step ${step.sessions} connected every session`);
+      assert.is(step.rssKiB.length, t.id.endsWith('redis') ? 2 : 1);
+      for (const kib of step.rssKiB) assert.ok(kib > 10_000, `${t.id} RSS read: ${kib}`);
+    }
+  }
+});
+
+test('this server is measured end to end: finalizations committed and on Kafka', (ctx) => {
+  const report = ctx.report!;
+  for (const id of ['ours-redis', 'ours-embedded']) {
+    const f = report.targets.find((t) => t.id === id)!.finalize!;
+    assert.is(f.failures, 0, id);
+    assert.ok(f.committedPerSecond > 0, `${id} committed/s`);
+    finite(f.serverCpuMsPerConstat, `${id} server CPU per constat`);
+    assert.ok(f.sqlStatementsPerConstat > 0, `${id} SQL statements counted`);
+    if (process.env.KAFKA_BROKERS) assert.ok(f.kafkaPerSecond! > 0, `${id} on Kafka`);
+  }
+  for (const id of ['reference', 'hocuspocus-redis']) {
+    assert.is(report.targets.find((t) => t.id === id)!.finalize, undefined);
+  }
+});
+
+test('figures are printed with their ratio to the reference, and targets judged', (ctx) => {
+  const report = ctx.report!;
+  const text = formatText(report);
+  assert.match(text, /fan-out latency/);
+  assert.match(text, /constat, 2 instances via Redis\s+p50\s+[\d.]+\s+[\d.]+×/);
+  assert.match(text, /@y\/websocket-server \(reference\)\s+p50\s+[\d.]+\s+1\.00×/);
+  assert.match(text, /finalizations per second/);
+  assert.ok(report.verdicts.length >= 6);
+  const fanout = report.verdicts.find((v) => v.target.startsWith('fan-out p99 through Redis ≤'));
+  assert.type(fanout!.met, 'boolean');
+  assert.ok(report.machine.cores > 0 && report.machine.node.startsWith('v'));
+});
+
+test('--write replaces only the generated block of the benchmarks document', async (ctx) => {
+  const file = path.join(ctx.dir!, 'benchmarks.md');
+  await writeFile(
+    file,
+    `# Benchmarks\n\nProse before.\n\n${BEGIN}\nold figures\n${END}\n\nProse after.\n`,
+  );
+  await writeBenchmarksDoc(file, ctx.report!);
+  await writeBenchmarksDoc(file, ctx.report!);
+  const text = await readFile(file, 'utf8');
+  assert.ok(text.startsWith('# Benchmarks\n\nProse before.'));
+  assert.ok(text.trimEnd().endsWith('Prose after.'));
+  assert.not.match(text, /old figures/);
+  assert.is(text.split(BEGIN).length, 2, 'one generated block');
+  assert.match(text, /\| constat, 2 instances via Redis\s+\|/);
+  assert.match(text, /Machine: \d+ × /);
+});
+
+test.run();
