@@ -26,15 +26,19 @@ export function connectDevice(
   syncBase: string,
   sessionId: string,
   token: string,
-  opts: { doc?: Y.Doc } = {},
+  opts: { doc?: Y.Doc; connect?: boolean; viaSubprotocol?: boolean } = {},
 ): Device {
   const doc = opts.doc ?? new Y.Doc();
   const provider = new WebsocketProvider(syncBase, sessionId, doc, {
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     // Node's global BroadcastChannel would sync two providers of one process without the server.
     disableBc: true,
+    connect: opts.connect ?? true,
     maxBackoffTime: 500,
-    params: { token },
+    // The token in the URL, or as a subprotocol entry (docs/protocol.md).
+    ...(opts.viaSubprotocol
+      ? { protocols: ['constat.v1', `bearer.${token}`] }
+      : { params: { token } }),
   });
   const events: SessionEvent[] = [];
   const closes: Device['closes'] = [];
