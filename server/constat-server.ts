@@ -99,7 +99,7 @@ export async function startServer(
         return redis;
       };
       const redis = await connect('commands');
-      const reader = await connect('stream-reader');
+      const subscriber = await connect('hub-notices');
       // Subscriptions cross instances through Redis pub/sub.
       pubsub = createChangePubSub({
         publish: redis,
@@ -111,7 +111,7 @@ export async function startServer(
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
       hub = new RedisHub({
         redis,
-        reader,
+        subscriber,
         keys,
         logger,
         readCount: config.hub.readCount,

@@ -1,12 +1,21 @@
 /**
  * The hub on Redis streams (the y-redis design): one stream per session; an accepted update is
- * appended (XADD) before it is applied and fanned out; each instance runs ONE blocking read
- * loop over the streams of the sessions it holds and hands entries to their live documents.
- * A compactor (compactor.ts) later merges the stream into the session's draft and trims it.
+ * appended (XADD) before it is applied and fanned out, and a compactor (compactor.ts) later
+ * merges the stream into the session's draft and trims it.
+ *
+ * Delivery between instances costs what it carries, not what is live: the append script also
+ * PUBLISHes the entry on the session's channel, with the id of the entry before it. An instance
+ * subscribes to the channels of the sessions it holds; a notice whose previous id is the last
+ * one a listener got is delivered as is (no read at all), and anything else (a notice missed
+ * while the subscriber connection was down, an entry written by another tool) marks the
+ * session behind, and a catch-up loop reads the stream of those sessions only. Pub/sub may
+ * drop notices; the stream drops nothing until it is merged into the draft.
  *
  * Entry layout: field `m` = one type byte (0 update, 1 awareness) followed by the payload.
  * Awareness rides the same stream so it is ordered with updates; the compactor skips it.
+ * Notice layout: `<previous id> <id> <entry>`.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Hub, HubListener, HubMessage } from './hub.js';
@@ -14,43 +23,64 @@ import type { RedisKeys } from './redis-keys.js';
 
 const TYPE_UPDATE = 0;
 const TYPE_AWARENESS = 1;
+/** Streams named in one catch-up XREAD. */
+const CATCH_UP_BATCH = 200;
 
 export interface RedisHubOptions {
   /** Connection for commands. */
   redis: Redis;
-  /** A dedicated connection for the blocking read (a blocked connection serves nobody else). */
-  reader: Redis;
+  /** A dedicated connection for the notices (a subscribed connection serves nobody else). */
+  subscriber: Redis;
   keys: RedisKeys;
   logger: Logger;
-  /** Entries per XREAD; bounds the memory one read can take. */
+  /** Entries per stream and catch-up read; bounds the memory one read can take. */
   readCount?: number;
-  /** Upper bound of one blocking read; new subscriptions interrupt it anyway. */
-  blockMs?: number;
   /** How long after an update its session is due for compaction. */
   compactionDelayMs: number;
-  /** Called after each read with how far behind the newest entry read was (ms). */
+  /** Called for each delivery with how far behind the entry's append it is (ms). */
   onReadLag?: (ms: number) => void;
   onStreamLost?: () => void;
 }
 
-interface Subscription {
-  listeners: Set<HubListener>;
-  /** Last stream id delivered. */
+interface Reader {
+  listener: HubListener;
+  /** Last stream id delivered to this listener. */
   lastId: string;
+  /** Its first read of the stream is done; notices before that only mark the session behind. */
+  ready: boolean;
+}
+
+interface Subscription {
+  readers: Set<Reader>;
+  /** The channel subscription is confirmed (notices from then on reach us). */
+  subscribed: Promise<unknown>;
+  /** Some reader may be missing entries: read the stream. */
+  behind: boolean;
   /** The stream is known to exist (it held entries, or we appended). */
   exists: boolean;
   /** The whole document, re-appended when the stream turns out to be lost. */
   snapshot: (() => Uint8Array) | undefined;
 }
 
-// KEYS[1] stream; ARGV[1] '1' when this instance knows the stream existed; ARGV[2] entry.
-// A stream is never deleted by us (trimming leaves it empty), so a known stream that is gone
-// means Redis lost its data (a flush, a failover without persistence): refuse, and let the
-// caller re-append the whole document first.
+// KEYS[1] stream; ARGV[1] '1' when this instance knows the stream existed; ARGV[2] entry;
+// ARGV[3] the session's channel. A stream is never deleted by us (trimming leaves it empty),
+// so a known stream that is gone means Redis lost its data (a flush, a failover without
+// persistence): refuse, and let the caller re-append the whole document first.
 const APPEND = `
-if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+local prev = '0'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then prev = info[i + 1] break end
+  end
+elseif ARGV[1] == '1' then
+  return false
+end
+local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
+return id
 `;
+const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export function encodeEntry(message: HubMessage): Buffer {
   const out = Buffer.allocUnsafe(message.update.byteLength + 1);
@@ -59,17 +89,34 @@ export function encodeEntry(message: HubMessage): Buffer {
   return out;
 }
 
+/** The message in an entry's `m` value, or undefined when it is not one. */
+export function decodeValue(value: Buffer): HubMessage | undefined {
+  if (value.byteLength < 1) return undefined;
+  const update = new Uint8Array(value.buffer, value.byteOffset + 1, value.byteLength - 1);
+  if (value[0] === TYPE_UPDATE) return { kind: 'update', update };
+  if (value[0] === TYPE_AWARENESS) return { kind: 'awareness', update };
+  return undefined;
+}
+
 export function decodeEntry(fields: Buffer[]): HubMessage | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i]!.toString() !== 'm') continue;
-    const value = fields[i + 1]!;
-    if (value.byteLength < 1) return undefined;
-    const update = new Uint8Array(value.buffer, value.byteOffset + 1, value.byteLength - 1);
-    if (value[0] === TYPE_UPDATE) return { kind: 'update', update };
-    if (value[0] === TYPE_AWARENESS) return { kind: 'awareness', update };
-    return undefined;
+    if (fields[i]!.toString() === 'm') return decodeValue(fields[i + 1]!);
   }
   return undefined;
+}
+
+/** `<previous id> <id> <entry>` → its parts, or undefined when malformed. */
+export function decodeNotice(
+  notice: Buffer,
+): { prevId: string; id: string; value: Buffer } | undefined {
+  const first = notice.indexOf(0x20);
+  const second = first < 0 ? -1 : notice.indexOf(0x20, first + 1);
+  if (second < 0) return undefined;
+  return {
+    prevId: notice.toString('latin1', 0, first),
+    id: notice.toString('latin1', first + 1, second),
+    value: notice.subarray(second + 1),
+  };
 }
 
 /** Milliseconds part of a stream id. */
@@ -82,21 +129,46 @@ export class RedisHub implements Hub {
   readonly #opts: RedisHubOptions;
   readonly #log: Logger;
   readonly #subs = new Map<string, Subscription>();
-  #readerId: number | undefined;
-  #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  #catchingUp: Promise<void> | undefined;
   #closed = false;
 
   constructor(opts: RedisHubOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'redis-hub' });
+    opts.subscriber.on('messageBuffer', (channel: Buffer, notice: Buffer) =>
+      this.#onNotice(channel, notice),
+    );
+    // After a reconnect (ioredis subscribes again) notices sent meanwhile are gone: read every
+    // stream held here once, after the subscriptions are back.
+    opts.subscriber.on('ready', () => {
+      if (this.#closed || this.#subs.size === 0) return;
+      opts.subscriber
+        .ping()
+        .then(() => {
+          for (const sub of this.#subs.values()) sub.behind = true;
+          this.#catchUp();
+        })
+        .catch((err: unknown) => this.#log.warn({ err }, 'could not resume after a reconnect'));
+    });
   }
 
   async append(sessionId: string, message: HubMessage): Promise<void> {
     const { redis, keys } = this.#opts;
     const sub = this.#subs.get(sessionId);
-    const key = keys.updates(sessionId);
-    const added = await redis.eval(APPEND, 1, key, sub?.exists ? '1' : '0', encodeEntry(message));
+    // Both commands leave together: one round trip. LT: due at the latest one delay after
+    // this update, never later than already due. A separate command: the index and the
+    // stream live in different slots of a cluster.
+    const [added] = await Promise.all([
+      this.#append(sessionId, message, sub?.exists === true),
+      message.kind === 'update'
+        ? redis.zadd(
+            keys.compactionIndex,
+            'LT',
+            Date.now() + this.#opts.compactionDelayMs,
+            sessionId,
+          )
+        : undefined,
+    ]);
     if (added === null) {
       this.#log.warn(
         { sessionId },
@@ -104,20 +176,26 @@ export class RedisHub implements Hub {
       );
       this.#opts.onStreamLost?.();
       if (sub?.snapshot) {
-        await redis.xadd(key, '*', 'm', encodeEntry({ kind: 'update', update: sub.snapshot() }));
+        await this.#append(sessionId, { kind: 'update', update: sub.snapshot() }, false);
       }
-      await redis.xadd(key, '*', 'm', encodeEntry(message));
+      await this.#append(sessionId, message, false);
     }
     if (sub) sub.exists = true;
-    if (message.kind === 'update') {
-      // LT: due at the latest one delay after this update, never later than already due. A
-      // separate command: the index and the stream live in different slots of a cluster.
-      await redis.zadd(
-        keys.compactionIndex,
-        'LT',
-        Date.now() + this.#opts.compactionDelayMs,
-        sessionId,
-      );
+  }
+
+  async #append(sessionId: string, message: HubMessage, known: boolean): Promise<unknown> {
+    const { redis, keys } = this.#opts;
+    const args = [
+      keys.updates(sessionId),
+      known ? '1' : '0',
+      encodeEntry(message),
+      keys.channel(sessionId),
+    ];
+    try {
+      return await redis.evalsha(APPEND_SHA, 1, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return await redis.eval(APPEND, 1, ...args);
     }
   }
 
@@ -126,108 +204,142 @@ export class RedisHub implements Hub {
     listener: HubListener,
     snapshot?: () => Uint8Array,
   ): Promise<() => void> {
+    const { redis, subscriber, keys } = this.#opts;
     let sub = this.#subs.get(sessionId);
     if (!sub) {
-      sub = { listeners: new Set(), lastId: '0', exists: false, snapshot };
+      sub = {
+        readers: new Set(),
+        subscribed: subscriber.subscribe(keys.channel(sessionId)),
+        behind: false,
+        exists: false,
+        snapshot,
+      };
       this.#subs.set(sessionId, sub);
     }
-    // Catch up on what the stream holds for this listener alone, then join the shared loop
-    // (which delivers from the subscription's lastId on).
-    const held = await this.#opts.redis.xrangeBuffer(this.#opts.keys.updates(sessionId), '-', '+');
-    if (
-      held.length > 0 ||
-      (await this.#opts.redis.exists(this.#opts.keys.updates(sessionId))) === 1
-    )
-      sub.exists = true;
-    for (const [id, fields] of held) {
-      const message = decodeEntry(fields);
-      if (message) listener(message);
-      if (compareIds(id.toString(), sub.lastId) > 0 && sub.listeners.size === 0)
-        sub.lastId = id.toString();
-    }
-    sub.listeners.add(listener);
-    this.#ensureLoop();
-    this.#interrupt();
-    return () => {
-      sub.listeners.delete(listener);
-      if (sub.listeners.size === 0 && this.#subs.get(sessionId) === sub) {
+    const reader: Reader = { listener, lastId: '0', ready: false };
+    sub.readers.add(reader);
+    const unsubscribe = () => {
+      sub.readers.delete(reader);
+      if (sub.readers.size === 0 && this.#subs.get(sessionId) === sub) {
         this.#subs.delete(sessionId);
-        this.#interrupt();
+        if (!this.#closed) {
+          subscriber.unsubscribe(keys.channel(sessionId)).catch((err: unknown) => {
+            this.#log.warn({ err, sessionId }, 'could not unsubscribe');
+          });
+        }
       }
     };
+    try {
+      // Subscribed first, then read: whatever is appended after the read is noticed.
+      await sub.subscribed;
+      const held = await redis.xrangeBuffer(keys.updates(sessionId), '-', '+');
+      if (held.length > 0 || (await redis.exists(keys.updates(sessionId))) === 1) sub.exists = true;
+      for (const [rawId, fields] of held) {
+        const message = decodeEntry(fields);
+        if (message) listener(message);
+        reader.lastId = rawId.toString();
+      }
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    reader.ready = true;
+    if (sub.behind) this.#catchUp();
+    return unsubscribe;
   }
 
-  #ensureLoop(): void {
-    if (this.#loop || this.#closed) return;
-    this.#loop = this.#run().catch((err: unknown) => this.#log.error({ err }, 'read loop stopped'));
+  #onNotice(channel: Buffer, notice: Buffer): void {
+    const sessionId = this.#opts.keys.sessionOfChannel(channel.toString());
+    const sub = sessionId ? this.#subs.get(sessionId) : undefined;
+    if (!sub) return;
+    const parts = decodeNotice(notice);
+    if (!parts) {
+      this.#log.warn({ sessionId }, 'skipped a malformed notice; reading the stream');
+      sub.behind = true;
+      this.#catchUp();
+      return;
+    }
+    const message = decodeValue(parts.value);
+    for (const reader of sub.readers) {
+      if (!reader.ready || compareIds(parts.id, reader.lastId) <= 0) {
+        if (!reader.ready) sub.behind = true;
+        continue;
+      }
+      if (parts.prevId !== reader.lastId) {
+        sub.behind = true; // a gap: the catch-up delivers this entry after the missing ones
+        continue;
+      }
+      reader.lastId = parts.id;
+      if (message) this.#deliver(sessionId!, reader, message, parts.id);
+    }
+    if (sub.behind) this.#catchUp();
   }
 
-  /** Unblocks the pending XREAD so the next one includes the current set of streams. */
-  #interrupt(): void {
-    this.#wake?.();
-    if (this.#readerId !== undefined) {
-      this.#opts.redis.client('UNBLOCK', this.#readerId).catch((err: unknown) => {
-        this.#log.warn({ err }, 'could not interrupt the read loop');
-      });
+  #deliver(sessionId: string, reader: Reader, message: HubMessage, id: string): void {
+    this.#opts.onReadLag?.(Math.max(0, Date.now() - idTime(id)));
+    try {
+      reader.listener(message);
+    } catch (err) {
+      this.#log.error({ err, sessionId }, 'hub listener failed');
     }
   }
 
-  async #run(): Promise<void> {
-    const { reader, keys } = this.#opts;
-    this.#readerId = Number(await reader.client('ID'));
+  /** Reads the streams of the sessions marked behind until none is. One loop at a time. */
+  #catchUp(): void {
+    if (this.#catchingUp || this.#closed) return;
+    this.#catchingUp = this.#runCatchUp()
+      .catch((err: unknown) => this.#log.error({ err }, 'catch-up stopped'))
+      .finally(() => (this.#catchingUp = undefined));
+  }
+
+  async #runCatchUp(): Promise<void> {
+    const { redis, keys } = this.#opts;
+    const count = this.#opts.readCount ?? 1000;
     while (!this.#closed) {
-      if (this.#subs.size === 0) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = undefined;
-        continue;
+      const batch: Array<[string, Subscription]> = [];
+      for (const [sessionId, sub] of this.#subs) {
+        if (!sub.behind) continue;
+        const readers = [...sub.readers].filter((r) => r.ready);
+        if (readers.length === 0) continue; // its subscribe() calls back here when ready
+        sub.behind = false;
+        batch.push([sessionId, sub]);
+        if (batch.length === CATCH_UP_BATCH) break;
       }
-      const sessions = [...this.#subs.keys()];
-      const streamKeys = sessions.map((s) => keys.updates(s));
-      const ids = sessions.map((s) => this.#subs.get(s)!.lastId);
+      if (batch.length === 0) return;
+      const from = batch.map(([, sub]) => minLastId(sub));
       let result: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
       try {
-        result = (await reader.xreadBuffer(
+        result = (await redis.xreadBuffer(
           'COUNT',
-          this.#opts.readCount ?? 1000,
-          'BLOCK',
-          this.#opts.blockMs ?? 10_000,
+          count,
           'STREAMS',
-          ...streamKeys,
-          ...ids,
+          ...batch.map(([sessionId]) => keys.updates(sessionId)),
+          ...from,
         )) as typeof result;
       } catch (err) {
+        for (const [, sub] of batch) sub.behind = true;
         if (this.#closed) return;
-        // One bad read must not stop fan-out for every session: log, pause, go on.
+        // One bad read must not stop delivery for good: log, pause, go on.
         this.#log.warn({ err }, 'stream read failed; retrying');
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      if (!result) continue;
-      let newest = 0;
-      for (const [key, entries] of result) {
+      for (const [key, entries] of result ?? []) {
         const sessionId = keys.sessionOfUpdates(key.toString());
         const sub = sessionId ? this.#subs.get(sessionId) : undefined;
         if (!sub) continue;
+        if (entries.length >= count) sub.behind = true; // more to read
         for (const [rawId, fields] of entries) {
           const id = rawId.toString();
-          if (compareIds(id, sub.lastId) <= 0) continue;
-          sub.lastId = id;
-          newest = Math.max(newest, idTime(id));
           const message = decodeEntry(fields);
-          if (!message) {
-            this.#log.warn({ sessionId, id }, 'skipped an undecodable stream entry');
-            continue;
-          }
-          for (const listener of sub.listeners) {
-            try {
-              listener(message);
-            } catch (err) {
-              this.#log.error({ err, sessionId }, 'hub listener failed');
-            }
+          if (!message) this.#log.warn({ sessionId, id }, 'skipped an undecodable stream entry');
+          for (const reader of sub.readers) {
+            if (!reader.ready || compareIds(id, reader.lastId) <= 0) continue;
+            reader.lastId = id;
+            if (message) this.#deliver(sessionId!, reader, message, id);
           }
         }
       }
-      if (newest > 0) this.#opts.onReadLag?.(Math.max(0, Date.now() - newest));
     }
   }
 
@@ -235,10 +347,18 @@ export class RedisHub implements Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#subs.clear();
-    this.#wake?.();
-    this.#opts.reader.disconnect();
-    await this.#loop;
+    this.#opts.subscriber.disconnect();
+    await this.#catchingUp;
   }
+}
+
+function minLastId(sub: Subscription): string {
+  let min: string | undefined;
+  for (const reader of sub.readers) {
+    if (reader.ready && (min === undefined || compareIds(reader.lastId, min) < 0))
+      min = reader.lastId;
+  }
+  return min ?? '0';
 }
 
 /** Orders stream ids (`ms-seq`) numerically. */

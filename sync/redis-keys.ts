@@ -8,14 +8,18 @@ import { isValidSessionId } from './session-record.js';
 export interface RedisKeys {
   /** The session's update stream. */
   updates(sessionId: string): string;
+  /** The pub/sub channel on which appends to the session's stream are announced. */
+  channel(sessionId: string): string;
   /** The compaction lease of one session. */
   compactionLease(sessionId: string): string;
   /** Id of the last stream entry merged into the draft. */
   mergedId(sessionId: string): string;
   /** Sorted set of sessions that have stream entries, scored by when compaction is next due. */
   compactionIndex: string;
-  /** Session id from an `updates` key (what the read loop gets back). */
+  /** Session id from an `updates` key (what a stream read gets back). */
   sessionOfUpdates(key: string): string | undefined;
+  /** Session id from a `channel` name (what a notice arrives on). */
+  sessionOfChannel(channel: string): string | undefined;
   /** Matches every key of this keyspace (for tests that clean up). */
   pattern: string;
 }
@@ -26,15 +30,19 @@ export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
       throw new Error(`invalid session id ${JSON.stringify(sessionId)}`);
     return `${prefix}{s:${sessionId}}:${suffix}`;
   };
-  const updatesKey = new RegExp(
-    `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\{s:([A-Za-z0-9_-]+)\\}:updates$`,
-  );
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const sessionOf = (suffix: string) => {
+    const pattern = new RegExp(`^${escaped}\\{s:([A-Za-z0-9_-]+)\\}:${suffix}$`);
+    return (name: string) => pattern.exec(name)?.[1];
+  };
   return {
     updates: (id) => sessionKey(id, 'updates'),
+    channel: (id) => sessionKey(id, 'notices'),
     compactionLease: (id) => sessionKey(id, 'compactor'),
     mergedId: (id) => sessionKey(id, 'merged'),
     compactionIndex: `${prefix}compaction`,
-    sessionOfUpdates: (key) => updatesKey.exec(key)?.[1],
+    sessionOfUpdates: sessionOf('updates'),
+    sessionOfChannel: sessionOf('notices'),
     pattern: `${prefix}*`,
   };
 }

@@ -41,7 +41,7 @@ const connect = () => {
   return r;
 };
 const redisHub = (keys: RedisKeys) =>
-  new RedisHub({ redis: connect(), reader: connect(), keys, logger, compactionDelayMs: 1_000 });
+  new RedisHub({ redis: connect(), subscriber: connect(), keys, logger, compactionDelayMs: 1_000 });
 
 const factories: HubFactory[] = [
   {
@@ -116,27 +116,84 @@ shared.after(async () => {
   await deleteRedisKeys(prefix);
 });
 
-shared(
-  'a subscription added while the read loop is blocked is served at once',
-  async ({ keys }) => {
-    const hub = redisHub(keys);
-    const peer = redisHub(keys);
-    try {
-      const first = sessionId();
-      await hub.subscribe(first, () => {});
-      await new Promise((r) => setTimeout(r, 100)); // the loop is now blocked on `first`
-      const second = sessionId();
-      const seen: HubMessage[] = [];
-      await hub.subscribe(second, (m) => seen.push(m));
-      const started = Date.now();
-      await peer.append(second, { kind: 'update', update: update('fast') });
-      await waitFor(() => seen.length === 1, 2_000, 'not delivered');
-      assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`);
-    } finally {
-      await Promise.all([hub.close(), peer.close()]);
-    }
-  },
-);
+shared('a subscription added while others are idle is served at once', async ({ keys }) => {
+  const hub = redisHub(keys);
+  const peer = redisHub(keys);
+  try {
+    const first = sessionId();
+    await hub.subscribe(first, () => {});
+    await new Promise((r) => setTimeout(r, 100)); // the loop is now blocked on `first`
+    const second = sessionId();
+    const seen: HubMessage[] = [];
+    await hub.subscribe(second, (m) => seen.push(m));
+    const started = Date.now();
+    await peer.append(second, { kind: 'update', update: update('fast') });
+    await waitFor(() => seen.length === 1, 2_000, 'not delivered');
+    assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`);
+  } finally {
+    await Promise.all([hub.close(), peer.close()]);
+  }
+});
+
+shared('in-order notices are delivered without reading any stream', async ({ keys }) => {
+  const hub = redisHub(keys);
+  const peer = redisHub(keys);
+  const monitor = await connect().monitor();
+  try {
+    const sessions = Array.from({ length: 300 }, () => sessionId());
+    const seen = new Map<string, number>();
+    for (const id of sessions) await hub.subscribe(id, () => seen.set(id, (seen.get(id) ?? 0) + 1));
+    const reads: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const command = String(args[0]).toLowerCase();
+      if (/^x(read|range|revrange)/.test(command) && args.some((a) => String(a).startsWith(prefix)))
+        reads.push(command);
+    });
+    const active = sessions.slice(0, 10);
+    for (let i = 0; i < 10; i++)
+      for (const id of active) await peer.append(id, { kind: 'update', update: update(`${i}`) });
+    await waitFor(() => active.every((id) => seen.get(id) === 10), 5_000, 'notices not delivered');
+    assert.equal(reads, [], 'no stream was read for 100 appends to 10 of 300 live sessions');
+  } finally {
+    monitor.disconnect();
+    await Promise.all([hub.close(), peer.close()]);
+  }
+});
+
+shared('appends made while the notice connection was down are caught up', async ({ keys }) => {
+  const subscriber = connect();
+  const subscriberId = String(await subscriber.client('ID'));
+  const hub = new RedisHub({
+    redis: connect(),
+    subscriber,
+    keys,
+    logger,
+    compactionDelayMs: 1_000,
+  });
+  const peer = redisHub(keys);
+  const raw = connect();
+  try {
+    const id = sessionId();
+    const seen: string[] = [];
+    await hub.subscribe(id, (m) => {
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, m.update);
+      seen.push(doc.getText('t').toString());
+    });
+    await peer.append(id, { kind: 'update', update: update('before') });
+    await waitFor(() => seen.length === 1, 2_000, 'first notice not delivered');
+    await raw.client('KILL', 'ID', subscriberId);
+    // Appended while the connection is down or resubscribing: these notices are lost.
+    await peer.append(id, { kind: 'update', update: update('during 1') });
+    await peer.append(id, { kind: 'update', update: update('during 2') });
+    await waitFor(() => seen.length === 3, 5_000, `caught up only ${JSON.stringify(seen)}`);
+    await peer.append(id, { kind: 'update', update: update('after') });
+    await waitFor(() => seen.length === 4, 2_000, 'notices not delivered after the reconnect');
+    assert.equal(seen, ['before', 'during 1', 'during 2', 'after'], 'in order, each once');
+  } finally {
+    await Promise.all([hub.close(), peer.close()]);
+  }
+});
 
 shared('a bad entry in one stream does not stop delivery for other sessions', async ({ keys }) => {
   const hub = redisHub(keys);
