@@ -3,7 +3,6 @@
  * topic (once if both parties share an insurer) and one for `constats` (AI services), in one
  * transaction (persistence/constats-repository.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { Finalizer, FinalizeInput } from '../sync/live-session.js';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
 import {
@@ -74,13 +73,12 @@ function finalizeConstat(constats: ConstatsRepository, input: FinalizeInput) {
         // One event, one id, sent to several topics: a consumer reading two of them can tell
         // it is the same event.
         const event = cloudEvent(EventType.constatFinalized, constatId, data);
-        return finalizedTopics(insurerA, insurerB).map((topic) => ({
-          id: randomUUID(),
-          topic,
+        return {
+          topics: finalizedTopics(insurerA, insurerB),
           key: constatId,
           payload: event,
           headers: eventHeaders(event),
-        }));
+        };
       },
     );
   })();

@@ -19,9 +19,9 @@ export interface NewConstat {
   signedAt: string;
 }
 
-export interface OutboxMessage {
-  id: string;
-  topic: string;
+/** One event for the outbox: a row per topic, all carrying the same event. */
+export interface OutboxEvent {
+  topics: readonly string[];
   key: string;
   payload: unknown;
   headers: Record<string, string>;
@@ -80,12 +80,13 @@ export interface ConstatsRepository {
     ids: readonly string[],
   ): Promise<Array<StoredConstat & { status: ConstatStatus }>>;
   /**
-   * Writes the constat and its outbox rows (built by `outbox(constatId)`) in one transaction,
+   * Writes the constat and its outbox rows (the event built by `outbox(constatId)`, one row
+   * per topic) in one transaction,
    * unless the session already has a constat; then returns the existing id.
    */
   finalize(
     constat: NewConstat,
-    outbox: (constatId: string, parties: { a: string; b: string }) => OutboxMessage[],
+    outbox: (constatId: string, parties: { a: string; b: string }) => OutboxEvent,
   ): Promise<FinalizeOutcome>;
   get(id: string): Promise<StoredConstat | null>;
   bySession(sessionId: string): Promise<StoredConstat | null>;
@@ -138,26 +139,26 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
           return { kind: 'not-signable' as const, reason: `session is ${status}` };
         }
         const id = randomUUID();
+        const event = outbox(id, { a: parties.A.userId, b: parties.B.userId });
+        // One statement for everything the constat changes, and the event is sent once
+        // whatever the number of topics: the cost of a finalization is its statements.
         await tx`
-          insert into constats (id, session_id, form_version, content, canonical_json, content_hash, snapshot,
-            signatures, party_a_user, party_b_user, insurer_a, insurer_b, signed_at)
-          values (${id}, ${constat.sessionId}, ${constat.formVersion}, ${json(constat.content)},
-            ${constat.canonicalJson}, ${constat.contentHash}, ${Buffer.from(constat.snapshot)},
-            ${json(constat.signatures)}, ${parties.A.userId}, ${parties.B.userId}, ${constat.insurerA},
-            ${constat.insurerB}, ${constat.signedAt})
-        `;
-        for (const m of outbox(id, { a: parties.A.userId, b: parties.B.userId })) {
-          await tx`
+          with constat as (
+            insert into constats (id, session_id, form_version, content, canonical_json, content_hash, snapshot,
+              signatures, party_a_user, party_b_user, insurer_a, insurer_b, signed_at)
+            values (${id}, ${constat.sessionId}, ${constat.formVersion}, ${json(constat.content)},
+              ${constat.canonicalJson}, ${constat.contentHash}, ${Buffer.from(constat.snapshot)},
+              ${json(constat.signatures)}, ${parties.A.userId}, ${parties.B.userId}, ${constat.insurerA},
+              ${constat.insurerB}, ${constat.signedAt})
+          ), events as (
             insert into outbox (id, topic, message_key, payload, headers)
-            values (${m.id}, ${m.topic}, ${m.key}, ${json(m.payload)}, ${json(m.headers)})
-          `;
-        }
-        await tx`
-          update drafts set status = 'finalized', state = ${Buffer.from(constat.snapshot)}, updated_at = now(),
-            version = version + 1
-          where session_id = ${constat.sessionId}
-        `;
-        await tx`
+            select gen_random_uuid(), topic, ${event.key}, ${json(event.payload)}, ${json(event.headers)}
+            from unnest(${sql.array([...event.topics])}::text[]) as topic
+          ), draft as (
+            update drafts set status = 'finalized', state = ${Buffer.from(constat.snapshot)}, updated_at = now(),
+              version = version + 1
+            where session_id = ${constat.sessionId}
+          )
           update sessions
           set record = record || ${json({ status: 'finalized', constatId: id })}, status = 'finalized'
           where id = ${constat.sessionId}

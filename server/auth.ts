@@ -19,11 +19,22 @@ export interface TokenVerifier {
 
 type Verify = (token: string) => Promise<JWTPayload>;
 
+// Verified tokens are remembered for a while: a device presents the same token on every
+// request, and verifying it (WebCrypto, or a key set) is the costliest part of a small request.
+// Never past the token's own expiry; bounded, oldest out first.
+const CACHE_MS = 60_000;
+const CACHE_MAX = 10_000;
+
 export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   let verifierPromise: Promise<Verify> | undefined;
   const verifier = () => (verifierPromise ??= buildVerify(config));
+  const verified = new Map<string, { principal: Principal; until: number }>();
   return {
     async verify(token) {
+      const now = Date.now();
+      const hit = verified.get(token);
+      if (hit && now < hit.until) return hit.principal;
+      if (hit) verified.delete(token);
       const verify = await verifier();
       let payload: JWTPayload;
       try {
@@ -31,7 +42,11 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
       } catch (err) {
         throw new ConstatError('UNAUTHENTICATED', `invalid token: ${(err as Error).message}`);
       }
-      return principalFromClaims(payload);
+      const principal = Object.freeze(principalFromClaims(payload));
+      const until = Math.min(now + CACHE_MS, payload.exp ? payload.exp * 1000 : Infinity);
+      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, until });
+      return principal;
     },
   };
 }

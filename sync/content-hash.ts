@@ -11,7 +11,12 @@ import { materialise } from './constat-doc.js';
 import type { Role } from './permissions.js';
 
 export function hashContent(content: JsonValue): string {
-  return createHash('sha256').update(canonicalJson(content), 'utf8').digest('hex');
+  return sha256Hex(canonicalJson(content));
+}
+
+/** SHA-256 (hex) of a canonical JSON text's UTF-8 bytes. */
+export function sha256Hex(canonical: string): string {
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
 export function contentHash(doc: Y.Doc): string {

@@ -94,14 +94,9 @@ export class SigningService {
             knownInsurers: this.knownInsurers(),
           }),
       });
-      // The second signature starts finalization; give it a moment so the answer can already
-      // say FINALIZED (devices are told through the websocket either way).
-      for (
-        const deadline = Date.now() + FINALIZE_WAIT_MS;
-        live.finalizing && !live.constatId && Date.now() < deadline;
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      // The second signature starts finalization; wait for it so the answer can already say
+      // FINALIZED (devices are told through the websocket either way).
+      await live.finalizationSettled(FINALIZE_WAIT_MS);
       return live.constatId;
     });
     return { session, constatId };

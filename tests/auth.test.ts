@@ -137,6 +137,25 @@ hs('only HS256 is accepted with a secret (no "none", no other HMAC)', async () =
   await refused(verifier, await sign(claims, 'ES256', privateKey), 'ES256');
 });
 
+hs(
+  'a token verified once is still refused once it expires (verified tokens are cached)',
+  async () => {
+    const verifier = createTokenVerifier(hs256);
+    const exp = Math.floor(Date.now() / 1000) + 1;
+    const token = await new SignJWT({ did: 'd1' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u1')
+      .setExpirationTime(exp)
+      .sign(secretKey(SECRET));
+    const first = await verifier.verify(token);
+    assert.is(await verifier.verify(token), first, 'the second check is answered from the cache');
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    await refused(verifier, token, 'expired after being cached');
+    // A different token for the same device is verified on its own.
+    await refused(verifier, `${token}x`, 'altered after being cached');
+  },
+);
+
 hs('bearerToken reads the Authorization header', () => {
   assert.is(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
   assert.is(bearerToken('bearer   abc'), 'abc');
