@@ -26,6 +26,8 @@ export interface Config {
   limits: Limits;
   sessions: SessionSettings;
   drafts: { saveDebounceMs: number };
+  /** A live document idle this long sleeps (encoded, devices still connected); 0: never. */
+  documents: { sleepAfterMs: number };
   hub: HubSettings;
   graphql: GraphQLLimits;
 }
@@ -171,6 +173,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     drafts: {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
+    },
+    documents: {
+      sleepAfterMs: integer(env, 'DOCUMENT_SLEEP_AFTER_MS', 10_000, 0, 24 * 3600_000),
     },
     graphql: {
       maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 10, 1, 100),

@@ -196,7 +196,9 @@ export async function startServer(
         onChanged: () => changes.session(session.id),
       }),
       logger,
+      { sleepAfterMs: config.documents.sleepAfterMs },
     );
+    metrics.trackAsleep(() => live.asleep);
     cleanups.push(() => live.close());
 
     const sessions = new SessionService(store, drafts, config.sessions);

@@ -20,6 +20,7 @@ const MAX_QUEUED_MESSAGES = 512;
 
 export interface DeviceConnectionOptions {
   ws: WebSocket;
+  sessionId: string;
   role: Role;
   userId: string;
   deviceId: string;
@@ -33,7 +34,7 @@ export class DeviceConnection implements DeviceChannel {
   readonly role: Role;
   readonly #ws: WebSocket;
   readonly #opts: DeviceConnectionOptions;
-  readonly #log: Logger;
+  #logger: Logger | undefined;
   readonly #bucket: TokenBucket;
   #live: LiveSession | undefined;
   #queue: Uint8Array[] = [];
@@ -45,13 +46,18 @@ export class DeviceConnection implements DeviceChannel {
     this.#opts = opts;
     this.#ws = opts.ws;
     this.role = opts.role;
-    this.#log = opts.logger.child({
-      connection: this.id,
-      role: opts.role,
-      deviceId: opts.deviceId,
-    });
     this.#bucket = new TokenBucket(opts.limits.messagesPerSecond, opts.limits.messageBurst);
     this.#resetIdle();
+  }
+
+  // Made on first use: a child logger per idle connection costs memory for nothing.
+  get #log(): Logger {
+    return (this.#logger ??= this.#opts.logger.child({
+      sessionId: this.#opts.sessionId,
+      connection: this.id,
+      role: this.role,
+      deviceId: this.#opts.deviceId,
+    }));
   }
 
   /** Accepts a raw frame; frames received before the document is ready wait in the queue. */

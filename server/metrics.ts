@@ -26,6 +26,14 @@ export class Metrics {
     help: 'Documents live on this instance',
     registers: [this.registry],
   });
+  readonly documentsAsleep: Gauge = new Gauge({
+    name: 'constat_documents_asleep',
+    help: 'Live documents asleep (idle; encoded, devices still connected)',
+    registers: [this.registry],
+    collect: (): void => {
+      this.documentsAsleep.set(this.#asleep());
+    },
+  });
   readonly sessionsOpened = new Counter({
     name: 'constat_sessions_opened_total',
     help: 'Sessions opened',
@@ -78,7 +86,7 @@ export class Metrics {
 
   readonly hubReadLag = new Histogram({
     name: 'constat_hub_read_lag_seconds',
-    help: 'Age of the newest stream entry when the read loop received it',
+    help: 'Age of a hub entry when it is delivered to this instance',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });
@@ -99,6 +107,7 @@ export class Metrics {
     registers: [this.registry],
   });
   #streamEntries: () => Promise<number> = async () => 0;
+  #asleep: () => number = () => 0;
   readonly streamEntries = new Gauge({
     name: 'constat_hub_stream_entries',
     help: 'Entries held in the update streams of the sessions live on this instance',
@@ -160,6 +169,10 @@ export class Metrics {
 
   trackOutbox(measure: () => Promise<{ pending: number; oldestAgeSeconds: number }>): void {
     this.#outbox = measure;
+  }
+
+  trackAsleep(measure: () => number): void {
+    this.#asleep = measure;
   }
 
   /** Sets how the stream-length gauge is measured (at scrape time). */

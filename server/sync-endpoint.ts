@@ -88,11 +88,13 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
         deviceId: principal.deviceId,
         limits: deps.limits,
         metrics: deps.metrics,
-        logger: log.child({ sessionId }),
+        logger: log,
+        sessionId,
       });
       ws.off('message', buffer);
       ws.on('message', (data: Buffer, isBinary) => connection.receive(data, isBinary));
       for (const [data, isBinary] of early) connection.receive(data, isBinary);
+      early.length = 0; // the closures below share this scope: keep nothing alive in it
       connections.add(connection);
       deps.metrics.connections.inc();
       let live: Awaited<ReturnType<LiveSessions['attach']>> | undefined;

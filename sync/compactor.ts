@@ -7,7 +7,7 @@
  * by a merge of itself with newer updates, so it never loses anything it held.
  *
  * Merged entries stay in the stream for `minLifetimeMs` before they are trimmed: an instance
- * whose read loop is a little behind must still find them there.
+ * that is a little behind must still find them there.
  */
 import { randomUUID } from 'node:crypto';
 import * as Y from 'yjs';

@@ -2,6 +2,11 @@
  * One constat document live on this instance: the Y.Doc and its awareness, the devices
  * connected here, the hub subscription and the debounced draft save. Created by
  * LiveSessions (one per session per instance), destroyed when its last device leaves.
+ *
+ * A document nobody touched for a while goes to sleep (`sleepIfIdle`): the Y.Doc is encoded
+ * (a few KB) and dropped, while devices stay connected and presence keeps flowing. The next
+ * use (an edit, a hub update, a signature) rebuilds it from that state. An idle session then
+ * costs its sockets and a few KB instead of the whole Y.Doc (tens of KB with the skeleton).
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -23,14 +28,8 @@ import {
   type SessionEvent,
 } from './protocol.js';
 import { ConstatError } from './errors.js';
-import {
-  materialise,
-  readSignatures,
-  type ConstatContent,
-  type SignatureRecord,
-} from './constat-doc.js';
-import { canonicalJson } from './canonical-json.js';
-import { hashContent } from './content-hash.js';
+import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
+import { ContentCache } from './content-cache.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
@@ -75,8 +74,8 @@ export interface DraftMerger {
   ): Promise<'compacted' | 'nothing' | 'busy' | 'no-draft'>;
 }
 
-// While another instance's read loop has not caught up, an update may reference edits this
-// instance has not read yet: wait this long, in steps, before refusing it as transient.
+// An update may reference edits of another instance that have not reached this one yet:
+// wait this long, in steps, before refusing it as transient.
 const CATCH_UP_DELAYS_MS = [10, 20, 50, 100, 200, 400];
 
 export interface LiveSessionOptions {
@@ -102,11 +101,15 @@ const FINALIZE_RETRY_MS = { first: 250, max: 10_000 };
 const EXPIRY_WARNING_MS = 10 * 60_000;
 
 export class LiveSession {
-  readonly doc = new Y.Doc();
-  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  /** Awake: the document. Asleep: undefined, and `#asleep` holds its state. */
+  #doc: Y.Doc | undefined = new Y.Doc();
+  #asleep: Uint8Array | undefined;
+  #touchedAt = Date.now();
+  // Presence is not document content: it has its own (empty) doc and survives the sleep.
+  readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
   readonly #channels = new Map<string, { channel: DeviceChannel; awarenessClients: Set<number> }>();
   readonly #opts: LiveSessionOptions;
-  readonly #log: Logger;
+  #logger: Logger | undefined;
   #unsubscribe: () => void = () => {};
   #saveTimer: NodeJS.Timeout | undefined;
   #dirty = false;
@@ -120,11 +123,13 @@ export class LiveSession {
   #reviewQueued = false;
   #announced = new Map<Role, string>();
   #finalizing = false;
+  /** Settles when the finalization under way stops (committed, refused or shut down). */
+  #finalization: Promise<void> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
+  #content: ContentCache | undefined;
 
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
-    this.#log = opts.logger.child({ sessionId: opts.sessionId });
     this.awareness.setLocalState(null);
   }
 
@@ -141,7 +146,7 @@ export class LiveSession {
     live.#unsubscribe = await opts.hub.subscribe(
       opts.sessionId,
       (message) => (ready ? live.#fromHub(message) : early.push(message)),
-      () => Y.encodeStateAsUpdate(live.doc),
+      () => live.#state(),
     );
     try {
       const draft = await opts.drafts.load(opts.sessionId);
@@ -154,7 +159,8 @@ export class LiveSession {
     } catch (err) {
       live.#unsubscribe();
       live.awareness.destroy();
-      live.doc.destroy();
+      live.awareness.doc.destroy();
+      live.#doc?.destroy();
       throw err;
     }
     live.#wire();
@@ -172,8 +178,53 @@ export class LiveSession {
     }
   }
 
+  // Made on first use: most sessions never log, and a child logger per session is not free.
+  get #log(): Logger {
+    return (this.#logger ??= this.#opts.logger.child({ sessionId: this.#opts.sessionId }));
+  }
+
   get sessionId(): string {
     return this.#opts.sessionId;
+  }
+
+  /** The document, woken up if it was asleep. Every use counts as activity. */
+  get doc(): Y.Doc {
+    this.#touchedAt = Date.now();
+    return this.#doc ?? this.#wake();
+  }
+
+  get asleep(): boolean {
+    return this.#doc === undefined;
+  }
+
+  /** The whole state as one update, without waking the document. */
+  #state(): Uint8Array {
+    return this.#doc ? Y.encodeStateAsUpdate(this.#doc) : this.#asleep!;
+  }
+
+  #wake(): Y.Doc {
+    const doc = new Y.Doc();
+    if (this.#asleep) Y.applyUpdate(doc, this.#asleep, LOAD_ORIGIN);
+    this.#asleep = undefined;
+    this.#doc = doc;
+    this.#wireDoc(doc);
+    return doc;
+  }
+
+  /**
+   * Puts the document to sleep if nothing used it since `idleSince` (ms epoch) and nothing is
+   * pending on it (a save, a review, a finalization, a signing request). True if it slept.
+   */
+  sleepIfIdle(idleSince: number): boolean {
+    const doc = this.#doc;
+    if (!doc || this.#destroyed || this.#touchedAt > idleSince) return false;
+    if (this.#holds > 0 || this.#finalizing || this.#reviewQueued) return false;
+    if (this.#dirty || this.#saving || this.#saveTimer) return false;
+    this.#asleep = Y.encodeStateAsUpdate(doc);
+    this.#doc = undefined;
+    this.#content = undefined;
+    doc.destroy();
+    return true;
   }
 
   /** Devices attached, plus server-side holds (a signing request using the document). */
@@ -198,8 +249,9 @@ export class LiveSession {
     return this.#finalizing || this.#reviewQueued;
   }
 
-  #wire(): void {
-    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+  /** Relays a document's changes to devices and the hub, and saves and reviews them. */
+  #wireDoc(doc: Y.Doc): void {
+    doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === LOAD_ORIGIN) return;
       const frame = writeUpdate(update);
       for (const { channel } of this.#channels.values()) {
@@ -214,6 +266,10 @@ export class LiveSession {
       this.#scheduleSave();
       this.#queueReview();
     });
+  }
+
+  #wire(): void {
+    this.#wireDoc(this.doc);
     this.#queueReview();
     this.#scheduleExpiry();
     this.awareness.on(
@@ -414,7 +470,7 @@ export class LiveSession {
         currentHash: current,
       });
     }
-    const fieldErrors = input.validate(materialise(this.doc));
+    const fieldErrors = input.validate(this.#contentCache().get().content);
     if (fieldErrors.length > 0) {
       throw new ConstatError('BAD_USER_INPUT', 'the constat is not complete', { fieldErrors });
     }
@@ -434,7 +490,26 @@ export class LiveSession {
   }
 
   contentHash(): string {
-    return hashContent(materialise(this.doc));
+    return this.#contentCache().get().hash;
+  }
+
+  #contentCache(): ContentCache {
+    return (this.#content ??= new ContentCache(this.doc));
+  }
+
+  /**
+   * Resolves once a finalization started by the latest change has ended, or after `timeoutMs`:
+   * a signing request can then answer with the constat id.
+   */
+  async finalizationSettled(timeoutMs: number): Promise<void> {
+    await null; // a review queued by the caller's change runs first
+    if (!this.#finalizing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#finalization,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -515,14 +590,12 @@ export class LiveSession {
   #finalize(): void {
     if (this.#finalizing) return;
     this.#finalizing = true;
-    void (async () => {
+    this.#finalization = (async () => {
       let delay = FINALIZE_RETRY_MS.first;
       try {
         while (!this.#destroyed && !this.#constatId) {
           const signatures = readSignatures(this.doc);
-          const content = materialise(this.doc);
-          const canonical = canonicalJson(content);
-          const hash = hashContent(content);
+          const { content, canonical, hash } = this.#contentCache().get();
           if (
             !signatures.A ||
             !signatures.B ||
@@ -565,7 +638,7 @@ export class LiveSession {
       } finally {
         this.#finalizing = false;
       }
-    })();
+    })().catch((err: unknown) => this.#log.error({ err }, 'finalization stopped'));
   }
 
   #endAll(reason: ConstatError): void {
@@ -629,14 +702,14 @@ export class LiveSession {
     if (!this.#dirty) return;
     this.#dirty = false;
     const started = performance.now();
-    const state = Y.encodeStateAsUpdate(this.doc);
+    const state = this.#state();
     this.#approxBytes = state.byteLength;
     this.#saving = this.#opts.drafts
       .save({
         sessionId: this.sessionId,
         formVersion: this.#opts.formVersion,
         state,
-        stateVector: Y.encodeStateVector(this.doc),
+        stateVector: Y.encodeStateVectorFromUpdate(state),
       })
       .then(
         (saved) => {
@@ -663,7 +736,7 @@ export class LiveSession {
    */
   async #mergeIntoDraft(): Promise<void> {
     if (!this.#opts.merger) throw new Error('a shared hub needs a draft merger');
-    const state = Y.encodeStateAsUpdate(this.doc);
+    const state = this.#state();
     const deadline = Date.now() + 10_000;
     for (;;) {
       const result = await this.#opts.merger.compact(this.sessionId, state);
@@ -687,7 +760,8 @@ export class LiveSession {
     } finally {
       this.#unsubscribe();
       this.awareness.destroy();
-      this.doc.destroy();
+      this.awareness.doc.destroy();
+      this.#doc?.destroy();
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The live documents of this instance, one per session. Concurrent first connections share
  * one load; the document is unloaded (draft saved) when its last device leaves, unless a
- * device arrived while the unload was in flight.
+ * device arrived while the unload was in flight. Documents left idle with their devices still
+ * connected are put to sleep (LiveSession.sleepIfIdle) by a periodic sweep.
  */
 import type { Logger } from 'pino';
 import { LiveSession, type DeviceChannel, type LiveSessionOptions } from './live-session.js';
@@ -20,14 +21,39 @@ export class LiveSessions {
   // A document being unloaded must finish saving before it is loaded again, or the new copy
   // would start from a draft that lacks the last edits.
   readonly #unloading = new Map<string, Promise<void>>();
+  /** The loaded ones (what `#loading` resolved to), for the sleep sweep. */
+  readonly #loaded = new Map<string, LiveSession>();
   readonly #log: Logger;
+  readonly #sleepAfterMs: number;
+  readonly #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
 
+  /** `sleepAfterMs`: idle time after which a document sleeps; 0 keeps every document awake. */
   constructor(
     private readonly options: LiveSessionFactory,
     logger: Logger,
+    { sleepAfterMs = 0 }: { sleepAfterMs?: number } = {},
   ) {
     this.#log = logger;
+    this.#sleepAfterMs = sleepAfterMs;
+    if (sleepAfterMs > 0) {
+      this.#sweeper = setInterval(() => this.sleepIdle(), Math.min(5_000, sleepAfterMs / 4));
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Puts to sleep every document idle for the configured time; returns how many slept. */
+  sleepIdle(idleSince = Date.now() - this.#sleepAfterMs): number {
+    let slept = 0;
+    for (const live of this.#loaded.values()) if (live.sleepIfIdle(idleSince)) slept++;
+    return slept;
+  }
+
+  /** Documents loaded here and asleep. */
+  get asleep(): number {
+    let n = 0;
+    for (const live of this.#loaded.values()) if (live.asleep) n++;
+    return n;
   }
 
   get size(): number {
@@ -58,6 +84,7 @@ export class LiveSessions {
       const live = await loading;
       // Re-check after the await: the document may have been unloaded meanwhile.
       if (this.#loading.get(sessionId) === loading) {
+        this.#loaded.set(sessionId, live);
         take(live);
         return live;
       }
@@ -75,6 +102,7 @@ export class LiveSessions {
     const loading = this.#loading.get(live.sessionId);
     if (!loading) return;
     this.#loading.delete(live.sessionId);
+    if (this.#loaded.get(live.sessionId) === live) this.#loaded.delete(live.sessionId);
     const unloading = live.destroy().catch((err: unknown) => {
       this.#log.error(
         { err, sessionId: live.sessionId },
@@ -115,8 +143,10 @@ export class LiveSessions {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweeper);
     const all = [...this.#loading.values()];
     this.#loading.clear();
+    this.#loaded.clear();
     await Promise.allSettled([
       ...all.map(async (p) => (await p).destroy()),
       ...this.#unloading.values(),

@@ -70,11 +70,13 @@ function config(quick: boolean): BenchReport['config'] {
         capacity: {
           steps: [250, 500, 1_000, 2_000, 4_000, 6_000, 8_000, 10_000],
           windowMs: 5_000,
-          settleMs: 2_000,
+          // Idle sessions: left alone longer than this server's default DOCUMENT_SLEEP_AFTER_MS
+          // (10 s, plus its sweep) before RSS is read. The same pause for every setup.
+          settleMs: 14_000,
           ratePerSession: 0.1,
           minRate: 100,
           limitMs: 50,
-          timeBudgetSeconds: 150,
+          timeBudgetSeconds: 260,
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
       };
