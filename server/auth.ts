@@ -45,7 +45,8 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
       const principal = Object.freeze(principalFromClaims(payload));
       const until = Math.min(now + CACHE_MS, payload.exp ? payload.exp * 1000 : Infinity);
       if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
-      verified.set(token, { principal, until });
+      // Keyed by a copy: the token is often a slice of a header that would stay alive with it.
+      verified.set(Buffer.from(token).toString(), { principal, until });
       return principal;
     },
   };

@@ -101,6 +101,8 @@ export class DeviceConnection implements DeviceChannel {
           const frame = this.#queue.shift()!;
           await live.handle(this, readMessage(frame));
         }
+        // Drained: drop the storage the handshake burst grew the queue to.
+        if (this.#queue.length === 0) this.#queue = [];
       } catch (err) {
         const code = closeCodeFor(err);
         if (code === CloseCode.internalError)
@@ -132,7 +134,10 @@ export class DeviceConnection implements DeviceChannel {
   }
 
   #resetIdle(): void {
-    clearTimeout(this.#idleTimer);
+    if (this.#idleTimer) {
+      this.#idleTimer.refresh(); // one timer per connection, not one per message
+      return;
+    }
     this.#idleTimer = setTimeout(() => {
       this.#opts.metrics.limitHits.inc({ limit: 'idle' });
       this.close(CloseCode.goingAway, 'idle timeout');

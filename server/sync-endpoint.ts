@@ -60,7 +60,9 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
   const departures = new Set<Promise<void>>();
   let closing = false;
 
-  const admit = async (ws: WebSocket, req: IncomingMessage, sessionId: string) => {
+  const onSocketError = (err: Error) => log.debug({ err }, 'websocket error');
+
+  const admit = async (ws: WebSocket, token: string | undefined, sessionId: string) => {
     // Frames that arrive while we authenticate wait here, under a small cap.
     const early: Array<[Buffer, boolean]> = [];
     let earlyBytes = 0;
@@ -75,7 +77,6 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     };
     ws.on('message', buffer);
     try {
-      const token = tokenFrom(req);
       if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing token');
       const principal = await deps.verifier.verify(token);
       const { session, role } = await deps.sessions.authorizeDevice(sessionId, principal);
@@ -143,10 +144,13 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
         return true;
       }
       // Not decoded: valid ids need no escaping, and anything escaped is simply unknown (4404).
-      const sessionId = match[1]!;
+      // Copied: a slice would keep the whole URL (token included) alive with the connection.
+      const sessionId = Buffer.from(match[1]!).toString();
+      const token = tokenFrom(req);
+      // The callback keeps only what it names: not the request, for the socket's lifetime.
       wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('error', (err) => log.debug({ err }, 'websocket error'));
-        admit(ws, req, sessionId).catch((err: unknown) => log.error({ err }, 'admit failed'));
+        ws.on('error', onSocketError);
+        admit(ws, token, sessionId).catch((err: unknown) => log.error({ err }, 'admit failed'));
       });
       return true;
     },
