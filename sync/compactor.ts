@@ -158,6 +158,9 @@ export class Compactor {
       await redis.zrem(keys.compactionIndex, sessionId);
       return 'no-draft';
     }
+    // A closed draft (finalized, abandoned, expired) is never written again: nothing to merge,
+    // and rebuilding the document only to have the save refused would be work for nothing.
+    if (draft.status !== 'live') return 'nothing';
     const doc = new Y.Doc();
     try {
       Y.applyUpdate(doc, draft.state);
@@ -170,7 +173,7 @@ export class Compactor {
         }
       }
       if (extraState) Y.applyUpdate(doc, extraState);
-      // A closed draft (finalized, abandoned) is not written: save() refuses it by itself.
+      // save() refuses a draft closed meanwhile by itself.
       await drafts.save({
         sessionId,
         formVersion: draft.formVersion,

@@ -97,6 +97,9 @@ export interface LiveSessionOptions {
 }
 
 const FINALIZE_RETRY_MS = { first: 250, max: 10_000 };
+// An instance that saw both signatures arrive from elsewhere finalizes after this long if the
+// constat id has not arrived meanwhile.
+const FINALIZE_TAKEOVER_MS = 3_000;
 // Devices get an `expiring` event this long before the session expires.
 const EXPIRY_WARNING_MS = 10 * 60_000;
 
@@ -123,6 +126,9 @@ export class LiveSession {
   #reviewQueued = false;
   #announced = new Map<Role, string>();
   #finalizing = false;
+  /** When this instance wrote each party's signature (`signedAt`): who finalizes. */
+  readonly #signedHere = new Map<Role, string>();
+  #takeover: NodeJS.Timeout | undefined;
   /** Settles when the finalization under way stops (committed, refused or shut down). */
   #finalization: Promise<void> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
@@ -165,6 +171,10 @@ export class LiveSession {
     }
     live.#wire();
     ready = true;
+    // Most loads are a device connecting to a session nobody is typing in: the document starts
+    // asleep once its first review ran (queued by #wire), and the first edit wakes it.
+    await null;
+    live.#sleep();
     return live;
   }
 
@@ -216,8 +226,12 @@ export class LiveSession {
    * pending on it (a save, a review, a finalization, a signing request). True if it slept.
    */
   sleepIfIdle(idleSince: number): boolean {
+    return this.#touchedAt <= idleSince && this.#sleep();
+  }
+
+  #sleep(): boolean {
     const doc = this.#doc;
-    if (!doc || this.#destroyed || this.#touchedAt > idleSince) return false;
+    if (!doc || this.#destroyed) return false;
     if (this.#holds > 0 || this.#finalizing || this.#reviewQueued) return false;
     if (this.#dirty || this.#saving || this.#saveTimer) return false;
     this.#asleep = Y.encodeStateAsUpdate(doc);
@@ -304,7 +318,11 @@ export class LiveSession {
   attach(channel: DeviceChannel): void {
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
     this.#channels.set(channel.id, { channel, awarenessClients: new Set() });
-    channel.send(writeSyncStep1(Y.encodeStateVector(this.doc)));
+    // Answered from the sleeping state as well: a device (re)connecting does not wake it.
+    const stateVector = this.#doc
+      ? Y.encodeStateVector(this.#doc)
+      : Y.encodeStateVectorFromUpdate(this.#asleep!);
+    channel.send(writeSyncStep1(stateVector));
     const states = [...this.awareness.getStates().keys()];
     if (states.length > 0) {
       channel.send(writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, states)));
@@ -346,7 +364,9 @@ export class LiveSession {
       case 'sync-step1': {
         let diff: Uint8Array;
         try {
-          diff = Y.encodeStateAsUpdate(this.doc, message.stateVector);
+          diff = this.#doc
+            ? Y.encodeStateAsUpdate(this.#doc, message.stateVector)
+            : Y.diffUpdate(this.#asleep!, message.stateVector);
         } catch {
           throw new ProtocolError('malformed state vector');
         }
@@ -377,6 +397,9 @@ export class LiveSession {
 
   async #applyDeviceUpdate(channel: DeviceChannel, update: Uint8Array): Promise<void> {
     this.#assertWritable();
+    // No structs, no deletions: what a device in sync answers to our sync step 1. Nothing to
+    // check or apply (and no reason to wake a sleeping document).
+    if (update.byteLength === 2 && update[0] === 0 && update[1] === 0) return;
     const inspect = () =>
       inspectUpdate(this.doc, update, channel.role, (client) => ownerOf(this.doc, client));
     let verdict = inspect();
@@ -487,6 +510,7 @@ export class LiveSession {
       signedAt: new Date().toISOString(),
     };
     this.doc.transact(() => this.doc.getMap('signatures').set(input.role, record), SERVER_ORIGIN);
+    this.#signedHere.set(input.role, record.signedAt);
   }
 
   contentHash(): string {
@@ -583,7 +607,25 @@ export class LiveSession {
         this.broadcastEvent({ type: 'signed', role: r, hash });
       }
     }
-    if (signatures.A && signatures.B) this.#finalize();
+    if (signatures.A && signatures.B) {
+      // One instance finalizes: the one that wrote the later signature (B's on a tie), which
+      // every instance can tell from the document alone, however the two arrived. The others
+      // take over only if no constat id reached them in time (that instance died, say); the
+      // transaction is exactly-once either way, this only saves the duplicate work.
+      const last = signatures.A.signedAt > signatures.B.signedAt ? 'A' : 'B';
+      const mine = this.#signedHere.get(last) === signatures[last]!.signedAt;
+      if (mine || !this.#opts.hub.shared) this.#finalize();
+      else this.#finalizeLater();
+    }
+  }
+
+  #finalizeLater(): void {
+    if (this.#takeover) return;
+    this.#takeover = setTimeout(() => {
+      this.#takeover = undefined;
+      if (!this.#constatId && !this.#destroyed) this.#finalize();
+    }, FINALIZE_TAKEOVER_MS);
+    this.#timers.push(this.#takeover);
   }
 
   /** Runs finalization until it succeeds, retrying with backoff while storage is unavailable. */
@@ -755,6 +797,9 @@ export class LiveSession {
     for (const t of this.#timers) clearTimeout(t);
     this.#saveTimer = undefined;
     try {
+      // Finalized: the constat's transaction stored the signed document as the last draft and
+      // closed it; nothing after it may be stored.
+      if (this.#constatId) return;
       if (this.#opts.hub.shared) await this.#mergeIntoDraft();
       else await this.flush();
     } finally {

@@ -14,6 +14,9 @@ export interface LiveSessionRef {
   expiresAt: string;
 }
 
+// Longest a sleep sweep holds the event loop at a time.
+const SWEEP_SLICE_MS = 4;
+
 export type LiveSessionFactory = (session: LiveSessionRef) => LiveSessionOptions;
 
 export class LiveSessions {
@@ -27,6 +30,7 @@ export class LiveSessions {
   readonly #sleepAfterMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  #sweeping = false;
 
   /** `sleepAfterMs`: idle time after which a document sleeps; 0 keeps every document awake. */
   constructor(
@@ -37,16 +41,31 @@ export class LiveSessions {
     this.#log = logger;
     this.#sleepAfterMs = sleepAfterMs;
     if (sleepAfterMs > 0) {
-      this.#sweeper = setInterval(() => this.sleepIdle(), Math.min(5_000, sleepAfterMs / 4));
+      this.#sweeper = setInterval(() => this.#sweep(), Math.min(5_000, sleepAfterMs / 4));
       this.#sweeper.unref();
     }
   }
 
-  /** Puts to sleep every document idle for the configured time; returns how many slept. */
-  sleepIdle(idleSince = Date.now() - this.#sleepAfterMs): number {
-    let slept = 0;
-    for (const live of this.#loaded.values()) if (live.sleepIfIdle(idleSince)) slept++;
-    return slept;
+  /**
+   * Puts to sleep the documents idle for the configured time, in slices of a few ms: after a
+   * burst of activity thousands may fall asleep in one sweep, and encoding them all at once
+   * would stall every session of the instance.
+   */
+  #sweep(): void {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    const idleSince = Date.now() - this.#sleepAfterMs;
+    const candidates = [...this.#loaded.values()];
+    let next = 0;
+    const slice = () => {
+      const until = performance.now() + SWEEP_SLICE_MS;
+      while (next < candidates.length && performance.now() < until) {
+        candidates[next++]!.sleepIfIdle(idleSince);
+      }
+      if (next < candidates.length && !this.#closed) setImmediate(slice);
+      else this.#sweeping = false;
+    };
+    slice();
   }
 
   /** Documents loaded here and asleep. */

@@ -6,6 +6,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SessionService, DeviceIdentity } from './session-service.js';
 import type { LiveSessions } from './live-sessions.js';
+import type { LiveSession } from './live-session.js';
 import { ConstatError } from './errors.js';
 import { signingMessage } from './content-hash.js';
 import { validateContent } from './validate-content.js';
@@ -64,7 +65,11 @@ export class SigningService {
     sessionId: string,
     contentHash: string,
     signatureBase64: string,
-  ): Promise<{ session: SessionRecord; constatId: string | undefined }> {
+  ): Promise<{
+    session: SessionRecord;
+    constatId: string | undefined;
+    document: SessionDocumentView;
+  }> {
     const { session, role } = await this.sessions.authorizeDevice(sessionId, device);
     if (session.status !== 'active')
       throw new ConstatError('CONFLICT', 'party B has not joined yet');
@@ -78,7 +83,7 @@ export class SigningService {
     if (!registered)
       throw new ConstatError('FORBIDDEN', 'this device has no registered key (registerDevice)');
     const key = ed25519Key(registered.publicKey);
-    const constatId = await this.live.use(session, async (live) => {
+    const document = await this.live.use(session, async (live) => {
       await live.sign({
         role,
         userId: device.userId,
@@ -97,9 +102,11 @@ export class SigningService {
       // The second signature starts finalization; wait for it so the answer can already say
       // FINALIZED (devices are told through the websocket either way).
       await live.finalizationSettled(FINALIZE_WAIT_MS);
-      return live.constatId;
+      // The answer is read here, while the document is loaded: asked afterwards, it could
+      // have been unloaded already and would be loaded again just to answer.
+      return documentView(live);
     });
-    return { session, constatId };
+    return { session, constatId: document.constatId, document };
   }
 
   /** The server's view of the session's document: hash, signatures, constat id. */
@@ -108,17 +115,19 @@ export class SigningService {
     formVersion: string;
     expiresAt: string;
   }): Promise<SessionDocumentView> {
-    return this.live.use(session, async (live) => {
-      const signatures = readSignatures(live.doc);
-      return {
-        contentHash: live.contentHash(),
-        signatures: (['A', 'B'] as const).flatMap((role) =>
-          signatures[role] ? [{ role, ...signatures[role] }] : [],
-        ),
-        constatId: live.constatId,
-      };
-    });
+    return this.live.use(session, async (live) => documentView(live));
   }
+}
+
+function documentView(live: LiveSession): SessionDocumentView {
+  const signatures = readSignatures(live.doc);
+  return {
+    contentHash: live.contentHash(),
+    signatures: (['A', 'B'] as const).flatMap((role) =>
+      signatures[role] ? [{ role, ...signatures[role] }] : [],
+    ),
+    constatId: live.constatId,
+  };
 }
 
 function decodeBase64(value: string, length: number, field: string): Uint8Array {

@@ -27,6 +27,7 @@ import {
 } from '../server/auth.js';
 import { DEVELOPMENT_JWT_SECRET, loadConfig, type AuthConfig } from '../server/config.js';
 import { ConstatError } from '../sync/errors.js';
+import { setUp } from './support/suite.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SECRET = 'auth-test-secret-0123456789abcdef0123';
@@ -224,41 +225,33 @@ const jwks = suite<{
   url: string;
   keys: { kid: string; privateKey: CryptoKey }[];
   requests: number;
-  setupError?: unknown;
 }>('auth: JWKS URL', { url: '', keys: [], requests: 0 });
 
-jwks.before(async (ctx) => {
-  try {
-    const published: object[] = [];
-    for (const [kid, alg] of [
-      ['es-key-1', 'ES256'],
-      ['rs-key-1', 'RS256'],
-    ] as const) {
-      const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-      published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
-      ctx.keys.push({ kid, privateKey });
-    }
-    const server = http.createServer((req, res) => {
-      ctx.requests++;
-      if (req.url !== '/.well-known/jwks.json') {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: published }));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    ctx.server = server;
-    ctx.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
-  } catch (err) {
-    ctx.setupError = err;
+setUp(jwks, async (ctx) => {
+  const published: object[] = [];
+  for (const [kid, alg] of [
+    ['es-key-1', 'ES256'],
+    ['rs-key-1', 'RS256'],
+  ] as const) {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    published.push({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' });
+    ctx.keys.push({ kid, privateKey });
   }
-});
-jwks.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+  const server = http.createServer((req, res) => {
+    ctx.requests++;
+    if (req.url !== '/.well-known/jwks.json') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: published }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  ctx.server = server;
+  ctx.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
 });
 jwks.after(async (ctx) => {
   ctx.server?.closeAllConnections();

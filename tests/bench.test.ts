@@ -19,25 +19,18 @@ import {
   type BenchReport,
 } from '../scripts/bench/report.js';
 import { TARGETS } from '../scripts/bench/targets.js';
+import { setUp } from './support/suite.js';
 
 interface Ctx {
   report?: BenchReport;
   dir?: string;
-  setupError?: unknown;
 }
 
 const test = suite<Ctx>('bench', {});
 
-test.before(async (ctx) => {
-  try {
-    ctx.dir = await mkdtemp(path.join(os.tmpdir(), 'constat-bench-test-'));
-    ctx.report = await runBench({ quick: true, showProgress: false, log: () => {} });
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.dir = await mkdtemp(path.join(os.tmpdir(), 'constat-bench-test-'));
+  ctx.report = await runBench({ quick: true, showProgress: false, log: () => {} });
 });
 test.after(async (ctx) => {
   if (ctx.dir) await rm(ctx.dir, { recursive: true, force: true });

@@ -20,10 +20,10 @@ import {
   type ServerProcess,
   type TestServer,
 } from './support/server.js';
-import { connectDevice, rawSocket, waitFor } from './support/device.js';
+import { connectDevice, rawSocket, waitFor, connectBoth } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { writeSection } from '../sync/constat-doc.js';
-import { SERVER_VARIANTS, serverSuite, type ServerContext } from './support/suite.js';
+import { SERVER_VARIANTS, serverSuite, type ServerContext, setUp } from './support/suite.js';
 
 const variants = SERVER_VARIANTS;
 
@@ -176,10 +176,7 @@ for (const variant of variants) {
       const secondPhone = await token(sub, 'another-device-of-a');
       assert.is(await closeCode(ctx, syncUrl(ctx.server, pair.sessionId, secondPhone)), 4403);
       // The parties themselves are admitted.
-      const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-      const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-      ctx.devices.push(a, b);
-      await Promise.all([a.synced(), b.synced()]);
+      await connectBoth(ctx.server, pair, ctx.devices);
     });
 
     test('a stock WebsocketProvider closed with 44xx emits closed and stops reconnecting', async (ctx) => {
@@ -249,10 +246,7 @@ for (const variant of variants) {
       const opened = sample(text, 'constat_sessions_opened_total');
       const updates = sample(text, 'constat_updates_total');
       const pair = await openPair(ctx.server.url);
-      const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-      const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-      ctx.devices.push(a, b);
-      await Promise.all([a.synced(), b.synced()]);
+      const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
       let now = await metrics(ctx.server);
       assert.is(sample(now, 'constat_sessions_opened_total'), opened + 1);
       assert.is(sample(now, 'constat_ws_connections'), 2);
@@ -303,25 +297,17 @@ const spawned = suite<{
   db?: TestDatabase;
   dataDir?: string;
   sockets: WebSocket[];
-  setupError?: unknown;
 }>('connect, undecodable session id (server process)', { sockets: [] });
 
-spawned.before(async (ctx) => {
-  try {
-    ctx.db = await createTestDatabase();
-    ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-connect-'));
-    ctx.proc = await spawnServer({
-      DATABASE_URL: ctx.db.url,
-      DATA_DIR: ctx.dataDir,
-      REDIS_URL: '', // in-process sessions: nothing lands in a shared Redis keyspace
-      LOG_LEVEL: 'warn',
-    });
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-spawned.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(spawned, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-connect-'));
+  ctx.proc = await spawnServer({
+    DATABASE_URL: ctx.db.url,
+    DATA_DIR: ctx.dataDir,
+    REDIS_URL: '', // in-process sessions: nothing lands in a shared Redis keyspace
+    LOG_LEVEL: 'warn',
+  });
 });
 spawned.after(async (ctx) => {
   for (const ws of ctx.sockets.splice(0)) ws.terminate();

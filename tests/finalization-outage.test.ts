@@ -21,7 +21,7 @@ import {
   REDIS_URL,
   type ServerProcess,
 } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectBoth, connectDevice, waitFor, type Device } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { materialise } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
@@ -36,6 +36,7 @@ import {
   signHash,
   sleep,
 } from './support/signing.js';
+import { setUp } from './support/suite.js';
 
 /**
  * A TCP proxy in front of PostgreSQL that can fail on cue. Armed, it watches the bytes the
@@ -51,8 +52,8 @@ class OutageProxy {
   #armed = false;
   #down = false;
   #onTrip: () => void = () => {};
-  /** Settles when the trigger is seen. */
-  readonly tripped: Promise<void>;
+  /** Settles when the trigger is seen (after the latest `arm()`). */
+  tripped: Promise<void> = Promise.resolve();
   dropped = 0;
 
   constructor(
@@ -60,7 +61,6 @@ class OutageProxy {
     trigger: string,
   ) {
     this.#trigger = trigger.toLowerCase();
-    this.tripped = new Promise((resolve) => (this.#onTrip = resolve));
   }
 
   listen(): Promise<number> {
@@ -74,6 +74,7 @@ class OutageProxy {
 
   arm(): void {
     this.#armed = true;
+    this.tripped = new Promise((resolve) => (this.#onTrip = resolve));
   }
 
   get down(): boolean {
@@ -137,49 +138,41 @@ class OutageProxy {
 interface Ctx {
   db: TestDatabase;
   proxy: OutageProxy;
+  /** Reaches PostgreSQL through the proxy. */
   server: ServerProcess;
+  /** A second instance sharing Redis, connected to PostgreSQL directly. */
+  direct: ServerProcess;
   dataDir: string;
   prefix: string;
   devices: Device[];
-  setupError?: unknown;
 }
 
 const test = suite<Ctx>('finalization during a PostgreSQL outage', {
   devices: [],
 } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.db = await createTestDatabase();
-    const direct = new URL(ctx.db.url);
-    ctx.proxy = new OutageProxy(
-      { host: direct.hostname, port: Number(direct.port || 5432) },
-      'insert into constats',
-    );
-    const proxied = new URL(ctx.db.url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(await ctx.proxy.listen());
-    ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-outage-'));
-    ctx.prefix = `constat-outage-${randomBytes(6).toString('hex')}:`;
-    ctx.server = await spawnServer({
-      DATABASE_URL: proxied.toString(),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: ctx.prefix,
-      DATA_DIR: ctx.dataDir,
-      LOG_LEVEL: 'warn',
-    });
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  const direct = new URL(ctx.db.url);
+  ctx.proxy = new OutageProxy(
+    { host: direct.hostname, port: Number(direct.port || 5432) },
+    'insert into constats',
+  );
+  const proxied = new URL(ctx.db.url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(await ctx.proxy.listen());
+  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-outage-'));
+  ctx.prefix = `constat-outage-${randomBytes(6).toString('hex')}:`;
+  const env = { REDIS_URL, REDIS_KEY_PREFIX: ctx.prefix, DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' };
+  ctx.server = await spawnServer({ ...env, DATABASE_URL: proxied.toString() });
+  ctx.direct = await spawnServer({ ...env, DATABASE_URL: ctx.db.url });
 });
 test.after.each((ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
 });
 test.after(async (ctx) => {
   await ctx.server?.kill('SIGKILL');
+  await ctx.direct?.kill('SIGKILL');
   await ctx.proxy?.close();
   await ctx.db?.drop();
   if (ctx.dataDir) await rm(ctx.dataDir, { recursive: true, force: true });
@@ -203,10 +196,7 @@ test('the database goes away at "insert into constats": nothing is announced, th
   const { server, proxy } = ctx;
   const sql = ctx.db.sql; // direct connection, not through the proxy
   const pair = await openPair(server.url);
-  const a = connectDevice(server.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(server.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
+  const { a, b } = await connectBoth(server, pair, ctx.devices);
   await fillConstat(a, b, (x, y) => content(x) === content(y));
   const hash = contentHash(a.doc);
   const keys = { A: newDeviceKey(), B: newDeviceKey() };
@@ -318,6 +308,65 @@ test('the database goes away at "insert into constats": nothing is announced, th
   console.log(
     `outage of ${Math.round(restoredAt - trippedAt)} ms; finalized ${Math.round(recoveredMs)} ms after the database came back`,
   );
+});
+
+test('the instance that completed the pair loses the database: another instance holding the session finalizes instead', async (ctx) => {
+  const { server, direct, proxy } = ctx;
+  const sql = ctx.db.sql;
+  const pair = await openPair(direct.url);
+  // A's phone on the instance with the database, B's on the one about to lose it.
+  const a = connectDevice(direct.wsUrl, pair.sessionId, pair.tokenA);
+  const b = connectDevice(server.wsUrl, pair.sessionId, pair.tokenB);
+  ctx.devices.push(a, b);
+  await Promise.all([a.synced(), b.synced()]);
+  await fillConstat(a, b, (x, y) => content(x) === content(y));
+  const hash = contentHash(a.doc);
+  const keys = { A: newDeviceKey(), B: newDeviceKey() };
+  await registerKey(direct.url, pair.tokenA, keys.A);
+  await registerKey(server.url, pair.tokenB, keys.B);
+  const sign = (on: ServerProcess, role: 'A' | 'B', token: string) =>
+    signConstat(
+      on.url,
+      token,
+      pair.sessionId,
+      hash,
+      signHash(keys[role], pair.sessionId, role, hash),
+    );
+  const first = await sign(direct, 'A', pair.tokenA);
+  assert.not.ok(first.errors, JSON.stringify(first.errors));
+
+  proxy.arm();
+  const second = sign(server, 'B', pair.tokenB); // completes the pair on `server`
+  await Promise.race([
+    proxy.tripped,
+    sleep(10_000).then(() => {
+      throw new Error('the completing instance never sent "insert into constats"');
+    }),
+  ]);
+  const trippedAt = performance.now();
+  const constatId = await eventually(
+    () => {
+      const e = a.events.find((x) => x.type === 'finalized');
+      return e?.type === 'finalized' ? e.constatId : undefined;
+    },
+    15_000,
+    'the other instance did not take over',
+  );
+  const tookMs = performance.now() - trippedAt;
+  assert.ok(proxy.down, 'finalized while the completing instance still had no database');
+  await waitFor(() => b.events.some((e) => e.type === 'finalized'), 5_000, 'B not told');
+  const answered = await second;
+  assert.not.ok(answered.errors, JSON.stringify(answered.errors));
+  const rows = await sql<
+    { id: string }[]
+  >`select id from constats where session_id = ${pair.sessionId}`;
+  assert.equal(
+    rows.map((r) => r.id),
+    [constatId],
+  );
+  assertAlive(server);
+  proxy.restore();
+  console.log(`taken over and finalized ${Math.round(tookMs)} ms after the outage began`);
 });
 
 test.run();

@@ -36,6 +36,7 @@ import {
   type Role,
   type SessionView,
 } from './support/signing.js';
+import { setUp } from './support/suite.js';
 
 interface Ctx {
   db: TestDatabase;
@@ -43,7 +44,6 @@ interface Ctx {
   prefix: string;
   servers: ServerProcess[];
   devices: Device[];
-  setupError?: unknown;
 }
 
 const test = suite<Ctx>('finalization race (2 instances)', {
@@ -51,25 +51,18 @@ const test = suite<Ctx>('finalization race (2 instances)', {
   devices: [],
 } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.db = await createTestDatabase();
-    ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-race-'));
-    ctx.prefix = `constat-race-${randomBytes(6).toString('hex')}:`;
-    const env = {
-      DATABASE_URL: ctx.db.url,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: ctx.prefix,
-      DATA_DIR: ctx.dataDir,
-      LOG_LEVEL: 'warn',
-    };
-    ctx.servers.push(...(await Promise.all([spawnServer(env), spawnServer(env)])));
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-race-'));
+  ctx.prefix = `constat-race-${randomBytes(6).toString('hex')}:`;
+  const env = {
+    DATABASE_URL: ctx.db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: ctx.prefix,
+    DATA_DIR: ctx.dataDir,
+    LOG_LEVEL: 'warn',
+  };
+  ctx.servers.push(...(await Promise.all([spawnServer(env), spawnServer(env)])));
 });
 test.after.each((ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();

@@ -17,18 +17,19 @@ import * as assert from 'uvu/assert';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import postgres from 'postgres';
-import { startTestServer, openPair, gql, token, type TestServer } from './support/server.js';
-import { ABANDON_SESSION } from './support/signing.js';
+import { startTestServer, openPair, gql, type TestServer } from './support/server.js';
+import { ABANDON_SESSION, finalizeConstat, type Finalized } from './support/signing.js';
 import {
-  finalizeForReal,
   leaksStack,
   subscribe,
   insertConstats,
   waitForListeners,
   waitForNoListeners,
-  type RealConstat,
   type Subscription,
+  viewersOf,
+  type Viewer,
 } from './support/graphql.js';
+import { setUp } from './support/suite.js';
 
 const SESSION_CHANGED = `subscription($id: ID!) {
   sessionChanged(id: $id) { id status myRole constatId signatures { role } }
@@ -41,7 +42,7 @@ const CONSTAT_CHANGED = `subscription($id: ID!) {
   }
 }`;
 
-type Who = 'partyA' | 'partyB' | 'insurerA' | 'insurerB' | 'otherInsurer' | 'stranger';
+type Who = Viewer;
 
 /** Subscriptions' Redis channels carry the deployment's key prefix. */
 const channelOf = (ctx: Ctx, topic: string) => `${ctx.s1.redisPrefix}changes:${topic}`;
@@ -53,10 +54,9 @@ interface Ctx {
   producer: Producer;
   /** A client of the shared database (constats written directly get channels of their own). */
   sql: postgres.Sql;
-  constat: RealConstat;
+  constat: Finalized;
   who: Record<Who, string>;
   subscriptions: Subscription[];
-  setupError?: unknown;
 }
 
 const tag = () => randomBytes(4).toString('hex');
@@ -111,40 +111,26 @@ const test = suite<Ctx>('graphql subscriptions (two instances, Redis, Kafka)', {
   subscriptions: [],
 } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.s1 = await startTestServer({ database: 'postgres', hub: 'redis', kafka: true });
-    ctx.s2 = await startTestServer({
-      database: 'postgres',
-      hub: 'redis',
-      databaseUrl: ctx.s1.databaseUrl!,
-      redisPrefix: ctx.s1.redisPrefix,
-    });
-    ctx.sql = postgres(ctx.s1.databaseUrl!, { max: 2, onnotice: () => {} });
-    ctx.kafka = new Kafka({
-      clientId: `graphql-subscriptions-${tag()}`,
-      brokers: process.env.KAFKA_BROKERS!.split(','),
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
-    });
-    await waitForTopic(ctx.kafka, 'saa'); // instance 1 creates the insurer topics at start
-    ctx.producer = ctx.kafka.producer({ allowAutoTopicCreation: false });
-    await ctx.producer.connect();
-    ctx.constat = await finalizeForReal(ctx.s1); // vehicle A: saa, vehicle B: trust
-    ctx.who = {
-      partyA: ctx.constat.tokenA,
-      partyB: ctx.constat.tokenB,
-      insurerA: await token(`staff-saa-${tag()}`, 'desk', { roles: ['insurer:saa'] }),
-      insurerB: await token(`staff-trust-${tag()}`, 'desk', { roles: ['insurer:trust'] }),
-      otherInsurer: await token(`staff-caat-${tag()}`, 'desk', { roles: ['insurer:caat'] }),
-      stranger: await token(`stranger-${tag()}`, 'phone'),
-    };
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.s1 = await startTestServer({ database: 'postgres', hub: 'redis', kafka: true });
+  ctx.s2 = await startTestServer({
+    database: 'postgres',
+    hub: 'redis',
+    databaseUrl: ctx.s1.databaseUrl!,
+    redisPrefix: ctx.s1.redisPrefix,
+  });
+  ctx.sql = postgres(ctx.s1.databaseUrl!, { max: 2, onnotice: () => {} });
+  ctx.kafka = new Kafka({
+    clientId: `graphql-subscriptions-${tag()}`,
+    brokers: process.env.KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
+  });
+  await waitForTopic(ctx.kafka, 'saa'); // instance 1 creates the insurer topics at start
+  ctx.producer = ctx.kafka.producer({ allowAutoTopicCreation: false });
+  await ctx.producer.connect();
+  ctx.constat = await finalizeConstat(ctx.s1); // vehicle A: saa, vehicle B: trust
+  ctx.who = { ...(await viewersOf(ctx.constat)) };
 });
 test.after.each(async (ctx) => {
   await Promise.all(ctx.subscriptions.splice(0).map((s) => s.close()));
@@ -289,7 +275,7 @@ test('constatChanged: the parties and their insurers may subscribe and see the c
 
 test('instance 2 tells its subscriber about a finalization that happened on instance 1', async (ctx) => {
   let sub: Subscription | undefined;
-  const finalized = await finalizeForReal(ctx.s1, {
+  const finalized = await finalizeConstat(ctx.s1, {
     // After A's signature, before B's: subscribe on the other instance.
     beforeSecondSignature: async ({ sessionId, tokenA }) => {
       sub = await open(ctx, ctx.s2.url, tokenA, SESSION_CHANGED, sessionId);

@@ -33,18 +33,21 @@ import {
   registerKey,
   signConstat,
   signHash,
+  finalizeConstat,
+  type Finalized,
 } from './support/signing.js';
 import {
   CONSTAT_ALL_FIELDS,
   SESSION_ALL_FIELDS,
   cloneConstat,
-  finalizeForReal,
   insertConstats,
   insertEvent,
   leaksStack,
   metric,
-  type RealConstat,
+  viewersOf,
+  type Viewer,
 } from './support/graphql.js';
+import { setUp } from './support/suite.js';
 
 const PAGE = `query Page($first: Int, $after: String, $status: ConstatStatus) {
   constats(first: $first, after: $after, status: $status) {
@@ -116,21 +119,13 @@ function assertCode(res: GraphQLResponse<unknown>, code: string, what: string) {
 interface PageCtx {
   server: TestServer;
   sql: postgres.Sql;
-  setupError?: unknown;
 }
 
 const pagination = suite<PageCtx>('graphql: pagination', {} as PageCtx);
 
-pagination.before(async (ctx) => {
-  try {
-    ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
-    ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-pagination.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(pagination, async (ctx) => {
+  ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
+  ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
 });
 pagination.after(async (ctx) => {
   await ctx.sql?.end({ timeout: 5 });
@@ -359,34 +354,18 @@ pagination.run();
 
 interface AuthCtx {
   server: TestServer;
-  constat: RealConstat;
+  constat: Finalized;
   who: Record<Who, string | undefined>;
-  setupError?: unknown;
 }
 
-type Who = 'partyA' | 'partyB' | 'insurerA' | 'insurerB' | 'otherInsurer' | 'stranger' | 'none';
+type Who = Viewer | 'none';
 
 const authz = suite<AuthCtx>('graphql: who sees what', {} as AuthCtx);
 
-authz.before(async (ctx) => {
-  try {
-    ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
-    ctx.constat = await finalizeForReal(ctx.server); // vehicle A: saa, vehicle B: trust
-    ctx.who = {
-      partyA: ctx.constat.tokenA,
-      partyB: ctx.constat.tokenB,
-      insurerA: await token(`staff-saa-${tag()}`, 'desk', { roles: ['insurer:saa'] }),
-      insurerB: await token(`staff-trust-${tag()}`, 'desk', { roles: ['insurer:trust'] }),
-      otherInsurer: await token(`staff-caat-${tag()}`, 'desk', { roles: ['insurer:caat'] }),
-      stranger: await token(`stranger-${tag()}`, 'phone'),
-      none: undefined,
-    };
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-authz.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(authz, async (ctx) => {
+  ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
+  ctx.constat = await finalizeConstat(ctx.server); // vehicle A: saa, vehicle B: trust
+  ctx.who = { ...(await viewersOf(ctx.constat)), none: undefined };
 });
 authz.after(async (ctx) => {
   await ctx.server?.stop();
@@ -594,23 +573,15 @@ interface LimitCtx {
   bearer: string;
   /** Every error response body seen, checked for stack traces at the end. */
   bodies: string[];
-  setupError?: unknown;
 }
 
 const limits = suite<LimitCtx>('graphql: abusive documents are refused', {
   bodies: [],
 } as unknown as LimitCtx);
 
-limits.before(async (ctx) => {
-  try {
-    ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
-    ctx.bearer = await token(`user-${tag()}`, 'phone');
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-limits.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(limits, async (ctx) => {
+  ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
+  ctx.bearer = await token(`user-${tag()}`, 'phone');
 });
 limits.after(async (ctx) => {
   await ctx.server?.stop();
@@ -986,49 +957,41 @@ interface SqlCtx {
   server: TestServer;
   sql: postgres.Sql;
   bearer: string;
-  setupError?: unknown;
 }
 
 const statements = suite<SqlCtx>('graphql: SQL statements per page', {} as SqlCtx);
 
-statements.before(async (ctx) => {
-  try {
-    // The in-process hub: no compactor writing drafts in the background.
-    ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
-    ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
-    const real = await finalizeForReal(ctx.server);
-    await cloneConstat(ctx.sql, real.constatId, 59); // 60 constats of the same two drivers
-    const ids = (await ctx.sql<{ id: string }[]>`select id from constats`).map((r) => r.id);
-    // A timeline on every third: claim events from both insurers and AI findings.
-    for (const [i, id] of ids.entries()) {
-      if (i % 3 !== 0) continue;
-      await insertEvent(ctx.sql, {
-        constatId: id,
-        type: 'dz.claim.opened.v1',
-        topic: 'saa',
-        data: { claimNumber: `S-${i}` },
-      });
-      await insertEvent(ctx.sql, {
-        constatId: id,
-        type: 'dz.claim.received.v1',
-        topic: 'trust',
-        data: {},
-      });
-      await insertEvent(ctx.sql, {
-        constatId: id,
-        type: 'dz.ai.fraud_scored.v1',
-        topic: 'ai-results',
-        source: 'fraud-ai',
-        data: { score: 0.2, signals: ['none'] },
-      });
-    }
-    ctx.bearer = real.tokenA;
-  } catch (err) {
-    ctx.setupError = err;
+setUp(statements, async (ctx) => {
+  // The in-process hub: no compactor writing drafts in the background.
+  ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
+  ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
+  const real = await finalizeConstat(ctx.server);
+  await cloneConstat(ctx.sql, real.constatId, 59); // 60 constats of the same two drivers
+  const ids = (await ctx.sql<{ id: string }[]>`select id from constats`).map((r) => r.id);
+  // A timeline on every third: claim events from both insurers and AI findings.
+  for (const [i, id] of ids.entries()) {
+    if (i % 3 !== 0) continue;
+    await insertEvent(ctx.sql, {
+      constatId: id,
+      type: 'dz.claim.opened.v1',
+      topic: 'saa',
+      data: { claimNumber: `S-${i}` },
+    });
+    await insertEvent(ctx.sql, {
+      constatId: id,
+      type: 'dz.claim.received.v1',
+      topic: 'trust',
+      data: {},
+    });
+    await insertEvent(ctx.sql, {
+      constatId: id,
+      type: 'dz.ai.fraud_scored.v1',
+      topic: 'ai-results',
+      source: 'fraud-ai',
+      data: { score: 0.2, signals: ['none'] },
+    });
   }
-});
-statements.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+  ctx.bearer = real.tokenA;
 });
 statements.after(async (ctx) => {
   await ctx.sql?.end({ timeout: 5 });

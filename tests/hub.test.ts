@@ -19,6 +19,7 @@ import { REDIS_URL, deleteRedisKeys } from './support/server.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
+import { setUp } from './support/suite.js';
 
 const logger = pino({ level: 'silent' });
 const update = (text: string): Uint8Array => {
@@ -245,19 +246,12 @@ shared(
   },
 );
 
-const compaction = suite<{ db?: TestDatabase; keys: RedisKeys; setupError?: unknown }>(
-  'compactor',
-  {
-    keys: redisKeys(`${prefix}compact:`),
-  },
-);
-compaction.before(async (ctx) => {
-  try {
-    ctx.db = await createTestDatabase();
-    await migrate(ctx.db.sql, logger);
-  } catch (err) {
-    ctx.setupError = err;
-  }
+const compaction = suite<{ db?: TestDatabase; keys: RedisKeys }>('compactor', {
+  keys: redisKeys(`${prefix}compact:`),
+});
+setUp(compaction, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  await migrate(ctx.db.sql, logger);
 });
 compaction.after(async (ctx) => {
   await ctx.db?.drop();
@@ -268,7 +262,6 @@ compaction.after(async (ctx) => {
 compaction(
   'two instances compacting one session at once: one wins, the draft is complete',
   async (ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
     const drafts = createDraftsRepository(ctx.db!.sql);
     const id = sessionId();
     const initial = new Y.Doc();

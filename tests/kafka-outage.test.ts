@@ -23,14 +23,9 @@ import {
   type ServerProcess,
 } from './support/server.js';
 import { completeVehicle } from './fixtures/constat.js';
-import { eventually } from './support/signing.js';
-import {
-  finalizeConstat,
-  testKafka,
-  TopicReader,
-  waitForTopics,
-  type Finalized,
-} from './support/kafka.js';
+import { eventually, finalizeConstat, type Finalized } from './support/signing.js';
+import { testKafka, TopicReader, waitForTopics } from './support/kafka.js';
+import { setUp } from './support/suite.js';
 
 const TOPICS = ['saa', 'trust', 'constats'];
 
@@ -45,7 +40,6 @@ interface Ctx {
   redisPrefix: string;
   kafka: Kafka;
   readers: TopicReader[];
-  setupError?: unknown;
 }
 
 interface OutboxRow {
@@ -75,41 +69,34 @@ async function metric(ctx: Ctx, name: string): Promise<number> {
 
 const test = suite<Ctx>('kafka outage', { readers: [] } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.broker = await startBroker();
-    ctx.db = await createTestDatabase();
-    ctx.sql = postgres(ctx.db.url, { max: 3, onnotice: () => {} });
-    ctx.redisPrefix = `constat-test:${randomBytes(6).toString('hex')}:`;
-    ctx.server = await spawnServer({
-      DATABASE_URL: ctx.db.url,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: ctx.redisPrefix,
-      KAFKA_BROKERS: ctx.broker.brokers,
-      KAFKA_CONSUMER_GROUP: `constat-outage-${randomBytes(4).toString('hex')}`,
-      KAFKA_TOPIC_PARTITIONS: '1',
-      OUTBOX_POLL_MS: '50',
-      DRAFT_SAVE_DEBOUNCE_MS: '200',
-      LOG_LEVEL: 'warn',
-    });
-    ctx.kafka = testKafka(ctx.broker.brokers);
-    await waitForTopics(ctx.kafka, TOPICS);
-    // Started now so that it has been retrying for a while when the last test stops it.
-    ctx.unreachableSince = performance.now();
-    ctx.unreachable = await spawnServer({
-      DATABASE_URL: ctx.db.url,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: ctx.redisPrefix,
-      KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, // nothing listens there
-      KAFKA_CONSUMER_GROUP: `constat-outage-${randomBytes(4).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-    });
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.broker = await startBroker();
+  ctx.db = await createTestDatabase();
+  ctx.sql = postgres(ctx.db.url, { max: 3, onnotice: () => {} });
+  ctx.redisPrefix = `constat-test:${randomBytes(6).toString('hex')}:`;
+  ctx.server = await spawnServer({
+    DATABASE_URL: ctx.db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: ctx.redisPrefix,
+    KAFKA_BROKERS: ctx.broker.brokers,
+    KAFKA_CONSUMER_GROUP: `constat-outage-${randomBytes(4).toString('hex')}`,
+    KAFKA_TOPIC_PARTITIONS: '1',
+    OUTBOX_POLL_MS: '50',
+    DRAFT_SAVE_DEBOUNCE_MS: '200',
+    LOG_LEVEL: 'warn',
+  });
+  ctx.kafka = testKafka(ctx.broker.brokers);
+  await waitForTopics(ctx.kafka, TOPICS);
+  // Started now so that it has been retrying for a while when the last test stops it.
+  ctx.unreachableSince = performance.now();
+  ctx.unreachable = await spawnServer({
+    DATABASE_URL: ctx.db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: ctx.redisPrefix,
+    KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, // nothing listens there
+    KAFKA_CONSUMER_GROUP: `constat-outage-${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: 'warn',
+  });
 });
 test.after(async (ctx) => {
   for (const r of ctx.readers.splice(0)) await r.close();

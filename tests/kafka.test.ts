@@ -19,21 +19,27 @@ import type { Kafka, Producer } from 'kafkajs';
 import { gql, startTestServer, token, type TestServer } from './support/server.js';
 import { waitFor } from './support/device.js';
 import { completeVehicle } from './fixtures/constat.js';
-import { eventually, signingMessage, sleep, verifySignature } from './support/signing.js';
 import {
+  eventually,
+  signingMessage,
+  sleep,
+  verifySignature,
   finalizeConstat,
+  type Finalized,
+} from './support/signing.js';
+import {
   median,
   produce,
   testKafka,
   testProducer,
   TopicReader,
   waitForTopics,
-  type Finalized,
   type Received,
 } from './support/kafka.js';
 import { createEventValidator } from '../integrations/event-validator.js';
 import { hashContent } from '../sync/content-hash.js';
 import type { JsonValue } from '../sync/canonical-json.js';
+import { setUp } from './support/suite.js';
 
 // ajv-formats is CommonJS; its function is the module's default export.
 const addFormats = addFormatsModule.default as unknown as (ajv: Ajv) => Ajv;
@@ -63,7 +69,6 @@ interface Ctx {
   finalizedEventIds: Set<string>;
   /** A finalized constat (saa / trust) other tests attach events to. */
   constat?: Finalized;
-  setupError?: unknown;
 }
 
 interface Envelope {
@@ -149,27 +154,20 @@ const test = suite<Ctx>('kafka', {
   finalizedEventIds: new Set(),
 } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.server = await startTestServer({
-      database: 'postgres',
-      hub: 'redis',
-      kafka: true,
-      env: { COMPANY_REFRESH_MS: '500' },
-    });
-    ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
-    ctx.kafka = testKafka();
-    // The server creates its topics in the background once it reaches the broker.
-    await waitForTopics(ctx.kafka, SERVER_TOPICS);
-    ctx.reader = new TopicReader(ctx.kafka, READ_TOPICS);
-    await ctx.reader.start();
-    ctx.producer = await testProducer(ctx.kafka);
-  } catch (err) {
-    ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.server = await startTestServer({
+    database: 'postgres',
+    hub: 'redis',
+    kafka: true,
+    env: { COMPANY_REFRESH_MS: '500' },
+  });
+  ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
+  ctx.kafka = testKafka();
+  // The server creates its topics in the background once it reaches the broker.
+  await waitForTopics(ctx.kafka, SERVER_TOPICS);
+  ctx.reader = new TopicReader(ctx.kafka, READ_TOPICS);
+  await ctx.reader.start();
+  ctx.producer = await testProducer(ctx.kafka);
 });
 test.after(async (ctx) => {
   for (const child of ctx.children.splice(0)) {

@@ -16,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../persistence/test-datab
 import { materialise, typeText, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
+import { setUp } from './support/suite.js';
 
 const REDIS_DB = 7;
 const redisUrl = (() => {
@@ -29,24 +30,16 @@ interface Ctx {
   dataDir: string;
   servers: ServerProcess[];
   devices: Device[];
-  setupError?: unknown;
 }
 
 const test = suite<Ctx>('multi-instance', { servers: [], devices: [] } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    ctx.db = await createTestDatabase();
-    ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-multi-'));
-    const redis = new Redis(redisUrl);
-    await redis.flushdb();
-    redis.disconnect();
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(test, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-multi-'));
+  const redis = new Redis(redisUrl);
+  await redis.flushdb();
+  redis.disconnect();
 });
 test.after.each(async (ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();

@@ -9,7 +9,7 @@ import { type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { openPair, type Pair } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { writeSection } from '../sync/constat-doc.js';
 import type { Role } from '../sync/permissions.js';
 import { serverSuite, type ServerContext } from './support/suite.js';
@@ -41,10 +41,7 @@ interface Session {
 
 async function session(ctx: Ctx): Promise<Session> {
   const pair = await openPair(ctx.server.url);
-  const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
+  const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
   return { pair, devices: { A: a, B: b }, tokens: { A: pair.tokenA, B: pair.tokenB } };
 }
 

@@ -15,6 +15,7 @@ import { MEMORY_DATA_DIR, openDatabase, type Database } from '../persistence/dat
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
 import { listMigrations, migrate } from '../persistence/migrate.js';
 import { createTestDatabase } from '../persistence/test-database.js';
+import { setUp } from './support/suite.js';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
@@ -39,7 +40,6 @@ interface Target {
 
 interface State {
   target?: Target;
-  setupError?: unknown;
 }
 
 function persistenceContract(name: string, createTarget: () => Promise<Target>) {
@@ -47,15 +47,8 @@ function persistenceContract(name: string, createTarget: () => Promise<Target>) 
 
   // uvu swallows an exception thrown by a `before` hook and reports the suite as passed, so
   // keep the error and fail every test with it instead.
-  test.before(async (state) => {
-    try {
-      state.target = await createTarget();
-    } catch (err) {
-      state.setupError = err;
-    }
-  });
-  test.before.each((state) => {
-    if (state.setupError) throw state.setupError;
+  setUp(test, async (state) => {
+    state.target = await createTarget();
   });
   test.after(async (state) => {
     await state.target?.close();

@@ -16,7 +16,7 @@ import {
   REDIS_URL,
   type ServerProcess,
 } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { materialise, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
@@ -54,10 +54,7 @@ async function restartScenario(ctx: Ctx, env: Record<string, string>) {
   const first = await spawnServer(env);
   ctx.servers.push(first);
   const pair = await openPair(first.url);
-  const a = connectDevice(first.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(first.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
+  const { a, b } = await connectBoth(first, pair, ctx.devices);
   writeSection(a.doc, 'vehicleA', completeVehicle('A'));
   writeSection(a.doc, 'accident', completeAccident());
   writeSection(b.doc, 'vehicleB', completeVehicle('B'));

@@ -19,7 +19,7 @@ import {
   type TestServer,
   type TestServerOptions,
 } from './support/server.js';
-import { connectDevice, rawSocket, waitFor } from './support/device.js';
+import { connectDevice, rawSocket, waitFor, connectBoth } from './support/device.js';
 import { materialise, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
 import { ConfigError } from '../server/config.js';
@@ -74,10 +74,7 @@ async function limitHits(server: TestServer, limit: string): Promise<number> {
 async function assertStillServing(ctx: Ctx, pair: Pair): Promise<void> {
   const health = await fetch(`${ctx.server.url}/healthz`);
   assert.is(health.status, 200, '/healthz');
-  const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
+  const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
   writeSection(a.doc, 'vehicleA', { remarks: 'still here' });
   writeSection(b.doc, 'vehicleB', { remarks: 'me too' });
   writeSection(a.doc, 'accident', { date: '2025-03-14' });
@@ -582,11 +579,14 @@ serverSuite('robustness: limits', embedded(LIMITS), (test) => {
 // it as one sync step 2 frame. Either the server sends it, or the configuration is refused at
 // start-up; a device stuck reconnecting forever is neither.
 {
-  const test = suite<Ctx>('robustness: a document larger than the send buffer', {
-    server: undefined as unknown as TestServer,
-    devices: [],
-    sockets: [],
-  });
+  const test = suite<Ctx & { setupError?: unknown }>(
+    'robustness: a document larger than the send buffer',
+    {
+      server: undefined as unknown as TestServer,
+      devices: [],
+      sockets: [],
+    },
+  );
   test.before(async (ctx) => {
     try {
       ctx.server = await startTestServer({
@@ -652,10 +652,7 @@ serverSuite(
 
     test('a document growing past MAX_DOCUMENT_BYTES is refused with 4413', async (ctx) => {
       const pair = await openPair(ctx.server.url);
-      const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-      const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-      ctx.devices.push(a, b);
-      await Promise.all([a.synced(), b.synced()]);
+      const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
       const metrics = await metricsText(ctx.server);
       const rejectedBefore = sample(metrics, 'constat_rejected_updates_total', {
         reason: 'too-large',

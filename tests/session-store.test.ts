@@ -15,6 +15,7 @@ import { createSessionsRepository } from '../persistence/sessions-repository.js'
 import { MEMORY_DATA_DIR, openDatabase } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createTestDatabase } from '../persistence/test-database.js';
+import { setUp } from './support/suite.js';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
@@ -100,22 +101,14 @@ function sessionStoreContract(factory: StoreFactory): void {
   const test = suite<{
     store: SessionStore;
     close?: () => Promise<void>;
-    setupError?: unknown;
   }>(`session store contract (${factory.name})`, {
     store: undefined as unknown as SessionStore,
   });
 
-  test.before(async (ctx) => {
-    try {
-      const opened = await factory.open();
-      ctx.store = opened.store;
-      ctx.close = opened.close;
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
+  setUp(test, async (ctx) => {
+    const opened = await factory.open();
+    ctx.store = opened.store;
+    ctx.close = opened.close;
   });
   test.after(async (ctx) => {
     await ctx.close?.();

@@ -24,7 +24,7 @@ import {
   type TestServerOptions,
   type Pair,
 } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { typeText } from '../sync/constat-doc.js';
 import type { JsonObject } from '../sync/canonical-json.js';
 import { completeVehicle } from './fixtures/constat.js';
@@ -47,6 +47,7 @@ import {
   type Role,
   type SessionView,
 } from './support/signing.js';
+import { setUp } from './support/suite.js';
 
 // ---------------------------------------------------------------------------------------------
 // The test's own RFC 8785 (JCS) canonicalisation and SHA-256, independent of sync/.
@@ -139,7 +140,6 @@ interface Ctx {
   server: TestServer;
   sql?: postgres.Sql;
   devices: Device[];
-  setupError?: unknown;
 }
 
 interface Ready {
@@ -267,18 +267,11 @@ const variants: Array<{ name: string; options: TestServerOptions; full: boolean 
 for (const variant of variants) {
   const test = suite<Ctx>(`signing (${variant.name})`, { devices: [] } as unknown as Ctx);
 
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer(variant.options);
-      if (variant.options.database === 'postgres') {
-        ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
-      }
-    } catch (err) {
-      ctx.setupError = err; // uvu would swallow a throw here and report the suite as passed
+  setUp(test, async (ctx) => {
+    ctx.server = await startTestServer(variant.options);
+    if (variant.options.database === 'postgres') {
+      ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
     }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
   });
   test.after.each((ctx) => {
     for (const d of ctx.devices.splice(0)) d.destroy();
@@ -987,27 +980,19 @@ interface ExpiryCtx {
   server: TestServer;
   sql: postgres.Sql;
   devices: Device[];
-  setupError?: unknown;
 }
 
 const expiry = suite<ExpiryCtx>('signing: session expiry (postgres+redis)', {
   devices: [],
 } as unknown as ExpiryCtx);
 
-expiry.before(async (ctx) => {
-  try {
-    ctx.server = await startTestServer({
-      database: 'postgres',
-      hub: 'redis',
-      env: { SESSION_TTL_MS: '1500', EXPIRY_SWEEP_MS: '200' },
-    });
-    ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-expiry.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+setUp(expiry, async (ctx) => {
+  ctx.server = await startTestServer({
+    database: 'postgres',
+    hub: 'redis',
+    env: { SESSION_TTL_MS: '1500', EXPIRY_SWEEP_MS: '200' },
+  });
+  ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
 });
 expiry.after.each((ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
@@ -1021,10 +1006,7 @@ expiry(
   'an unfinished session expires: EXPIRED, devices closed with 4404, draft marked expired',
   async (ctx) => {
     const pair = await openPair(ctx.server.url);
-    const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-    const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-    ctx.devices.push(a, b);
-    await Promise.all([a.synced(), b.synced()]);
+    const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
     await fillConstat(a, b, sameContent);
     const expected = deviceHash(a);
 

@@ -20,39 +20,32 @@ import { createSkeleton, materialise } from '../sync/constat-doc.js';
 import { validateContent } from '../sync/validate-content.js';
 import { COMPANIES } from '../integrations/companies.js';
 import { startTestServer, TEST_SECRET, type TestServer } from './support/server.js';
+import { setUp } from './support/suite.js';
 
 interface Ctx {
   servers: TestServer[];
-  setupError?: unknown;
 }
 
 const kafkaBrokers = process.env.KAFKA_BROKERS?.split(',');
 
 const test = suite<Ctx>('simulate', { servers: [] } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  try {
-    const one = await startTestServer({
+setUp(test, async (ctx) => {
+  const one = await startTestServer({
+    database: 'postgres',
+    hub: 'redis',
+    kafka: !!kafkaBrokers,
+  });
+  ctx.servers.push(one);
+  ctx.servers.push(
+    await startTestServer({
       database: 'postgres',
       hub: 'redis',
+      databaseUrl: one.databaseUrl!,
+      redisPrefix: one.redisPrefix,
       kafka: !!kafkaBrokers,
-    });
-    ctx.servers.push(one);
-    ctx.servers.push(
-      await startTestServer({
-        database: 'postgres',
-        hub: 'redis',
-        databaseUrl: one.databaseUrl!,
-        redisPrefix: one.redisPrefix,
-        kafka: !!kafkaBrokers,
-      }),
-    );
-  } catch (err) {
-    ctx.setupError = err;
-  }
-});
-test.before.each((ctx) => {
-  if (ctx.setupError) throw ctx.setupError;
+    }),
+  );
 });
 test.after(async (ctx) => {
   // The second instance shares the first one's database: stop it first.

@@ -4,9 +4,9 @@
  * that slept finalizes it. On the embedded server and on PostgreSQL + Redis.
  */
 import * as assert from 'uvu/assert';
-import { openPair, type TestServer } from './support/server.js';
+import { openPair, startTestServer, type TestServer } from './support/server.js';
 import { SERVER_VARIANTS, serverSuite } from './support/suite.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectBoth, connectDevice, waitFor, type Device } from './support/device.js';
 import {
   eventually,
   fillConstat,
@@ -27,6 +27,11 @@ async function asleep(server: TestServer): Promise<number> {
   return Number(line?.split(' ')[1]);
 }
 
+/** Waits until the one document of the test sleeps. */
+async function untilAsleep(server: TestServer, message: string): Promise<void> {
+  await eventually(async () => ((await asleep(server)) === 1 ? true : undefined), 5_000, message);
+}
+
 const sameContent = (a: Device, b: Device) =>
   canonicalJson(materialise(a.doc)) === canonicalJson(materialise(b.doc));
 
@@ -35,18 +40,48 @@ for (const variant of SERVER_VARIANTS) {
     `sleeping documents (${variant.name})`,
     { ...variant.options, env: { DOCUMENT_SLEEP_AFTER_MS: String(SLEEP_AFTER_MS) } },
     (test) => {
+      if (variant.options.hub === 'redis') {
+        test('two instances: each sleeps its copy, and an edit through the hub wakes the other', async (ctx) => {
+          const second = await startTestServer({
+            ...variant.options,
+            databaseUrl: ctx.server.databaseUrl,
+            redisPrefix: ctx.server.redisPrefix,
+            env: { DOCUMENT_SLEEP_AFTER_MS: String(SLEEP_AFTER_MS) },
+          });
+          try {
+            const pair = await openPair(ctx.server.url);
+            const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
+            const b = connectDevice(second.wsUrl, pair.sessionId, pair.tokenB);
+            ctx.devices.push(a, b);
+            await Promise.all([a.synced(), b.synced()]);
+            await fillConstat(a, b, sameContent);
+            await untilAsleep(ctx.server, 'the first instance kept its copy awake');
+            await untilAsleep(second, 'the second instance kept its copy awake');
+            typeText(a.doc, 'vehicleA', ['policyholder', 'lastName'], ' (A)');
+            await waitFor(
+              () => sameContent(a, b),
+              5_000,
+              'the edit did not reach B through the hub',
+            );
+            typeText(b.doc, 'vehicleB', ['policyholder', 'lastName'], ' (B)');
+            await waitFor(
+              () => sameContent(a, b),
+              5_000,
+              'the edit did not reach A through the hub',
+            );
+            const content = JSON.stringify(materialise(b.doc));
+            assert.ok(content.includes(' (A)') && content.includes(' (B)'), content);
+          } finally {
+            await second.stopServer();
+          }
+        });
+      }
+
       test('an idle document sleeps with its devices connected; presence flows, the next edit wakes it, then it signs and finalizes', async (ctx) => {
         const pair = await openPair(ctx.server.url);
-        const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-        const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-        ctx.devices.push(a, b);
-        await Promise.all([a.synced(), b.synced()]);
+        const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
         await fillConstat(a, b, sameContent);
-        await eventually(
-          async () => ((await asleep(ctx.server)) === 1 ? true : undefined),
-          5_000,
-          'the document never slept',
-        );
+        await untilAsleep(ctx.server, 'the document never slept');
 
         // Presence does not need the document.
         a.provider.awareness.setLocalStateField('user', { name: 'Amine' });
@@ -59,43 +94,36 @@ for (const variant of SERVER_VARIANTS) {
         );
         assert.is(await asleep(ctx.server), 1, 'presence did not wake the document');
 
+        // A phone reconnecting syncs from the sleeping state, without waking it.
+        const again = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
+        ctx.devices.push(again);
+        await again.synced();
+        await waitFor(() => sameContent(a, again), 5_000, 'the reconnected phone did not sync');
+        assert.is(await asleep(ctx.server), 1, 'a reconnecting phone woke the document');
+        again.destroy();
+
         // An edit wakes it; both devices converge on everything typed before and after.
         typeText(b.doc, 'vehicleB', ['policyholder', 'lastName'], ' (corrigé)');
         await waitFor(() => sameContent(a, b), 5_000, 'the edit made after the sleep was lost');
         assert.ok(JSON.stringify(materialise(a.doc).vehicleB).includes('(corrigé)'));
-        await eventually(
-          async () => ((await asleep(ctx.server)) === 1 ? true : undefined),
-          5_000,
-          'the document did not sleep again',
-        );
+        await untilAsleep(ctx.server, 'the document did not sleep again');
 
         // Signing needs the server's copy: it wakes it, and the hash is the devices' hash.
         const hash = contentHash(a.doc);
         const keys = { A: newDeviceKey(), B: newDeviceKey() };
         await registerKey(ctx.server.url, pair.tokenA, keys.A);
         await registerKey(ctx.server.url, pair.tokenB, keys.B);
-        const first = await signConstat(
-          ctx.server.url,
-          pair.tokenA,
-          pair.sessionId,
-          hash,
-          signHash(keys.A, pair.sessionId, 'A', hash),
-        );
-        assert.is(first.errors, undefined, JSON.stringify(first.errors));
-        await eventually(
-          async () => ((await asleep(ctx.server)) === 1 ? true : undefined),
-          5_000,
-          'the signed document did not sleep',
-        );
-        const second = await signConstat(
-          ctx.server.url,
-          pair.tokenB,
-          pair.sessionId,
-          hash,
-          signHash(keys.B, pair.sessionId, 'B', hash),
-        );
-        assert.is(second.errors, undefined, JSON.stringify(second.errors));
-        assert.is(second.data!.signConstat.status, 'FINALIZED');
+        const sign = async (role: 'A' | 'B') => {
+          const token = role === 'A' ? pair.tokenA : pair.tokenB;
+          const signature = signHash(keys[role], pair.sessionId, role, hash);
+          const res = await signConstat(ctx.server.url, token, pair.sessionId, hash, signature);
+          assert.is(res.errors, undefined, JSON.stringify(res.errors));
+          return res.data!.signConstat;
+        };
+        await sign('A');
+        await untilAsleep(ctx.server, 'the signed document did not sleep');
+        const second = await sign('B');
+        assert.is(second.status, 'FINALIZED');
         await waitFor(
           () => [a, b].every((d) => d.events.some((e) => e.type === 'finalized')),
           5_000,

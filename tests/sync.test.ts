@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { openPair, type TestServer } from './support/server.js';
 import { SERVER_VARIANTS, serverSuite } from './support/suite.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { materialise, typeText, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
@@ -16,10 +16,7 @@ for (const variant of SERVER_VARIANTS) {
   serverSuite(`sync (${variant.name})`, variant.options, (test) => {
     const pairOfDevices = async (ctx: { server: TestServer; devices: Device[] }) => {
       const pair = await openPair(ctx.server.url);
-      const a = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenA);
-      const b = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
-      ctx.devices.push(a, b);
-      await Promise.all([a.synced(), b.synced()]);
+      const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
       return { pair, a, b };
     };
 

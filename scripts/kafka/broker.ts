@@ -8,7 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../free-port.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,17 +50,6 @@ export function ensureKafkaJars(log: (line: string) => void = () => {}): void {
     throw new Error(`could not run mvn (is Maven installed?): ${result.error.message}`);
   if (result.status !== 0)
     throw new Error(`mvn failed to fetch Kafka:\n${result.stdout}\n${result.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
 }
 
 function java(args: string[]): ReturnType<typeof spawnSync> {

@@ -13,7 +13,7 @@ export interface GraphQLError {
   extensions?: { code?: string; [k: string]: unknown };
 }
 
-export interface GraphQLResponse<T> {
+export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
   data: T | null | undefined;
   errors: GraphQLError[] | undefined;

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../free-port.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,24 +53,17 @@ export async function startEmbeddedServer(
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
-}
-
 export interface ServerProcess {
   url: string;
+  /** The websocket base (`ws://…/v1/sync`). */
+  wsUrl: string;
   pid: number;
   child: ChildProcess;
   output(): string;
   /** SIGTERM (then SIGKILL after 15 s), resolved once the process exited. */
   stop(): Promise<void>;
+  /** Sends one signal (SIGKILL to simulate a crash), resolved once the process exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -120,22 +113,32 @@ export async function spawnServer(opts: {
       reject(new Error(`${opts.name ?? 'server'} exited with ${code}:\n${output}`));
     });
   });
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // A helper the server started (tsx's esbuild service) may hold the other end of these pipes
+  // for a while after the server exited; they must not keep this process alive.
+  const release = () => {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
   return {
     url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/v1/sync`,
     pid: child.pid!,
     child,
     output: () => output,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (running()) {
         child.kill('SIGTERM');
         const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
         await exited;
         clearTimeout(force);
       }
-      // A helper the server started (tsx's esbuild service) may hold the other end of these
-      // pipes for a while after the server exited; they must not keep this process alive.
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      release();
+    },
+    async kill(signal = 'SIGTERM') {
+      if (running()) child.kill(signal);
+      await exited;
+      release();
     },
   };
 }

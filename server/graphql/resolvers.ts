@@ -154,7 +154,7 @@ export const resolvers = {
     ) => {
       // Built from what signing read: the answer must not need the database again (it may be
       // down, and finalization then completes on its own once it is back).
-      const { session, constatId } = await ctx.services.signing.sign(
+      const { session, constatId, document } = await ctx.services.signing.sign(
         ctx.principal,
         args.sessionId,
         args.contentHash,
@@ -163,7 +163,9 @@ export const resolvers = {
       const record: SessionRecord = constatId
         ? { ...session, status: 'finalized', constatId }
         : session;
-      return sessionView(record, ctx);
+      const view = sessionView(record, ctx);
+      if (view) view.document = Promise.resolve(document);
+      return view;
     },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);

@@ -1,99 +1,15 @@
 /**
- * Support for the GraphQL suites: a constat finalized for real (two stock y-websocket devices,
- * Ed25519 keys registered, both sign over GraphQL), rows written straight into `constats` and
- * `constat_events` (timeline fixtures without Kafka), an SSE subscription reader built on fetch,
- * the `/metrics` counters, and the "every field" selection of a Constat.
+ * Support for the GraphQL suites: rows written straight into `constats` and `constat_events`
+ * (timeline fixtures without Kafka), an SSE subscription reader built on fetch, the `/metrics`
+ * counters, and the "every field" selection of a Constat. A constat finalized for real is
+ * `finalizeConstat` (signing.ts).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type postgres from 'postgres';
-import { contentHash } from '../../sync/content-hash.js';
 import { canonicalJson } from '../../sync/canonical-json.js';
 import { completeContent } from '../fixtures/constat.js';
-import { connectDevice, type Device } from './device.js';
-import { openPair, REDIS_URL } from './server.js';
-import {
-  eventually,
-  fillConstat,
-  newDeviceKey,
-  registerKey,
-  sessionView,
-  signConstat,
-  signHash,
-  type Role,
-} from './signing.js';
-
-// --- A constat finalized for real -----------------------------------------------------------
-
-export interface RealConstat {
-  constatId: string;
-  sessionId: string;
-  userA: string;
-  userB: string;
-  tokenA: string;
-  tokenB: string;
-}
-
-const sameContent = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.doc);
-
-/**
- * Open + join, both devices fill the form (vehicle A insured by `saa`, B by `trust`), both
- * register a key and sign. `beforeSecondSignature` runs once A has signed (to subscribe first).
- */
-export async function finalizeForReal(
-  server: { url: string; wsUrl: string },
-  opts: {
-    beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
-  } = {},
-): Promise<RealConstat> {
-  const tag = randomBytes(4).toString('hex');
-  const pair = await openPair(server.url, tag);
-  const devices: Device[] = [];
-  try {
-    const a = connectDevice(server.wsUrl, pair.sessionId, pair.tokenA);
-    devices.push(a);
-    const b = connectDevice(server.wsUrl, pair.sessionId, pair.tokenB);
-    devices.push(b);
-    await Promise.all([a.synced(), b.synced()]);
-    await fillConstat(a, b, sameContent);
-    const hash = contentHash(a.doc);
-    const keys = { A: newDeviceKey(), B: newDeviceKey() };
-    const tokens = { A: pair.tokenA, B: pair.tokenB };
-    for (const role of ['A', 'B'] as const) await registerKey(server.url, tokens[role], keys[role]);
-    const sign = async (role: Role) => {
-      const res = await signConstat(
-        server.url,
-        tokens[role],
-        pair.sessionId,
-        hash,
-        signHash(keys[role], pair.sessionId, role, hash),
-      );
-      if (res.errors) throw new Error(`signConstat ${role} failed: ${JSON.stringify(res.errors)}`);
-      return res.data!.signConstat;
-    };
-    await sign('A');
-    await opts.beforeSecondSignature?.({ sessionId: pair.sessionId, tokenA: pair.tokenA });
-    const second = await sign('B');
-    const constatId =
-      second.constatId ??
-      (await eventually(
-        async () =>
-          (await sessionView(server.url, tokens.A, pair.sessionId))?.constatId ?? undefined,
-        15_000,
-        'the session never named its constat',
-      ));
-    return {
-      constatId,
-      sessionId: pair.sessionId,
-      userA: `user-a-${tag}`,
-      userB: `user-b-${tag}`,
-      tokenA: pair.tokenA,
-      tokenB: pair.tokenB,
-    };
-  } finally {
-    for (const d of devices) d.destroy();
-  }
-}
+import { REDIS_URL, token } from './server.js';
 
 // --- Rows written directly ------------------------------------------------------------------
 
@@ -371,4 +287,23 @@ export const SESSION_ALL_FIELDS = `
 /** Any sign of a stack trace or source location in a response text. */
 export function leaksStack(text: string): boolean {
   return /\bat [^\s]+ \(|\.ts:\d+|\.js:\d+|"stack"|stacktrace|node_modules/i.test(text);
+}
+
+/** Who may ask about a finalized constat: its parties, their insurers' staff, and outsiders. */
+export type Viewer = 'partyA' | 'partyB' | 'insurerA' | 'insurerB' | 'otherInsurer' | 'stranger';
+
+/** Tokens for each kind of viewer of a constat whose vehicles are insured by saa and trust. */
+export async function viewersOf(constat: {
+  tokenA: string;
+  tokenB: string;
+}): Promise<Record<Viewer, string>> {
+  const tag = () => randomBytes(4).toString('hex');
+  return {
+    partyA: constat.tokenA,
+    partyB: constat.tokenB,
+    insurerA: await token(`staff-saa-${tag()}`, 'desk', { roles: ['insurer:saa'] }),
+    insurerB: await token(`staff-trust-${tag()}`, 'desk', { roles: ['insurer:trust'] }),
+    otherInsurer: await token(`staff-caat-${tag()}`, 'desk', { roles: ['insurer:caat'] }),
+    stranger: await token(`stranger-${tag()}`, 'phone'),
+  };
 }

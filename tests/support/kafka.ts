@@ -1,28 +1,15 @@
 /**
  * Kafka for the integration suites, with kafkajs used directly (never the server's client):
- * a reader that records every message of some topics with its arrival time, a producer, a
- * wait for the topics the server creates, and the whole signing flow that finalizes one
- * constat (two stock y-websocket devices, Ed25519 keys registered, both sign).
+ * a reader that records every message of some topics with its arrival time, a producer and a
+ * wait for the topics the server creates. (The flow that finalizes a constat is
+ * `finalizeConstat` in signing.ts.)
  *
  * Topics on the run's broker are shared by every suite: readers get a consumer group of their
  * own and callers filter what they read by their own constat ids, keys or event ids.
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Producer, type Message } from 'kafkajs';
-import type { JsonObject } from '../../sync/canonical-json.js';
-import { contentHash } from '../../sync/content-hash.js';
-import { connectDevice, waitFor, type Device } from './device.js';
-import { openPair } from './server.js';
-import {
-  eventually,
-  fillConstat,
-  newDeviceKey,
-  registerKey,
-  sessionView,
-  signConstat,
-  signHash,
-  type Role,
-} from './signing.js';
+import { waitFor } from './device.js';
 
 export function testKafka(brokers = process.env.KAFKA_BROKERS): Kafka {
   if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through `npm test`');
@@ -157,78 +144,6 @@ export async function testProducer(kafka: Kafka): Promise<Producer> {
 
 export async function produce(producer: Producer, topic: string, message: Message): Promise<void> {
   await producer.send({ topic, acks: -1, messages: [message] });
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export interface Finalized {
-  constatId: string;
-  sessionId: string;
-  tag: string;
-  hash: string;
-  /** performance.now() just before the second signConstat request was sent. */
-  secondSignAt: number;
-  /** performance.now() when the second signConstat answered. */
-  secondSignAnsweredAt: number;
-}
-
-const sameContent = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.doc);
-
-/**
- * One constat through the whole flow: open + join, two devices fill the form, both register a
- * key and sign. Vehicle A is insured by `saa`, B by `trust` unless `vehicleB` says otherwise.
- */
-export async function finalizeConstat(
-  server: { url: string; wsUrl: string },
-  opts: { vehicleB?: JsonObject } = {},
-): Promise<Finalized> {
-  const tag = randomBytes(4).toString('hex');
-  const pair = await openPair(server.url, tag);
-  const devices: Device[] = [];
-  try {
-    const a = connectDevice(server.wsUrl, pair.sessionId, pair.tokenA);
-    devices.push(a);
-    const b = connectDevice(server.wsUrl, pair.sessionId, pair.tokenB);
-    devices.push(b);
-    await Promise.all([a.synced(), b.synced()]);
-    await fillConstat(a, b, sameContent, opts.vehicleB ? { vehicleB: opts.vehicleB } : {});
-    const hash = contentHash(a.doc);
-    const keys = { A: newDeviceKey(), B: newDeviceKey() };
-    const tokens = { A: pair.tokenA, B: pair.tokenB };
-    for (const role of ['A', 'B'] as const) await registerKey(server.url, tokens[role], keys[role]);
-    const sign = (role: Role) =>
-      signConstat(
-        server.url,
-        tokens[role],
-        pair.sessionId,
-        hash,
-        signHash(keys[role], pair.sessionId, role, hash),
-      );
-    const first = await sign('A');
-    if (first.errors) throw new Error(`signConstat A failed: ${JSON.stringify(first.errors)}`);
-    const secondSignAt = performance.now();
-    const second = await sign('B');
-    const secondSignAnsweredAt = performance.now();
-    if (second.errors) throw new Error(`signConstat B failed: ${JSON.stringify(second.errors)}`);
-    const constatId =
-      second.data!.signConstat.constatId ??
-      (await eventually(
-        async () =>
-          (await sessionView(server.url, tokens.A, pair.sessionId))?.constatId ?? undefined,
-        15_000,
-        'the session never named its constat',
-      ));
-    return {
-      constatId,
-      sessionId: pair.sessionId,
-      tag,
-      hash,
-      secondSignAt,
-      secondSignAnsweredAt,
-    };
-  } finally {
-    for (const d of devices) d.destroy();
-  }
 }
 
 export function median(values: number[]): number {

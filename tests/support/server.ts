@@ -3,10 +3,8 @@
  * with Redis-backed sessions under a keyspace of its own, torn down completely by `stop()`.
  * `spawnServer` runs the real `constat serve` process for restart and kill tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -15,6 +13,8 @@ import { loadConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/constat-server.js';
 import { createTestDatabase, type TestDatabase } from '../../persistence/test-database.js';
 import { mintDevelopmentToken } from '../../server/auth.js';
+import { spawnServer as spawnProcess, type ServerProcess } from '../../scripts/sim/server.js';
+import { gql } from '../../scripts/sim/graphql.js';
 
 export const TEST_SECRET = 'constat-test-secret-0123456789abcdef';
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -139,30 +139,8 @@ export function token(
   });
 }
 
-export interface GraphQLResponse<T = Record<string, unknown>> {
-  status: number;
-  data: T | null | undefined;
-  errors:
-    Array<{ message: string; extensions?: { code?: string; [k: string]: unknown } }> | undefined;
-}
-
-export async function gql<T = Record<string, any>>(
-  baseUrl: string,
-  bearer: string | undefined,
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<GraphQLResponse<T>> {
-  const res = await fetch(`${baseUrl}/graphql`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: GraphQLResponse['errors'] };
-  return { status: res.status, data: body.data, errors: body.errors };
-}
+// The simulator's GraphQL client: the same calls a phone makes.
+export { gql, type GraphQLResponse } from '../../scripts/sim/graphql.js';
 
 export const OPEN_SESSION = `mutation Open($formVersion: String) {
   openSession(formVersion: $formVersion) { role joinCode qrPayload syncUrl joinCodeExpiresAt session { id status formVersion } }
@@ -200,67 +178,13 @@ export async function openPair(
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
-}
+export { freePort } from '../../scripts/free-port.js';
+export type { ServerProcess };
 
-export interface ServerProcess {
-  url: string;
-  wsUrl: string;
-  child: ChildProcess;
-  output(): string;
-  /** Sends a signal and waits for the process to exit. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** Runs `constat serve` as a separate process and waits until it listens. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, ['bin/constat.js', 'serve'], {
-    env: {
-      ...process.env,
-      AUTH_JWT_SECRET: TEST_SECRET,
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** Runs `constat serve` as a separate process (test secret, info logs) until it listens. */
+export function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  return spawnProcess({
+    env: { AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info', ...env },
+    name: 'constat serve',
   });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-    const onData = () => {
-      if (output.includes('constat listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${output}`));
-    });
-  });
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    wsUrl: `ws://127.0.0.1:${port}/v1/sync`,
-    child,
-    output: () => output,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
 }

@@ -3,14 +3,16 @@
  * server: an Ed25519 key pair (node:crypto), its raw public key registered with
  * `registerDevice`, and a signature over the UTF-8 bytes of
  * `constat-sign:v1:<sessionId>:<role>:<hashHex>` sent with `signConstat`.
- * Also the GraphQL documents the signing suites share and the two-device form filling.
+ * Also the GraphQL documents the signing suites share, the two-device form filling, and one
+ * constat through the whole flow (`finalizeConstat`).
  */
-import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { writeSection } from '../../sync/constat-doc.js';
 import type { JsonObject } from '../../sync/canonical-json.js';
 import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
-import { gql, type GraphQLResponse } from './server.js';
-import { waitFor, type Device } from './device.js';
+import { contentHash } from '../../sync/content-hash.js';
+import { gql, openPair, type GraphQLResponse } from './server.js';
+import { connectBoth, waitFor, type Device } from './device.js';
 
 export type Role = 'A' | 'B';
 
@@ -160,3 +162,86 @@ export async function eventually<T>(
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// --- A constat through the whole flow ------------------------------------------------------
+
+export interface Finalized {
+  constatId: string;
+  sessionId: string;
+  tag: string;
+  /** The parties' user ids (`user-a-<tag>`, `user-b-<tag>`) and their tokens. */
+  userA: string;
+  userB: string;
+  tokenA: string;
+  tokenB: string;
+  hash: string;
+  /** performance.now() just before the second signConstat request was sent. */
+  secondSignAt: number;
+  /** performance.now() when the second signConstat answered. */
+  secondSignAnsweredAt: number;
+}
+
+const sameHash = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.doc);
+
+/**
+ * One constat through the whole flow: open + join, two devices fill the form, both register a
+ * key and sign. Vehicle A is insured by `saa`, B by `trust` unless `vehicleB` says otherwise.
+ * `beforeSecondSignature` runs once A has signed (to subscribe to changes first, say).
+ */
+export async function finalizeConstat(
+  server: { url: string; wsUrl: string },
+  opts: {
+    vehicleB?: JsonObject;
+    beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
+  } = {},
+): Promise<Finalized> {
+  const tag = randomBytes(4).toString('hex');
+  const pair = await openPair(server.url, tag);
+  const devices: Device[] = [];
+  try {
+    const { a, b } = await connectBoth(server, pair, devices);
+    await fillConstat(a, b, sameHash, opts.vehicleB ? { vehicleB: opts.vehicleB } : {});
+    const hash = contentHash(a.doc);
+    const keys = { A: newDeviceKey(), B: newDeviceKey() };
+    const tokens = { A: pair.tokenA, B: pair.tokenB };
+    for (const role of ['A', 'B'] as const) await registerKey(server.url, tokens[role], keys[role]);
+    const sign = async (role: Role) => {
+      const res = await signConstat(
+        server.url,
+        tokens[role],
+        pair.sessionId,
+        hash,
+        signHash(keys[role], pair.sessionId, role, hash),
+      );
+      if (res.errors) throw new Error(`signConstat ${role} failed: ${JSON.stringify(res.errors)}`);
+      return res.data!.signConstat;
+    };
+    await sign('A');
+    await opts.beforeSecondSignature?.({ sessionId: pair.sessionId, tokenA: pair.tokenA });
+    const secondSignAt = performance.now();
+    const second = await sign('B');
+    const secondSignAnsweredAt = performance.now();
+    const constatId =
+      second.constatId ??
+      (await eventually(
+        async () =>
+          (await sessionView(server.url, tokens.A, pair.sessionId))?.constatId ?? undefined,
+        15_000,
+        'the session never named its constat',
+      ));
+    return {
+      constatId,
+      sessionId: pair.sessionId,
+      tag,
+      userA: `user-a-${tag}`,
+      userB: `user-b-${tag}`,
+      tokenA: pair.tokenA,
+      tokenB: pair.tokenB,
+      hash,
+      secondSignAt,
+      secondSignAnsweredAt,
+    };
+  } finally {
+    for (const d of devices) d.destroy();
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * A uvu suite around one test server: started in `before`, stopped in `after`, devices and raw
- * sockets of each test closed after it. A failure in `before` is rethrown by every test — uvu
- * itself would swallow it and report the suite as passed.
+ * sockets of each test closed after it; and `setUp`, which makes a failed `before` fail every
+ * test of the suite.
  */
 import { suite, type Test } from 'uvu';
 import type WebSocket from 'ws';
@@ -12,7 +12,24 @@ export interface ServerContext {
   server: TestServer;
   devices: Device[];
   sockets: WebSocket[];
-  setupError?: unknown;
+}
+
+/**
+ * Runs `setup` before the suite's tests. If it fails, every test fails with its error: uvu
+ * itself would swallow a throw in `before` and report the suite as passed.
+ */
+export function setUp<C>(test: Test<C>, setup: (ctx: C) => Promise<void>): void {
+  let failure: { error: unknown } | undefined;
+  test.before(async (ctx) => {
+    try {
+      await setup(ctx);
+    } catch (error) {
+      failure = { error };
+    }
+  });
+  test.before.each(() => {
+    if (failure) throw failure.error;
+  });
 }
 
 export const SERVER_VARIANTS = [
@@ -30,15 +47,8 @@ export function serverSuite(
     devices: [],
     sockets: [],
   });
-  test.before(async (ctx) => {
-    try {
-      ctx.server = await startTestServer(options);
-    } catch (err) {
-      ctx.setupError = err;
-    }
-  });
-  test.before.each((ctx) => {
-    if (ctx.setupError) throw ctx.setupError;
+  setUp(test, async (ctx) => {
+    ctx.server = await startTestServer(options);
   });
   test.after.each((ctx) => {
     for (const d of ctx.devices.splice(0)) d.destroy();
