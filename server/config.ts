@@ -175,7 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
     },
     documents: {
-      sleepAfterMs: integer(env, 'DOCUMENT_SLEEP_AFTER_MS', 10_000, 0, 24 * 3600_000),
+      sleepAfterMs: integer(env, 'DOCUMENT_SLEEP_AFTER_MS', 30_000, 0, 24 * 3600_000),
     },
     graphql: {
       maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 10, 1, 100),

@@ -8,9 +8,11 @@
  * file descriptor limit), whichever comes first. The clients run in child processes
  * (capacity-worker.ts) for the same reason.
  *
- * RSS per idle session: the servers' resident memory is read after each step's clients have
- * connected and before they edit; the figure is the slope between the first and the last
- * step measured, per instance.
+ * RSS per idle session (`idle`): before the ramp, sessions are connected in two steps and left
+ * alone (awareness renewals only) for `settleMs` each time; the servers' resident memory is
+ * read after each pause and the figure is the slope between the two, per instance. Those
+ * sessions are then closed and the ramp starts. (The ramp's own steps also record RSS, after
+ * their sessions edited: that is memory after activity, not idle.)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -51,12 +53,16 @@ export interface CapacityResult {
   ratePerSession: number;
   /** Sockets per session on one instance (2 on one instance, 1 when A and B are split). */
   socketsPerInstance: number;
-  /** Memory per idle session per instance (KiB), from the RSS slope across the steps. */
+  /** Memory per idle session per instance (KiB), from the RSS slope of the idle phase. */
   rssPerSessionKiB: number | undefined;
+  /** The idle phase: sessions connected, and each instance's RSS (KiB) after the pause. */
+  idle: Array<{ sessions: number; rssKiB: number[] }>;
   fdLimit: number;
 }
 
 export interface CapacityOptions {
+  /** The idle-memory phase: two session counts, and the pause before RSS is read. */
+  idle: { sessions: [number, number]; settleMs: number };
   steps: number[];
   windowMs: number;
   ratePerSession: number;
@@ -174,13 +180,51 @@ async function measureWindow(
   };
 }
 
-async function createSessions(target: Target, from: number, to: number): Promise<BenchSession[]> {
+/** Connects sessions in two steps, reads RSS after each idle pause, then lets them go. */
+async function measureIdleMemory(
+  target: Target,
+  idle: CapacityOptions['idle'],
+  result: CapacityResult,
+): Promise<void> {
+  const worker = new Worker();
+  try {
+    let have = 0;
+    for (const n of idle.sessions) {
+      const added = await worker.send<Extract<WorkerReply, { connected: number }>>({
+        cmd: 'add',
+        wire: target.wire,
+        sessions: await createSessions(target, have, n, 'idle'),
+      });
+      if (added.failed > 0)
+        throw new Error(
+          `idle phase: ${added.failed} sessions failed to connect: ${added.errors[0]}`,
+        );
+      have = n;
+      await sleep(idle.settleMs);
+      result.idle.push({ sessions: n, rssKiB: target.rssKiB() });
+    }
+    const [first, last] = result.idle as [CapacityResult['idle'][0], CapacityResult['idle'][0]];
+    const perInstance = first.rssKiB.map(
+      (kib, i) => (last.rssKiB[i]! - kib) / (last.sessions - first.sessions),
+    );
+    result.rssPerSessionKiB = perInstance.reduce((sum, x) => sum + x, 0) / perInstance.length;
+  } finally {
+    await worker.close(); // the idle sessions' clients leave before the ramp
+  }
+}
+
+async function createSessions(
+  target: Target,
+  from: number,
+  to: number,
+  tag = 'cap',
+): Promise<BenchSession[]> {
   const out: BenchSession[] = [];
   let next = from;
   // Ours opens and joins through GraphQL; a few at a time keeps the database busy, not queued.
   await Promise.all(
     Array.from({ length: 16 }, async () => {
-      for (let i = next++; i < to; i = next++) out.push(await target.newSession(`cap-${i}`));
+      for (let i = next++; i < to; i = next++) out.push(await target.newSession(`${tag}-${i}`));
     }),
   );
   return out;
@@ -214,8 +258,10 @@ export async function measureCapacity(
     ratePerSession: opts.ratePerSession,
     socketsPerInstance,
     rssPerSessionKiB: undefined,
+    idle: [],
     fdLimit: limit,
   };
+  await measureIdleMemory(target, opts.idle, result);
   try {
     let have = 0;
     let connectMsPerSession = 0;
@@ -273,16 +319,6 @@ export async function measureCapacity(
       result.sessions = n;
     }
     if (result.stoppedBy === 'end' && hitBound) result.stoppedBy = 'fd-limit';
-    const passing = result.steps.filter((s) => s.sessions <= result.sessions && s.sessions > 0);
-    const measuredSteps = passing.length >= 2 ? passing : result.steps;
-    if (measuredSteps.length >= 2) {
-      const first = measuredSteps[0]!;
-      const last = measuredSteps.at(-1)!;
-      const perInstance = first.rssKiB.map(
-        (kib, i) => (last.rssKiB[i]! - kib) / (last.sessions - first.sessions),
-      );
-      result.rssPerSessionKiB = perInstance.reduce((s, x) => s + x, 0) / perInstance.length;
-    }
     return result;
   } finally {
     await Promise.all(workers.map((w) => w.close()));

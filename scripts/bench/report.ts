@@ -47,6 +47,7 @@ export interface BenchReport {
   config: {
     fanout: { updates: number; ratePerSecond: number };
     capacity: {
+      idle: { sessions: [number, number]; settleMs: number };
       steps: number[];
       windowMs: number;
       settleMs: number;
@@ -242,6 +243,8 @@ export function markdownBlock(report: BenchReport): string {
       `${c.fanout.updates} updates at ${c.fanout.ratePerSecond}/s. Capacity: steps ${c.capacity.steps.join(', ')}; ` +
       `${c.capacity.ratePerSession} updates/s per session (at least ${c.capacity.minRate}/s in all), ` +
       `${c.capacity.windowMs / 1000} s window per step, ${c.capacity.timeBudgetSeconds} s budget per setup. ` +
+      `RSS per idle session: slope between ${c.capacity.idle.sessions.join(' and ')} idle sessions, ` +
+      `each read after ${c.capacity.idle.settleMs / 1000} s without edits. ` +
       `Finalizations: ${c.finalize.pairs} prepared pairs signing, ${c.finalize.concurrency} at a time` +
       `${c.finalize.kafka ? ', read back from Kafka' : ', no Kafka broker'}.`,
     '',
@@ -249,7 +252,20 @@ export function markdownBlock(report: BenchReport): string {
     '',
   );
   for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
-  out.push('', '**Capacity steps**', '');
+  out.push('', '**Idle memory** (RSS of each instance after the idle pause)', '');
+  out.push('| setup | sessions | RSS (MiB) |', '| --- | --- | --- |');
+  for (const t of report.targets) {
+    for (const i of t.capacity?.idle ?? []) {
+      out.push(
+        `| ${t.label} | ${int(i.sessions)} | ${i.rssKiB.map((k) => fmt(k / 1024, 0)).join(' + ')} |`,
+      );
+    }
+  }
+  out.push(
+    '',
+    '**Capacity steps** (RSS read 2 s after the step connected, after earlier steps edited)',
+    '',
+  );
   out.push(
     '| setup | sessions | p50 (ms) | p99 (ms) | samples | lost | server CPU (cores) | Redis CPU (cores) | machine busy | RSS (MiB) |',
   );

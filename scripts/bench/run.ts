@@ -55,6 +55,7 @@ function config(quick: boolean): BenchReport['config'] {
     ? {
         fanout: { updates: 40, ratePerSecond: 50 },
         capacity: {
+          idle: { sessions: [20, 60], settleMs: 300 },
           steps: [20, 60],
           windowMs: 1_000,
           settleMs: 300,
@@ -68,15 +69,17 @@ function config(quick: boolean): BenchReport['config'] {
     : {
         fanout: { updates: 1_000, ratePerSecond: 50 },
         capacity: {
+          // Idle sessions are left alone longer than this server's default
+          // DOCUMENT_SLEEP_AFTER_MS (30 s, plus its 5 s sweep) before RSS is read; the same
+          // pause for every setup.
+          idle: { sessions: [1_000, 3_000], settleMs: 40_000 },
           steps: [250, 500, 1_000, 2_000, 4_000, 6_000, 8_000, 10_000],
           windowMs: 5_000,
-          // Idle sessions: left alone longer than this server's default DOCUMENT_SLEEP_AFTER_MS
-          // (10 s, plus its sweep) before RSS is read. The same pause for every setup.
-          settleMs: 14_000,
+          settleMs: 2_000,
           ratePerSession: 0.1,
           minRate: 100,
           limitMs: 50,
-          timeBudgetSeconds: 260,
+          timeBudgetSeconds: 150,
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
       };
