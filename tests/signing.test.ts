@@ -48,6 +48,7 @@ import {
   type SessionView,
 } from './support/signing.js';
 import { setUp } from './support/suite.js';
+import { SORTING_EXAMPLE } from './fixtures/rfc8785.js';
 
 // ---------------------------------------------------------------------------------------------
 // The test's own RFC 8785 (JCS) canonicalisation and SHA-256, independent of sync/.
@@ -948,19 +949,7 @@ const jcsSuite = suite('signing: the test canonicaliser');
 
 jcsSuite('the test canonicaliser reproduces the RFC 8785 examples', () => {
   // RFC 8785 §3.2.3 (property sorting) and the numbers of §3.2.2.3 / appendix B.
-  const sorting = {
-    '\u20ac': 'Euro Sign',
-    '\r': 'Carriage Return',
-    '\ufb33': 'Hebrew Letter Dalet With Dagesh',
-    '1': 'One',
-    '\ud83d\ude00': 'Emoji: Grinning Face',
-    '\u0080': 'Control',
-    '\u00f6': 'Latin Small Letter O With Diaeresis',
-  };
-  assert.is(
-    jcs(sorting),
-    '{"\\r":"Carriage Return","1":"One","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis","\u20ac":"Euro Sign","\ud83d\ude00":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}',
-  );
+  assert.is(jcs(SORTING_EXAMPLE.input), SORTING_EXAMPLE.canonical);
   assert.is(
     jcs({ numbers: [333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001, -0] }),
     '{"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27,0]}',

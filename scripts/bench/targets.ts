@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '../../persistence/test-database.js';
+import { deleteRedisKeys } from '../delete-redis-keys.js';
 import { openAndJoin } from '../sim/graphql.js';
 import { spawnServer, type ServerProcess } from '../sim/server.js';
 import { LightClient, type Wire } from './light-client.js';
@@ -137,20 +138,6 @@ export function rssKiB(pid: number): number {
   }
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promise<Target> {
   const instances: ServerProcess[] = [];
   const cleanups: Array<() => Promise<void>> = [];
@@ -166,7 +153,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-bench-'));
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const prefix = `constat-bench:${tag}:`;
-      if (id === 'ours-redis') cleanups.push(() => deleteKeys(prefix));
+      if (id === 'ours-redis') cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
       const env: Record<string, string> = {
         DATABASE_URL: db.url,
         DATA_DIR: dataDir,
@@ -234,7 +221,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
       );
     } else {
       const prefix = `hocuspocus-bench-${tag}`;
-      cleanups.push(() => deleteKeys(prefix));
+      cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
       for (let i = 0; i < 2; i++) {
         instances.push(
           await spawnServer({

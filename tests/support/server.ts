@@ -7,7 +7,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/constat-server.js';
@@ -15,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../../persistence/test-da
 import { mintDevelopmentToken } from '../../server/auth.js';
 import { spawnServer as spawnProcess, type ServerProcess } from '../../scripts/sim/server.js';
 import { gql } from '../../scripts/sim/graphql.js';
+import { deleteRedisKeys as deleteKeysUnder } from '../../scripts/delete-redis-keys.js';
 
 export const TEST_SECRET = 'constat-test-secret-0123456789abcdef';
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -111,18 +111,9 @@ export function kafkaEnv(): Record<string, string> {
   };
 }
 
-export async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+/** Deletes the keys a test server wrote under `prefix`. */
+export function deleteRedisKeys(prefix: string): Promise<void> {
+  return deleteKeysUnder(REDIS_URL, prefix);
 }
 
 export function token(

@@ -122,10 +122,7 @@ export async function sessionView(
   return res.data!.session;
 }
 
-/** The first error's `extensions.code` (undefined when the call succeeded). */
-export function errorCode(res: GraphQLResponse<unknown>): string | undefined {
-  return res.errors?.[0]?.extensions?.code;
-}
+export { errorCode } from '../../scripts/sim/graphql.js';
 
 /**
  * Both phones fill the form: A its vehicle and most of the accident, B its vehicle, the
