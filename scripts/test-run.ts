@@ -2,6 +2,7 @@
  * `npm test`: runs every tests/**\/*.test.ts file in its own process (a crash or a leaked
  * handle in one suite cannot take the others down), two at a time, against the services named
  * by the environment or the local defaults, and ends with the line `N passed, N failed`.
+ * Installs the Debian packages of scripts/system-packages.ts when missing (as root).
  * Without KAFKA_BROKERS it starts the Kafka test broker (scripts/kafka/broker.ts) and stops it.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { startBroker, type Broker } from './kafka/broker.js';
+import { installSystemPackages } from './system-packages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULTS = {
@@ -37,6 +39,9 @@ export async function runTests(argv: string[]): Promise<void> {
   };
   await requireService('PostgreSQL', env.DATABASE_URL!, 5432);
   await requireService('Redis', env.REDIS_URL!, 6379);
+  // Chromium, fonts and poppler: the report and the browser tests need them; what cannot be
+  // installed is named here, and the suites that need it fail rather than skip.
+  installSystemPackages((line) => process.stdout.write(`${line}\n`));
   // Kafka: the one named by the environment, or a real broker started (and stopped) here.
   let broker: Broker | undefined;
   if (!env.KAFKA_BROKERS) {
