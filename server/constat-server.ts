@@ -36,6 +36,8 @@ import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
+import { AttachmentService } from '../media/attachment-service.js';
+import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -191,7 +193,18 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
-    const finalizer = createFinalizer(constats, () => kafka?.wake());
+    const attachments = new AttachmentService(
+      media,
+      createAttachmentsRepository(db.sql),
+      config.media,
+      logger.child({ component: 'media' }),
+    );
+    const cleanup = setInterval(() => {
+      attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));
+    }, config.media.cleanupIntervalMs);
+    cleanup.unref();
+    cleanups.push(async () => clearInterval(cleanup));
+    const finalizer = createFinalizer(constats, () => kafka?.wake(), attachments);
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -222,6 +235,7 @@ export async function startServer(
       createDevicesRepository(db.sql),
       () => registry.uids(),
       logger,
+      attachments,
     );
     const expiry = setInterval(() => {
       sessions.expireDue().catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'));
@@ -242,6 +256,7 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        attachments,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       ...(config.media.store.kind === 'files'
