@@ -200,7 +200,7 @@ export class AttachmentService {
   async signingErrors(sessionId: string, content: ConstatContent): Promise<AttachmentFieldError[]> {
     const { entries, problems } = readAttachments(content, this.settings.maxBytes);
     const errors: AttachmentFieldError[] = [...problems];
-    const checks = await this.checkAll(sessionId, entries, { storeDown: 'throw' });
+    const checks = await this.checkAll(sessionId, entries, { storeDown: 'throw', confirm: false });
     for (const [i, check] of checks.entries()) {
       if (check.state === 'VERIFIED') continue;
       const entry = entries[i]!;
@@ -216,7 +216,10 @@ export class AttachmentService {
   /** The attachments a live session's document names, checked as far as the store allows. */
   async forSession(sessionId: string, content: ConstatContent): Promise<AttachmentView[]> {
     const { entries } = readAttachments(content, this.settings.maxBytes);
-    const checks = await this.checkAll(sessionId, entries, { storeDown: 'pending' });
+    const checks = await this.checkAll(sessionId, entries, {
+      storeDown: 'pending',
+      confirm: false,
+    });
     return Promise.all(entries.map((entry, i) => this.view(entry, checks[i]!)));
   }
 
@@ -252,7 +255,7 @@ export class AttachmentService {
     content: ConstatContent,
   ): Promise<FinalizedAttachment[]> {
     const { entries } = readAttachments(content, Number.MAX_SAFE_INTEGER);
-    const checks = await this.checkAll(sessionId, entries, { storeDown: 'throw' });
+    const checks = await this.checkAll(sessionId, entries, { storeDown: 'throw', confirm: true });
     const ttl = this.settings.downloadTtlSeconds;
     const urlExpiresAt = new Date(Date.now() + ttl * 1000).toISOString();
     return Promise.all(
@@ -304,7 +307,8 @@ export class AttachmentService {
   private async checkAll(
     sessionId: string,
     entries: AttachmentEntry[],
-    opts: { storeDown: 'throw' | 'pending' },
+    /** `confirm`: look for a verified file again (finalization), not only for unchecked ones. */
+    opts: { storeDown: 'throw' | 'pending'; confirm: boolean },
   ): Promise<Check[]> {
     if (entries.length === 0) return [];
     const records = new Map(
@@ -320,7 +324,7 @@ export class AttachmentService {
     const checks: Check[] = [];
     for (const entry of entries) {
       try {
-        checks.push(await this.check(entry, records.get(entry.id)));
+        checks.push(await this.check(entry, records.get(entry.id), opts.confirm));
       } catch (err) {
         if (!(err instanceof MediaStoreError)) throw err;
         if (opts.storeDown === 'throw') {
@@ -339,6 +343,7 @@ export class AttachmentService {
   private async check(
     entry: AttachmentEntry,
     record: AttachmentRecord | undefined,
+    confirm: boolean,
   ): Promise<Check> {
     if (!record) {
       return { state: 'MISMATCH', record, problem: 'no upload slot with this id in this session' };
@@ -363,6 +368,9 @@ export class AttachmentService {
     if (record.status === 'mismatch') {
       return { state: 'MISMATCH', record, problem: record.problem ?? 'the file does not match' };
     }
+    // Verified once is verified for good while the session lives: objects are write-once and
+    // the cleanup never takes a live session's files. Finalization still confirms presence.
+    if (record.status === 'verified' && !confirm) return { state: 'VERIFIED', record };
     const head = await this.store.head(record.objectKey);
     if (!head) return { state: 'MISSING', record, problem: 'the file has not been uploaded' };
     if (record.status === 'verified' && head.byteSize === record.byteSize) {

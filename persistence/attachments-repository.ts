@@ -48,18 +48,21 @@ function record(row: Row): AttachmentRecord {
 export function createAttachmentsRepository(sql: postgres.Sql): AttachmentRecords {
   return {
     async create(a, maxPerParty) {
-      // The count is checked in the statement: two slot requests at once cannot both pass the
-      // limit the way a separate count-then-insert would let them.
-      const rows = await sql`
-        insert into attachments
-          (id, session_id, role, user_id, kind, content_type, byte_size, sha256, object_key)
-        select ${a.id}, ${a.sessionId}, ${a.role}, ${a.userId}, ${a.kind}, ${a.contentType},
-          ${a.byteSize}, ${a.sha256}, ${a.objectKey}
-        where (select count(*) from attachments
-               where session_id = ${a.sessionId} and role = ${a.role}) < ${maxPerParty}
-        returning 1
-      `;
-      return rows.length === 1;
+      return sql.begin(async (tx) => {
+        // The session row is locked so that concurrent slot requests count one after another:
+        // a count-then-insert without it lets two requests both see room for one more.
+        await tx`select 1 from sessions where id = ${a.sessionId} for update`;
+        const rows = await tx`
+          insert into attachments
+            (id, session_id, role, user_id, kind, content_type, byte_size, sha256, object_key)
+          select ${a.id}, ${a.sessionId}, ${a.role}, ${a.userId}, ${a.kind}, ${a.contentType},
+            ${a.byteSize}, ${a.sha256}, ${a.objectKey}
+          where (select count(*) from attachments
+                 where session_id = ${a.sessionId} and role = ${a.role}) < ${maxPerParty}
+          returning 1
+        `;
+        return rows.length === 1;
+      });
     },
 
     async forSession(sessionId) {
