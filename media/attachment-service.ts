@@ -91,8 +91,15 @@ type Check =
   | { state: 'MISMATCH'; record: AttachmentRecord | undefined; problem: string };
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** Files checked at once by one request. */
+const CHECKS_AT_ONCE = 4;
 
 export class AttachmentService {
+  readonly #inspecting = new Map<
+    string,
+    Promise<{ problem: string | undefined; exif: ExifFacts | null }>
+  >();
+
   constructor(
     private readonly store: MediaStore,
     private readonly records: AttachmentRecords,
@@ -319,24 +326,29 @@ export class AttachmentService {
         )
       ).map((r) => [r.id, r]),
     );
-    // One at a time: a check may read a whole file, and eight photos at once would hold eight
-    // files in memory for one request.
-    const checks: Check[] = [];
-    for (const entry of entries) {
-      try {
-        checks.push(await this.check(entry, records.get(entry.id), opts.confirm));
-      } catch (err) {
-        if (!(err instanceof MediaStoreError)) throw err;
-        if (opts.storeDown === 'throw') {
-          throw new ConstatError(
-            'UNAVAILABLE',
-            'the media store is unreachable, so the attachments cannot be checked: try again',
-          );
+    // A few at a time: a check may read a whole file (up to MEDIA_MAX_BYTES in memory), and
+    // a store's latency, not its bandwidth, dominates small files.
+    const checks: Check[] = new Array<Check>(entries.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < entries.length; i = next++) {
+        const entry = entries[i]!;
+        try {
+          checks[i] = await this.check(entry, records.get(entry.id), opts.confirm);
+        } catch (err) {
+          if (!(err instanceof MediaStoreError)) throw err;
+          if (opts.storeDown === 'throw') {
+            throw new ConstatError(
+              'UNAVAILABLE',
+              'the media store is unreachable, so the attachments cannot be checked: try again',
+            );
+          }
+          const record = records.get(entry.id)!;
+          checks[i] = { state: 'PENDING', record, problem: 'the media store is unreachable' };
         }
-        const record = records.get(entry.id)!;
-        checks.push({ state: 'PENDING', record, problem: 'the media store is unreachable' });
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECKS_AT_ONCE, entries.length) }, worker));
     return checks;
   }
 
@@ -376,7 +388,15 @@ export class AttachmentService {
     if (record.status === 'verified' && head.byteSize === record.byteSize) {
       return { state: 'VERIFIED', record };
     }
-    const { problem, exif } = await this.inspect(record, head.byteSize);
+    // Both drivers signing at once check the same files: one read per file, shared.
+    let inspection = this.#inspecting.get(record.id);
+    if (!inspection) {
+      inspection = this.inspect(record, head.byteSize).finally(() =>
+        this.#inspecting.delete(record.id),
+      );
+      this.#inspecting.set(record.id, inspection);
+    }
+    const { problem, exif } = await inspection;
     if (problem) {
       return { state: 'MISMATCH', record: { ...record, status: 'mismatch', problem }, problem };
     }
