@@ -3,6 +3,7 @@
  * in docs/events/ are written from it (`constat schemas`) and checked in CI to match.
  */
 import { EventType } from './events.js';
+import { ATTACHMENT_KINDS, ATTACHMENT_SECTIONS, ATTACHMENT_TYPES } from '../sync/attachments.js';
 
 type Schema = Record<string, unknown>;
 
@@ -80,20 +81,9 @@ const attachment = {
   properties: {
     id: uuid,
     role: { enum: ['A', 'B'], description: 'the party that uploaded it' },
-    section: { enum: ['accident', 'vehicleA', 'vehicleB'] },
-    kind: {
-      enum: ['damage', 'scene', 'licence', 'registration', 'insurance_certificate', 'other'],
-    },
-    contentType: {
-      enum: [
-        'image/jpeg',
-        'image/png',
-        'image/heic',
-        'image/heif',
-        'image/webp',
-        'application/pdf',
-      ],
-    },
+    section: { enum: [...ATTACHMENT_SECTIONS] },
+    kind: { enum: [...ATTACHMENT_KINDS] },
+    contentType: { enum: [...ATTACHMENT_TYPES] },
     byteSize: { type: 'integer', minimum: 1 },
     sha256: {
       type: 'string',

@@ -23,7 +23,12 @@ import {
   type AttachmentSection,
 } from '../sync/attachments.js';
 import { MediaStoreError, type MediaStore, type UploadTarget } from './media-store.js';
-import type { AttachmentRecord, AttachmentRecords, ExifFacts } from './attachment-records.js';
+import type {
+  AttachmentRecord,
+  AttachmentRecords,
+  ExifFacts,
+  NewAttachment,
+} from './attachment-records.js';
 import { inspectFile, typeMatches } from './inspect-file.js';
 
 export interface AttachmentSettings {
@@ -116,15 +121,7 @@ export class AttachmentService {
    * reachable, so a device is told now rather than by a failing upload, and no row is written
    * for a slot that is not handed out.
    */
-  async requestUpload(input: {
-    sessionId: string;
-    role: Role;
-    userId: string;
-    kind: string;
-    contentType: string;
-    byteSize: number;
-    sha256: string;
-  }): Promise<UploadSlot> {
+  async requestUpload(input: Omit<NewAttachment, 'id' | 'objectKey'>): Promise<UploadSlot> {
     if (!isAttachmentKind(input.kind)) {
       throw new ConstatError(
         'BAD_USER_INPUT',
@@ -166,17 +163,7 @@ export class AttachmentService {
     const id = randomUUID();
     const objectKey = attachmentKey(input.sessionId, id);
     const created = await this.records.create(
-      {
-        id,
-        sessionId: input.sessionId,
-        role: input.role,
-        userId: input.userId,
-        kind: input.kind,
-        contentType: input.contentType,
-        byteSize: input.byteSize,
-        sha256: input.sha256,
-        objectKey,
-      },
+      { ...input, id, objectKey },
       this.settings.maxPerParty,
     );
     if (!created) {

@@ -41,6 +41,7 @@ import {
   requestUpload,
   uploadBytes,
   type AttachmentEntry,
+  type UploadSlot,
 } from '../scripts/sim/attach.js';
 import { makePhoto } from '../scripts/sim/photo.js';
 import { contentHash } from '../sync/content-hash.js';
@@ -130,6 +131,28 @@ async function converge(a: Device, b: Device): Promise<void> {
     10_000,
     'devices did not converge',
   );
+}
+
+/**
+ * A slot declared for `file` (its size and hash; `kind`, and a type that may differ from the
+ * bytes), and the document entry that names it: tests then upload what they choose.
+ */
+async function slotFor(
+  ctx: Ctx,
+  bearer: string,
+  sessionId: string,
+  file: { bytes: Uint8Array; sha256: string; kind: string; contentType?: string },
+): Promise<{ slot: UploadSlot; entry: AttachmentEntry }> {
+  const declared = {
+    kind: file.kind,
+    contentType: file.contentType ?? 'image/jpeg',
+    byteSize: file.bytes.byteLength,
+    sha256: file.sha256,
+  };
+  const res = await requestUpload(ctx.server.url, bearer, sessionId, declared);
+  if (res.errors) throw new Error(`requestUpload: ${JSON.stringify(res.errors)}`);
+  const slot = res.data!.requestUpload;
+  return { slot, entry: { id: slot.attachmentId, ...declared } };
 }
 
 const VARIANTS = [
@@ -251,73 +274,41 @@ for (const variant of VARIANTS) {
     // Wrong hash: the slot and the entry say one hash, the bytes have another (same size).
     const real = photo(60_000);
     const other = photo(60_000);
-    const slotted = await requestUpload(ctx.server.url, pair.tokenA, pair.sessionId, {
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: real.bytes.byteLength,
-      sha256: real.sha256,
-    });
-    const slot = slotted.data!.requestUpload;
-    assert.is(await uploadBytes(slot, other.bytes), 200);
-    const wrongHash = {
-      id: slot.attachmentId,
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: real.bytes.byteLength,
-      sha256: real.sha256,
-    };
-    recordAttachment(a.doc, 'vehicleA', wrongHash);
+    const wrongHash = await slotFor(ctx, pair.tokenA, pair.sessionId, { kind: 'damage', ...real });
+    assert.is(await uploadBytes(wrongHash.slot, other.bytes), 200);
+    recordAttachment(a.doc, 'vehicleA', wrongHash.entry);
     // Wrong type: declared PNG, the bytes are a JPEG (hash and size true).
     const jpeg = photo(30_000);
-    const png = await requestUpload(ctx.server.url, pair.tokenA, pair.sessionId, {
+    const png = await slotFor(ctx, pair.tokenA, pair.sessionId, {
       kind: 'licence',
+      ...jpeg,
       contentType: 'image/png',
-      byteSize: jpeg.bytes.byteLength,
-      sha256: jpeg.sha256,
     });
-    assert.is(await uploadBytes(png.data!.requestUpload, jpeg.bytes), 200);
-    recordAttachment(a.doc, 'vehicleA', {
-      id: png.data!.requestUpload.attachmentId,
-      kind: 'licence',
-      contentType: 'image/png',
-      byteSize: jpeg.bytes.byteLength,
-      sha256: jpeg.sha256,
-    });
+    assert.is(await uploadBytes(png.slot, jpeg.bytes), 200);
+    recordAttachment(a.doc, 'vehicleA', png.entry);
     // Never uploaded.
-    const absent = photo(20_000);
-    const none = await requestUpload(ctx.server.url, pair.tokenB, pair.sessionId, {
+    const none = await slotFor(ctx, pair.tokenB, pair.sessionId, {
       kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: absent.bytes.byteLength,
-      sha256: absent.sha256,
+      ...photo(20_000),
     });
-    recordAttachment(b.doc, 'vehicleB', {
-      id: none.data!.requestUpload.attachmentId,
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: absent.bytes.byteLength,
-      sha256: absent.sha256,
-    });
+    recordAttachment(b.doc, 'vehicleB', none.entry);
     await converge(a, b);
 
     const res = await fillAndSign(ctx, pair, a, b);
     assert.is(res.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', JSON.stringify(res.errors));
     const errors = fieldErrors(res);
     const byId = (id: string) => errors.find((e) => e.path.endsWith(id));
-    assert.is(byId(slot.attachmentId)?.code, 'attachment_mismatch', JSON.stringify(errors));
-    assert.match(byId(slot.attachmentId)!.message, /SHA-256/);
-    assert.is(byId(png.data!.requestUpload.attachmentId)?.code, 'attachment_mismatch');
-    assert.match(
-      byId(png.data!.requestUpload.attachmentId)!.message,
-      /image\/jpeg, not image\/png/,
-    );
-    assert.is(byId(none.data!.requestUpload.attachmentId)?.code, 'attachment_missing');
+    assert.is(byId(wrongHash.entry.id)?.code, 'attachment_mismatch', JSON.stringify(errors));
+    assert.match(byId(wrongHash.entry.id)!.message, /SHA-256/);
+    assert.is(byId(png.entry.id)?.code, 'attachment_mismatch');
+    assert.match(byId(png.entry.id)!.message, /image\/jpeg, not image\/png/);
+    assert.is(byId(none.entry.id)?.code, 'attachment_missing');
     // The app sees the same states.
     const views = await sessionAttachments(ctx, pair);
     const status = Object.fromEntries(views.map((v) => [v.id, v.status]));
-    assert.is(status[slot.attachmentId], 'MISMATCH');
-    assert.is(status[png.data!.requestUpload.attachmentId], 'MISMATCH');
-    assert.is(status[none.data!.requestUpload.attachmentId], 'MISSING');
+    assert.is(status[wrongHash.entry.id], 'MISMATCH');
+    assert.is(status[png.entry.id], 'MISMATCH');
+    assert.is(status[none.entry.id], 'MISSING');
     assert.ok(
       views.every((v) => v.url === null),
       'no URL for a file that does not count',
@@ -339,29 +330,16 @@ for (const variant of VARIANTS) {
     await converge(a, b);
     // And A's entry is edited to claim a bigger size than the slot.
     const big = photo(41_000);
-    const slotted = await requestUpload(ctx.server.url, pair.tokenA, pair.sessionId, {
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: big.bytes.byteLength,
-      sha256: big.sha256,
-    });
-    assert.is(await uploadBytes(slotted.data!.requestUpload, big.bytes), 200);
-    recordAttachment(a.doc, 'vehicleA', {
-      id: slotted.data!.requestUpload.attachmentId,
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: big.bytes.byteLength + 1,
-      sha256: big.sha256,
-    });
+    const bigger = await slotFor(ctx, pair.tokenA, pair.sessionId, { kind: 'damage', ...big });
+    assert.is(await uploadBytes(bigger.slot, big.bytes), 200);
+    recordAttachment(a.doc, 'vehicleA', { ...bigger.entry, byteSize: big.bytes.byteLength + 1 });
     await converge(a, b);
     const res = await fillAndSign(ctx, pair, a, b);
     const errors = fieldErrors(res);
     const owner = errors.find((e) => e.path === `vehicleB.attachments.${entry.id}`);
     assert.is(owner?.code, 'attachment_mismatch', JSON.stringify(errors));
     assert.match(owner!.message, /uploaded by party A/);
-    const size = errors.find(
-      (e) => e.path === `vehicleA.attachments.${slotted.data!.requestUpload.attachmentId}`,
-    );
+    const size = errors.find((e) => e.path === `vehicleA.attachments.${bigger.entry.id}`);
     assert.is(size?.code, 'attachment_mismatch');
     assert.match(size!.message, /byteSize differs/);
     assert.not.ok(
@@ -373,20 +351,9 @@ for (const variant of VARIANTS) {
   test("a party writing into the other's attachments is refused (4403) and nothing spreads", async (ctx) => {
     const { pair, a, b } = await openDevices(ctx);
     const file = photo(20_000);
-    const slotted = await requestUpload(ctx.server.url, pair.tokenB, pair.sessionId, {
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: file.bytes.byteLength,
-      sha256: file.sha256,
-    });
-    const id = slotted.data!.requestUpload.attachmentId;
-    recordAttachment(b.doc, 'vehicleA', {
-      id,
-      kind: 'damage',
-      contentType: 'image/jpeg',
-      byteSize: file.bytes.byteLength,
-      sha256: file.sha256,
-    });
+    const { entry } = await slotFor(ctx, pair.tokenB, pair.sessionId, { kind: 'damage', ...file });
+    const id = entry.id;
+    recordAttachment(b.doc, 'vehicleA', entry);
     await waitFor(() => b.closes.length > 0, 10_000, 'B was not disconnected');
     assert.is(b.closes[0]!.code, 4403);
     await sleep(200);
@@ -452,31 +419,16 @@ for (const variant of VARIANTS) {
 
   test('after finalization: no new slot, and a stored file cannot be overwritten', async (ctx) => {
     const file = photo(30_000);
-    let slotUrl:
-      | {
-          url: string;
-          method: string;
-          headers: Array<{ name: string; value: string }>;
-          attachmentId: string;
-        }
-      | undefined;
+    let slot: UploadSlot | undefined;
     const f = await finalizeConstat(ctx.server, {
       beforeSigning: async ({ a, pair }) => {
-        const slotted = await requestUpload(ctx.server.url, pair.tokenA, pair.sessionId, {
+        const declared = await slotFor(ctx, pair.tokenA, pair.sessionId, {
           kind: 'damage',
-          contentType: 'image/jpeg',
-          byteSize: file.bytes.byteLength,
-          sha256: file.sha256,
+          ...file,
         });
-        slotUrl = { ...slotted.data!.requestUpload };
-        assert.is(await uploadBytes(slotted.data!.requestUpload, file.bytes), 200);
-        recordAttachment(a.doc, 'vehicleA', {
-          id: slotUrl.attachmentId,
-          kind: 'damage',
-          contentType: 'image/jpeg',
-          byteSize: file.bytes.byteLength,
-          sha256: file.sha256,
-        });
+        slot = declared.slot;
+        assert.is(await uploadBytes(slot, file.bytes), 200);
+        recordAttachment(a.doc, 'vehicleA', declared.entry);
       },
     });
     const late = await requestUpload(ctx.server.url, f.tokenA, f.sessionId, {
@@ -490,9 +442,9 @@ for (const variant of VARIANTS) {
     assert.is(late.errors?.[0]?.extensions?.constatId, f.constatId);
     // The slot's URL is still within its lifetime: a second PUT must not replace the file.
     const forged = photo(30_000);
-    const status = await uploadBytes({ ...slotUrl!, expiresAt: '' }, forged.bytes);
+    const status = await uploadBytes(slot!, forged.bytes);
     assert.ok(status === 409 || status === 412, `overwrite answered ${status}`);
-    const stored = await ctx.store.get(attachmentKey(f.sessionId, slotUrl!.attachmentId));
+    const stored = await ctx.store.get(attachmentKey(f.sessionId, slot!.attachmentId));
     assert.is(sha(stored!), file.sha256);
   });
 
@@ -569,14 +521,12 @@ for (const variant of VARIANTS) {
           kind: 'damage',
           ...kept,
         });
-        const slotted = await requestUpload(ctx.server.url, pair.tokenA, pair.sessionId, {
+        const declared = await slotFor(ctx, pair.tokenA, pair.sessionId, {
           kind: 'other',
-          contentType: 'image/jpeg',
-          byteSize: unused.bytes.byteLength,
-          sha256: unused.sha256,
+          ...unused,
         });
-        unusedId = slotted.data!.requestUpload.attachmentId;
-        assert.is(await uploadBytes(slotted.data!.requestUpload, unused.bytes), 200);
+        unusedId = declared.entry.id;
+        assert.is(await uploadBytes(declared.slot, unused.bytes), 200);
       },
     });
     const keptId = (

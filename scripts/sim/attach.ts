@@ -5,6 +5,10 @@
  */
 import type * as Y from 'yjs';
 import { gql, type GraphQLResponse } from './graphql.js';
+import type {
+  AttachmentEntry as DocumentAttachment,
+  AttachmentSection,
+} from '../../sync/attachments.js';
 
 export interface UploadSlot {
   attachmentId: string;
@@ -14,17 +18,8 @@ export interface UploadSlot {
   expiresAt: string;
 }
 
-export interface AttachmentEntry {
-  id: string;
-  kind: string;
-  contentType: string;
-  byteSize: number;
-  sha256: string;
-  takenAt?: string;
-  gps?: { lat: number; lon: number };
-}
-
-export type AttachmentSection = 'accident' | 'vehicleA' | 'vehicleB';
+/** The entry a phone writes under the attachment id (the section is where it writes it). */
+export type AttachmentEntry = Omit<DocumentAttachment, 'section'>;
 
 export const REQUEST_UPLOAD = `mutation Upload($sessionId: ID!, $kind: String!, $contentType: String!, $byteSize: Int!, $sha256: String!) {
   requestUpload(sessionId: $sessionId, kind: $kind, contentType: $contentType, byteSize: $byteSize, sha256: $sha256) {
