@@ -198,6 +198,14 @@ export async function startServer(
       createAttachmentsRepository(db.sql),
       config.media,
       logger.child({ component: 'media' }),
+      {
+        slotIssued: () => metrics.uploadSlots.inc(),
+        fileChecked: (outcome) => metrics.attachmentChecks.inc({ outcome }),
+        cleaned: (attachments, orphans) => {
+          metrics.mediaCleaned.inc({ reason: 'attachment' }, attachments);
+          metrics.mediaCleaned.inc({ reason: 'orphan' }, orphans);
+        },
+      },
     );
     const cleanup = setInterval(() => {
       attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));

@@ -32,6 +32,7 @@ import {
   sleep,
 } from './support/signing.js';
 import { setUp } from './support/suite.js';
+import { metric } from './support/graphql.js';
 import { s3ServerEnv } from './support/s3.js';
 import { tcpGate, type TcpGate } from './support/tcp-gate.js';
 import { fillConstat } from './support/signing.js';
@@ -264,6 +265,9 @@ for (const variant of VARIANTS) {
     assert.equal(view.exifGps, GPS);
     const bytes = new Uint8Array(await (await fetch(view.url!)).arrayBuffer());
     assert.is(sha(bytes), damage.sha256);
+    // Counted for operators.
+    assert.ok((await metric(ctx.server.url, 'constat_upload_slots_total')) >= 2);
+    assert.ok((await metric(ctx.server.url, 'constat_attachment_checks_total')) >= 2);
     const stranger = await token(`stranger-${f.tag}`, 'x');
     const hidden = await gql(ctx.server.url, stranger, CONSTAT_ATTACHMENTS, { id: f.constatId });
     assert.is(hidden.data?.constat ?? null, null);
