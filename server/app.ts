@@ -84,6 +84,7 @@ export function createApp(deps: AppDeps): Hono {
       const base = new URL(
         deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
       );
+      const publicHttpBase = base.origin;
       base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
       const viewer = viewerOf(principal);
       const context: GraphQLContext = {
@@ -92,6 +93,7 @@ export function createApp(deps: AppDeps): Hono {
         services: deps.services,
         loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
         publicWsBase: base.toString(),
+        publicHttpBase,
       };
       const response = await deps.yoga.fetch(c.req.raw, context);
       // Yoga's stream does not see the node server's cancel: end a subscription as soon as its

@@ -252,7 +252,8 @@ function media(env: Env): MediaSettings {
   } else {
     store = {
       kind: 'files',
-      dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+      // Every instance must see the same folder: a shared volume when there are several.
+      root: path.resolve(env.MEDIA_DIR || path.join(env.DATA_DIR ?? '.data', 'media')),
       urlSecret: mediaSecret(env),
     };
   }

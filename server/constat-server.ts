@@ -313,7 +313,16 @@ export async function startServer(
 
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    if (!ownUrl) ownUrl = `http://${host}:${port}`;
+    if (!ownUrl) {
+      ownUrl = `http://${host}:${port}`;
+      if (media.kind === 'files' && !config.host.startsWith('127.')) {
+        // GraphQL answers use the caller's origin; the finalized event has no caller.
+        logger.warn(
+          { downloadBase: ownUrl },
+          'MEDIA_STORE=files without PUBLIC_URL: download URLs in finalized events name this instance',
+        );
+      }
+    }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',

@@ -453,6 +453,23 @@ for (const variant of VARIANTS) {
     assert.is(sha(stored!), file.sha256);
   });
 
+  if (!variant.s3) {
+    test('the file store hands out URLs with the origin the caller used', async (ctx) => {
+      const { pair } = await openDevices(ctx);
+      const viaName = ctx.server.url.replace('127.0.0.1', 'localhost');
+      const file = photo(10_000);
+      const res = await requestUpload(viaName, pair.tokenA, pair.sessionId, {
+        kind: 'damage',
+        contentType: 'image/jpeg',
+        byteSize: file.bytes.byteLength,
+        sha256: file.sha256,
+      });
+      const slot = res.data!.requestUpload;
+      assert.ok(slot.url.startsWith(`${viaName}/v1/media/`), slot.url);
+      assert.is(await uploadBytes(slot, file.bytes), 200);
+    });
+  }
+
   if (variant.s3) {
     test('store down at upload time: a clear error, no slot recorded; fine again once back', async (ctx) => {
       const { pair } = await openDevices(ctx);

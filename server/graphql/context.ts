@@ -32,6 +32,8 @@ export interface GraphQLContext {
   loaders: Loaders;
   /** ws:// or wss:// base URL devices use for the sync endpoint. */
   publicWsBase: string;
+  /** http(s) origin the caller reached this server by (PUBLIC_URL when set). */
+  publicHttpBase: string;
 }
 
 /** `insurer:<uid>` roles give read access to the constats that company insures. */

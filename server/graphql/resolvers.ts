@@ -65,6 +65,20 @@ const CLAIM_STATUS: Record<string, ConstatStatus> = {
   'dz.claim.closed.v1': 'CLOSED',
 };
 
+/**
+ * The file store's URLs are served by this server and name it by PUBLIC_URL or its own
+ * address; a caller gets them with the origin it reached the server by (the signature covers
+ * the path and query only). Presigned S3 URLs are left as they are.
+ */
+function reachable<T extends string | null>(url: T, ctx: GraphQLContext): T {
+  if (url === null || ctx.services.attachments.storeKind !== 'files') return url;
+  const rebased = new URL(url);
+  const base = new URL(ctx.publicHttpBase);
+  rebased.protocol = base.protocol;
+  rebased.host = base.host;
+  return rebased.toString() as T;
+}
+
 async function requireSession(id: string, ctx: GraphQLContext): Promise<SessionView> {
   const view = sessionView(await ctx.services.sessions.get(id), ctx);
   if (!view) throw new ConstatError('NOT_FOUND', 'unknown session');
@@ -185,7 +199,7 @@ export const resolvers = {
         args.sessionId,
         ctx.principal,
       );
-      return ctx.services.attachments.requestUpload({
+      const slot = await ctx.services.attachments.requestUpload({
         sessionId: session.id,
         role,
         userId: ctx.principal.userId,
@@ -194,6 +208,7 @@ export const resolvers = {
         byteSize: args.byteSize,
         sha256: args.sha256,
       });
+      return { ...slot, url: reachable(slot.url, ctx) };
     },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);
@@ -253,6 +268,7 @@ export const resolvers = {
   },
 
   Attachment: {
+    url: (a: AttachmentView, _: unknown, ctx: GraphQLContext) => reachable(a.url, ctx),
     exifTakenAt: (a: AttachmentView) => a.exif?.takenAt ?? null,
     exifGps: (a: AttachmentView) => a.exif?.gps ?? null,
   },
