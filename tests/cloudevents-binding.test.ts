@@ -16,24 +16,18 @@ import {
   type KafkaHeaders,
 } from '../integrations/cloudevents-binding.js';
 import { createEventValidator, InvalidEvent } from '../integrations/event-validator.js';
+import { insurerAnswer } from './support/cloudevents.js';
 import { cloudEvent } from '../integrations/events.js';
 
 const validator = createEventValidator();
 const constatId = randomUUID();
 
-function answer(id = randomUUID()) {
-  return new SdkEvent({
-    specversion: '1.0',
+const answer = (id = randomUUID()) =>
+  insurerAnswer(constatId, {
     id,
-    source: 'saa',
-    type: 'dz.claim.opened.v1',
-    subject: constatId,
     time: '2025-03-15T09:12:00.000Z',
-    datacontenttype: 'application/json',
-    dataschema: 'urn:constat:schema:dz.claim.opened.v1',
-    data: { claimNumber: 'SAA-2025-000123', note: 'Dossier ouvert — agence Hussein Dey' },
+    note: 'Dossier ouvert — agence Hussein Dey',
   });
-}
 
 /** What a Kafka consumer gets: headers and value as Buffers, as kafkajs hands them. */
 function asReceived(message: { headers: Record<string, unknown>; value: unknown }) {

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { CloudEvent as SdkEvent, Kafka as CeKafka, type KafkaMessage } from 'cloudevents';
+import { insurerAnswer, toKafka } from './support/cloudevents.js';
 import { gql, startTestServer, type TestServer } from './support/server.js';
 import { eventually, finalizeConstat, type Finalized } from './support/signing.js';
 import { testKafka, testProducer, TopicReader, waitForTopics } from './support/kafka.js';
@@ -55,32 +56,8 @@ test.after(async (ctx) => {
   await ctx.server?.stop();
 });
 
-/** An insurer's answer, as the SDK builds it. */
-function answer(constatId: string, claimNumber: string, id = randomUUID()) {
-  return new SdkEvent({
-    specversion: '1.0',
-    id,
-    source: 'saa',
-    type: 'dz.claim.opened.v1',
-    subject: constatId,
-    datacontenttype: 'application/json',
-    dataschema: 'urn:constat:schema:dz.claim.opened.v1',
-    data: { claimNumber, note: 'Dossier ouvert' },
-  });
-}
-
-/**
- * The SDK's message as kafkajs sends it: the SDK leaves a binary message's value as the data
- * object, so it is written as JSON, and header values as strings.
- */
-function toKafka(message: KafkaMessage<unknown>, key: string): Message {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers))
-    if (value !== undefined && value !== null) headers[name] = String(value);
-  const value =
-    typeof message.value === 'string' ? message.value : JSON.stringify(message.value ?? null);
-  return { key, value, headers };
-}
+const answer = (constatId: string, claimNumber: string, id?: string) =>
+  insurerAnswer(constatId, { claimNumber, ...(id ? { id } : {}) });
 
 const send = (ctx: Ctx, message: Message) =>
   ctx.producer.send({ topic: 'saa', acks: -1, messages: [message] });

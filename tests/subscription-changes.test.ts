@@ -15,10 +15,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
-import postgres from 'postgres';
-import { startTestServer, gql, type TestServer } from './support/server.js';
+import { startTwoInstances, stopTwoInstances, type TwoInstances } from './support/instances.js';
+import { claimMessage } from './support/kafka.js';
+import { gql, type TestServer } from './support/server.js';
 import { finalizeConstat, sleep, type Finalized } from './support/signing.js';
 import {
   subscribe,
@@ -38,12 +37,7 @@ const SESSION_CHANGED = `subscription($id: ID!) {
 
 const BUFFER = 16;
 
-interface Ctx {
-  s1: TestServer;
-  s2: TestServer;
-  kafka: Kafka;
-  producer: Producer;
-  sql: postgres.Sql;
+interface Ctx extends TwoInstances {
   subscriptions: Subscription[];
   sockets: net.Socket[];
 }
@@ -55,25 +49,7 @@ const test = suite<Ctx>('subscription changes (two instances, Redis, Kafka)', {
 
 const env = { GRAPHQL_SUBSCRIPTION_BUFFER: String(BUFFER) };
 
-setUp(test, async (ctx) => {
-  ctx.s1 = await startTestServer({ database: 'postgres', hub: 'redis', kafka: true, env });
-  ctx.s2 = await startTestServer({
-    database: 'postgres',
-    hub: 'redis',
-    databaseUrl: ctx.s1.databaseUrl!,
-    redisPrefix: ctx.s1.redisPrefix,
-    env,
-  });
-  ctx.sql = postgres(ctx.s1.databaseUrl!, { max: 2, onnotice: () => {} });
-  ctx.kafka = new Kafka({
-    clientId: `subscription-changes-${randomBytes(4).toString('hex')}`,
-    brokers: process.env.KAFKA_BROKERS!.split(','),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
-  });
-  ctx.producer = ctx.kafka.producer({ allowAutoTopicCreation: false });
-  await ctx.producer.connect();
-});
+setUp(test, (ctx) => startTwoInstances(ctx, env));
 test.after.each(async (ctx) => {
   for (const s of ctx.sockets.splice(0)) s.destroy();
   await Promise.all(ctx.subscriptions.splice(0).map((s) => s.close()));
@@ -81,11 +57,7 @@ test.after.each(async (ctx) => {
 test.after(async (ctx) => {
   for (const s of ctx.sockets.splice(0)) s.destroy();
   await Promise.all(ctx.subscriptions.splice(0).map((s) => s.close()));
-  await ctx.producer?.disconnect().catch(() => {});
-  await ctx.sql?.end({ timeout: 5 });
-  await ctx.s2?.stopServer();
-  await ctx.s1?.stop();
-  await ctx.s2?.stop();
+  await stopTwoInstances(ctx);
 });
 
 const channelOf = (ctx: Ctx, topic: string) => `${ctx.s1.redisPrefix}changes:${topic}`;
@@ -156,25 +128,12 @@ test('sessionChanged selecting signatures, on the other instance through Redis',
 });
 
 /** A claim event as the insurer `saa` sends it, with a note long enough to fill a buffer. */
-function claimEvent(constatId: string, n: number) {
-  const type = 'dz.claim.documents_requested.v1';
-  const id = randomUUID();
-  return {
-    key: constatId,
-    value: JSON.stringify({
-      specversion: '1.0',
-      id,
-      source: 'saa',
-      type,
-      subject: constatId,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      dataschema: `urn:constat:schema:${type}`,
-      data: { claimNumber: 'SAA-1', documents: ['photos'], note: `pièce ${n} `.padEnd(400, '·') },
-    }),
-    headers: { ce_type: type, ce_id: id, ce_source: 'saa' },
-  };
-}
+const claimEvent = (constatId: string, n: number) =>
+  claimMessage(constatId, 'dz.claim.documents_requested.v1', {
+    claimNumber: 'SAA-1',
+    documents: ['photos'],
+    note: `pièce ${n} `.padEnd(400, '·'),
+  }).message;
 
 /**
  * Opens an SSE subscription on a raw socket and never reads from it: the kernel's buffers fill,
