@@ -31,7 +31,9 @@ export function createCompaniesRepository(sql: postgres.Sql): CompaniesRepositor
       return inserted;
     },
     async list() {
-      return sql<CompanyRow[]>`select uid, name, kind, active, event_mode as "eventMode" from companies order by uid`;
+      return sql<
+        CompanyRow[]
+      >`select uid, name, kind, active, event_mode as "eventMode" from companies order by uid`;
     },
   };
 }
