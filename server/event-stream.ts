@@ -16,7 +16,8 @@ export function endableEventStream(
   connection: Connection | undefined,
   graceMs: number,
 ): { response: Response; subscriber: SubscriberConnection; cancel(): void } {
-  const reader = response.body!.getReader();
+  const source = response.body!;
+  const reader = source.getReader();
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
@@ -43,10 +44,16 @@ export function endableEventStream(
     },
     cancel(reason) {
       ended = true;
-      return reader.cancel(reason);
+      cancel(reason);
     },
   });
-  const cancel = () => void reader.cancel().catch(() => {});
+  // Yoga's body may be its own stream class, whose reader does not pass a cancel on to the
+  // source (the subscription would stay open): cancel the stream itself too. On a platform
+  // stream that is locked this is refused, and the reader's cancel does it.
+  const cancel = (reason?: unknown) => {
+    void reader.cancel(reason).catch(() => {});
+    void source.cancel(reason).catch(() => {});
+  };
   const subscriber: SubscriberConnection = {
     cutOff(code, message) {
       if (ended) return;

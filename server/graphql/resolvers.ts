@@ -11,7 +11,6 @@ import type { SignatureRecord } from '../../sync/constat-doc.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
 import { changeStream } from './change-stream.js';
-import { GraphQLScalarType } from 'graphql';
 
 interface SessionView {
   record: SessionRecord;
@@ -162,16 +161,7 @@ async function requireConstat(id: string, ctx: GraphQLContext): Promise<VisibleC
   return constat;
 }
 
-/** JSON values pass through as they are (the content is stored as JSON already). */
-const JSONScalar = new GraphQLScalarType({
-  name: 'JSON',
-  description: 'Any JSON value, as JSON.',
-  serialize: (value) => value,
-  parseValue: (value) => value,
-});
-
 export const resolvers = {
-  JSON: JSONScalar,
   Query: {
     me: (_: unknown, __: unknown, ctx: GraphQLContext) => ({
       id: ctx.principal.userId,
