@@ -15,6 +15,8 @@ import { ConstatError } from '../sync/errors.js';
 import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
+import { mountMediaRoutes, type MediaRoutesDeps } from './media-routes.js';
+import { MediaStoreError } from '../media/media-store.js';
 import { endableEventStream } from './event-stream.js';
 import type { HttpBindings } from '@hono/node-server';
 
@@ -35,6 +37,8 @@ export interface AppDeps {
   publicUrl: string | undefined;
   maxBodyBytes: number;
   logger: Logger;
+  /** The file store's signed upload and download endpoints (absent with S3). */
+  media?: MediaRoutesDeps;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): Hono {
       const base = new URL(
         deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
       );
+      const publicHttpBase = base.origin;
       base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
       const viewer = viewerOf(principal);
       const context: GraphQLContext = {
@@ -93,6 +98,7 @@ export function createApp(deps: AppDeps): Hono {
         services: deps.services,
         loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
         publicWsBase: base.toString(),
+        publicHttpBase,
       };
       const answer = await deps.yoga.fetch(c.req.raw, context);
       let response = answer;
@@ -115,6 +121,8 @@ export function createApp(deps: AppDeps): Hono {
     },
   );
 
+  if (deps.media) mountMediaRoutes(app, deps.media);
+
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
 
   app.onError((err, c) => {
@@ -130,6 +138,10 @@ export function createApp(deps: AppDeps): Hono {
       return c.json({ error: { code: err.code, message: err.message } }, status);
     }
     if (err instanceof HTTPException) return err.getResponse();
+    if (err instanceof MediaStoreError) {
+      deps.logger.warn({ err: err.message, path: c.req.path }, 'media store unavailable');
+      return c.json({ error: { code: 'UNAVAILABLE', message: 'media store unavailable' } }, 503);
+    }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
   });
@@ -137,7 +149,7 @@ export function createApp(deps: AppDeps): Hono {
   return app;
 }
 
-const HTTP_STATUS = {
+export const HTTP_STATUS = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,

@@ -9,6 +9,7 @@ import type { TimelineRepository } from '../../persistence/timeline-repository.j
 import type { CursorCodec } from './cursor.js';
 import type { ChangePubSub } from './pubsub.js';
 import type { Loaders } from './loaders.js';
+import type { AttachmentService } from '../../media/attachment-service.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
@@ -20,6 +21,7 @@ export interface GraphQLServices {
   cursors: CursorCodec;
   pubsub: ChangePubSub;
   maxPageSize: number;
+  attachments: AttachmentService;
   /** Changes a subscriber may fall behind before it is cut off. */
   subscriptionBuffer: number;
   logger: Logger;
@@ -42,6 +44,8 @@ export interface GraphQLContext {
   subscriber?: SubscriberConnection;
   /** ws:// or wss:// base URL devices use for the sync endpoint. */
   publicWsBase: string;
+  /** http(s) origin the caller reached this server by (PUBLIC_URL when set). */
+  publicHttpBase: string;
 }
 
 /** `insurer:<uid>` roles give read access to the constats that company insures. */

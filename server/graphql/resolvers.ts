@@ -10,6 +10,8 @@ import type { TimelineEvent } from '../../persistence/timeline-repository.js';
 import type { SignatureRecord } from '../../sync/constat-doc.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
+import type { ConstatContent } from '../../sync/constat-doc.js';
+import type { AttachmentView } from '../../media/attachment-service.js';
 import { changeStream } from './change-stream.js';
 
 interface SessionView {
@@ -149,6 +151,20 @@ const CLAIM_STATUS: Record<string, ConstatStatus> = {
   'dz.claim.closed.v1': 'CLOSED',
 };
 
+/**
+ * The file store's URLs are served by this server and name it by PUBLIC_URL or its own
+ * address; a caller gets them with the origin it reached the server by (the signature covers
+ * the path and query only). Presigned S3 URLs are left as they are.
+ */
+function reachable<T extends string | null>(url: T, ctx: GraphQLContext): T {
+  if (url === null || ctx.services.attachments.storeKind !== 'files') return url;
+  const rebased = new URL(url);
+  const base = new URL(ctx.publicHttpBase);
+  rebased.protocol = base.protocol;
+  rebased.host = base.host;
+  return rebased.toString() as T;
+}
+
 async function requireSession(id: string, ctx: GraphQLContext): Promise<SessionView> {
   const view = sessionView(await ctx.services.sessions.get(id), ctx);
   if (!view) throw new ConstatError('NOT_FOUND', 'unknown session');
@@ -253,6 +269,33 @@ export const resolvers = {
       if (view) view.document = Promise.resolve(document);
       return view;
     },
+    requestUpload: async (
+      _: unknown,
+      args: {
+        sessionId: string;
+        kind: string;
+        contentType: string;
+        byteSize: number;
+        sha256: string;
+      },
+      ctx: GraphQLContext,
+    ) => {
+      // Only a party's own device, while the session is open (a finalized one is GONE).
+      const { session, role } = await ctx.services.sessions.authorizeDevice(
+        args.sessionId,
+        ctx.principal,
+      );
+      const slot = await ctx.services.attachments.requestUpload({
+        sessionId: session.id,
+        role,
+        userId: ctx.principal.userId,
+        kind: args.kind,
+        contentType: args.contentType,
+        byteSize: args.byteSize,
+        sha256: args.sha256,
+      });
+      return { ...slot, url: reachable(slot.url, ctx) };
+    },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);
       return sessionView(record, ctx);
@@ -291,6 +334,21 @@ export const resolvers = {
       (await documentView(s, ctx)).contentHash,
     signatures: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
       (await documentView(s, ctx)).signatures,
+    attachments: async (s: SessionView, _: unknown, ctx: GraphQLContext) => {
+      const constatId = s.record.constatId ?? (await documentView(s, ctx)).constatId;
+      const constat = constatId ? await ctx.services.constats.get(constatId) : null;
+      if (constat) {
+        return ctx.services.attachments.forConstat(s.record.id, constat.content as ConstatContent);
+      }
+      const content = await ctx.services.signing.content(s.record);
+      return ctx.services.attachments.forSession(s.record.id, content);
+    },
+  },
+
+  Attachment: {
+    url: (a: AttachmentView, _: unknown, ctx: GraphQLContext) => reachable(a.url, ctx),
+    exifTakenAt: (a: AttachmentView) => a.exif?.takenAt ?? null,
+    exifGps: (a: AttachmentView) => a.exif?.gps ?? null,
   },
 
   Constat: {
@@ -341,6 +399,8 @@ export const resolvers = {
     aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
       (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
     pdfUrl: () => null,
+    attachments: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
+      ctx.services.attachments.forConstat(c.sessionId, c.content as ConstatContent),
   },
 
   TimelineEvent: {
