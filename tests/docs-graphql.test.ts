@@ -116,6 +116,20 @@ test('the documented operations run against the server, in the order an app uses
     id: sessionId,
   });
   assert.is(sessionSub.status, 200);
+  // A photo slot (docs/media.md): requested, but never named in the document, so it does not
+  // take part in signing and the session lists no attachment.
+  const slot = (
+    await run(op('RequestUpload'), tokenA, {
+      sessionId,
+      kind: 'damage',
+      contentType: 'image/jpeg',
+      byteSize: 2_097_152,
+      sha256: 'ab'.repeat(32),
+    })
+  ).requestUpload;
+  assert.ok(slot.attachmentId && slot.url && slot.method);
+  const listed = (await run(op('SessionAttachments'), tokenA, { id: sessionId })).session;
+  assert.equal(listed.attachments, []);
   const pair = { sessionId, tokenA, tokenB };
   const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
   await fillConstat(a, b, (x, y) => contentHash(x.doc) === contentHash(y.doc));
@@ -142,6 +156,8 @@ test('the documented operations run against the server, in the order an app uses
 
   const constat = (await run(op('Constat'), tokenA, { id: constatId })).constat;
   assert.is(constat.contentHash, hash);
+  const files = (await run(op('ConstatAttachments'), tokenA, { id: constatId })).constat;
+  assert.equal(files.attachments, []);
   const history = (await run(op('History'), tokenA, { first: 5 })).constats;
   assert.ok(history.edges.some((e: any) => e.node.id === constatId));
   const saa = await token('docs-saa', 'desk', { roles: ['insurer:saa'] });
