@@ -1,7 +1,7 @@
 /**
  * Session lifecycle: open (party A), join by code (party B), and who may connect. The join
- * code is six digits, single use, short-lived; failed attempts are throttled per user and in
- * total, because six digits fall to brute force in minutes otherwise.
+ * code is six digits, single use, short-lived; failed attempts are throttled per user, per
+ * device and in total, because six digits fall to brute force in minutes otherwise.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import * as Y from 'yjs';
@@ -38,6 +38,7 @@ export interface OpenedSession {
 const JOIN_CODE = /^\d{6}$/;
 const GLOBAL_KEY = 'join:global';
 const userKey = (userId: string) => `join:user:${userId}`;
+const deviceKey = (deviceId: string) => `join:device:${deviceId}`;
 
 /** Ends the live documents of a session that was closed (so its devices are let go). */
 export type EndLiveSession = (
@@ -137,15 +138,28 @@ export class SessionService {
 
   async join(joiner: DeviceIdentity, code: string): Promise<OpenedSession> {
     // Every attempt counts as a failure first and is forgiven once it succeeds: deciding from
-    // a count read before the attempt would let parallel guesses all pass the check.
-    const keys = [userKey(joiner.userId), GLOBAL_KEY];
-    const [mine = 0, all = 0] = await Promise.all(
-      keys.map((key) => this.store.recordFailure(key, this.settings.joinThrottleWindowMs)),
-    );
+    // a count read before the attempt would let parallel guesses all pass the check. The
+    // counters are taken in order, user, device, global, and an attempt over one limit is not
+    // counted by the next: one account (or one device) feeds the global guard at most its own
+    // allowance, so it can never lock every other user out.
+    const { joinFailuresPerUser: perCaller, joinFailuresGlobal: global } = this.settings;
+    const guards: Array<[key: string, limit: number]> = [
+      [userKey(joiner.userId), perCaller],
+      [deviceKey(joiner.deviceId), perCaller],
+      [GLOBAL_KEY, global],
+    ];
+    const counted: string[] = [];
     let forgive = false;
     try {
-      if (mine > this.settings.joinFailuresPerUser || all > this.settings.joinFailuresGlobal) {
-        throw new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
+      for (const [key, limit] of guards) {
+        const failures = await this.store.recordFailure(key, this.settings.joinThrottleWindowMs);
+        counted.push(key);
+        if (failures > limit) {
+          throw new ConstatError(
+            'RATE_LIMITED',
+            'too many failed join attempts; wait and try again',
+          );
+        }
       }
       const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
       const session = sessionId ? await this.store.get(sessionId) : null;
@@ -176,7 +190,7 @@ export class SessionService {
       this.#changed(sessionId);
       return { session: added.session, role: 'B' };
     } finally {
-      if (forgive) await Promise.all(keys.map((key) => this.store.forgiveFailure(key)));
+      if (forgive) await Promise.all(counted.map((key) => this.store.forgiveFailure(key)));
     }
   }
 
