@@ -3,16 +3,18 @@
  * `simulate`, `test-run` (what `npm test` runs). Run `constat help` for usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../server/config.js';
+import { ConfigError, loadConfig, tokenSigningSecret } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 
 const USAGE = `usage: constat <command> [options]
 
 commands:
-  serve                          run the server (configuration from the environment)
+  serve [--dev]                  run the server (configuration from the environment); --dev (what
+                                 npm start runs) is CONSTAT_DEV=1: the built-in development
+                                 secret when no key is set, on loopback only
   token --user U --device D      mint a development token (HS256, AUTH_JWT_SECRET or the built-in
         [--name N] [--role R]…   development secret)
-        [--expires 12h]
+        [--expires 12h] [--issuer I] [--audience A]
   migrate                        apply database migrations and exit
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
@@ -25,7 +27,11 @@ commands:
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
-  serve: async () => (await import('../server/main.js')).main(),
+  serve: async (argv) => {
+    const { values } = parseArgs({ args: argv, options: { dev: { type: 'boolean' } } });
+    if (values.dev) process.env.CONSTAT_DEV = '1';
+    await (await import('../server/main.js')).main();
+  },
   token: async (argv) => {
     const { values } = parseArgs({
       args: argv,
@@ -35,16 +41,18 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         name: { type: 'string' },
         role: { type: 'string', multiple: true },
         expires: { type: 'string', default: '12h' },
+        issuer: { type: 'string' },
+        audience: { type: 'string' },
       },
     });
     if (!values.user || !values.device) throw new UsageError('token needs --user and --device');
-    const config = loadConfig();
-    if (config.auth.kind !== 'hs256')
-      throw new UsageError('token mints HS256 tokens only: set AUTH_JWT_SECRET');
+    const secret = tokenSigningSecret();
     const { mintDevelopmentToken } = await import('../server/auth.js');
     process.stdout.write(
       (await mintDevelopmentToken({
-        secret: config.auth.secret,
+        secret,
+        issuer: values.issuer ?? process.env.AUTH_JWT_ISSUER,
+        audience: values.audience ?? process.env.AUTH_JWT_AUDIENCE,
         userId: values.user,
         deviceId: values.device,
         ...(values.name ? { name: values.name } : {}),

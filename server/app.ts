@@ -3,6 +3,7 @@
  * the one `onError` below; the websocket endpoint is attached to the Node server separately
  * (sync-endpoint.ts).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
@@ -29,6 +30,9 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   publicUrl: string | undefined;
   maxBodyBytes: number;
+  /** `/metrics` on this app (false: it has a port of its own) and the bearer token it needs. */
+  metricsHere: boolean;
+  metricsToken: string | undefined;
   logger: Logger;
 }
 
@@ -55,10 +59,7 @@ export function createApp(deps: AppDeps): Hono {
     );
   });
 
-  app.get('/metrics', async (c) => {
-    c.header('Content-Type', deps.metrics.registry.contentType);
-    return c.body(await deps.metrics.registry.metrics());
-  });
+  if (deps.metricsHere) mountMetrics(app, deps.metrics, deps.metricsToken);
 
   const tooLarge = () =>
     new ConstatError('TOO_LARGE', `GraphQL documents are limited to ${deps.maxBodyBytes} bytes`);
@@ -122,6 +123,34 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
   });
 
+  return app;
+}
+
+/** `GET /metrics`, behind a bearer token when one is configured. */
+export function mountMetrics(app: Hono, metrics: Metrics, token: string | undefined): void {
+  const expected = token ? createHash('sha256').update(token).digest() : undefined;
+  app.get('/metrics', async (c) => {
+    if (expected) {
+      const given = bearerToken(c.req.header('authorization'));
+      // Compared as digests: equal lengths, and no timing hint about the token.
+      const digest = createHash('sha256')
+        .update(given ?? '')
+        .digest();
+      if (!given || !timingSafeEqual(digest, expected)) {
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return c.json({ error: { code: 'UNAUTHENTICATED', message: 'metrics need a token' } }, 401);
+      }
+    }
+    c.header('Content-Type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+}
+
+/** The app of METRICS_PORT: `/metrics` only. */
+export function createMetricsApp(metrics: Metrics, token: string | undefined): Hono {
+  const app = new Hono();
+  mountMetrics(app, metrics, token);
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
   return app;
 }
 

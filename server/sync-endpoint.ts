@@ -78,7 +78,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     ws.on('message', buffer);
     try {
       if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing token');
-      const principal = await deps.verifier.verify(token);
+      const { principal, expiresAt } = await deps.verifier.verifyToken(token);
       const { session, role } = await deps.sessions.authorizeDevice(sessionId, principal);
       if (closing) throw new ConstatError('UNAVAILABLE', 'server is shutting down');
       if (ws.readyState !== ws.OPEN) return;
@@ -98,8 +98,13 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       early.length = 0; // the closures below share this scope: keep nothing alive in it
       connections.add(connection);
       deps.metrics.connections.inc();
+      // Admission proved the token valid then, not for the life of the socket.
+      const expiry = closeAt(expiresAt, () =>
+        connection.close(CloseCode.unauthenticated, 'token expired'),
+      );
       let live: Awaited<ReturnType<LiveSessions['attach']>> | undefined;
       ws.once('close', () => {
+        expiry.cancel();
         connections.delete(connection);
         deps.metrics.connections.dec();
         connection.onClosed();
@@ -168,6 +173,22 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     },
   };
 }
+
+/** Runs `fn` at `at` (epoch ms), however far away (timers hold at most ~24.8 days). */
+function closeAt(at: number, fn: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const wait = at - Date.now();
+    timer =
+      wait <= 0
+        ? setTimeout(fn, 0)
+        : setTimeout(wait > MAX_TIMER_MS ? arm : fn, Math.min(wait, MAX_TIMER_MS));
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function tokenFrom(req: IncomingMessage): string | undefined {
   const url = new URL(req.url ?? '/', 'http://localhost');
