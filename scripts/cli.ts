@@ -3,7 +3,7 @@
  * `simulate`, `test-run` (what `npm test` runs). Run `constat help` for usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, tokenSigningSecret } from '../server/config.js';
+import { ConfigError, loadStorageConfig, tokenSigningSecret } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 
 const USAGE = `usage: constat <command> [options]
@@ -62,7 +62,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     );
   },
   migrate: async () => {
-    const config = loadConfig();
+    const config = loadStorageConfig();
     const logger = createLogger(config.logLevel);
     const { openDatabase } = await import('../persistence/database.js');
     const { migrate } = await import('../persistence/migrate.js');

@@ -150,25 +150,10 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     host: host(env, authConfig),
     devMode,
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    ...loadStorageConfig(env),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: keyPrefix(env),
-    kafkaBrokers: brokers(env),
-    kafka: {
-      clientId: env.KAFKA_CLIENT_ID || 'constat',
-      consumerGroup: env.KAFKA_CONSUMER_GROUP || 'constat-core',
-      partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
-      replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
-      outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
-      registryRefreshMs: integer(env, 'COMPANY_REFRESH_MS', 60_000, 100, 24 * 3600_000),
-    },
-    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
-    logLevel: oneOf(
-      env,
-      'LOG_LEVEL',
-      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-      'info',
-    ),
+    ...loadKafkaConfig(env),
     auth: authConfig,
     tokens: tokenPolicy(env, production),
     publicUrl: publicUrl(env, production),
@@ -215,6 +200,39 @@ export function loadConfig(env: Env = process.env): Config {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
       readCount: integer(env, 'HUB_READ_COUNT', 1_000, 1, 100_000),
+    },
+  };
+}
+
+/**
+ * The part of the configuration the tools that serve nothing need (`constat migrate`,
+ * `constat insurer`): they must run without a token verification key.
+ */
+export function loadStorageConfig(
+  env: Env = process.env,
+): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel'> {
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    logLevel: oneOf(
+      env,
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      'info',
+    ),
+  };
+}
+
+export function loadKafkaConfig(env: Env = process.env): Pick<Config, 'kafkaBrokers' | 'kafka'> {
+  return {
+    kafkaBrokers: brokers(env),
+    kafka: {
+      clientId: env.KAFKA_CLIENT_ID || 'constat',
+      consumerGroup: env.KAFKA_CONSUMER_GROUP || 'constat-core',
+      partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
+      replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
+      outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
+      registryRefreshMs: integer(env, 'COMPANY_REFRESH_MS', 60_000, 100, 24 * 3600_000),
     },
   };
 }

@@ -178,6 +178,20 @@ dev(
   },
 );
 
+dev('`constat migrate` needs no verification key (it serves nothing)', async () => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-migrate-'));
+  try {
+    const { code, out } = await run(
+      ['bin/constat.js', 'migrate'],
+      cleanEnv({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }),
+    );
+    assert.is(code, 0, out);
+    assert.match(out, /applied .*0005_key_versions_and_event_origin/);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
 dev.run();
 
 // ---------------------------------------------------------------------------------------------
