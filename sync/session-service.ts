@@ -139,28 +139,19 @@ export class SessionService {
   async join(joiner: DeviceIdentity, code: string): Promise<OpenedSession> {
     // Every attempt counts as a failure first and is forgiven once it succeeds: deciding from
     // a count read before the attempt would let parallel guesses all pass the check. The
-    // counters are taken in order, user, device, global, and an attempt over one limit is not
-    // counted by the next: one account (or one device) feeds the global guard at most its own
+    // caller's own counters (user, device) come first, and an attempt over either is not
+    // counted globally: one account (or one device) feeds the global guard at most its own
     // allowance, so it can never lock every other user out.
     const { joinFailuresPerUser: perCaller, joinFailuresGlobal: global } = this.settings;
-    const guards: Array<[key: string, limit: number]> = [
-      [userKey(joiner.userId), perCaller],
-      [deviceKey(joiner.deviceId), perCaller],
-      [GLOBAL_KEY, global],
-    ];
-    const counted: string[] = [];
+    const window = this.settings.joinThrottleWindowMs;
+    const own = [userKey(joiner.userId), deviceKey(joiner.deviceId)];
+    const counted = [...own];
     let forgive = false;
     try {
-      for (const [key, limit] of guards) {
-        const failures = await this.store.recordFailure(key, this.settings.joinThrottleWindowMs);
-        counted.push(key);
-        if (failures > limit) {
-          throw new ConstatError(
-            'RATE_LIMITED',
-            'too many failed join attempts; wait and try again',
-          );
-        }
-      }
+      const mine = await Promise.all(own.map((key) => this.store.recordFailure(key, window)));
+      if (mine.some((failures) => failures > perCaller)) throw rateLimited();
+      counted.push(GLOBAL_KEY);
+      if ((await this.store.recordFailure(GLOBAL_KEY, window)) > global) throw rateLimited();
       const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
       const session = sessionId ? await this.store.get(sessionId) : null;
       if (!sessionId || !session || !isOpen(session, this.now())) {
@@ -221,6 +212,9 @@ export class SessionService {
     return { session, role };
   }
 }
+
+const rateLimited = () =>
+  new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
 
 function initialDocument(session: SessionRecord): Uint8Array {
   const doc = new Y.Doc();
