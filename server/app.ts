@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): Hono {
       if (c.req.method === 'GET' && c.req.url.length > deps.maxBodyBytes) throw tooLarge();
       const token = bearerToken(c.req.header('authorization'));
       if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
-      const principal = await deps.verifier.verify(token);
+      const { principal, expiresAt } = await deps.verifier.verifyToken(token);
       const requestUrl = new URL(c.req.url);
       const base = new URL(
         deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
@@ -91,14 +91,21 @@ export function createApp(deps: AppDeps): Hono {
         publicWsBase: base.toString(),
       };
       const response = await deps.yoga.fetch(c.req.raw, context);
+      const end = () => void response.body?.cancel().catch(() => {});
+      // A subscription outlives its request: like a websocket, it ends when the token it was
+      // opened with expires (the client subscribes again with a fresh one).
+      const expiry = response.headers.get('content-type')?.includes('text/event-stream')
+        ? setTimeout(end, Math.min(Math.max(expiresAt - Date.now(), 0), MAX_TIMER_MS)).unref()
+        : undefined;
       // Yoga's stream does not see the node server's cancel: end a subscription as soon as its
       // client goes, not at the next keep-alive.
       c.req.raw.signal.addEventListener(
         'abort',
-        () => void response.body?.cancel().catch(() => {}),
-        {
-          once: true,
+        () => {
+          clearTimeout(expiry);
+          end();
         },
+        { once: true },
       );
       return response;
     },
@@ -153,6 +160,9 @@ export function createMetricsApp(metrics: Metrics, token: string | undefined): H
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
   return app;
 }
+
+// setTimeout's limit (~24.8 days); tokens live far shorter (AUTH_MAX_TOKEN_AGE_MS).
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const HTTP_STATUS = {
   UNAUTHENTICATED: 401,

@@ -30,6 +30,7 @@ import {
 } from './support/server.js';
 import { connectDevice, rawSocket, waitFor } from './support/device.js';
 import { errorCode } from './support/signing.js';
+import { subscribe } from './support/graphql.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SECRET = 'identity-test-secret-0123456789abcdef';
@@ -357,6 +358,29 @@ live('a websocket is closed with 4401 when the token it was admitted with expire
     `${ctx.server.wsUrl}/${pair.sessionId}?token=${encodeURIComponent(expiring)}`,
   );
   assert.is((await closed).code, 4401);
+});
+
+live('a GraphQL subscription ends when the token it was opened with expires', async (ctx) => {
+  const pair = await openPair(ctx.server.url);
+  const claimsA = JSON.parse(
+    Buffer.from(pair.tokenA.split('.')[1]!, 'base64url').toString(),
+  ) as JWTPayload & { did: string };
+  const query = `subscription($id: ID!) { sessionChanged(id: $id) { id } }`;
+  const lasting = await subscribe(ctx.server.url, pair.tokenA, query, { id: pair.sessionId });
+  const expiring = await subscribe(
+    ctx.server.url,
+    await token(claimsA.sub!, claimsA.did, { expiresIn: '2s' }),
+    query,
+    { id: pair.sessionId },
+  );
+  try {
+    assert.match(expiring.contentType, /text\/event-stream/);
+    await waitFor(() => expiring.ended, 8_000, 'the stream outlived its token');
+    assert.not.ok(lasting.ended, 'a subscription with a valid token goes on');
+  } finally {
+    await expiring.close();
+    await lasting.close();
+  }
 });
 
 live(
