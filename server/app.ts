@@ -16,6 +16,7 @@ import { ConstatError } from '../sync/errors.js';
 import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
+import { runAt } from './run-at.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -95,14 +96,14 @@ export function createApp(deps: AppDeps): Hono {
       // A subscription outlives its request: like a websocket, it ends when the token it was
       // opened with expires (the client subscribes again with a fresh one).
       const expiry = response.headers.get('content-type')?.includes('text/event-stream')
-        ? setTimeout(end, Math.min(Math.max(expiresAt - Date.now(), 0), MAX_TIMER_MS)).unref()
+        ? runAt(expiresAt, end)
         : undefined;
       // Yoga's stream does not see the node server's cancel: end a subscription as soon as its
       // client goes, not at the next keep-alive.
       c.req.raw.signal.addEventListener(
         'abort',
         () => {
-          clearTimeout(expiry);
+          expiry?.cancel();
           end();
         },
         { once: true },
@@ -160,9 +161,6 @@ export function createMetricsApp(metrics: Metrics, token: string | undefined): H
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
   return app;
 }
-
-// setTimeout's limit (~24.8 days); tokens live far shorter (AUTH_MAX_TOKEN_AGE_MS).
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const HTTP_STATUS = {
   UNAUTHENTICATED: 401,

@@ -19,6 +19,7 @@ import type { LiveSessions } from '../sync/live-sessions.js';
 import { ConstatError } from '../sync/errors.js';
 import { DeviceConnection } from './device-connection.js';
 import { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
+import { runAt } from './run-at.js';
 
 const PATH = /^\/v1\/sync\/([^/?#]+)$/;
 export const SYNC_SUBPROTOCOL = 'constat.v1';
@@ -99,7 +100,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       connections.add(connection);
       deps.metrics.connections.inc();
       // Admission proved the token valid then, not for the life of the socket.
-      const expiry = closeAt(expiresAt, () =>
+      const expiry = runAt(expiresAt, () =>
         connection.close(CloseCode.unauthenticated, 'token expired'),
       );
       let live: Awaited<ReturnType<LiveSessions['attach']>> | undefined;
@@ -173,22 +174,6 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     },
   };
 }
-
-/** Runs `fn` at `at` (epoch ms), however far away (timers hold at most ~24.8 days). */
-function closeAt(at: number, fn: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    const wait = at - Date.now();
-    timer =
-      wait <= 0
-        ? setTimeout(fn, 0)
-        : setTimeout(wait > MAX_TIMER_MS ? arm : fn, Math.min(wait, MAX_TIMER_MS));
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function tokenFrom(req: IncomingMessage): string | undefined {
   const url = new URL(req.url ?? '/', 'http://localhost');

@@ -64,6 +64,11 @@ function raw(claims: JWTPayload): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(key);
 }
 const nowS = () => Math.floor(Date.now() / 1000);
+/** The claims of a token (not verified: the test's own). */
+const claimsOf = (jwt: string) =>
+  JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as JWTPayload & {
+    did: string;
+  };
 
 // ---------------------------------------------------------------------------------------------
 const dev = suite('development mode');
@@ -341,9 +346,7 @@ live.after(async (ctx) => {
 live('a websocket is closed with 4401 when the token it was admitted with expires', async (ctx) => {
   const pair = await openPair(ctx.server.url);
   // Party B's identity with a token that expires in two seconds.
-  const claimsB = JSON.parse(
-    Buffer.from(pair.tokenB.split('.')[1]!, 'base64url').toString(),
-  ) as JWTPayload & { did: string };
+  const claimsB = claimsOf(pair.tokenB);
   const expiring = await token(claimsB.sub!, claimsB.did, { expiresIn: '2s' });
   const device = connectDevice(ctx.server.wsUrl, pair.sessionId, expiring);
   try {
@@ -362,9 +365,7 @@ live('a websocket is closed with 4401 when the token it was admitted with expire
 
 live('a GraphQL subscription ends when the token it was opened with expires', async (ctx) => {
   const pair = await openPair(ctx.server.url);
-  const claimsA = JSON.parse(
-    Buffer.from(pair.tokenA.split('.')[1]!, 'base64url').toString(),
-  ) as JWTPayload & { did: string };
+  const claimsA = claimsOf(pair.tokenA);
   const query = `subscription($id: ID!) { sessionChanged(id: $id) { id } }`;
   const lasting = await subscribe(ctx.server.url, pair.tokenA, query, { id: pair.sessionId });
   const expiring = await subscribe(
