@@ -12,6 +12,7 @@ import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
 import { AI_EVENT_PREFIX, CLAIM_EVENT_PREFIX } from './event-schemas.js';
 import { InvalidEvent, type EventValidator } from './event-validator.js';
 import { authorizeEvent, type ConstatInsurers } from './event-authorization.js';
+import { decodeKafkaEvent } from './cloudevents-binding.js';
 
 export const dlqTopic = (topic: string) => `${topic}.dlq`;
 
@@ -43,14 +44,15 @@ export interface EventConsumerOptions {
  */
 export async function decide(
   topic: string,
-  value: Buffer | null,
+  message: Pick<KafkaMessage, 'headers' | 'value'>,
   validator: EventValidator,
   constatInsurers: (id: string) => Promise<ConstatInsurers | null>,
   aiServices: ReadonlySet<string>,
 ): Promise<Disposition> {
   let event: CloudEvent;
   try {
-    event = validator.parse(value);
+    // Either content mode becomes the same envelope before anything looks at it.
+    event = validator.validate(decodeKafkaEvent(message.headers, message.value));
   } catch (err) {
     if (err instanceof InvalidEvent)
       return { kind: 'dead-letter', reason: err.reason, error: err.message };
@@ -95,7 +97,7 @@ export class EventConsumer {
   async #handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     const disposition = await decide(
       topic,
-      message.value,
+      message,
       this.#opts.validator,
       this.#opts.constatInsurers,
       this.#opts.aiServices,

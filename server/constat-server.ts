@@ -160,6 +160,7 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
         constatInsurers: (id) => constats.insurers(id),
@@ -231,6 +232,8 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       metrics,
