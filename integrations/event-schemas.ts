@@ -62,6 +62,11 @@ const signature = {
       type: 'string',
       description: 'base64 raw Ed25519 public key that verified the signature',
     },
+    keyId: {
+      type: 'string',
+      description:
+        'RFC 7638 JWK thumbprint (SHA-256, base64url) of that key: the id it stays registered under after the device replaces it',
+    },
     signedAt: { type: 'string', format: 'date-time' },
   },
 };

@@ -74,6 +74,8 @@ export interface ConstatFinalizedData {
     userId: string;
     /** base64 raw Ed25519 key that verified the signature. */
     publicKey?: string;
+    /** RFC 7638 thumbprint of that key: its id in the device key registry. */
+    keyId?: string;
     signedAt: string;
   }>;
   parties: {

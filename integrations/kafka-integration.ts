@@ -12,6 +12,7 @@ import { createEventValidator } from './event-validator.js';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, type CloudEvent } from './events.js';
 import type { OutboxRepository } from '../persistence/outbox-repository.js';
 import type { TimelineRepository } from '../persistence/timeline-repository.js';
+import type { ConstatInsurers } from './event-authorization.js';
 
 export interface KafkaIntegrationOptions {
   settings: KafkaSettings & { consumerGroup: string; outboxPollMs: number };
@@ -21,7 +22,9 @@ export interface KafkaIntegrationOptions {
   eventMode?: (topic: string) => EventMode;
   outbox: OutboxRepository;
   timeline: TimelineRepository;
-  constatExists: (id: string) => Promise<boolean>;
+  constatInsurers: (id: string) => Promise<ConstatInsurers | null>;
+  /** `source` values accepted on `ai-results`. */
+  aiServices: readonly string[];
   logger: Logger;
   onPublished?: (n: number) => void;
   onPublishFailed?: () => void;
@@ -121,7 +124,8 @@ export class KafkaIntegration {
         topics: this.#topics().consumed,
         validator: createEventValidator(),
         timeline: this.#opts.timeline,
-        constatExists: this.#opts.constatExists,
+        constatInsurers: this.#opts.constatInsurers,
+        aiServices: new Set(this.#opts.aiServices),
         logger: this.#opts.logger,
         ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
         ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),

@@ -3,6 +3,7 @@
  * the one `onError` below; the websocket endpoint is attached to the Node server separately
  * (sync-endpoint.ts).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
 import { mountMediaRoutes, type MediaRoutesDeps } from './media-routes.js';
 import { MediaStoreError } from '../media/media-store.js';
+import { runAt } from './run-at.js';
 import { endableEventStream } from './event-stream.js';
 import type { HttpBindings } from '@hono/node-server';
 
@@ -36,6 +38,9 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   publicUrl: string | undefined;
   maxBodyBytes: number;
+  /** `/metrics` on this app (false: it has a port of its own) and the bearer token it needs. */
+  metricsHere: boolean;
+  metricsToken: string | undefined;
   logger: Logger;
   /** The file store's signed upload and download endpoints (absent with S3). */
   media?: MediaRoutesDeps;
@@ -64,10 +69,7 @@ export function createApp(deps: AppDeps): Hono {
     );
   });
 
-  app.get('/metrics', async (c) => {
-    c.header('Content-Type', deps.metrics.registry.contentType);
-    return c.body(await deps.metrics.registry.metrics());
-  });
+  if (deps.metricsHere) mountMetrics(app, deps.metrics, deps.metricsToken);
 
   const tooLarge = () =>
     new ConstatError('TOO_LARGE', `GraphQL documents are limited to ${deps.maxBodyBytes} bytes`);
@@ -84,7 +86,7 @@ export function createApp(deps: AppDeps): Hono {
       if (c.req.method === 'GET' && c.req.url.length > deps.maxBodyBytes) throw tooLarge();
       const token = bearerToken(c.req.header('authorization'));
       if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing bearer token');
-      const principal = await deps.verifier.verify(token);
+      const { principal, expiresAt } = await deps.verifier.verifyToken(token);
       const requestUrl = new URL(c.req.url);
       const base = new URL(
         deps.publicUrl ?? `${requestUrl.protocol}//${c.req.header('host') ?? requestUrl.host}`,
@@ -112,7 +114,15 @@ export function createApp(deps: AppDeps): Hono {
         // Read by the subscription when its subscriber falls behind (change-stream.ts).
         context.subscriber = stream.subscriber;
         response = stream.response;
-        cancel = stream.cancel;
+        // A subscription outlives its request: like a websocket, it ends when the token it was
+        // opened with expires (the client subscribes again with a fresh one).
+        const expiry = runAt(expiresAt, () =>
+          stream.subscriber.cutOff('UNAUTHENTICATED', 'token expired'),
+        );
+        cancel = () => {
+          expiry.cancel();
+          stream.cancel();
+        };
       }
       // Yoga's stream does not see the node server's cancel: end a subscription as soon as its
       // client goes, not at the next keep-alive.
@@ -146,6 +156,34 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
   });
 
+  return app;
+}
+
+/** `GET /metrics`, behind a bearer token when one is configured. */
+export function mountMetrics(app: Hono, metrics: Metrics, token: string | undefined): void {
+  const expected = token ? createHash('sha256').update(token).digest() : undefined;
+  app.get('/metrics', async (c) => {
+    if (expected) {
+      const given = bearerToken(c.req.header('authorization'));
+      // Compared as digests: equal lengths, and no timing hint about the token.
+      const digest = createHash('sha256')
+        .update(given ?? '')
+        .digest();
+      if (!given || !timingSafeEqual(digest, expected)) {
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return c.json({ error: { code: 'UNAUTHENTICATED', message: 'metrics need a token' } }, 401);
+      }
+    }
+    c.header('Content-Type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+}
+
+/** The app of METRICS_PORT: `/metrics` only. */
+export function createMetricsApp(metrics: Metrics, token: string | undefined): Hono {
+  const app = new Hono();
+  mountMetrics(app, metrics, token);
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
   return app;
 }
 

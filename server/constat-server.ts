@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createTokenVerifier } from './auth.js';
 import { Metrics } from './metrics.js';
-import { createApp, type ReadinessCheck } from './app.js';
+import { createApp, createMetricsApp, type ReadinessCheck } from './app.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
 import { openDatabase, type Database } from '../persistence/database.js';
@@ -177,7 +177,8 @@ export async function startServer(
         eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
-        constatExists: async (id) => (await constats.get(id)) !== null,
+        constatInsurers: (id) => constats.insurers(id),
+        aiServices: config.aiServices,
         logger,
         onPublished: (n) => metrics.eventsPublished.inc(n),
         onPublishFailed: () => metrics.publishFailures.inc(),
@@ -251,7 +252,7 @@ export async function startServer(
     }, config.sessions.expirySweepMs);
     expiry.unref();
     cleanups.push(async () => clearInterval(expiry));
-    const verifier = createTokenVerifier(config.auth);
+    const verifier = createTokenVerifier(config.auth, config.tokens);
     const app = createApp({
       verifier,
       yoga: createGraphQL(logger, config.graphql),
@@ -276,6 +277,8 @@ export async function startServer(
       metrics,
       readiness,
       publicUrl: config.publicUrl,
+      metricsHere: config.metrics.port === undefined,
+      metricsToken: config.metrics.token,
       logger,
     });
     const endpoint = createSyncEndpoint({
@@ -287,12 +290,25 @@ export async function startServer(
       logger,
     });
 
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-        resolve(s as Server),
+    const listen = (fetch: typeof app.fetch, port: number) =>
+      new Promise<Server>((resolve, reject) => {
+        const s = serve({ fetch, port, hostname: config.host }, () => resolve(s as Server));
+        s.once('error', reject);
+      });
+    if (config.metrics.port !== undefined) {
+      const metricsServer = await listen(
+        createMetricsApp(metrics, config.metrics.token).fetch,
+        config.metrics.port,
       );
-      s.once('error', reject);
-    });
+      cleanups.push(
+        () =>
+          new Promise<void>((resolve) => {
+            metricsServer.close(() => resolve());
+            metricsServer.closeAllConnections();
+          }),
+      );
+    }
+    const server = await listen(app.fetch, config.port);
     // Closing the endpoint (devices) comes before saving the documents: pushed last, runs first.
     cleanups.push(
       () =>
@@ -328,7 +344,7 @@ export async function startServer(
     }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
-        'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
+        'development mode: tokens signed with the public built-in secret are accepted; listening on loopback only',
       );
     }
     logger.info(

@@ -402,6 +402,8 @@ export interface SignatureRecord {
   userId: string;
   /** The device's public key (base64) that verified the signature. */
   publicKey?: string;
+  /** Key id (RFC 7638 thumbprint) of that key; absent on signatures made before keys had ids. */
+  keyId?: string;
   /** ISO 8601 timestamp. */
   signedAt: string;
 }
@@ -418,6 +420,7 @@ function asSignatureRecord(value: unknown): SignatureRecord | undefined {
     deviceId: record['deviceId'] as string,
     userId: record['userId'] as string,
     ...(typeof record['publicKey'] === 'string' ? { publicKey: record['publicKey'] } : {}),
+    ...(typeof record['keyId'] === 'string' ? { keyId: record['keyId'] } : {}),
     signedAt: record['signedAt'] as string,
   };
 }

@@ -491,6 +491,8 @@ export class LiveSession {
     signingMessage: string;
     /** The key that verified the signature (base64), kept with it: keys can be replaced later. */
     publicKey: string;
+    /** Its key id (RFC 7638 thumbprint), under which the key stays registered. */
+    keyId: string;
   }): Promise<void> {
     this.#assertWritable();
     let current = this.contentHash();
@@ -525,6 +527,7 @@ export class LiveSession {
       deviceId: input.deviceId,
       userId: input.userId,
       publicKey: input.publicKey,
+      keyId: input.keyId,
       signedAt: new Date().toISOString(),
     };
     this.doc.transact(() => this.doc.getMap('signatures').set(input.role, record), SERVER_ORIGIN);

@@ -19,8 +19,11 @@ export interface DeviceKeyStore {
     userId: string,
     deviceId: string,
     publicKey: Uint8Array,
-  ): Promise<{ replaced: boolean; device: { registeredAt: Date; updatedAt: Date } }>;
-  get(userId: string, deviceId: string): Promise<{ publicKey: Uint8Array } | null>;
+  ): Promise<{
+    replaced: { keyId: string; version: number } | null;
+    device: { keyId: string; version: number; registeredAt: Date; updatedAt: Date };
+  }>;
+  get(userId: string, deviceId: string): Promise<{ publicKey: Uint8Array; keyId: string } | null>;
 }
 
 /** Checks the files the content names (media/attachment-service.ts); async, store-bound. */
@@ -59,11 +62,27 @@ export class SigningService {
       device.deviceId,
       publicKey,
     );
-    if (replaced)
-      this.logger.info({ userId: device.userId, deviceId: device.deviceId }, 'device key replaced');
+    // A replacement is worth an operator's attention: it is how a stolen account would swap
+    // in its own key. Signatures already made keep the key id and key that verified them.
+    if (replaced) {
+      this.logger.warn(
+        {
+          userId: device.userId,
+          deviceId: device.deviceId,
+          oldKeyId: replaced.keyId,
+          oldVersion: replaced.version,
+          keyId: stored.keyId,
+          version: stored.version,
+        },
+        'device key replaced',
+      );
+    }
     return {
       ...device,
       publicKey: publicKeyBase64,
+      keyId: stored.keyId,
+      keyVersion: stored.version,
+      replacedKeyId: replaced?.keyId ?? null,
       registeredAt: stored.registeredAt,
       updatedAt: stored.updatedAt,
     };
@@ -101,6 +120,7 @@ export class SigningService {
         signature: signatureBase64,
         signingMessage: signingMessage(session.id, role, contentHash),
         publicKey: Buffer.from(registered.publicKey).toString('base64'),
+        keyId: registered.keyId,
         verify: (message) => verify(null, Buffer.from(message, 'utf8'), key, signature),
         validate: async (content) => {
           const errors = validateContent(content, {

@@ -9,7 +9,18 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Producer, type Message } from 'kafkajs';
+import type postgres from 'postgres';
 import { waitFor } from './device.js';
+import type { TestServer } from './server.js';
+
+/** What a suite that talks to the broker beside a test server keeps. */
+export interface KafkaSuiteContext {
+  server: TestServer;
+  sql: postgres.Sql;
+  kafka: Kafka;
+  reader: TopicReader;
+  producer: Producer;
+}
 
 export function testKafka(brokers = process.env.KAFKA_BROKERS): Kafka {
   if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through `npm test`');
@@ -133,6 +144,47 @@ export class TopicReader {
     this.#closed = true;
     await this.#consumer.disconnect().catch(() => {});
   }
+}
+
+export interface Envelope {
+  specversion: string;
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: string;
+  dataschema: string;
+  data: any;
+}
+
+/** A CloudEvents envelope written by hand from the contract (not with the server's builder). */
+export function envelope(
+  type: string,
+  subject: string,
+  data: unknown,
+  opts: { source?: string; id?: string; time?: string } = {},
+): Envelope {
+  return {
+    specversion: '1.0',
+    id: opts.id ?? randomUUID(),
+    source: opts.source ?? 'saa',
+    type,
+    subject,
+    time: opts.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: `urn:constat:schema:${type}`,
+    data,
+  };
+}
+
+/** The Kafka message an insurer or AI service sends for `event` (structured mode). */
+export function message(event: Envelope): Message {
+  return {
+    key: event.subject,
+    value: JSON.stringify(event),
+    headers: { ce_type: event.type, ce_id: event.id, ce_source: event.source },
+  };
 }
 
 /** A plain producer for the test's own messages. */
