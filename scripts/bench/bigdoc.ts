@@ -13,6 +13,7 @@
  * 25 KB, until the encoded document reaches the size.
  */
 import * as Y from 'yjs';
+import { growSketch } from '../sim/content.js';
 import { waitFor } from '../sim/device.js';
 import { ensureElements, sketchElements, timedFanout, type FanoutResult } from './fanout.js';
 import { LightClient } from './light-client.js';
@@ -41,34 +42,10 @@ export interface BigDocResult {
   own: BigDocMeasurement[];
 }
 
-const POINTS_PER_STROKE = 200;
-const STROKES_PER_UPDATE = 20;
-
-/** Fills the sketch of A's document with strokes until it encodes to `bytes`. */
+/** Fills the sketch of A's document with strokes until it encodes to `bytes`, synced to B. */
 async function grow(a: LightClient, b: LightClient, bytes: number): Promise<number> {
-  const elements = sketchElements(a.doc)!;
-  let size = Y.encodeStateAsUpdate(a.doc).byteLength;
-  let n = 0;
-  while (size < bytes) {
-    a.doc.transact(() => {
-      for (let i = 0; i < STROKES_PER_UPDATE && size < bytes; i++, n++) {
-        const stroke = new Y.Map<unknown>();
-        elements.set(`stroke-${n}`, stroke);
-        stroke.set('kind', 'stroke');
-        stroke.set('x', n % 1000);
-        stroke.set('y', (n * 7) % 1000);
-        const points = new Y.Array<number>();
-        stroke.set('points', points);
-        const xy: number[] = [];
-        for (let p = 0; p < POINTS_PER_STROKE * 2; p++) xy.push((n * 31 + p * 17) % 1000);
-        points.push(xy);
-        size += 6 + POINTS_PER_STROKE * 6; // about what a stroke encodes to
-      }
-    });
-    size = Y.encodeStateAsUpdate(a.doc).byteLength;
-    // Stay under the servers' per-connection message rate.
-    await new Promise((r) => setTimeout(r, 30));
-  }
+  // The pause keeps A under the servers' per-connection message rate.
+  const size = await growSketch(a.doc, bytes, () => new Promise((r) => setTimeout(r, 30)));
   const target = Y.encodeStateVector(a.doc);
   await waitFor(
     () => equalVectors(Y.encodeStateVector(b.doc), target),

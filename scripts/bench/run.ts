@@ -184,7 +184,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
             cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
           );
           try {
-            result.bigdoc = await profiled(t, 'large documents', !!opts.profile, result, () =>
+            result.bigdoc = await profiled(t, 'large-documents', !!opts.profile, result, () =>
               measureBigDocs(t, cfg.bigdoc, b0),
             );
           } finally {
