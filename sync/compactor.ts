@@ -159,18 +159,37 @@ export class Compactor {
     updates: Uint8Array[],
     extraState: Uint8Array | undefined,
   ): Promise<CompactionResult> {
-    const { drafts, folder, offload, redis, keys } = this.#opts;
-    const parts = extraState ? [...updates, extraState] : updates;
-    let merged: Uint8Array;
-    try {
-      merged = await offload.merge(parts);
-    } catch (err) {
-      // One undecodable entry must not stop the session's compaction: merge the others.
-      this.#log.error({ err, sessionId }, 'skipped updates that do not merge');
-      merged = await offload.merge(parts.filter(decodes));
+    const { drafts, offload } = this.#opts;
+    let result: CompactionResult = 'nothing';
+    if (updates.length > 0) {
+      let merged: Uint8Array;
+      try {
+        merged = await offload.merge(updates);
+      } catch (err) {
+        // One undecodable entry must not stop the session's compaction: merge the others.
+        this.#log.error({ err, sessionId }, 'skipped updates that do not merge');
+        merged = await offload.merge(updates.filter(decodes));
+      }
+      result = await this.#append(sessionId, merged);
+      if (result !== 'compacted') return result;
     }
+    if (extraState) {
+      // A live document's whole state: almost always the draft already holds all of it, and
+      // appending megabytes that say nothing new would cost a fold. Only what it lacks is
+      // appended (worked out off the event loop).
+      const draft = await drafts.load(sessionId);
+      if (!draft) return this.#append(sessionId, extraState); // reports the missing draft
+      if (draft.status !== 'live') return result;
+      const lacking = await offload.missing([draft.state, ...draft.updates], extraState);
+      if (lacking) result = await this.#append(sessionId, lacking);
+    }
+    return result;
+  }
+
+  async #append(sessionId: string, update: Uint8Array): Promise<CompactionResult> {
+    const { drafts, folder, redis, keys } = this.#opts;
     // append() refuses a draft closed meanwhile by itself.
-    const outcome = await drafts.append(sessionId, merged);
+    const outcome = await drafts.append(sessionId, update);
     if (outcome.kind === 'missing') {
       // No draft: the session was never opened through this deployment. Leave the stream be.
       this.#log.warn({ sessionId }, 'stream without a draft; not compacted');

@@ -8,11 +8,24 @@
  * When what came since outgrows the base, it is merged into a new base in the background, so
  * the log's memory stays within about twice the document's encoded size.
  */
+import * as Y from 'yjs';
 import type { Logger } from 'pino';
 import type { EncodedDocument, YjsOffload } from './yjs-offload.js';
 
 /** Merge into a new base once the updates since weigh half the base, and at least this. */
 const REBASE_MIN_BYTES = 64 * 1024;
+/**
+ * Below this size an awake document is encoded from its Y.Doc, on the spot: well under a
+ * millisecond, where rebuilding it from many small updates would take far longer.
+ */
+const ENCODE_LIVE_BELOW = 64 * 1024;
+
+export interface DocumentLogOptions {
+  offload: YjsOffload;
+  /** The Y.Doc the log is kept in step with, while it is awake. */
+  live: () => Y.Doc | undefined;
+  logger: () => Logger;
+}
 
 export class DocumentLog {
   #base: Uint8Array;
@@ -21,15 +34,13 @@ export class DocumentLog {
   #since: Uint8Array[];
   #sinceBytes: number;
   #rebasing = false;
-  readonly #offload: YjsOffload;
-  readonly #logger: () => Logger;
+  readonly #opts: DocumentLogOptions;
 
-  constructor(base: Uint8Array, since: Uint8Array[], offload: YjsOffload, logger: () => Logger) {
+  constructor(base: Uint8Array, since: Uint8Array[], opts: DocumentLogOptions) {
     this.#base = base;
     this.#since = [...since];
     this.#sinceBytes = since.reduce((n, u) => n + u.byteLength, 0);
-    this.#offload = offload;
-    this.#logger = logger;
+    this.#opts = opts;
   }
 
   /** Records an update the document applied (in the order it applied them). */
@@ -64,17 +75,27 @@ export class DocumentLog {
    */
   async state(): Promise<EncodedDocument> {
     const parts = this.parts;
-    if (parts.length === 1 && this.#baseVector)
+    if (parts.length === 1 && this.#baseVector) {
       return { update: parts[0]!, vector: this.#baseVector };
-    const merged = await this.#offload.state(parts);
-    // Another merge may have finished first; then its base is as good, keep it.
-    if (this.#base === parts[0]) {
-      const dropped = this.#since.splice(0, parts.length - 1);
-      for (const u of dropped) this.#sinceBytes -= u.byteLength;
-      this.#base = merged.update;
-      this.#baseVector = merged.vector;
     }
+    const doc = this.#opts.live();
+    if (doc && this.bytes < ENCODE_LIVE_BELOW) {
+      const encoded = { update: Y.encodeStateAsUpdate(doc), vector: Y.encodeStateVector(doc) };
+      this.#rebaseTo(parts, encoded);
+      return encoded;
+    }
+    const merged = await this.#opts.offload.state(parts);
+    this.#rebaseTo(parts, merged);
     return merged;
+  }
+
+  /** `merged` (made of `parts`) becomes the base, unless another merge got there first. */
+  #rebaseTo(parts: Uint8Array[], merged: EncodedDocument): void {
+    if (this.#base !== parts[0]) return; // its base is as good
+    const dropped = this.#since.splice(0, parts.length - 1);
+    for (const u of dropped) this.#sinceBytes -= u.byteLength;
+    this.#base = merged.update;
+    this.#baseVector = merged.vector;
   }
 
   /** Merges into a new base in the background (memory, and an exact `bytes`). */
@@ -82,7 +103,9 @@ export class DocumentLog {
     if (this.#rebasing) return;
     this.#rebasing = true;
     this.state()
-      .catch((err: unknown) => this.#logger().warn({ err }, 'could not merge the document log'))
+      .catch((err: unknown) =>
+        this.#opts.logger().warn({ err }, 'could not merge the document log'),
+      )
       .finally(() => (this.#rebasing = false));
   }
 

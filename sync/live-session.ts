@@ -40,6 +40,7 @@ import { DocumentLog } from './document-log.js';
 import type { DraftFolder } from './draft-folder.js';
 import { DraftWriter } from './draft-writer.js';
 import type { YjsOffload } from './yjs-offload.js';
+import { applyParts, rebuild } from './yjs-ops.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
@@ -195,8 +196,12 @@ export class LiveSession {
         ...draft.updates,
         ...early.flatMap((m) => (m.kind === 'update' ? [m.update] : [])),
       ];
-      live.#encoded = new DocumentLog(draft.state, since, opts.offload, () => live.#log);
-      for (const part of live.#encoded.parts) Y.applyUpdate(live.doc, part, LOAD_ORIGIN);
+      live.#encoded = new DocumentLog(draft.state, since, {
+        offload: opts.offload,
+        live: () => live.#doc,
+        logger: () => live.#log,
+      });
+      applyParts(live.doc, live.#encoded.parts, LOAD_ORIGIN);
     } catch (err) {
       live.#unsubscribe();
       live.awareness.destroy();
@@ -243,8 +248,7 @@ export class LiveSession {
   }
 
   #wake(): Y.Doc {
-    const doc = new Y.Doc();
-    for (const part of this.#encoded.parts) Y.applyUpdate(doc, part, LOAD_ORIGIN);
+    const doc = rebuild(this.#encoded.parts, LOAD_ORIGIN);
     this.#asleepVector = undefined;
     this.#doc = doc;
     this.#wireDoc(doc);
@@ -268,10 +272,10 @@ export class LiveSession {
     // background, off the event loop for a large document). The vector answers devices that
     // connect meanwhile.
     this.#asleepVector = Y.encodeStateVector(doc);
+    this.#encoded.compact(); // while the Y.Doc is here: a small one is encoded from it at once
     this.#doc = undefined;
     this.#content = undefined;
     doc.destroy();
-    this.#encoded.compact();
     return true;
   }
 

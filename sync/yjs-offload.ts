@@ -1,8 +1,10 @@
 /**
  * Whole-document Yjs work off the event loop. Encoding, merging or diffing a large document
  * takes tens of milliseconds (a 1.7 MB sketch: 15–50 ms each here), and every device of every
- * session on the instance waits while the event loop does it. Inputs above `inlineBelowBytes`
- * go to a worker thread (a `piscina` pool); smaller ones are done on the spot, where a worker
+ * session on the instance waits while the event loop does it. So does merging many small
+ * updates (a few hundred stroke points: tens of milliseconds; `Y.mergeUpdates` grows with
+ * the square of their number). Inputs above `inlineBelowBytes` or `INLINE_MAX_PARTS` parts go
+ * to a worker thread (a `piscina` pool); smaller ones are done on the spot, where a worker
  * round trip would cost more than the work.
  */
 import { Piscina } from 'piscina';
@@ -17,6 +19,11 @@ export interface YjsOffload {
   diff(parts: readonly Uint8Array[], vector: Uint8Array): Promise<Uint8Array>;
   /** `parts` merged into one update (`Y.mergeUpdates`; nothing is rebuilt). */
   merge(parts: readonly Uint8Array[]): Promise<Uint8Array>;
+  /**
+   * What `extra` (a whole document) holds beyond the document made of `parts`, as an update;
+   * undefined when it holds nothing more.
+   */
+  missing(parts: readonly Uint8Array[], extra: Uint8Array): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
 }
 
@@ -28,6 +35,8 @@ export interface YjsOffloadOptions {
 }
 
 const DEFAULT_INLINE_BELOW = 64 * 1024;
+/** More parts than this go to the worker whatever their size. */
+const INLINE_MAX_PARTS = 16;
 // A worker nobody used for this long exits; the next large document starts one again.
 const IDLE_TIMEOUT_MS = 60_000;
 
@@ -36,9 +45,9 @@ export function createYjsOffload(opts: YjsOffloadOptions = {}): YjsOffload {
   let pool: Piscina | undefined;
   let closed = false;
   const run = async (task: YjsTask): Promise<unknown> => {
-    let bytes = 0;
+    let bytes = task.op === 'missing' ? task.extra.byteLength : 0;
     for (const part of task.parts) bytes += part.byteLength;
-    if (bytes < inlineBelow) return runYjsTask(task);
+    if (bytes < inlineBelow && task.parts.length <= INLINE_MAX_PARTS) return runYjsTask(task);
     if (closed) throw new Error('the Yjs worker pool is closed');
     pool ??= new Piscina({
       filename: new URL('./yjs-worker.mjs', import.meta.url).href,
@@ -53,6 +62,8 @@ export function createYjsOffload(opts: YjsOffloadOptions = {}): YjsOffload {
     diff: async (parts, vector) =>
       (await run({ op: 'diff', parts: [...parts], vector })) as Uint8Array,
     merge: async (parts) => (await run({ op: 'merge', parts: [...parts] })) as Uint8Array,
+    missing: async (parts, extra) =>
+      (await run({ op: 'missing', parts: [...parts], extra })) as Uint8Array | undefined,
     async close() {
       closed = true;
       await pool?.destroy();
