@@ -2,7 +2,7 @@
  * Draft saves of one live document on the in-process hub. The updates applied since the last
  * save are kept (not the document), and `DRAFT_SAVE_DEBOUNCE_MS` after a change they are
  * merged into one update and appended to the draft: a save costs what changed, however large
- * the document (a 1.7 MB sketch used to cost ~70 ms of event loop per save to encode and
+ * the document (a 1.7 MB sketch used to cost ~50 ms of event loop per save to encode, plus
  * write). The draft folder merges the appended updates into the draft's base in the
  * background. Saves never overlap; a failed save keeps its updates and retries.
  */
