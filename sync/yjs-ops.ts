@@ -35,7 +35,7 @@ export function rebuild(parts: readonly Uint8Array[], origin?: unknown): Y.Doc {
 /** Applies a base and the updates since to `doc`, in one transaction. */
 export function applyParts(doc: Y.Doc, parts: readonly Uint8Array[], origin?: unknown): void {
   const [base, ...since] = parts;
-  const rest = since.length > 1 ? [Y.mergeUpdates(since)] : since;
+  const rest = since.length > 1 ? [mergeAll(since)] : since;
   doc.transact(() => {
     if (base) Y.applyUpdate(doc, base);
     for (const part of rest) Y.applyUpdate(doc, part);
