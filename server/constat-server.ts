@@ -174,6 +174,7 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
         constatExists: async (id) => (await constats.get(id)) !== null,
@@ -246,6 +247,8 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       metrics,
