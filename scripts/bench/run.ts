@@ -64,9 +64,9 @@ function config(quick: boolean): BenchReport['config'] {
         bigdoc: {
           updates: 40,
           ratePerSecond: 50,
-          neighbourBytes: 200_000,
+          neighbourBytes: 100_000,
           neighbourRatePerSecond: 50,
-          ownBytes: [1_000, 200_000],
+          ownBytes: [1_000, 100_000],
         },
         capacity: {
           idle: { sessions: [20, 60], settleMs: 300 },
