@@ -160,6 +160,10 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
             update drafts set status = 'finalized', state = ${Buffer.from(constat.snapshot)}, updated_at = now(),
               version = version + 1
             where session_id = ${constat.sessionId}
+          ), superseded as (
+            -- The signed snapshot is the finalized draft's whole content: updates appended
+            -- after it was taken were never signed.
+            delete from draft_updates where session_id = ${constat.sessionId}
           )
           update sessions
           set record = record || ${json({ status: 'finalized', constatId: id })}, status = 'finalized'

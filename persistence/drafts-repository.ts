@@ -1,9 +1,12 @@
 /**
- * Drafts: the latest compacted Yjs document of each collaboration session, one row per session.
+ * Drafts: the Yjs document of each collaboration session, stored incrementally: one row per
+ * session (`drafts.state`, the base) plus the updates appended since (`draft_updates`), which a
+ * fold merges into the base now and then. Saving an edit costs the edit, not the document.
  * Binary columns go in and come out as Uint8Array (postgres.js maps bytea to Buffer both on a
  * real server and on PGlite over its socket; callers get plain Uint8Array copies).
  */
 import type postgres from 'postgres';
+import type { AppendOutcome } from '../sync/draft-store.js';
 
 export const DRAFT_STATUSES = ['live', 'abandoned', 'expired', 'finalized'] as const;
 export type DraftStatus = (typeof DRAFT_STATUSES)[number];
@@ -11,14 +14,28 @@ export type DraftStatus = (typeof DRAFT_STATUSES)[number];
 export interface Draft {
   sessionId: string;
   formVersion: string;
-  /** A Yjs update that rebuilds the whole document. */
+  /** The base: a Yjs update that rebuilds the document as of the last fold. */
   state: Uint8Array;
+  /** Updates appended since, in order: the document is `state` with each of these applied. */
+  updates: Uint8Array[];
+  /** Their row ids, for `fold`. */
+  updateSeqs: number[];
   stateVector: Uint8Array | null;
   status: DraftStatus;
   createdAt: Date;
   updatedAt: Date;
-  /** 1 on first save, +1 on every save after. */
+  /** 1 on first save, +1 on every save and fold after. */
   version: number;
+}
+
+export interface FoldDraft {
+  sessionId: string;
+  /** The version the base was read at: the fold is refused if anything rewrote it since. */
+  version: number;
+  /** The base merged with the updates `seqs`. */
+  state: Uint8Array;
+  stateVector: Uint8Array;
+  seqs: number[];
 }
 
 export interface SaveDraft {
@@ -37,7 +54,18 @@ export interface DraftsRepository {
    * draft is no longer live.
    */
   save(draft: SaveDraft): Promise<boolean>;
+  /** The draft with the updates appended since its last fold. */
   load(sessionId: string): Promise<Draft | null>;
+  /**
+   * Appends one update to a live draft. Nothing is written when the draft is closed or missing.
+   */
+  append(sessionId: string, update: Uint8Array): Promise<AppendOutcome>;
+  /**
+   * Replaces the base of a live draft by `state` and deletes the updates it merged. False,
+   * changing nothing, when the draft was rewritten since `version` (another fold, a save) or
+   * closed: the caller's merge is then stale.
+   */
+  fold(draft: FoldDraft): Promise<boolean>;
   /**
    * Move a live draft to `status`. Resolves false when there is no such draft or it is already
    * closed with another status (closed statuses are final); true when it now has `status`.
@@ -45,10 +73,12 @@ export interface DraftsRepository {
   setStatus(sessionId: string, status: DraftStatus): Promise<boolean>;
 }
 
-interface DraftRow {
-  session_id: string;
+/** The draft's own row (part 0), or one of its appended updates (part 1, by seq). */
+interface PartRow {
+  part: number;
+  seq: string | null;
+  bytes: Uint8Array;
   form_version: string;
-  state: Uint8Array;
   state_vector: Uint8Array | null;
   status: DraftStatus;
   created_at: Date;
@@ -92,13 +122,76 @@ export function createDraftsRepository(sql: postgres.ISql): DraftsRepository {
     },
 
     async load(sessionId) {
-      const [row] = await sql<DraftRow[]>`
-        select session_id, form_version, state, state_vector, status, created_at, updated_at,
-          version
-        from drafts
-        where session_id = ${sessionId}
+      // One statement, so the base and its updates come from one snapshot: a fold committing
+      // in between cannot make an update appear twice or go missing. One row per part rather
+      // than an array of them: the driver decodes a bytea column natively, but an array of
+      // bytea character by character (seconds of event loop for a few MB).
+      const rows = await sql<PartRow[]>`
+        select 0 as part, null::bigint as seq, state as bytes, form_version, state_vector, status,
+          created_at, updated_at, version
+        from drafts where session_id = ${sessionId}
+        union all
+        select 1, seq, update, null::text, null::bytea, null::text, null::timestamptz,
+          null::timestamptz, null::bigint
+        from draft_updates where session_id = ${sessionId}
+        order by part, seq
       `;
-      return row ? toDraft(row) : null;
+      const [head, ...updates] = rows;
+      if (!head || head.part !== 0) return null;
+      return toDraft(sessionId, head, updates);
+    },
+
+    async append(sessionId, update) {
+      // `for share` holds the draft row until the insert commits: a finalization or expiry
+      // closing the draft waits for it, or it waits for them and then sees the draft closed.
+      // A separate status check followed by an insert would race with them.
+      const [row] = await sql<
+        { status: DraftStatus; inserted: number; rows: number; bytes: string; base_bytes: number }[]
+      >`
+        with d as (
+          select status, octet_length(state) as base_bytes from drafts
+          where session_id = ${sessionId}
+          for share
+        ), ins as (
+          insert into draft_updates (session_id, update)
+          select ${sessionId}, ${bytes(update)} from d where d.status = 'live'
+          returning 1
+        )
+        select d.status, d.base_bytes,
+          (select count(*) from ins)::int as inserted,
+          (select count(*) from draft_updates where session_id = ${sessionId})::int as rows,
+          (select coalesce(sum(octet_length(update)), 0) from draft_updates
+            where session_id = ${sessionId})::bigint as bytes
+        from d
+      `;
+      if (!row) return { kind: 'missing' };
+      if (row.inserted === 0) return { kind: 'closed' };
+      // The counts are of the statement's snapshot, which does not include its own row.
+      return {
+        kind: 'appended',
+        pendingRows: row.rows + 1,
+        pendingBytes: Number(row.bytes) + update.byteLength,
+        baseBytes: row.base_bytes,
+      };
+    },
+
+    async fold(draft) {
+      // Deletes exactly the rows that were merged (by id, not "up to a seq"): an append whose
+      // identity was drawn earlier may commit later, and must survive the fold.
+      const [row] = await sql<{ folded: number }[]>`
+        with folded as (
+          update drafts set state = ${bytes(draft.state)}, state_vector = ${bytes(draft.stateVector)},
+            updated_at = now(), version = version + 1
+          where session_id = ${draft.sessionId} and version = ${draft.version} and status = 'live'
+          returning 1
+        ), dropped as (
+          delete from draft_updates
+          where session_id = ${draft.sessionId} and seq = any(${sql.array(draft.seqs)}::bigint[])
+            and exists (select 1 from folded)
+        )
+        select (select count(*) from folded)::int as folded
+      `;
+      return row!.folded > 0;
     },
 
     async setStatus(sessionId, status) {
@@ -138,11 +231,13 @@ function toBytes(value: unknown, column: string): Uint8Array {
   return new Uint8Array(value);
 }
 
-function toDraft(row: DraftRow): Draft {
+function toDraft(sessionId: string, row: PartRow, updates: PartRow[]): Draft {
   return {
-    sessionId: row.session_id,
+    sessionId,
     formVersion: row.form_version,
-    state: toBytes(row.state, 'state'),
+    state: toBytes(row.bytes, 'state'),
+    updates: updates.map((u) => toBytes(u.bytes, 'update')),
+    updateSeqs: updates.map((u) => Number(u.seq)),
     stateVector: row.state_vector === null ? null : toBytes(row.state_vector, 'state_vector'),
     status: row.status,
     createdAt: row.created_at,

@@ -17,6 +17,8 @@ import { createSyncEndpoint } from './sync-endpoint.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
+import { DraftFolder } from '../sync/draft-folder.js';
+import { createYjsOffload } from '../sync/yjs-offload.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
 import { createConstatsRepository } from '../persistence/constats-repository.js';
 import { createDevicesRepository } from '../persistence/devices-repository.js';
@@ -92,6 +94,16 @@ export async function startServer(
     await migrate(db.sql, logger);
     readiness.push({ name: 'database', check: async () => void (await db.sql`select 1`) });
     const drafts = createDraftsRepository(db.sql);
+    // Closed after the live documents (cleanups run in reverse): their last saves fold here.
+    const offload = createYjsOffload();
+    cleanups.push(() => offload.close());
+    const folder = new DraftFolder({
+      drafts,
+      offload,
+      logger,
+      onFolded: (ms) => metrics.draftFolds.observe(ms / 1000),
+    });
+    cleanups.push(() => folder.close());
 
     // Sessions live in the database in every deployment: Redis keeps nothing on disk, and a
     // Redis loss must not forget who the parties of a session are.
@@ -137,6 +149,8 @@ export async function startServer(
         redis,
         keys,
         drafts,
+        folder,
+        offload,
         logger,
         intervalMs: config.hub.compactionIntervalMs,
         delayMs: config.hub.compactionIntervalMs,
@@ -223,6 +237,8 @@ export async function startServer(
         finalizer,
         hub,
         drafts,
+        folder,
+        offload,
         ...(compactor ? { merger: compactor } : {}),
         logger,
         observer: metrics.syncObserver(),

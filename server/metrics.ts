@@ -72,6 +72,12 @@ export class Metrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  readonly draftFolds = new Histogram({
+    name: 'constat_draft_fold_seconds',
+    help: "Merging a draft's appended updates into its base (load, merge off the event loop, write)",
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
   readonly draftSaves = new Histogram({
     name: 'constat_draft_save_seconds',
     help: 'Draft save duration',

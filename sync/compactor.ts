@@ -2,9 +2,14 @@
  * Merges sessions' update streams into their drafts and trims them, so Redis holds only recent
  * edits and losing Redis costs nothing older than the last compaction.
  *
+ * A compaction costs what the stream holds, not the document: the new entries are merged into
+ * one update and appended to the draft (drafts are incremental); the draft folder merges the
+ * appended updates into the draft's base now and then, off the event loop (draft-folder.ts).
+ *
  * Every instance runs one; a per-session lease (SET NX PX) makes sure only one compacts a
- * session at a time, and a dead worker's lease simply expires. A draft is only ever replaced
- * by a merge of itself with newer updates, so it never loses anything it held.
+ * session at a time, and a dead worker's lease simply expires. A draft only ever gains
+ * updates, and a fold replaces its base by a merge of itself with them, so it never loses
+ * anything it held.
  *
  * Merged entries stay in the stream for `minLifetimeMs` before they are trimmed: an instance
  * that is a little behind must still find them there.
@@ -13,7 +18,9 @@ import { randomUUID } from 'node:crypto';
 import * as Y from 'yjs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { DraftFolder } from './draft-folder.js';
 import type { DraftStore } from './draft-store.js';
+import type { YjsOffload } from './yjs-offload.js';
 import type { RedisKeys } from './redis-keys.js';
 import { compareIds, decodeEntry, idTime } from './redis-hub.js';
 
@@ -36,6 +43,8 @@ export interface CompactorOptions {
   redis: Redis;
   keys: RedisKeys;
   drafts: DraftStore;
+  folder: DraftFolder;
+  offload: YjsOffload;
   logger: Logger;
   /** How often this instance looks for sessions due for compaction. */
   intervalMs: number;
@@ -150,39 +159,46 @@ export class Compactor {
     updates: Uint8Array[],
     extraState: Uint8Array | undefined,
   ): Promise<CompactionResult> {
-    const { drafts, redis, keys } = this.#opts;
-    const draft = await drafts.load(sessionId);
-    if (!draft) {
+    const { drafts, offload } = this.#opts;
+    let result: CompactionResult = 'nothing';
+    if (updates.length > 0) {
+      let merged: Uint8Array;
+      try {
+        merged = await offload.merge(updates);
+      } catch (err) {
+        // One undecodable entry must not stop the session's compaction: merge the others.
+        this.#log.error({ err, sessionId }, 'skipped updates that do not merge');
+        merged = await offload.merge(updates.filter(decodes));
+      }
+      result = await this.#append(sessionId, merged);
+      if (result !== 'compacted') return result;
+    }
+    if (extraState) {
+      // A live document's whole state: almost always the draft already holds all of it, and
+      // appending megabytes that say nothing new would cost a fold. Only what it lacks is
+      // appended (worked out off the event loop).
+      const draft = await drafts.load(sessionId);
+      if (!draft) return this.#append(sessionId, extraState); // reports the missing draft
+      if (draft.status !== 'live') return result;
+      const lacking = await offload.missing([draft.state, ...draft.updates], extraState);
+      if (lacking) result = await this.#append(sessionId, lacking);
+    }
+    return result;
+  }
+
+  async #append(sessionId: string, update: Uint8Array): Promise<CompactionResult> {
+    const { drafts, folder, redis, keys } = this.#opts;
+    // append() refuses a draft closed meanwhile by itself.
+    const outcome = await drafts.append(sessionId, update);
+    if (outcome.kind === 'missing') {
       // No draft: the session was never opened through this deployment. Leave the stream be.
       this.#log.warn({ sessionId }, 'stream without a draft; not compacted');
       await redis.zrem(keys.compactionIndex, sessionId);
       return 'no-draft';
     }
-    // A closed draft (finalized, abandoned, expired) is never written again: nothing to merge,
-    // and rebuilding the document only to have the save refused would be work for nothing.
-    if (draft.status !== 'live') return 'nothing';
-    const doc = new Y.Doc();
-    try {
-      Y.applyUpdate(doc, draft.state);
-      for (const update of updates) {
-        try {
-          Y.applyUpdate(doc, update);
-        } catch (err) {
-          // Skipped, not fatal: one undecodable entry must not stop the session's compaction.
-          this.#log.error({ err, sessionId }, 'skipped an update that does not apply');
-        }
-      }
-      if (extraState) Y.applyUpdate(doc, extraState);
-      // save() refuses a draft closed meanwhile by itself.
-      await drafts.save({
-        sessionId,
-        formVersion: draft.formVersion,
-        state: Y.encodeStateAsUpdate(doc),
-        stateVector: Y.encodeStateVector(doc),
-      });
-    } finally {
-      doc.destroy();
-    }
+    // A closed draft (finalized, abandoned, expired) is never written again.
+    if (outcome.kind === 'closed') return 'nothing';
+    folder.afterAppend(sessionId, outcome);
     return 'compacted';
   }
 
@@ -229,6 +245,15 @@ export class Compactor {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#running;
+  }
+}
+
+function decodes(update: Uint8Array): boolean {
+  try {
+    Y.decodeUpdate(update);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -32,7 +32,7 @@ export interface Hub {
   subscribe(
     sessionId: string,
     listener: HubListener,
-    snapshot?: () => Uint8Array,
+    snapshot?: () => Promise<Uint8Array>,
   ): Promise<() => void>;
   close(): Promise<void>;
 }

@@ -3,10 +3,16 @@
  * connected here, the hub subscription and the debounced draft save. Created by
  * LiveSessions (one per session per instance), destroyed when its last device leaves.
  *
- * A document nobody touched for a while goes to sleep (`sleepIfIdle`): the Y.Doc is encoded
- * (a few KB) and dropped, while devices stay connected and presence keeps flowing. The next
- * use (an edit, a hub update, a signature) rebuilds it from that state. An idle session then
- * costs its sockets and a few KB instead of the whole Y.Doc (tens of KB with the skeleton).
+ * Beside the Y.Doc the document keeps its state as encoded updates (document-log.ts), so no
+ * whole-document encoding runs on the event loop while it is edited: saves append what
+ * changed (draft-writer.ts), the size is kept incrementally, and the whole state, when needed,
+ * is merged by a worker thread (yjs-offload.ts).
+ *
+ * A document nobody touched for a while goes to sleep (`sleepIfIdle`): the Y.Doc is dropped
+ * (its log is the sleeping state), while devices stay connected and presence keeps flowing.
+ * The next use (an edit, a hub update, a signature) rebuilds it from that state. An idle
+ * session then costs its sockets and a few KB instead of the whole Y.Doc (tens of KB with the
+ * skeleton).
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -30,6 +36,11 @@ import {
 import { ConstatError } from './errors.js';
 import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
 import { ContentCache } from './content-cache.js';
+import { DocumentLog } from './document-log.js';
+import type { DraftFolder } from './draft-folder.js';
+import { DraftWriter } from './draft-writer.js';
+import type { YjsOffload } from './yjs-offload.js';
+import { applyParts, rebuild } from './yjs-ops.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
@@ -83,6 +94,10 @@ export interface LiveSessionOptions {
   formVersion: string;
   hub: Hub;
   drafts: DraftStore;
+  /** Folds appended draft updates into the draft (in-process hub: this document appends). */
+  folder: DraftFolder;
+  /** Whole-document Yjs work off the event loop. */
+  offload: YjsOffload;
   /** Required with a shared hub: the live document never writes drafts itself then. */
   merger?: DraftMerger;
   logger: Logger;
@@ -102,11 +117,22 @@ const FINALIZE_RETRY_MS = { first: 250, max: 10_000 };
 const FINALIZE_TAKEOVER_MS = 3_000;
 // Devices get an `expiring` event this long before the session expires.
 const EXPIRY_WARNING_MS = 10 * 60_000;
+// Near the size limit, the estimate is measured exactly (off the event loop) only if this
+// much was recorded since the last measure; below it the estimate decides.
+const REMEASURE_MIN_BYTES = 4 * 1024;
+// A document at least this large (encoded) does not start asleep after loading: it is
+// most likely loaded to be edited, and waking it means rebuilding it once more.
+const START_AWAKE_BYTES = 64 * 1024;
 
 export class LiveSession {
-  /** Awake: the document. Asleep: undefined, and `#asleep` holds its state. */
+  /** Awake: the document. Asleep: undefined; `#encoded` holds its state. */
   #doc: Y.Doc | undefined = new Y.Doc();
-  #asleep: Uint8Array | undefined;
+  /** The document's state as encoded updates (set once loaded). */
+  #encoded!: DocumentLog;
+  /** Asleep: the state vector the document had. */
+  #asleepVector: Uint8Array | undefined;
+  /** In-process hub only: the draft saves. */
+  #writer: DraftWriter | undefined;
   #touchedAt = Date.now();
   // Presence is not document content: it has its own (empty) doc and survives the sleep.
   readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
@@ -114,10 +140,6 @@ export class LiveSession {
   readonly #opts: LiveSessionOptions;
   #logger: Logger | undefined;
   #unsubscribe: () => void = () => {};
-  #saveTimer: NodeJS.Timeout | undefined;
-  #dirty = false;
-  #saving: Promise<void> | undefined;
-  #approxBytes = 0;
   #destroyed = false;
   #holds = 0;
   /** Set once the document names its constat: read-only from then on. */
@@ -141,6 +163,18 @@ export class LiveSession {
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
     this.awareness.setLocalState(null);
+    if (!opts.hub.shared) {
+      this.#writer = new DraftWriter({
+        sessionId: opts.sessionId,
+        drafts: opts.drafts,
+        folder: opts.folder,
+        offload: opts.offload,
+        debounceMs: opts.saveDebounceMs,
+        logger: () => this.#log,
+        onSaved: (ms) => opts.observer.draftSaved(ms),
+        onFailed: () => opts.observer.draftSaveFailed(),
+      });
+    }
   }
 
   /**
@@ -156,16 +190,22 @@ export class LiveSession {
     live.#unsubscribe = await opts.hub.subscribe(
       opts.sessionId,
       (message) => (ready ? live.#fromHub(message) : early.push(message)),
-      () => live.#state(),
+      async () => (await live.#encoded.state()).update,
     );
     try {
       const draft = await opts.drafts.load(opts.sessionId);
       if (!draft) throw new ConstatError('NOT_FOUND', `no document for session ${opts.sessionId}`);
-      Y.applyUpdate(live.doc, draft.state, LOAD_ORIGIN);
       // Stale presence from the catch-up is skipped: devices renew theirs every 15 s.
-      for (const m of early)
-        if (m.kind === 'update') Y.applyUpdate(live.doc, m.update, LOAD_ORIGIN);
-      live.#approxBytes = Y.encodeStateAsUpdate(live.doc).byteLength;
+      const since = [
+        ...draft.updates,
+        ...early.flatMap((m) => (m.kind === 'update' ? [m.update] : [])),
+      ];
+      live.#encoded = new DocumentLog(draft.state, since, {
+        offload: opts.offload,
+        live: () => live.#doc,
+        logger: () => live.#log,
+      });
+      applyParts(live.doc, live.#encoded.parts, LOAD_ORIGIN);
     } catch (err) {
       live.#unsubscribe();
       live.awareness.destroy();
@@ -178,7 +218,7 @@ export class LiveSession {
     // Most loads are a device connecting to a session nobody is typing in: the document starts
     // asleep once its first review ran (queued by #wire), and the first edit wakes it.
     await null;
-    live.#sleep();
+    if (live.#encoded.bytes < START_AWAKE_BYTES) live.#sleep();
     return live;
   }
 
@@ -211,15 +251,9 @@ export class LiveSession {
     return this.#doc === undefined;
   }
 
-  /** The whole state as one update, without waking the document. */
-  #state(): Uint8Array {
-    return this.#doc ? Y.encodeStateAsUpdate(this.#doc) : this.#asleep!;
-  }
-
   #wake(): Y.Doc {
-    const doc = new Y.Doc();
-    if (this.#asleep) Y.applyUpdate(doc, this.#asleep, LOAD_ORIGIN);
-    this.#asleep = undefined;
+    const doc = rebuild(this.#encoded.parts, LOAD_ORIGIN);
+    this.#asleepVector = undefined;
     this.#doc = doc;
     this.#wireDoc(doc);
     return doc;
@@ -237,8 +271,12 @@ export class LiveSession {
     const doc = this.#doc;
     if (!doc || this.#destroyed) return false;
     if (this.#holds > 0 || this.#finalizing || this.#reviewQueued) return false;
-    if (this.#dirty || this.#saving || this.#saveTimer) return false;
-    this.#asleep = Y.encodeStateAsUpdate(doc);
+    if (this.#writer?.pending) return false;
+    // Nothing is encoded here: the log already holds the state (merged into one part in the
+    // background, off the event loop for a large document). The vector answers devices that
+    // connect meanwhile.
+    this.#asleepVector = Y.encodeStateVector(doc);
+    this.#encoded.compact(); // while the Y.Doc is here: a small one is encoded from it at once
     this.#doc = undefined;
     this.#content = undefined;
     doc.destroy();
@@ -271,6 +309,8 @@ export class LiveSession {
   #wireDoc(doc: Y.Doc): void {
     doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === LOAD_ORIGIN) return;
+      this.#encoded.record(update);
+      this.#writer?.record(update);
       const frame = writeUpdate(update);
       for (const { channel } of this.#channels.values()) {
         if (channel !== origin) channel.send(frame);
@@ -283,8 +323,6 @@ export class LiveSession {
           });
         this.#serverAppends = Promise.all([this.#serverAppends, appended]);
       }
-      this.#approxBytes += update.byteLength;
-      this.#scheduleSave();
       this.#queueReview();
     });
   }
@@ -326,9 +364,7 @@ export class LiveSession {
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
     this.#channels.set(channel.id, { channel, awarenessClients: new Set() });
     // Answered from the sleeping state as well: a device (re)connecting does not wake it.
-    const stateVector = this.#doc
-      ? Y.encodeStateVector(this.#doc)
-      : Y.encodeStateVectorFromUpdate(this.#asleep!);
+    const stateVector = this.#doc ? Y.encodeStateVector(this.#doc) : this.#asleepVector!;
     channel.send(writeSyncStep1(stateVector));
     const states = [...this.awareness.getStates().keys()];
     if (states.length > 0) {
@@ -371,9 +407,12 @@ export class LiveSession {
       case 'sync-step1': {
         let diff: Uint8Array;
         try {
-          diff = this.#doc
-            ? Y.encodeStateAsUpdate(this.#doc, message.stateVector)
-            : Y.diffUpdate(this.#asleep!, message.stateVector);
+          // A small awake document answers from the Y.Doc; a sleeping or large one from its
+          // log, off the event loop when large (a new device asks for the whole document).
+          diff =
+            this.#doc && this.#encoded.bytes < START_AWAKE_BYTES
+              ? Y.encodeStateAsUpdate(this.#doc, message.stateVector)
+              : await this.#opts.offload.diff(this.#encoded.parts, message.stateVector);
         } catch {
           throw new ProtocolError('malformed state vector');
         }
@@ -431,15 +470,16 @@ export class LiveSession {
         break;
     }
     if (!verdict.changes) return; // nothing new (a duplicate, or an empty step 2)
-    if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {
-      this.#approxBytes = Y.encodeStateAsUpdate(this.doc).byteLength;
-      if (this.#approxBytes + update.byteLength > this.#opts.maxDocumentBytes) {
-        this.#refuse(
-          channel,
-          'too-large',
-          'TOO_LARGE',
-          `document would exceed ${this.#opts.maxDocumentBytes} bytes`,
-        );
+    const max = this.#opts.maxDocumentBytes;
+    if (this.#encoded.bytes + update.byteLength > max) {
+      // The estimate says no; measure exactly (off the event loop) unless it just was.
+      if (this.#encoded.bytesSinceMerge >= REMEASURE_MIN_BYTES) {
+        await this.#encoded.state();
+        this.#assertWritable();
+        if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
+      }
+      if (this.#encoded.bytes + update.byteLength > max) {
+        this.#refuse(channel, 'too-large', 'TOO_LARGE', `document would exceed ${max} bytes`);
       }
     }
     if (verdict.newClients.length > 0) {
@@ -572,12 +612,8 @@ export class LiveSession {
       () => this.doc.getMap('meta').set('ended', { status, at: new Date().toISOString() }),
       SERVER_ORIGIN,
     );
-    if (this.#opts.hub.shared) {
-      await this.#mergeIntoDraft();
-    } else {
-      this.#dirty = true;
-      await this.flush();
-    }
+    if (this.#writer) await this.#writer.flush();
+    else await this.#mergeIntoDraft();
   }
 
   #queueReview(): void {
@@ -678,10 +714,13 @@ export class LiveSession {
           )
             return;
           try {
+            // The log is in step with the document: this is the state the content came from
+            // (taken now, merged off the event loop).
+            const { update: snapshot } = await this.#encoded.state();
             const outcome = await this.#opts.finalizer.finalize({
               sessionId: this.sessionId,
               formVersion: this.#opts.formVersion,
-              snapshot: Y.encodeStateAsUpdate(this.doc),
+              snapshot,
               content,
               canonicalJson: canonical,
               contentHash: hash,
@@ -763,48 +802,9 @@ export class LiveSession {
     for (const { channel } of this.#channels.values()) channel.send(frame);
   }
 
-  #scheduleSave(): void {
-    if (this.#opts.hub.shared) return; // the compactor merges the hub's updates into the draft
-    this.#dirty = true;
-    if (this.#saveTimer || this.#destroyed) return;
-    this.#saveTimer = setTimeout(() => {
-      this.#saveTimer = undefined;
-      this.flush().catch(() => {}); // flush logs its own failure and leaves the draft dirty
-    }, this.#opts.saveDebounceMs);
-  }
-
-  /** Saves the draft now if anything changed; concurrent calls share one save. */
+  /** Saves the draft now if anything changed (in-process hub); concurrent calls share one save. */
   async flush(): Promise<void> {
-    if (this.#saving) await this.#saving;
-    if (!this.#dirty) return;
-    this.#dirty = false;
-    const started = performance.now();
-    const state = this.#state();
-    this.#approxBytes = state.byteLength;
-    this.#saving = this.#opts.drafts
-      .save({
-        sessionId: this.sessionId,
-        formVersion: this.#opts.formVersion,
-        state,
-        stateVector: Y.encodeStateVectorFromUpdate(state),
-      })
-      .then(
-        (saved) => {
-          this.#opts.observer.draftSaved(performance.now() - started);
-          if (!saved) this.#log.warn('draft is closed; live edits were not saved over it');
-        },
-        (err: unknown) => {
-          this.#dirty = true;
-          this.#opts.observer.draftSaveFailed();
-          this.#log.error({ err }, 'draft save failed; will retry');
-          if (!this.#destroyed) this.#scheduleSave();
-          throw err;
-        },
-      )
-      .finally(() => {
-        this.#saving = undefined;
-      });
-    return this.#saving;
+    await this.#writer?.flush();
   }
 
   /**
@@ -813,7 +813,7 @@ export class LiveSession {
    */
   async #mergeIntoDraft(): Promise<void> {
     if (!this.#opts.merger) throw new Error('a shared hub needs a draft merger');
-    const state = this.#state();
+    const { update: state } = await this.#encoded.state();
     const deadline = Date.now() + 10_000;
     for (;;) {
       const result = await this.#opts.merger.compact(this.sessionId, state);
@@ -828,15 +828,14 @@ export class LiveSession {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    clearTimeout(this.#saveTimer);
+    this.#writer?.close();
     for (const t of this.#timers) clearTimeout(t);
-    this.#saveTimer = undefined;
     try {
       // Finalized: the constat's transaction stored the signed document as the last draft and
       // closed it; nothing after it may be stored.
       if (this.#constatId) return;
-      if (this.#opts.hub.shared) await this.#mergeIntoDraft();
-      else await this.flush();
+      if (this.#writer) await this.#writer.flush();
+      else await this.#mergeIntoDraft();
     } finally {
       this.#unsubscribe();
       this.awareness.destroy();

@@ -59,7 +59,7 @@ interface Subscription {
   /** The stream is known to exist (it held entries, or we appended). */
   exists: boolean;
   /** The whole document, re-appended when the stream turns out to be lost. */
-  snapshot: (() => Uint8Array) | undefined;
+  snapshot: (() => Promise<Uint8Array>) | undefined;
 }
 
 // KEYS[1] stream; ARGV[1] '1' when this instance knows the stream existed; ARGV[2] entry;
@@ -176,7 +176,7 @@ export class RedisHub implements Hub {
       );
       this.#opts.onStreamLost?.();
       if (sub?.snapshot) {
-        await this.#append(sessionId, { kind: 'update', update: sub.snapshot() }, false);
+        await this.#append(sessionId, { kind: 'update', update: await sub.snapshot() }, false);
       }
       await this.#append(sessionId, message, false);
     }
@@ -202,7 +202,7 @@ export class RedisHub implements Hub {
   async subscribe(
     sessionId: string,
     listener: HubListener,
-    snapshot?: () => Uint8Array,
+    snapshot?: () => Promise<Uint8Array>,
   ): Promise<() => void> {
     const { redis, subscriber, keys } = this.#opts;
     let sub = this.#subs.get(sessionId);

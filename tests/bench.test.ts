@@ -93,6 +93,26 @@ test('photos: uploads through the server and to presigned URLs, finalization wit
   assert.match(formatText(ctx.report!), /S3, presigned upload\s+[\d.]+ MB\/s/);
 });
 
+test('large documents: this server and the reference, next to a large one and at each size', (ctx) => {
+  const report = ctx.report!;
+  for (const id of ['ours-redis', 'ours-embedded', 'reference']) {
+    const b = report.targets.find((t) => t.id === id)!.bigdoc!;
+    assert.ok(b, `${id} measured`);
+    assert.ok(b.neighbour.documentBytes >= report.config.bigdoc.neighbourBytes, `${id} neighbour`);
+    assert.is(b.neighbour.updates, report.config.bigdoc.updates);
+    finite(b.neighbour.latencyMs.p99, `${id} neighbour p99`);
+    finite(b.neighbour.eventLoopP99Ms, `${id} event-loop delay`);
+    assert.is(b.own.length, report.config.bigdoc.ownBytes.length);
+    for (const [i, m] of b.own.entries()) {
+      assert.ok(m.documentBytes >= report.config.bigdoc.ownBytes[i]!, `${id} own ${i} size`);
+      finite(m.latencyMs.p99, `${id} own ${i} p99`);
+    }
+  }
+  assert.is(report.targets.find((t) => t.id === 'hocuspocus-redis')!.bigdoc, undefined);
+  assert.match(formatText(report), /Large documents/);
+  assert.ok(report.verdicts.some((v) => v.target.startsWith("small session's fan-out p99")));
+});
+
 test('figures are printed with their ratio to the reference, and targets judged', (ctx) => {
   const report = ctx.report!;
   const text = formatText(report);

@@ -12,6 +12,8 @@ import * as Y from 'yjs';
 import { MemoryHub, type Hub, type HubMessage } from '../sync/hub.js';
 import { RedisHub } from '../sync/redis-hub.js';
 import { Compactor } from '../sync/compactor.js';
+import { DraftFolder } from '../sync/draft-folder.js';
+import { createYjsOffload } from '../sync/yjs-offload.js';
 import { redisKeys, type RedisKeys } from '../sync/redis-keys.js';
 import type { DraftStore, StoredDraft } from '../sync/draft-store.js';
 import { waitFor } from './support/device.js';
@@ -229,7 +231,7 @@ shared(
       await hub.subscribe(
         id,
         () => {},
-        () => Y.encodeStateAsUpdate(live),
+        async () => Y.encodeStateAsUpdate(live),
       );
       await hub.append(id, { kind: 'update', update: update('first') });
       await raw.del(keys.updates(id)); // what FLUSHDB does to this session
@@ -274,11 +276,15 @@ compaction(
     for (const word of ['one ', 'two ', 'three'])
       device.getText('t').insert(device.getText('t').length, word);
     await new Promise((r) => setTimeout(r, 50));
+    const offload = createYjsOffload();
+    const folder = new DraftFolder({ drafts, offload, logger });
     const make = () =>
       new Compactor({
         redis: connect(),
         keys: ctx.keys,
         drafts: drafts as DraftStore,
+        folder,
+        offload,
         logger,
         intervalMs: 1_000,
         delayMs: 1_000,
@@ -291,11 +297,12 @@ compaction(
     );
     assert.equal(results.filter((r) => r === 'compacted').length, 1, JSON.stringify(results));
     const draft = (await drafts.load(id)) as StoredDraft;
+    assert.is(draft.updates.length, 1, 'the entries were appended to the draft as one update');
     const doc = new Y.Doc();
-    Y.applyUpdate(doc, draft.state);
+    for (const part of [draft.state, ...draft.updates]) Y.applyUpdate(doc, part);
     assert.equal(doc.getText('t').toString(), 'draft one two three');
     assert.equal(await connect().xlen(ctx.keys.updates(id)), 0, 'merged entries were trimmed');
-    await hub.close();
+    await Promise.all([hub.close(), folder.close(), offload.close()]);
   },
 );
 

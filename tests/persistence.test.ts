@@ -209,6 +209,82 @@ function persistenceContract(name: string, createTarget: () => Promise<Target>) 
     assert.is(await createDraftsRepository(sqlOf(state)).setStatus('nobody', 'abandoned'), false);
   });
 
+  test('appended updates come back with the draft, in order, and rebuild the document', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    const base = Y.encodeStateAsUpdate(doc);
+    await drafts.save({ sessionId: 'appended', formVersion: 'v1', state: base });
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    doc.getText('notes').insert(0, 'First: ');
+    doc.getMap('shared').set('location', 'Oran');
+    const outcomes = [];
+    for (const u of updates) outcomes.push(await drafts.append('appended', u));
+    assert.equal(outcomes.at(-1), {
+      kind: 'appended',
+      pendingRows: 2,
+      pendingBytes: updates[0]!.byteLength + updates[1]!.byteLength,
+      baseBytes: base.byteLength,
+    });
+    const draft = (await drafts.load('appended'))!;
+    assert.is(draft.updates.length, 2);
+    assert.equal(
+      draft.updates.map((u) => Array.from(u)),
+      updates.map((u) => Array.from(u)),
+    );
+    const reloaded = new Y.Doc();
+    for (const part of [draft.state, ...draft.updates]) Y.applyUpdate(reloaded, part);
+    assert.equal(contentOf(reloaded), contentOf(doc));
+  });
+
+  test('append refuses a closed or missing draft, writing nothing', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    await drafts.save({
+      sessionId: 'closed-append',
+      formVersion: 'v1',
+      state: Y.encodeStateAsUpdate(doc),
+    });
+    await drafts.setStatus('closed-append', 'abandoned');
+    const late = Y.encodeStateAsUpdate(buildDocument());
+    assert.equal(await drafts.append('closed-append', late), { kind: 'closed' });
+    assert.is((await drafts.load('closed-append'))!.updates.length, 0);
+    assert.equal(await drafts.append('no-such-draft', late), { kind: 'missing' });
+  });
+
+  test('a fold replaces the base and drops exactly the updates it merged', async (state) => {
+    const drafts = createDraftsRepository(sqlOf(state));
+    const doc = buildDocument();
+    await drafts.save({ sessionId: 'fold', formVersion: 'v1', state: Y.encodeStateAsUpdate(doc) });
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    doc.getText('notes').insert(0, 'one ');
+    await drafts.append('fold', updates[0]!);
+    const read = (await drafts.load('fold'))!;
+    // Appended after the fold read the draft: it must survive the fold.
+    doc.getText('notes').insert(0, 'two ');
+    await drafts.append('fold', updates[1]!);
+    const merged = new Y.Doc();
+    for (const part of [read.state, ...read.updates]) Y.applyUpdate(merged, part);
+    const fold = {
+      sessionId: 'fold',
+      version: read.version,
+      state: Y.encodeStateAsUpdate(merged),
+      stateVector: Y.encodeStateVector(merged),
+      seqs: read.updateSeqs,
+    };
+    assert.is(await drafts.fold(fold), true);
+    const after = (await drafts.load('fold'))!;
+    assert.is(after.version, read.version + 1);
+    assert.is(after.updates.length, 1, 'the later update is kept');
+    const reloaded = new Y.Doc();
+    for (const part of [after.state, ...after.updates]) Y.applyUpdate(reloaded, part);
+    assert.equal(contentOf(reloaded), contentOf(doc));
+    // The same fold again is stale (the version moved): refused, nothing changes.
+    assert.is(await drafts.fold(fold), false);
+    assert.is((await drafts.load('fold'))!.updates.length, 1);
+  });
+
   test('drafts and the migration record survive closing and reopening the database', async (state) => {
     const target = state.target!;
     if (!target.reopen) return; // in-memory: nothing outlives close

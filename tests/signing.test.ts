@@ -48,6 +48,7 @@ import {
   type SessionView,
 } from './support/signing.js';
 import { setUp } from './support/suite.js';
+import { createDraftsRepository } from '../persistence/drafts-repository.js';
 import { jcs, sha256hex } from './support/jcs.js';
 import { SORTING_EXAMPLE } from './fixtures/rfc8785.js';
 
@@ -198,12 +199,15 @@ function assertRefused(
   assert.is(res.errors![0]!.extensions?.code, code, `${what}: ${JSON.stringify(res.errors)}`);
 }
 
+/** The stored draft: its status, and its document (the base with the updates appended since). */
 async function draftRow(ctx: Ctx, sessionId: string) {
-  const [row] = await ctx.sql!<{ status: string; state: Uint8Array }[]>`
-    select status, state from drafts where session_id = ${sessionId}
-  `;
-  assert.ok(row, 'the draft row is kept');
-  return row!;
+  const draft = await createDraftsRepository(ctx.sql!).load(sessionId);
+  assert.ok(draft, 'the draft row is kept');
+  return {
+    status: draft!.status,
+    state: Y.mergeUpdates([draft!.state, ...draft!.updates]),
+    appended: draft!.updates.length,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -745,6 +749,7 @@ for (const variant of variants) {
     assert.is(row!.content_hash, s.hash);
     const draft = await draftRow(ctx, s.sessionId);
     assert.is(draft.status, 'finalized');
+    assert.is(draft.appended, 0, 'the signed state is the whole finalized draft');
     assert.is(
       stateHash(new Uint8Array(draft.state)),
       s.hash,
@@ -977,12 +982,11 @@ expiry(
     assertRefused(res, 'NOT_FOUND', 'signing an expired session');
 
     await sleep(300);
-    const [draft] = await ctx.sql<{ status: string; state: Uint8Array }[]>`
-    select status, state from drafts where session_id = ${pair.sessionId}
-  `;
+    // The draft's document: its base with the updates appended since.
+    const draft = await createDraftsRepository(ctx.sql).load(pair.sessionId);
     assert.is(draft!.status, 'expired');
     assert.is(
-      stateHash(new Uint8Array(draft!.state)),
+      stateHash(Y.mergeUpdates([draft!.state, ...draft!.updates])),
       expected,
       'the expired draft keeps the content',
     );

@@ -48,29 +48,43 @@ export async function measureFanout(
   opts: { updates: number; ratePerSecond: number; progress: Progress },
 ): Promise<FanoutResult> {
   const session = await target.newSession('fanout');
-  const inFlight = new Map<string, number>();
-  const latencies: number[] = [];
-  let counting = false;
   const a = new LightClient({ url: session.urlA, room: session.room, wire: target.wire });
-  const b = new LightClient({
-    url: session.urlB,
-    room: session.room,
-    wire: target.wire,
-    onRemoteUpdate: (client) => {
-      const elements = sketchElements(client.doc);
-      if (!elements || inFlight.size === 0) return;
-      const now = performance.now();
-      for (const [key, sentAt] of inFlight) {
-        if (elements.has(key)) {
-          inFlight.delete(key);
-          if (counting) latencies.push(now - sentAt);
-        }
-      }
-    },
-  });
+  const b = new LightClient({ url: session.urlB, room: session.room, wire: target.wire });
   try {
     await Promise.all([a.whenSynced(), b.whenSynced()]);
     await ensureElements(a, b);
+    return await timedFanout(a, b, opts);
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+/**
+ * The measurement itself, on two synced clients of one session whose sketch has its element
+ * map: `updates` new entries from A at a fixed rate (after the warm-up), each timed until B
+ * has applied it.
+ */
+export async function timedFanout(
+  a: LightClient,
+  b: LightClient,
+  opts: { updates: number; ratePerSecond: number; progress: Progress },
+): Promise<FanoutResult> {
+  const inFlight = new Map<string, number>();
+  const latencies: number[] = [];
+  let counting = false;
+  b.onRemoteUpdate = (client) => {
+    const elements = sketchElements(client.doc);
+    if (!elements || inFlight.size === 0) return;
+    const now = performance.now();
+    for (const [key, sentAt] of inFlight) {
+      if (elements.has(key)) {
+        inFlight.delete(key);
+        if (counting) latencies.push(now - sentAt);
+      }
+    }
+  };
+  try {
     const elements = sketchElements(a.doc)!;
     const interval = 1000 / opts.ratePerSecond;
     const total = WARMUP + opts.updates;
@@ -96,7 +110,6 @@ export async function measureFanout(
       latencyMs: percentiles(latencies),
     };
   } finally {
-    a.close();
-    b.close();
+    b.onRemoteUpdate = undefined;
   }
 }

@@ -50,6 +50,8 @@ export class LightClient {
   synced = false;
   closed: { code: number; reason: string } | undefined;
   readonly events: Array<{ type: string; [k: string]: unknown }> = [];
+  /** Called after each received update is applied; may be replaced while connected. */
+  onRemoteUpdate: ((client: LightClient) => void) | undefined;
   readonly #opts: LightClientOptions;
   readonly #prefix: Uint8Array;
   #awarenessClock = 0;
@@ -59,6 +61,7 @@ export class LightClient {
 
   constructor(opts: LightClientOptions) {
     this.#opts = opts;
+    this.onRemoteUpdate = opts.onRemoteUpdate;
     this.#prefix = (() => {
       if (opts.wire !== 'hocuspocus') return new Uint8Array();
       const e = encoding.createEncoder();
@@ -203,7 +206,7 @@ export class LightClient {
           this.synced = true;
           for (const w of this.#syncedWaiters.splice(0)) w();
         }
-        this.#opts.onRemoteUpdate?.(this);
+        this.onRemoteUpdate?.(this);
         return;
       }
       case SESSION_EVENT: {

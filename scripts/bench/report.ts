@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { formatMedia, type MediaBenchResult } from './media.js';
 import * as prettier from 'prettier';
+import type { BigDocConfig, BigDocMeasurement, BigDocResult } from './bigdoc.js';
 import type { CapacityResult } from './capacity.js';
 import type { FanoutResult } from './fanout.js';
 import type { FinalizeResult } from './finalize.js';
@@ -17,6 +18,7 @@ export interface TargetResult {
   id: TargetId;
   label: string;
   fanout?: FanoutResult;
+  bigdoc?: BigDocResult;
   capacity?: CapacityResult;
   finalize?: FinalizeResult;
   /** Baseline RSS of each instance (KiB) before any session. */
@@ -34,7 +36,7 @@ export interface Verdict {
 
 export interface BenchReport {
   date: string;
-  mode: 'quick' | 'full';
+  mode: 'quick' | 'full' | 'large documents';
   machine: {
     cpu: string;
     cores: number;
@@ -47,6 +49,7 @@ export interface BenchReport {
   loadAverage: { before: number; after: number };
   config: {
     fanout: { updates: number; ratePerSecond: number };
+    bigdoc: BigDocConfig;
     capacity: {
       idle: { sessions: [number, number]; settleMs: number };
       steps: number[];
@@ -107,7 +110,8 @@ export function verdicts(targets: TargetResult[]): Verdict[] {
   const embedded = get('ours-embedded');
   const reference = get('reference');
   const hocuspocus = get('hocuspocus-redis');
-  const out: Verdict[] = [];
+  const out: Verdict[] = [...bigDocVerdicts(targets)];
+  if (!targets.some((t) => t.fanout || t.capacity)) return out;
   const p99 = (t: TargetResult | undefined) => t?.fanout?.latencyMs.p99;
   const r = p99(redis);
   const ref = p99(reference);
@@ -153,6 +157,62 @@ export function verdicts(targets: TargetResult[]): Verdict[] {
   return out;
 }
 
+const mb = (bytes: number) =>
+  bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.round(bytes / 1e3)} KB`;
+
+/** Large documents: ≤ 1.5× the reference's p99, next to a large neighbour and at every size. */
+function bigDocVerdicts(targets: TargetResult[]): Verdict[] {
+  const ref = targets.find((t) => t.id === 'reference')?.bigdoc;
+  const out: Verdict[] = [];
+  for (const t of targets) {
+    if (!t.bigdoc || t.id === 'reference') continue;
+    const n = t.bigdoc.neighbour;
+    const rn = ref?.neighbour;
+    out.push({
+      target: `small session's fan-out p99 next to a ${mb(n.documentBytes)} document being edited ≤ 1.5× the reference (${t.label})`,
+      met: rn ? n.latencyMs.p99 <= 1.5 * rn.latencyMs.p99 : undefined,
+      detail: `${fmt(n.latencyMs.p99, 2)} ms vs ${fmt(rn?.latencyMs.p99, 2)} ms (${ratio(n.latencyMs.p99, rn?.latencyMs.p99) || '—'})`,
+    });
+    const worst = t.bigdoc.own.map((m, i) => ({
+      m,
+      q: ref?.own[i] ? m.latencyMs.p99 / ref.own[i]!.latencyMs.p99 : NaN,
+    }));
+    const max = worst.reduce((w, x) => (x.q > w.q || Number.isNaN(w.q) ? x : w), worst[0]!);
+    out.push({
+      target: `own fan-out p99 ≤ 1.5× the reference at every size, ${mb(t.bigdoc.own[0]!.documentBytes)} to ${mb(t.bigdoc.own.at(-1)!.documentBytes)} (${t.label})`,
+      met: worst.every((w) => Number.isFinite(w.q)) ? worst.every((w) => w.q <= 1.5) : undefined,
+      detail: `worst ${fmt(max.q, 2)}× at ${mb(max.m.documentBytes)}`,
+    });
+  }
+  return out;
+}
+
+function bigDocLine(label: string, m: BigDocMeasurement, r: BigDocMeasurement | undefined): string {
+  return `| ${label} | ${mb(m.documentBytes)} | ${fmt(m.latencyMs.p50, 2)} / ${fmt(m.latencyMs.p99, 2)} | ${ratio(m.latencyMs.p99, r?.latencyMs.p99) || '—'} | ${fmt(m.eventLoopP99Ms)} / ${fmt(m.eventLoopMaxMs)} |`;
+}
+
+/** The large-document measurements as a Markdown table, ratios to the reference. */
+export function bigDocTable(report: BenchReport): string[] {
+  const ref = report.targets.find((t) => t.id === 'reference')?.bigdoc;
+  const rows = report.targets.filter((t) => t.bigdoc);
+  if (rows.length === 0) return [];
+  const c = report.config.bigdoc;
+  const out = [
+    `**Large documents** (fan-out A → B, ${c.updates} updates at ${c.ratePerSecond}/s; the neighbour is edited ${c.neighbourRatePerSecond} times a second meanwhile; event-loop delay of the server(s) over the window)`,
+    '',
+    '| setup | situation | document | fan-out p50 / p99 (ms) | p99 ratio | event-loop delay p99 / max (ms) |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const t of rows) {
+    const b = t.bigdoc!;
+    out.push(
+      bigDocLine(`${t.label} | small session, another being edited`, b.neighbour, ref?.neighbour),
+    );
+    b.own.forEach((m, i) => out.push(bigDocLine(`${t.label} | own document`, m, ref?.own[i])));
+  }
+  return out;
+}
+
 function mark(met: boolean | undefined): string {
   return met === undefined ? '?' : met ? '✓' : '✗';
 }
@@ -164,38 +224,44 @@ export function formatText(report: BenchReport): string {
     `${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node} — ${report.date}`,
     `${report.mode} run in ${report.durationSeconds.toFixed(0)} s; load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after`,
     '',
-    `fan-out latency, ${report.config.fanout.ratePerSecond} updates/s, ${report.config.fanout.updates} updates (ms, ratio to the reference):`,
-  ];
-  for (const t of report.targets) {
-    if (t.error) {
-      lines.push(`  ${t.label.padEnd(38)} failed: ${t.error}`);
-      continue;
-    }
-    const l = t.fanout?.latencyMs;
-    lines.push(
-      `  ${t.label.padEnd(38)} p50 ${fmt(l?.p50, 2).padStart(6)} ${ratio(l?.p50, ref?.fanout?.latencyMs.p50).padStart(6)}   p99 ${fmt(l?.p99, 2).padStart(6)} ${ratio(l?.p99, ref?.fanout?.latencyMs.p99).padStart(6)}`,
-    );
-  }
-  const c = report.config.capacity;
-  lines.push(
+    ...bigDocTable(report).map((l) => `  ${l}`),
     '',
-    `sessions per instance before fan-out p99 passes ${c.limitMs} ms (${c.ratePerSession} updates/s per session, awareness every 15 s), RSS per idle session:`,
-  );
-  for (const t of report.targets) {
-    if (t.error) continue;
-    const cap = t.capacity;
-    const kib = cap?.rssPerSessionKiB;
+  ];
+  if (report.targets.some((t) => t.fanout || t.capacity)) {
     lines.push(
-      `  ${t.label.padEnd(38)} ${capacityText(cap).padEnd(24)} ${ratio(cap?.sessions, ref?.capacity?.sessions).padStart(6)}   RSS ${fmt(rssKB(kib)).padStart(6)} KB ${ratio(kib, ref?.capacity?.rssPerSessionKiB).padStart(6)}`,
+      `fan-out latency, ${report.config.fanout.ratePerSecond} updates/s, ${report.config.fanout.updates} updates (ms, ratio to the reference):`,
     );
-  }
-  lines.push('', 'finalizations per second (this server only):');
-  for (const t of report.targets) {
-    const f = t.finalize;
-    if (!f) continue;
+    for (const t of report.targets) {
+      if (t.error) {
+        lines.push(`  ${t.label.padEnd(38)} failed: ${t.error}`);
+        continue;
+      }
+      const l = t.fanout?.latencyMs;
+      lines.push(
+        `  ${t.label.padEnd(38)} p50 ${fmt(l?.p50, 2).padStart(6)} ${ratio(l?.p50, ref?.fanout?.latencyMs.p50).padStart(6)}   p99 ${fmt(l?.p99, 2).padStart(6)} ${ratio(l?.p99, ref?.fanout?.latencyMs.p99).padStart(6)}`,
+      );
+    }
+    const c = report.config.capacity;
     lines.push(
-      `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
+      '',
+      `sessions per instance before fan-out p99 passes ${c.limitMs} ms (${c.ratePerSession} updates/s per session, awareness every 15 s), RSS per idle session:`,
     );
+    for (const t of report.targets) {
+      if (t.error) continue;
+      const cap = t.capacity;
+      const kib = cap?.rssPerSessionKiB;
+      lines.push(
+        `  ${t.label.padEnd(38)} ${capacityText(cap).padEnd(24)} ${ratio(cap?.sessions, ref?.capacity?.sessions).padStart(6)}   RSS ${fmt(rssKB(kib)).padStart(6)} KB ${ratio(kib, ref?.capacity?.rssPerSessionKiB).padStart(6)}`,
+      );
+    }
+    lines.push('', 'finalizations per second (this server only):');
+    for (const t of report.targets) {
+      const f = t.finalize;
+      if (!f) continue;
+      lines.push(
+        `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
+      );
+    }
   }
   if (report.media) {
     if ('error' in report.media) lines.push('', `photos: failed: ${report.media.error}`);
@@ -260,6 +326,7 @@ export function markdownBlock(report: BenchReport): string {
     '',
   );
   for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
+  out.push('', ...bigDocTable(report));
   out.push('', '**Idle memory** (RSS of each instance after the idle pause)', '');
   out.push('| setup | sessions | RSS (MiB) |', '| --- | --- | --- |');
   for (const t of report.targets) {

@@ -14,6 +14,8 @@
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts)
+ *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
+ *               reference
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -24,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fdLimit, measureCapacity } from './capacity.js';
+import { measureBigDocs } from './bigdoc.js';
 import { measureFanout } from './fanout.js';
 import { measureFinalizations } from './finalize.js';
 import { startProfiling } from './inspector.js';
@@ -45,9 +48,13 @@ export type BenchPart = TargetId | 'media';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
+/** The large-document measurement compares this server with the reference only. */
+const BIGDOC_TARGETS: readonly TargetId[] = ['ours-redis', 'ours-embedded', 'reference'];
 
 export interface BenchOptions {
   quick: boolean;
+  /** Only the large-document measurement. */
+  bigdoc?: boolean;
   only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
@@ -59,6 +66,13 @@ function config(quick: boolean): BenchReport['config'] {
   return quick
     ? {
         fanout: { updates: 40, ratePerSecond: 50 },
+        bigdoc: {
+          updates: 40,
+          ratePerSecond: 50,
+          neighbourBytes: 100_000,
+          neighbourRatePerSecond: 50,
+          ownBytes: [1_000, 100_000],
+        },
         capacity: {
           idle: { sessions: [20, 60], settleMs: 300 },
           steps: [20, 60],
@@ -74,6 +88,13 @@ function config(quick: boolean): BenchReport['config'] {
       }
     : {
         fanout: { updates: 1_000, ratePerSecond: 50 },
+        bigdoc: {
+          updates: 300,
+          ratePerSecond: 100,
+          neighbourBytes: 1_700_000,
+          neighbourRatePerSecond: 50,
+          ownBytes: [1_000, 145_000, 576_000, 1_700_000, 2_000_000],
+        },
         capacity: {
           // Idle sessions are left alone longer than this server's default
           // DOCUMENT_SLEEP_AFTER_MS (30 s, plus its 5 s sweep) before RSS is read; the same
@@ -129,9 +150,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = os.loadavg()[0]!;
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
-  const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
-  const withMedia = !opts.only || opts.only.includes('media');
-  if (!kafka && ids.some((id) => id.startsWith('ours'))) {
+  const ids = TARGETS.filter(
+    (id) => (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
+  );
+  const withMedia = !opts.bigdoc && (!opts.only || opts.only.includes('media'));
+  if (!kafka && !opts.bigdoc && ids.some((id) => id.startsWith('ours'))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
       broker = await startBroker();
@@ -163,6 +186,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         });
         const t = target;
         phase('start');
+        if (BIGDOC_TARGETS.includes(id)) {
+          const b0 = bar(
+            `large documents ${id}`,
+            cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
+          );
+          try {
+            result.bigdoc = await profiled(t, 'large-documents', !!opts.profile, result, () =>
+              measureBigDocs(t, cfg.bigdoc, b0),
+            );
+          } finally {
+            b0.stop();
+          }
+          phase('large documents');
+          if (opts.bigdoc) continue;
+        }
         const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
         try {
           result.fanout = await measureFanout(t, { ...cfg.fanout, progress: b1 });
@@ -224,7 +262,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
-    mode: opts.quick ? 'quick' : 'full',
+    mode: opts.bigdoc ? 'large documents' : opts.quick ? 'quick' : 'full',
     machine: {
       cpu: cpus[0]?.model.trim() ?? 'cpu',
       cores: cpus.length,
@@ -250,8 +288,11 @@ async function main(): Promise<void> {
       write: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       only: { type: 'string' },
+      bigdoc: { type: 'boolean', default: false },
     },
   });
+  if (values.bigdoc && values.write)
+    throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
     if (id !== 'media' && !TARGETS.includes(id))
@@ -260,6 +301,7 @@ async function main(): Promise<void> {
   const report = await runBench({
     quick: values.quick,
     profile: values.profile,
+    bigdoc: values.bigdoc,
     ...(only ? { only } : {}),
   });
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatText(report));

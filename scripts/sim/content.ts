@@ -432,3 +432,47 @@ export async function runAction(
     }
   }
 }
+
+const POINTS_PER_STROKE = 200;
+const STROKES_PER_UPDATE = 20;
+
+/**
+ * Draws finger strokes (200 points each) on the sketch until the document encodes to `bytes`:
+ * what a very detailed sketch weighs (1.7 MB is about 1,400 strokes). Strokes are sent 20 to
+ * an update (about 25 KB), with `pause` awaited between updates (rate limits). Returns the
+ * document's encoded size.
+ */
+export async function growSketch(
+  doc: Y.Doc,
+  bytes: number,
+  pause: () => Promise<void>,
+): Promise<number> {
+  let elements = doc.getMap('sketch').get('elements');
+  if (!(elements instanceof Y.Map)) {
+    elements = new Y.Map();
+    doc.getMap('sketch').set('elements', elements);
+  }
+  const map = elements as Y.Map<unknown>;
+  let size = Y.encodeStateAsUpdate(doc).byteLength;
+  for (let n = map.size; size < bytes;) {
+    doc.transact(() => {
+      // About 1.2 KB per stroke: stop near the size without encoding after each one.
+      for (let i = 0; i < STROKES_PER_UPDATE && size < bytes; i++, n++) {
+        const stroke = new Y.Map<unknown>();
+        map.set(`stroke-${n}`, stroke);
+        stroke.set('kind', 'stroke');
+        stroke.set('x', n % 1000);
+        stroke.set('y', (n * 7) % 1000);
+        const points = new Y.Array<number>();
+        stroke.set('points', points);
+        const xy: number[] = [];
+        for (let p = 0; p < POINTS_PER_STROKE * 2; p++) xy.push((n * 31 + p * 17) % 1000);
+        points.push(xy);
+        size += 1_250;
+      }
+    });
+    size = Y.encodeStateAsUpdate(doc).byteLength;
+    await pause();
+  }
+  return size;
+}

@@ -1,0 +1,156 @@
+/**
+ * Large documents: does one big document stall the sessions around it, or its own?
+ *
+ * - **Neighbour**: a session whose sketch holds `neighbourBytes` (1.7 MB: finger strokes, as a
+ *   detailed sketch grows) is edited continuously (a point every 20 ms, from A), while a small
+ *   session on the same instance(s) measures its fan-out (A → B, as `fanout.ts`).
+ * - **Own**: a session whose sketch holds each of `ownBytes` (1 KB to 2 MB) measures its own
+ *   fan-out.
+ *
+ * For each, the servers' event-loop delay p99 over the measured window is read too (our
+ * `/metrics`, the reference's `/eventloop`; the largest of the instances). The documents are
+ * built through the server like any edit: strokes of 200 points, sent in updates of about
+ * 25 KB, until the encoded document reaches the size.
+ */
+import * as Y from 'yjs';
+import { growSketch } from '../sim/content.js';
+import { waitFor } from '../sim/device.js';
+import { ensureElements, sketchElements, timedFanout, type FanoutResult } from './fanout.js';
+import { LightClient } from './light-client.js';
+import type { Progress } from './progress.js';
+import type { Target } from './targets.js';
+
+export interface BigDocConfig {
+  updates: number;
+  ratePerSecond: number;
+  neighbourBytes: number;
+  /** Updates per second made to the large neighbour while the small session is measured. */
+  neighbourRatePerSecond: number;
+  ownBytes: number[];
+}
+
+export interface BigDocMeasurement extends FanoutResult {
+  /** Encoded size of the session's (or the neighbour's) document. */
+  documentBytes: number;
+  /** Event-loop delay p99 of the server(s) during the window, ms (the largest instance). */
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+}
+
+export interface BigDocResult {
+  neighbour: BigDocMeasurement;
+  own: BigDocMeasurement[];
+}
+
+/** Fills the sketch of A's document with strokes until it encodes to `bytes`, synced to B. */
+async function grow(a: LightClient, b: LightClient, bytes: number): Promise<number> {
+  // The pause keeps A under the servers' per-connection message rate.
+  const size = await growSketch(a.doc, bytes, () => new Promise((r) => setTimeout(r, 30)));
+  const target = Y.encodeStateVector(a.doc);
+  await waitFor(
+    () => equalVectors(Y.encodeStateVector(b.doc), target),
+    60_000,
+    'the large document did not reach client B',
+  );
+  return size;
+}
+
+function equalVectors(x: Uint8Array, y: Uint8Array): boolean {
+  return x.byteLength === y.byteLength && x.every((v, i) => v === y[i]);
+}
+
+async function pair(target: Target, tag: string): Promise<[LightClient, LightClient]> {
+  const session = await target.newSession(tag);
+  const a = new LightClient({ url: session.urlA, room: session.room, wire: target.wire });
+  const b = new LightClient({ url: session.urlB, room: session.room, wire: target.wire });
+  try {
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    await ensureElements(a, b);
+  } catch (err) {
+    a.close();
+    b.close();
+    throw err;
+  }
+  return [a, b];
+}
+
+/** The servers' event-loop delay since the last call (which resets it). */
+async function eventLoop(target: Target): Promise<{ p99Ms: number; maxMs: number }> {
+  const bases = target.httpUrls.length
+    ? target.httpUrls
+    : target.instances.map((i) => i.url.replace(/^ws/, 'http'));
+  let p99Ms = 0;
+  let maxMs = 0;
+  for (const base of bases) {
+    if (target.httpUrls.length) {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const read = (name: string) =>
+        Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+      p99Ms = Math.max(p99Ms, read('nodejs_eventloop_lag_p99_seconds'));
+      maxMs = Math.max(maxMs, read('nodejs_eventloop_lag_max_seconds'));
+    } else {
+      const body = (await (await fetch(`${base}/eventloop`)).json()) as {
+        p99Ms: number;
+        maxMs: number;
+      };
+      p99Ms = Math.max(p99Ms, body.p99Ms);
+      maxMs = Math.max(maxMs, body.maxMs);
+    }
+  }
+  return { p99Ms, maxMs };
+}
+
+async function measured(
+  target: Target,
+  documentBytes: number,
+  run: () => Promise<FanoutResult>,
+): Promise<BigDocMeasurement> {
+  await eventLoop(target); // resets the window
+  const fanout = await run();
+  const loop = await eventLoop(target);
+  return { ...fanout, documentBytes, eventLoopP99Ms: loop.p99Ms, eventLoopMaxMs: loop.maxMs };
+}
+
+export async function measureBigDocs(
+  target: Target,
+  cfg: BigDocConfig,
+  progress: Progress,
+): Promise<BigDocResult> {
+  const opts = { updates: cfg.updates, ratePerSecond: cfg.ratePerSecond, progress };
+  // The neighbour: a large document edited the whole time a small session is measured.
+  const [bigA, bigB] = await pair(target, 'bigdoc-neighbour');
+  let neighbour: BigDocMeasurement | undefined;
+  try {
+    const bytes = await grow(bigA, bigB, cfg.neighbourBytes);
+    const [a, b] = await pair(target, 'bigdoc-small');
+    const stroke = new Y.Array<number>();
+    sketchElements(bigA.doc)!.set('live-stroke', stroke);
+    let point = 0;
+    const editor = setInterval(
+      () => stroke.push([point % 1000, point++ % 997]),
+      1000 / cfg.neighbourRatePerSecond,
+    );
+    try {
+      neighbour = await measured(target, bytes, () => timedFanout(a, b, opts));
+    } finally {
+      clearInterval(editor);
+      a.close();
+      b.close();
+    }
+  } finally {
+    bigA.close();
+    bigB.close();
+  }
+  const own: BigDocMeasurement[] = [];
+  for (const size of cfg.ownBytes) {
+    const [a, b] = await pair(target, `bigdoc-own-${size}`);
+    try {
+      const bytes = await grow(a, b, size);
+      own.push(await measured(target, bytes, () => timedFanout(a, b, opts)));
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+  return { neighbour: neighbour!, own };
+}
