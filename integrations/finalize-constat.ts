@@ -12,6 +12,7 @@ import {
   EventType,
   type ConstatFinalizedData,
 } from './events.js';
+import { suggestLiabilityFromContent } from '../sync/liability.js';
 
 /** The insurer company uid a vehicle section names, if any. */
 function insurerOf(section: unknown): string | null {
@@ -70,6 +71,8 @@ function finalizeConstat(constats: ConstatsRepository, input: FinalizeInput) {
           },
           finalizedAt: new Date().toISOString(),
         };
+        const suggestion = suggestLiabilityFromContent(input.formVersion, input.content);
+        if (suggestion) data.liabilitySuggestion = suggestion;
         // One event, one id, sent to several topics: a consumer reading two of them can tell
         // it is the same event.
         const event = cloudEvent(EventType.constatFinalized, constatId, data);
