@@ -35,6 +35,7 @@ import { RedisHub } from '../sync/redis-hub.js';
 import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
+import { createMediaStore } from '../media/create-media-store.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -67,6 +68,17 @@ export async function startServer(
   try {
     const metrics = new Metrics();
     const readiness: ReadinessCheck[] = [];
+
+    // The file store's URLs point at this instance; its port is known only once it listens.
+    let ownUrl = config.publicUrl?.replace(/\/$/, '') ?? '';
+    const media = createMediaStore(config.media.store, () => ownUrl);
+    cleanups.push(() => media.close());
+    readiness.push({
+      name: `media (${media.kind})`,
+      check: async () => {
+        if (!(await media.ready())) throw new Error('media store unreachable');
+      },
+    });
 
     const db: Database = await openDatabase({
       databaseUrl: config.databaseUrl,
@@ -232,6 +244,9 @@ export async function startServer(
         maxPageSize: config.graphql.maxPageSize,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
+      ...(config.media.store.kind === 'files'
+        ? { media: { store: media, urlSecret: config.media.store.urlSecret } }
+        : {}),
       metrics,
       readiness,
       publicUrl: config.publicUrl,
@@ -275,6 +290,7 @@ export async function startServer(
 
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    if (!ownUrl) ownUrl = `http://${host}:${port}`;
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
@@ -285,6 +301,7 @@ export async function startServer(
         port,
         database: db.kind,
         hub: config.redisUrl ? 'redis' : 'in-process',
+        media: media.kind,
         kafka: config.kafkaBrokers
           ? config.kafkaBrokers.join(',')
           : 'none (events wait in the outbox)',
