@@ -25,15 +25,18 @@ export function finalizedTopics(insurerA: string | null, insurerB: string | null
   return [...new Set([insurerA, insurerB].filter((t): t is string => t !== null)), CONSTATS_TOPIC];
 }
 
-/** `published` is called after a constat was committed (to wake the outbox relay). */
+/**
+ * `committed` is called after a constat was committed (to wake the outbox relay and queue its
+ * report).
+ */
 export function createFinalizer(
   constats: ConstatsRepository,
-  committed: () => void = () => {},
+  committed: (constatId: string) => void = () => {},
 ): Finalizer {
   return {
     async finalize(input: FinalizeInput) {
       const outcome = await finalizeConstat(constats, input);
-      if (outcome.kind === 'created') committed();
+      if (outcome.kind === 'created') committed(outcome.constatId);
       return outcome;
     },
   };

@@ -36,6 +36,8 @@ import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
+import { createDocumentsRepository } from '../persistence/documents-repository.js';
+import { createReportService } from '../report/report-service.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -191,7 +193,29 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
-    const finalizer = createFinalizer(constats, () => kafka?.wake());
+    const documents = createDocumentsRepository(db.sql);
+    const reports = createReportService(
+      { ...config.report, urlTtlSeconds: config.media.downloadTtlSeconds },
+      {
+        documents,
+        constats,
+        media,
+        logger,
+        insurerName: (uid) => registry.list().find((c) => c.uid === uid)?.name ?? uid,
+        publicUrl: () => ownUrl,
+        onRendered: (seconds) => metrics.reportRenders.observe(seconds),
+        onFailed: () => metrics.reportFailures.inc(),
+      },
+    );
+    cleanups.push(async () => {
+      await reports.service.close();
+      await reports.pool?.close();
+    });
+    metrics.trackReports(() => documents.pending());
+    const finalizer = createFinalizer(constats, (constatId) => {
+      kafka?.wake();
+      reports.service.finalized(constatId);
+    });
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -239,6 +263,8 @@ export async function startServer(
         metrics,
         constats,
         timeline,
+        documents,
+        reports: reports.service,
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
@@ -249,6 +275,13 @@ export async function startServer(
         : {}),
       metrics,
       readiness,
+      features: {
+        report: () =>
+          reports.service.available
+            ? 'available'
+            : `unavailable: ${reports.service.unavailableReason}`,
+      },
+      verify: { constats, documents },
       publicUrl: config.publicUrl,
       logger,
     });
@@ -291,6 +324,20 @@ export async function startServer(
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     if (!ownUrl) ownUrl = `http://${host}:${port}`;
+    if (reports.service.available) {
+      reports.service.start();
+      // Launched now so the first report does not wait for the browser.
+      reports.pool
+        ?.warm()
+        .catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message },
+            'report browser failed to start; renders will retry',
+          ),
+        );
+    } else {
+      logger.warn(reports.service.unavailableReason);
+    }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
