@@ -56,6 +56,12 @@ export class BrowserPool {
     }
   }
 
+  /** The browser's process id, if one is running (for operators and tests). */
+  async pid(): Promise<number | undefined> {
+    const browser = await this.browser?.catch(() => undefined);
+    return browser?.process()?.pid;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -115,7 +121,12 @@ export class BrowserPool {
     footer: string,
     track: (close: () => Promise<void>) => void,
   ): Promise<Uint8Array> {
-    const browser = await this.getBrowser();
+    let browser = await this.getBrowser();
+    if (!browser.connected) {
+      // It died since the last render and the disconnect was not handled yet.
+      this.dropBrowser();
+      browser = await this.getBrowser();
+    }
     const page = await browser.newPage();
     track(() => page.close().catch(() => {}));
     try {
