@@ -1,6 +1,8 @@
 /**
- * The liability rule tables, one per form version, as data. Edit here to change a suggestion:
- * docs/report.md explains the format. Box numbers are those of the version's circumstance list
+ * The liability rule tables, one per form version, as data: the convention cases (`CASES`, what
+ * each means and which way it puts the fault) and, per form version, which of its boxes name
+ * each case, in the order the cases are tried. Edit here to change a suggestion: docs/report.md
+ * explains the format. Box numbers are those of the version's circumstance list
  * (form-versions.ts).
  *
  * The cases follow the French inter-insurer convention table as summarised in the domain notes
@@ -37,148 +39,94 @@ export interface LiabilityTable {
 const SOURCE =
   'Convention cases as summarised from the French IRSA table; no authoritative Algerian table was found (unverified).';
 
-const DZ: LiabilityTable = {
-  formVersion: 'dz',
-  source: SOURCE,
-  rules: [
-    {
-      id: 'manoeuvring',
-      kind: 'fault',
-      // 9 leaving a parking space, 10 entering one, 11 reversing, 17/18 entering or leaving a
-      // car park or track, 22 U-turn, 23 opening a door.
-      boxes: [9, 10, 11, 17, 18, 22, 23],
-      description: 'Véhicule en manœuvre (recul, demi-tour, stationnement, portière) : 100 %',
-    },
-    {
-      id: 'wrong-way',
-      kind: 'fault',
-      boxes: [20],
-      description: 'Véhicule circulant en sens interdit : 100 %',
-    },
-    {
-      id: 'opposite-directions',
-      kind: 'fault',
-      boxes: [19],
-      description: 'Sens inverses, empiétement sur la partie réservée au sens inverse : 100 %',
-    },
-    {
-      id: 'opposite-directions-unknown',
-      kind: 'shared',
-      boxes: [3],
-      description: 'Sens inverses, aucun empiétement déclaré : 50/50',
-    },
-    {
-      id: 'irregular-overtaking',
-      kind: 'fault',
-      boxes: [13],
-      description: 'Dépassement irrégulier : 100 %',
-    },
-    {
-      id: 'lane-change',
-      kind: 'fault',
-      boxes: [14],
-      description: 'Deux files, le véhicule qui change de file : 100 %',
-    },
-    {
-      id: 'rear-end',
-      kind: 'fault',
-      boxes: [1],
-      description: "Choc à l'arrière, même sens, même file : le véhicule heurtant 100 %",
-    },
-    {
-      id: 'priority-sign',
-      kind: 'fault',
-      boxes: [21],
-      description: "Inobservation d'un signal de priorité : 100 %",
-    },
-    {
-      id: 'priority-right',
-      kind: 'victim',
-      boxes: [5],
-      description: "Carrefour, véhicule venant de droite : l'autre véhicule 100 %",
-    },
-    {
-      id: 'roundabout',
-      kind: 'fault',
-      boxes: [6],
-      description: "Giratoire, le véhicule qui s'y engage : 100 %",
-    },
-    {
-      id: 'parked',
-      kind: 'victim',
-      boxes: [8],
-      description: 'Véhicule en stationnement heurté : le véhicule en mouvement 100 %',
-    },
-    {
-      id: 'different-lanes',
-      kind: 'shared',
-      boxes: [2],
-      description: 'Deux files, aucun changement de file déclaré : 50/50',
-    },
-  ],
+/** The convention cases, shared by every table; each table says which of its boxes mean what. */
+const CASES: Readonly<Record<string, { kind: RuleKind; description: string }>> = {
+  manoeuvring: {
+    kind: 'fault',
+    description: 'Véhicule en manœuvre (recul, demi-tour, stationnement, portière) : 100 %',
+  },
+  'wrong-way': { kind: 'fault', description: 'Véhicule circulant en sens interdit : 100 %' },
+  'opposite-directions': {
+    kind: 'fault',
+    description: 'Sens inverses, empiétement sur la partie réservée au sens inverse : 100 %',
+  },
+  'opposite-directions-unknown': {
+    kind: 'shared',
+    description: 'Sens inverses, aucun empiétement déclaré : 50/50',
+  },
+  'irregular-overtaking': { kind: 'fault', description: 'Dépassement irrégulier : 100 %' },
+  'lane-change': {
+    kind: 'fault',
+    description: 'Deux files, le véhicule qui change de file : 100 %',
+  },
+  'rear-end': {
+    kind: 'fault',
+    description: "Choc à l'arrière, même sens, même file : le véhicule heurtant 100 %",
+  },
+  'priority-sign': {
+    kind: 'fault',
+    description: 'Signal de priorité (ou feu rouge) non observé : 100 %',
+  },
+  'priority-right': {
+    kind: 'victim',
+    description: "Carrefour, véhicule venant de droite : l'autre véhicule 100 %",
+  },
+  roundabout: { kind: 'fault', description: "Giratoire, le véhicule qui s'y engage : 100 %" },
+  parked: {
+    kind: 'victim',
+    description: 'Véhicule en stationnement heurté : le véhicule en mouvement 100 %',
+  },
+  'different-lanes': {
+    kind: 'shared',
+    description: 'Deux files, aucun changement de file déclaré : 50/50',
+  },
 };
 
-const EU: LiabilityTable = {
-  formVersion: 'eu',
-  source: SOURCE,
-  rules: [
-    {
-      id: 'manoeuvring',
-      kind: 'fault',
-      // 2 leaving a parking space / opening a door, 3 entering one, 4/5 car park or track,
-      // 14 reversing.
-      boxes: [2, 3, 4, 5, 14],
-      description: 'Véhicule en manœuvre (recul, stationnement, portière) : 100 %',
-    },
-    {
-      id: 'opposite-directions',
-      kind: 'fault',
-      boxes: [15],
-      description: 'Empiétement sur la voie réservée au sens inverse : 100 %',
-    },
-    {
-      id: 'lane-change',
-      kind: 'fault',
-      boxes: [10],
-      description: 'Deux files, le véhicule qui change de file : 100 %',
-    },
-    {
-      id: 'rear-end',
-      kind: 'fault',
-      boxes: [8],
-      description: "Choc à l'arrière, même sens, même file : le véhicule heurtant 100 %",
-    },
-    {
-      id: 'priority-sign',
-      kind: 'fault',
-      boxes: [17],
-      description: 'Signal de priorité ou feu rouge non observé : 100 %',
-    },
-    {
-      id: 'priority-right',
-      kind: 'victim',
-      boxes: [16],
-      description: "Carrefour, véhicule venant de droite : l'autre véhicule 100 %",
-    },
-    {
-      id: 'roundabout',
-      kind: 'fault',
-      boxes: [6],
-      description: "Giratoire, le véhicule qui s'y engage : 100 %",
-    },
-    {
-      id: 'parked',
-      kind: 'victim',
-      boxes: [1],
-      description: 'Véhicule en stationnement heurté : le véhicule en mouvement 100 %',
-    },
-    {
-      id: 'different-lanes',
-      kind: 'shared',
-      boxes: [9],
-      description: 'Deux files, aucun changement de file déclaré : 50/50',
-    },
-  ],
-};
+/** A table from [case id, boxes] pairs, in the order they are tried. */
+function table(
+  formVersion: string,
+  rules: ReadonlyArray<readonly [string, number[]]>,
+): LiabilityTable {
+  return {
+    formVersion,
+    source: SOURCE,
+    rules: rules.map(([id, boxes]) => {
+      const known = CASES[id];
+      if (!known) throw new Error(`liability table ${formVersion}: unknown case ${id}`);
+      return { id, boxes, ...known };
+    }),
+  };
+}
+
+const DZ = table('dz', [
+  // 9 leaving a parking space, 10 entering one, 11 reversing, 17/18 entering or leaving a car
+  // park or track, 22 U-turn, 23 opening a door.
+  ['manoeuvring', [9, 10, 11, 17, 18, 22, 23]],
+  ['wrong-way', [20]],
+  ['opposite-directions', [19]],
+  ['opposite-directions-unknown', [3]],
+  ['irregular-overtaking', [13]],
+  ['lane-change', [14]],
+  ['rear-end', [1]],
+  ['priority-sign', [21]],
+  ['priority-right', [5]],
+  ['roundabout', [6]],
+  ['parked', [8]],
+  ['different-lanes', [2]],
+]);
+
+const EU = table('eu', [
+  // 2 leaving a parking space / opening a door, 3 entering one, 4/5 car park or track, 14
+  // reversing.
+  ['manoeuvring', [2, 3, 4, 5, 14]],
+  ['opposite-directions', [15]],
+  ['lane-change', [10]],
+  ['rear-end', [8]],
+  ['priority-sign', [17]],
+  ['priority-right', [16]],
+  ['roundabout', [6]],
+  ['parked', [1]],
+  ['different-lanes', [9]],
+]);
 
 export const LIABILITY_TABLES: readonly LiabilityTable[] = [DZ, EU];
