@@ -4,6 +4,7 @@
  * docs/benchmarks.md (between its `bench:begin` and `bench:end` markers; the rest of that
  * file is prose kept by hand).
  */
+import type { ReportsResult } from './reports.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as prettier from 'prettier';
 import type { CapacityResult } from './capacity.js';
@@ -57,9 +58,12 @@ export interface BenchReport {
       timeBudgetSeconds: number;
     };
     finalize: { pairs: number; concurrency: number; kafka: string | undefined };
+    reports: { renders: number; concurrency: number; finalizations: number };
   };
   durationSeconds: number;
   targets: TargetResult[];
+  /** The PDF report (this server only); absent when not selected. */
+  reports?: ReportsResult | { error: string };
   verdicts: Verdict[];
 }
 
@@ -193,6 +197,9 @@ export function formatText(report: BenchReport): string {
       `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
     );
   }
+  const reports = reportsLines(report);
+  if (reports.length > 0)
+    lines.push('', 'PDF reports (this server only):', ...reports.map((l) => `  ${l}`));
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);
   for (const t of report.targets) {
@@ -207,6 +214,17 @@ export function formatText(report: BenchReport): string {
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** The PDF report figures, one line each (text and markdown alike). */
+function reportsLines(report: BenchReport): string[] {
+  const r = report.reports;
+  if (!r) return [];
+  if ('error' in r) return [`failed: ${r.error}`];
+  return [
+    `${fmt(r.pdfsPerSecond)} PDFs/s from one warm browser, ${r.concurrency} at a time (${r.renders} PDFs, ${fmt(r.pdfKiB, 0)} KiB each); one PDF p50 ${fmt(r.renderMs.p50, 0)} ms, p95 ${fmt(r.renderMs.p95, 0)} ms; browser launch + first PDF ${fmt(r.coldFirstPdfMs, 0)} ms`,
+    `finalization → PDF recorded, one constat at a time (${r.finalizations}): p50 ${fmt(r.readyMs.p50, 0)} ms, p95 ${fmt(r.readyMs.p95, 0)} ms, max ${fmt(r.readyMs.max, 0)} ms`,
+  ];
 }
 
 export function markdownBlock(report: BenchReport): string {
@@ -248,9 +266,10 @@ export function markdownBlock(report: BenchReport): string {
       `Finalizations: ${c.finalize.pairs} prepared pairs signing, ${c.finalize.concurrency} at a time` +
       `${c.finalize.kafka ? ', read back from Kafka' : ', no Kafka broker'}.`,
     '',
-    '**Targets**',
-    '',
   );
+  const reports = reportsLines(report);
+  if (reports.length > 0) out.push('**PDF reports**', '', ...reports.map((l) => `- ${l}`), '');
+  out.push('**Targets**', '');
   for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
   out.push('', '**Idle memory** (RSS of each instance after the idle pause)', '');
   out.push('| setup | sessions | RSS (MiB) |', '| --- | --- | --- |');

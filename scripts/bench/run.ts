@@ -13,6 +13,7 @@
  *   --profile   CPU-profile this server's instances during the capacity ramp and the
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis)
+ *               and/or `reports` (PDFs per second, finalization → PDF ready)
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -25,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { fdLimit, measureCapacity } from './capacity.js';
 import { measureFanout } from './fanout.js';
 import { measureFinalizations } from './finalize.js';
+import { measureReports } from './reports.js';
 import { startProfiling } from './inspector.js';
 import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
@@ -43,7 +45,8 @@ export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 export interface BenchOptions {
   quick: boolean;
-  only?: TargetId[];
+  /** Setups to run, and `reports` for the PDF report; absent: all. */
+  only?: Array<TargetId | 'reports'>;
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
   showProgress?: boolean;
@@ -65,6 +68,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 20,
         },
         finalize: { pairs: 10, concurrency: 5, kafka: undefined },
+        reports: { renders: 4, concurrency: 2, finalizations: 2 },
       }
     : {
         fanout: { updates: 1_000, ratePerSecond: 50 },
@@ -82,6 +86,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 150,
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
+        reports: { renders: 40, concurrency: 2, finalizations: 10 },
       };
 }
 
@@ -123,6 +128,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
+  const withReports = !opts.only || opts.only.includes('reports');
   if (!kafka && ids.some((id) => id.startsWith('ours'))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
@@ -204,6 +210,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   } finally {
     await broker?.stop({ removeData: true });
   }
+  let reports: BenchReport['reports'];
+  if (withReports) {
+    log('PDF reports…');
+    try {
+      reports = await measureReports(cfg.reports);
+    } catch (err) {
+      reports = { error: (err as Error).message.split('\n')[0]! };
+      log(`reports: ${(err as Error).stack ?? reports.error}`);
+    }
+  }
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -220,6 +236,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
+    ...(reports ? { reports } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -234,10 +251,11 @@ async function main(): Promise<void> {
       only: { type: 'string' },
     },
   });
-  const only = values.only?.split(',').map((s) => s.trim()) as TargetId[] | undefined;
+  const only = values.only?.split(',').map((s) => s.trim()) as
+    Array<TargetId | 'reports'> | undefined;
   for (const id of only ?? []) {
-    if (!TARGETS.includes(id))
-      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')})`);
+    if (id !== 'reports' && !TARGETS.includes(id))
+      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, reports)`);
   }
   const report = await runBench({
     quick: values.quick,
