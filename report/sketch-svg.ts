@@ -10,7 +10,8 @@ import { escapeHtml } from './html.js';
 const WIDTH = 1000;
 const HEIGHT = 600;
 const MAX_ELEMENTS = 300;
-const MAX_POINTS = 4_000;
+/** Points drawn in all, over every element: enough for a busy hand-drawn sketch. */
+const MAX_POINTS = 20_000;
 
 export const ROLE_COLOURS = {
   A: { fill: '#d6e4f5', stroke: '#1f5fa8' },
@@ -23,23 +24,31 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v
 const px = (v: number) => (clamp(v, -1, 2) * WIDTH).toFixed(1);
 const py = (v: number) => (clamp(v, -1, 2) * HEIGHT).toFixed(1);
 
-function points(raw: unknown): string | undefined {
+/** What is left of the point budget while one sketch is drawn. */
+interface Budget {
+  points: number;
+}
+
+function points(raw: unknown, budget: Budget): string | undefined {
   if (!Array.isArray(raw)) return undefined;
   const out: string[] = [];
-  for (let i = 0; i + 1 < Math.min(raw.length, MAX_POINTS * 2); i += 2) {
+  for (let i = 0; i + 1 < raw.length && budget.points > 0; i += 2) {
     const x = num(raw[i]);
     const y = num(raw[i + 1]);
-    if (x !== undefined && y !== undefined) out.push(`${px(x)},${py(y)}`);
+    if (x !== undefined && y !== undefined) {
+      out.push(`${px(x)},${py(y)}`);
+      budget.points--;
+    }
   }
   return out.length >= 2 ? out.join(' ') : undefined;
 }
 
-function element(e: SketchElement): string {
+function element(e: SketchElement, budget: Budget): string {
   const x = num(e.x) ?? 0;
   const y = num(e.y) ?? 0;
   const rotation = clamp(num(e.rotation) ?? 0, -3600, 3600);
   const at = `translate(${px(x)} ${py(y)}) rotate(${rotation.toFixed(1)})`;
-  const line = points(e.points);
+  const line = points(e.points, budget);
   switch (e.kind) {
     case 'road':
       return line
@@ -96,11 +105,12 @@ export function sketchSvg(elements: unknown): string {
           .map(([, e]) => e)
       : [];
   list.sort((a, b) => (LAYER[a.kind ?? ''] ?? 9) - (LAYER[b.kind ?? ''] ?? 9));
+  const budget: Budget = { points: MAX_POINTS };
   return (
     `<svg class="sketch" viewBox="0 0 ${WIDTH} ${HEIGHT}" xmlns="http://www.w3.org/2000/svg">` +
     `<defs><marker id="arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="5" markerHeight="5" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 Z" fill="#333"/></marker></defs>` +
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fafafa" stroke="#999"/>` +
-    list.map(element).join('') +
+    list.map((e) => element(e, budget)).join('') +
     `</svg>`
   );
 }
