@@ -170,9 +170,13 @@ test('page 1 matches the reference image within a tolerance', async (ctx) => {
     // pngjs gives RGBA; the page is grey, so the red channel is the grey level.
     if (Math.abs(actual.data[i * 4]! - expected.data[i * 4]!) > 48) differing++;
   }
-  // Font hinting differs slightly between Chromium builds; a moved block changes far more.
+  console.log(
+    `  page 1: ${((differing / pixels) * 100).toFixed(3)} % of pixels differ from the reference`,
+  );
+  // The same Chromium gives 0 %; another build's font hinting may move a few glyph edges. A
+  // moved block changes far more (the impact outline 7 mm larger: 0.94 %).
   assert.ok(
-    differing / pixels < 0.01,
+    differing / pixels < 0.0025,
     `${((differing / pixels) * 100).toFixed(2)} % of page 1 differs from the reference`,
   );
 });
