@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LiabilitySuggestion } from '../sync/liability.js';
+import type { FinalizedAttachment } from '../media/attachment-service.js';
 
 export const CORE_SOURCE = 'constat-core';
 export const CONSTATS_TOPIC = 'constats';
@@ -82,6 +83,8 @@ export interface ConstatFinalizedData {
     B: { userId: string; insurer: string | null };
   };
   finalizedAt: string;
+  /** Files the signed content names, with time-limited download URLs (docs/media.md). */
+  attachments?: FinalizedAttachment[];
   /**
    * Advisory fault shares from both parties' ticked boxes (sync/liability.ts); absent when the
    * form version has no rule table. For insurers only: drivers never see it.

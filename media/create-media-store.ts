@@ -2,19 +2,10 @@
 import path from 'node:path';
 import type { MediaStore } from './media-store.js';
 import { FileMediaStore } from './file-store.js';
-import { S3MediaStore } from './s3-store.js';
+import { S3MediaStore, type S3StoreOptions } from './s3-store.js';
 
 export type MediaStoreConfig =
-  | { kind: 'files'; dataDir: string; urlSecret: string }
-  | {
-      kind: 's3';
-      endpoint: string | undefined;
-      bucket: string;
-      region: string;
-      accessKeyId: string | undefined;
-      secretAccessKey: string | undefined;
-      forcePathStyle: boolean;
-    };
+  { kind: 'files'; dataDir: string; urlSecret: string } | ({ kind: 's3' } & S3StoreOptions);
 
 /** `baseUrl` gives the origin of the server's own media URLs (the file store serves them). */
 export function createMediaStore(config: MediaStoreConfig, baseUrl: () => string): MediaStore {

@@ -125,7 +125,11 @@ export class FileMediaStore implements MediaStore {
     return {
       url: this.options.baseUrl() + signedMediaPath(grant, this.options.urlSecret),
       method: 'PUT',
-      headers: [{ name: 'content-type', value: request.contentType }],
+      // Same headers as a presigned S3 PUT: the server's route is write-once too.
+      headers: [
+        { name: 'content-type', value: request.contentType },
+        { name: 'if-none-match', value: '*' },
+      ],
     };
   }
 

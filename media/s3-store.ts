@@ -145,13 +145,22 @@ export class S3MediaStore implements MediaStore {
         Key: key,
         ContentType: request.contentType,
         ContentLength: request.byteSize,
+        // Write-once: the store refuses a second PUT to the key (412), so a file cannot be
+        // replaced after the server verified it, even while the URL is still valid.
+        IfNoneMatch: '*',
       }),
-      { expiresIn: ttlSeconds, signableHeaders: new Set(['content-type', 'content-length']) },
+      {
+        expiresIn: ttlSeconds,
+        signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']),
+      },
     );
     return {
       url,
       method: 'PUT',
-      headers: [{ name: 'content-type', value: request.contentType }],
+      headers: [
+        { name: 'content-type', value: request.contentType },
+        { name: 'if-none-match', value: '*' },
+      ],
     };
   }
 

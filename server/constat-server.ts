@@ -38,6 +38,8 @@ import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
 import { createDocumentsRepository } from '../persistence/documents-repository.js';
 import { createReportService } from '../report/report-service.js';
+import { AttachmentService } from '../media/attachment-service.js';
+import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -193,6 +195,17 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
+    const attachments = new AttachmentService(
+      media,
+      createAttachmentsRepository(db.sql),
+      config.media,
+      logger.child({ component: 'media' }),
+    );
+    const cleanup = setInterval(() => {
+      attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));
+    }, config.media.cleanupIntervalMs);
+    cleanup.unref();
+    cleanups.push(async () => clearInterval(cleanup));
     const documents = createDocumentsRepository(db.sql);
     const reports = createReportService(
       { ...config.report, urlTtlSeconds: config.media.downloadTtlSeconds },
@@ -212,10 +225,14 @@ export async function startServer(
       await reports.pool?.close();
     });
     metrics.trackReports(() => documents.pending());
-    const finalizer = createFinalizer(constats, (constatId) => {
-      kafka?.wake();
-      reports.service.finalized(constatId);
-    });
+    const finalizer = createFinalizer(
+      constats,
+      (constatId) => {
+        kafka?.wake();
+        reports.service.finalized(constatId);
+      },
+      attachments,
+    );
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -246,6 +263,7 @@ export async function startServer(
       createDevicesRepository(db.sql),
       () => registry.uids(),
       logger,
+      attachments,
     );
     const expiry = setInterval(() => {
       sessions.expireDue().catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'));
@@ -268,6 +286,7 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        attachments,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       ...(config.media.store.kind === 'files'

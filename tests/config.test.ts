@@ -128,7 +128,57 @@ const invalid: Array<[variable: string, env: Record<string, string>]> = [
   ['SESSION_TTL_MS', { SESSION_TTL_MS: '10' }],
   ['JOIN_FAILURES_PER_USER', { JOIN_FAILURES_PER_USER: '0' }],
   ['MAX_FRAME_BYTES', { MAX_FRAME_BYTES: 'lots' }],
+  ['MEDIA_STORE', { MEDIA_STORE: 'ftp' }],
+  ['S3_BUCKET', { MEDIA_STORE: 's3' }],
+  ['S3_BUCKET', { MEDIA_STORE: 's3', S3_BUCKET: 'Has_Upper' }],
+  ['S3_ENDPOINT', { MEDIA_STORE: 's3', S3_BUCKET: 'photos', S3_ENDPOINT: 'minio:9000' }],
+  ['S3_SECRET_ACCESS_KEY', { MEDIA_STORE: 's3', S3_BUCKET: 'photos', S3_ACCESS_KEY_ID: 'k' }],
+  ['S3_REGION', { MEDIA_STORE: 's3', S3_BUCKET: 'photos', S3_REGION: 'EU WEST' }],
+  ['S3_FORCE_PATH_STYLE', { MEDIA_STORE: 's3', S3_BUCKET: 'photos', S3_FORCE_PATH_STYLE: 'maybe' }],
+  ['MEDIA_URL_SECRET', { MEDIA_URL_SECRET: 'short' }],
+  ['MEDIA_MAX_BYTES', { MEDIA_MAX_BYTES: '15MB' }],
+  ['MEDIA_MAX_PER_PARTY', { MEDIA_MAX_PER_PARTY: '-1' }],
+  ['MEDIA_DOWNLOAD_TTL_S', { MEDIA_DOWNLOAD_TTL_S: String(8 * 24 * 3600) }],
+  ['MEDIA_RETENTION_MS', { MEDIA_RETENTION_MS: '0' }],
 ];
+
+test('media: files under DATA_DIR by default; S3 from its variables', () => {
+  const files = loadConfig({ DATA_DIR: '/var/lib/constat' }).media;
+  assert.is(files.store.kind, 'files');
+  if (files.store.kind === 'files') assert.is(files.store.dataDir, '/var/lib/constat');
+  assert.is(files.maxBytes, 15 * 1024 * 1024);
+  assert.is(files.maxPerParty, 12);
+  assert.is(files.uploadTtlSeconds, 900);
+  assert.is(files.downloadTtlSeconds, 7 * 24 * 3600);
+  const s3 = loadConfig({
+    MEDIA_STORE: 's3',
+    S3_BUCKET: 'constat-media',
+    S3_ENDPOINT: 'https://s3.cloud.example',
+    S3_REGION: 'dz-alg-1',
+    S3_ACCESS_KEY_ID: 'key',
+    S3_SECRET_ACCESS_KEY: 'secret',
+  }).media.store;
+  assert.equal(s3, {
+    kind: 's3',
+    endpoint: 'https://s3.cloud.example',
+    bucket: 'constat-media',
+    region: 'dz-alg-1',
+    accessKeyId: 'key',
+    secretAccessKey: 'secret',
+    forcePathStyle: true,
+  });
+  // AWS itself: no endpoint, virtual-hosted addressing, credentials from the default chain.
+  const aws = loadConfig({ MEDIA_STORE: 's3', S3_BUCKET: 'constat-media' }).media.store;
+  assert.equal(aws, {
+    kind: 's3',
+    endpoint: undefined,
+    bucket: 'constat-media',
+    region: 'us-east-1',
+    accessKeyId: undefined,
+    secretAccessKey: undefined,
+    forcePathStyle: false,
+  });
+});
 
 for (const [variable, env] of invalid) {
   test(`invalid ${variable} (${JSON.stringify(env)}) is a ConfigError naming it`, () => {

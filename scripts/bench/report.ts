@@ -6,6 +6,7 @@
  */
 import type { ReportsResult } from './reports.js';
 import { readFile, writeFile } from 'node:fs/promises';
+import { formatMedia, type MediaBenchResult } from './media.js';
 import * as prettier from 'prettier';
 import type { CapacityResult } from './capacity.js';
 import type { FanoutResult } from './fanout.js';
@@ -59,11 +60,14 @@ export interface BenchReport {
     };
     finalize: { pairs: number; concurrency: number; kafka: string | undefined };
     reports: { renders: number; concurrency: number; finalizations: number };
+    media: { uploads: number; concurrency: number; pairs: number; photoBytes: number };
   };
   durationSeconds: number;
   targets: TargetResult[];
   /** The PDF report (this server only); absent when not selected. */
   reports?: ReportsResult | { error: string };
+  /** Photo uploads and finalization with photos (scripts/bench/media.ts). */
+  media?: MediaBenchResult | { error: string };
   verdicts: Verdict[];
 }
 
@@ -196,6 +200,10 @@ export function formatText(report: BenchReport): string {
     lines.push(
       `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
     );
+  }
+  if (report.media) {
+    if ('error' in report.media) lines.push('', `photos: failed: ${report.media.error}`);
+    else lines.push(...formatMedia(report.media));
   }
   const reports = reportsLines(report);
   if (reports.length > 0)

@@ -12,8 +12,9 @@
  *   --write     update the generated part of docs/benchmarks.md
  *   --profile   CPU-profile this server's instances during the capacity ramp and the
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
- *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis)
- *               and/or `reports` (PDFs per second, finalization → PDF ready)
+ *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
+ *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
+ *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -39,14 +40,17 @@ import {
 } from './report.js';
 import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
 import { startBroker, type Broker } from '../kafka/broker.js';
+import { measureMedia } from './media.js';
+
+/** What `--only` may name: a setup, or the photo measurements. */
+export type BenchPart = TargetId | 'media' | 'reports';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 export interface BenchOptions {
   quick: boolean;
-  /** Setups to run, and `reports` for the PDF report; absent: all. */
-  only?: Array<TargetId | 'reports'>;
+  only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
   showProgress?: boolean;
@@ -69,6 +73,7 @@ function config(quick: boolean): BenchReport['config'] {
         },
         finalize: { pairs: 10, concurrency: 5, kafka: undefined },
         reports: { renders: 4, concurrency: 2, finalizations: 2 },
+        media: { uploads: 8, concurrency: 4, pairs: 1, photoBytes: 2_000_000 },
       }
     : {
         fanout: { updates: 1_000, ratePerSecond: 50 },
@@ -87,6 +92,7 @@ function config(quick: boolean): BenchReport['config'] {
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
         reports: { renders: 40, concurrency: 2, finalizations: 10 },
+        media: { uploads: 40, concurrency: 4, pairs: 5, photoBytes: 2_000_000 },
       };
 }
 
@@ -129,6 +135,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
   const withReports = !opts.only || opts.only.includes('reports');
+  const withMedia = !opts.only || opts.only.includes('media');
   if (!kafka && ids.some((id) => id.startsWith('ours'))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
@@ -210,6 +217,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   } finally {
     await broker?.stop({ removeData: true });
   }
+  let media: BenchReport['media'];
+  if (withMedia) {
+    try {
+      media = await measureMedia({ ...cfg.media, log });
+    } catch (err) {
+      media = { error: (err as Error).message.split('\n')[0]! };
+      log(`media: ${(err as Error).stack ?? media.error}`);
+    }
+  }
   let reports: BenchReport['reports'];
   if (withReports) {
     log('PDF reports…');
@@ -237,6 +253,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
     ...(reports ? { reports } : {}),
+    ...(media ? { media } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -251,11 +268,10 @@ async function main(): Promise<void> {
       only: { type: 'string' },
     },
   });
-  const only = values.only?.split(',').map((s) => s.trim()) as
-    Array<TargetId | 'reports'> | undefined;
+  const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
-    if (id !== 'reports' && !TARGETS.includes(id))
-      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, reports)`);
+    if (id !== 'media' && id !== 'reports' && !TARGETS.includes(id))
+      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, media, reports)`);
   }
   const report = await runBench({
     quick: values.quick,

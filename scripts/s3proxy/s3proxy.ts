@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -110,4 +111,61 @@ export async function startS3Proxy(opts: { log?: (line: string) => void } = {}):
     await new Promise((r) => setTimeout(r, 250));
   }
   return { endpoint, accessKeyId, secretAccessKey, region: 'us-east-1', stop };
+}
+
+export interface S3Account {
+  endpoint: string;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+}
+
+/** The S3 server named by the environment (S3_ENDPOINT and credentials), if any. */
+export function s3AccountFromEnv(env: NodeJS.ProcessEnv = process.env): S3Account | undefined {
+  if (!env.S3_ENDPOINT) return undefined;
+  return {
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION || 'us-east-1',
+    accessKeyId: env.S3_ACCESS_KEY_ID || undefined,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY || undefined,
+  };
+}
+
+/**
+ * Creates a bucket of its own (tests and benchmarks never share objects) and returns the
+ * server environment for `MEDIA_STORE=s3` on it; `endpoint` overrides where the server sends
+ * its requests (a relay in front of the store, say).
+ */
+export async function createTestBucket(
+  account: S3Account,
+  endpoint: string = account.endpoint,
+): Promise<Record<string, string>> {
+  const bucket = `constat-test-${randomBytes(6).toString('hex')}`;
+  const client = new S3Client({
+    endpoint: account.endpoint,
+    region: account.region,
+    forcePathStyle: true,
+    ...(account.accessKeyId && account.secretAccessKey
+      ? {
+          credentials: {
+            accessKeyId: account.accessKeyId,
+            secretAccessKey: account.secretAccessKey,
+          },
+        }
+      : {}),
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+  return {
+    MEDIA_STORE: 's3',
+    S3_ENDPOINT: endpoint,
+    S3_BUCKET: bucket,
+    S3_REGION: account.region,
+    S3_ACCESS_KEY_ID: account.accessKeyId ?? '',
+    S3_SECRET_ACCESS_KEY: account.secretAccessKey ?? '',
+    S3_FORCE_PATH_STYLE: 'true',
+  };
 }

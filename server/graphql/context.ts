@@ -10,6 +10,7 @@ import type { ChangePubSub } from './pubsub.js';
 import type { Loaders } from './loaders.js';
 import type { DocumentsRepository } from '../../persistence/documents-repository.js';
 import type { ReportService } from '../../report/report-service.js';
+import type { AttachmentService } from '../../media/attachment-service.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
@@ -23,6 +24,7 @@ export interface GraphQLServices {
   cursors: CursorCodec;
   pubsub: ChangePubSub;
   maxPageSize: number;
+  attachments: AttachmentService;
 }
 
 /** Built per request, after the bearer token was verified. */
