@@ -2,7 +2,10 @@
  * A stored constat to PDF bytes: reads what the report shows from the constat row, draws the
  * QR code of its verification URL, fills the template and has the browser print it.
  */
+import { createHash } from 'node:crypto';
 import QRCode from 'qrcode';
+import type { MediaStore } from '../media/media-store.js';
+import { attachmentKey } from '../media/attachment-service.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
 import type { SignatureRecord } from '../sync/constat-doc.js';
 import type { Role } from '../sync/permissions.js';
@@ -16,7 +19,15 @@ export interface ReportRendererOptions {
   insurerName: (uid: string) => string;
   /** Public origin of the verification page (`https://host`), read at each render. */
   publicUrl: () => string;
+  /** Where the attached photos are, for their thumbnails; absent: listed without pictures. */
+  media?: MediaStore;
+  /** Bytes of photos embedded in one report, in all; the rest are listed without a picture. */
+  thumbnailBudgetBytes?: number;
 }
+
+/** Photo types Chromium draws; HEIC/HEIF photos and PDFs are listed without a picture. */
+const DRAWABLE = new Set(['image/jpeg', 'image/png', 'image/webp']);
+const DEFAULT_THUMBNAIL_BUDGET = 6 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
 const asObject = (value: unknown): Json =>
@@ -86,7 +97,28 @@ export class ReportRenderer {
   async render(constat: StoredConstat): Promise<Uint8Array> {
     const url = verifyUrl(this.options.publicUrl(), constat.id, constat.contentHash);
     const qrSvg = await QRCode.toString(url, { type: 'svg', margin: 0, errorCorrectionLevel: 'M' });
-    const { html, footer } = renderReportHtml(reportInput(constat, this.options, url, qrSvg));
+    const input = reportInput(constat, this.options, url, qrSvg);
+    await this.addThumbnails(constat.sessionId, input.attachments);
+    const { html, footer } = renderReportHtml(input);
     return this.options.pool.pdf(html, footer);
+  }
+
+  /**
+   * Embeds the photos the drivers signed, as data: URIs (the page loads nothing). Only bytes
+   * whose SHA-256 is the one in the signed content are shown: a picture in the report is the
+   * picture both signed. Photos are embedded as stored (no resampling library here), so a
+   * budget bounds the report's size.
+   */
+  private async addThumbnails(sessionId: string, attachments: ReportAttachment[]): Promise<void> {
+    const { media } = this.options;
+    if (!media) return;
+    let budget = this.options.thumbnailBudgetBytes ?? DEFAULT_THUMBNAIL_BUDGET;
+    for (const a of attachments) {
+      if (!DRAWABLE.has(a.contentType) || a.byteSize <= 0 || a.byteSize > budget) continue;
+      const bytes = await media.get(attachmentKey(sessionId, a.id)).catch(() => undefined);
+      if (!bytes || createHash('sha256').update(bytes).digest('hex') !== a.sha256) continue;
+      budget -= bytes.byteLength;
+      a.thumbnail = `data:${a.contentType};base64,${Buffer.from(bytes).toString('base64')}`;
+    }
   }
 }

@@ -287,7 +287,12 @@ export function createReportService(
   const service = new ReportService({
     ...deps,
     renderer: pool
-      ? new ReportRenderer({ pool, insurerName: deps.insurerName, publicUrl: deps.publicUrl })
+      ? new ReportRenderer({
+          pool,
+          insurerName: deps.insurerName,
+          publicUrl: deps.publicUrl,
+          media: deps.media,
+        })
       : undefined,
     unavailableReason: `PDF reports are unavailable: Chromium not found (${
       setup.chromiumPath

@@ -162,6 +162,10 @@ export function renderReportHtml(input: ReportInput): ReportHtml {
   };
 
   const attachments = input.attachments.slice(0, 40);
+  const sectionLabel = (section: string) =>
+    section === 'vehicleA' || section === 'vehicleB' || section === 'accident'
+      ? label(section)
+      : id(section);
   const attachmentSection =
     attachments.length === 0
       ? ''
@@ -169,7 +173,8 @@ export function renderReportHtml(input: ReportInput): ReportHtml {
       ${attachments
         .map(
           (a) =>
-            `<tr><td>${a.thumbnail ? `<img src="${escapeHtml(a.thumbnail)}" alt=""/>` : ''}</td><td>${id(a.section)}</td><td>${id(a.kind)}</td><td>${id(a.contentType)}</td><td>${id(String(a.byteSize))}</td><td><code>${id(a.sha256)}</code></td><td>${id(a.takenAt)}</td></tr>`,
+            `<tr><td class="thumb" rowspan="2">${a.thumbnail ? `<img src="${escapeHtml(a.thumbnail)}" alt=""/>` : ''}</td><td>${sectionLabel(a.section)}</td><td class="nw">${id(a.kind)}</td><td class="nw">${id(a.contentType)}</td><td class="nw">${id(`${a.byteSize} B`)}</td><td class="nw">${id(a.takenAt)}</td></tr>` +
+            `<tr><td colspan="5"><code>SHA-256 ${id(a.sha256)}</code></td></tr>`,
         )
         .join('')}</table></section>`;
 
@@ -284,7 +289,9 @@ code { font-family: 'DejaVu Sans Mono', monospace; font-size: 7.4pt; }
 .countlabel { text-align: center; font-weight: bold; }
 .sketch-section { break-inside: avoid; }
 .sketch { width: 100%; height: auto; max-height: 68mm; }
-.attachments img { max-width: 18mm; max-height: 14mm; }
+.attachments img { max-width: 22mm; max-height: 16mm; }
+.attachments .thumb { width: 24mm; }
+.nw { white-space: nowrap; padding: 0 4px; }
 .grid td { border-bottom: 1px solid #ddd; padding: 2px; }
 .signatures { break-inside: avoid; }
 .sigs { display: flex; gap: 8px; }

@@ -14,6 +14,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,8 @@ import { BrowserPool, RenderError } from '../report/browser-pool.js';
 import { ReportRenderer, verifyUrl } from '../report/report-renderer.js';
 import { createReportService } from '../report/report-service.js';
 import { chromiumPath } from '../report/chromium.js';
+import { FileMediaStore } from '../media/file-store.js';
+import { attachmentKey } from '../media/attachment-service.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
 import { completeContent, completeVehicle } from './fixtures/constat.js';
 import { hashContent } from '../sync/content-hash.js';
@@ -179,6 +182,58 @@ test('page 1 matches the reference image within a tolerance', async (ctx) => {
     differing / pixels < 0.0025,
     `${((differing / pixels) * 100).toFixed(2)} % of page 1 differs from the reference`,
   );
+});
+
+test('attachments are listed; a photo whose bytes match the signed hash is drawn, others not', async (ctx) => {
+  const media = new FileMediaStore({
+    root: path.join(ctx.dir, 'media'),
+    urlSecret: 'x'.repeat(32),
+    baseUrl: () => 'http://127.0.0.1:1',
+  });
+  const photo = new PNG({ width: 64, height: 48 });
+  photo.data.fill(200);
+  const good = PNG.sync.write(photo);
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const constat = fixtureConstat();
+  const entry = (bytes: Uint8Array, kind: string, claimed = sha(bytes)) => ({
+    id: '',
+    kind,
+    contentType: 'image/png',
+    byteSize: bytes.byteLength,
+    sha256: claimed,
+    takenAt: '2025-03-14T17:50:00.000Z',
+  });
+  const content = constat.content as Record<string, Record<string, unknown>>;
+  content.vehicleA!.attachments = { 'photo-a1': { ...entry(good, 'damage'), id: 'photo-a1' } };
+  // B's entry names a hash the stored bytes do not have: listed, never drawn.
+  content.vehicleB!.attachments = {
+    'photo-b1': { ...entry(good, 'registration', 'e'.repeat(64)), id: 'photo-b1' },
+  };
+  await media.put(attachmentKey(constat.sessionId, 'photo-a1'), good, 'image/png');
+  await media.put(attachmentKey(constat.sessionId, 'photo-b1'), good, 'image/png');
+  const renderer = new ReportRenderer({
+    pool: ctx.pool,
+    insurerName: (uid) => uid,
+    publicUrl: () => 'https://constat.example.dz',
+    media,
+  });
+  const file = path.join(ctx.dir, 'attachments.pdf');
+  writeFileSync(file, await renderer.render(constat));
+  const text = pdfText(file);
+  for (const s of [
+    'Pièces jointes',
+    'المرفقات',
+    'damage',
+    'registration',
+    sha(good),
+    'e'.repeat(64),
+  ]) {
+    assert.ok(text.includes(s), `${s} missing`);
+  }
+  const images = execFileSync('pdfimages', ['-list', file], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /^\s*\d+\s+\d+\s+image\s+64\s+48\b/.test(l));
+  assert.is(images.length, 1, 'exactly the matching photo is drawn');
 });
 
 test('a hostile value is printed as text, not markup', async (ctx) => {
