@@ -15,7 +15,13 @@ import * as assert from 'uvu/assert';
 import { createHash, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { gql, spawnServer, startTestServer, token, type TestServer } from './support/server.js';
-import { errorCode, eventually, finalizeConstat, type Finalized } from './support/signing.js';
+import {
+  errorCode,
+  eventually,
+  finalizeConstat,
+  sleep,
+  type Finalized,
+} from './support/signing.js';
 import { setUp } from './support/suite.js';
 
 const PDF = `query($id: ID!) { constat(id: $id) {
@@ -253,12 +259,24 @@ missing('a PDF request answers UNAVAILABLE; the rest of the constat still reads'
 
 missing('`constat serve` starts and says so in one log line', async () => {
   const dataDir = `/tmp/constat-nochromium-${randomUUID()}`;
-  const server = await spawnServer({ DATA_DIR: dataDir, CHROMIUM_PATH: '/nonexistent/chromium' });
+  // Embedded defaults, as `npm start` on a fresh machine: none of the runner's shared services.
+  const server = await spawnServer({
+    DATA_DIR: dataDir,
+    CHROMIUM_PATH: '/nonexistent/chromium',
+    DATABASE_URL: '',
+    REDIS_URL: '',
+    KAFKA_BROKERS: '',
+  });
   try {
-    const lines = server
-      .output()
-      .split('\n')
-      .filter((l) => l.includes('PDF reports are unavailable'));
+    const unavailable = () =>
+      server
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('PDF reports are unavailable'));
+    // Logs are written asynchronously: the line may follow the "listening" one.
+    await eventually(() => (unavailable().length > 0 ? true : undefined), 10_000, 'no log line');
+    await sleep(500);
+    const lines = unavailable();
     assert.is(lines.length, 1, server.output());
     assert.match(lines[0]!, /CHROMIUM_PATH=\/nonexistent\/chromium/);
   } finally {
