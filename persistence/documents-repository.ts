@@ -40,6 +40,8 @@ export interface DocumentsRepository {
   enqueue(constatId: string, reason: RenderReason): Promise<void>;
   /** Queues a first render for every constat that has no document and no job (start-up scan). */
   enqueueMissing(): Promise<number>;
+  /** Queues a re-render of every constat whose latest document another template made. */
+  enqueueOutdated(template: string): Promise<number>;
   /** Leases up to `limit` due jobs for `leaseMs`. */
   claim(limit: number, leaseMs: number): Promise<RenderJob[]>;
   /**
@@ -91,6 +93,20 @@ export function createDocumentsRepository(sql: postgres.Sql): DocumentsRepositor
         select c.id, 'finalized' from constats c
         where not exists (select 1 from constat_documents d where d.constat_id = c.id)
         on conflict (constat_id) do nothing
+        returning constat_id
+      `;
+      return rows.length;
+    },
+
+    async enqueueOutdated(template) {
+      const rows = await sql`
+        insert into document_renders (constat_id, reason)
+        select constat_id, 'rerender' from (
+          select distinct on (constat_id) constat_id, template from constat_documents
+          order by constat_id, version desc
+        ) latest
+        where latest.template <> ${template}
+        on conflict (constat_id) do update set reason = 'rerender'
         returning constat_id
       `;
       return rows.length;

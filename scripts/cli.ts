@@ -17,6 +17,8 @@ commands:
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
   schemas [--check]              write (or check) docs/events/*.json from the schemas in code
+  rerender <constatId>…          queue new versions of these constats' PDF reports (earlier
+        [--outdated]             versions stay); --outdated: every report another template made
   simulate [--pairs N] [--url U]…  simulated phone pairs against a server (or an embedded one):
         [--offline] [--tamper]   open, join, co-edit, sign, finalized; --help for every option
         [--kafka B] [--verbose]
@@ -68,6 +70,42 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       process.stdout.write(
         applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n',
       );
+    } finally {
+      await db.close();
+    }
+  },
+  rerender: async (argv) => {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { outdated: { type: 'boolean', default: false } },
+    });
+    if (!values.outdated && positionals.length === 0)
+      throw new UsageError('rerender needs constat ids or --outdated');
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    const { openDatabase } = await import('../persistence/database.js');
+    const { migrate } = await import('../persistence/migrate.js');
+    const { createDocumentsRepository } = await import('../persistence/documents-repository.js');
+    const { TEMPLATE_VERSION } = await import('../report/report-template.js');
+    const db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    });
+    try {
+      await migrate(db.sql, logger);
+      const documents = createDocumentsRepository(db.sql);
+      let queued = 0;
+      if (values.outdated) queued += await documents.enqueueOutdated(TEMPLATE_VERSION);
+      for (const id of positionals) {
+        await documents.enqueue(id, 'rerender').catch((err: unknown) => {
+          throw new UsageError(`${id}: not a finalized constat (${(err as Error).message})`);
+        });
+        queued++;
+      }
+      // A running instance with Chromium renders them at its next poll (REPORT_POLL_MS).
+      process.stdout.write(`queued ${queued} report render(s)\n`);
     } finally {
       await db.close();
     }

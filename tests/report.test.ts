@@ -12,6 +12,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { gql, spawnServer, startTestServer, token, type TestServer } from './support/server.js';
@@ -172,8 +173,19 @@ test('the verification page: content hash, file hash, wrong hash, unknown id', a
 test('a re-render adds version 2 and version 1 stays retrievable', async (ctx) => {
   const { constatId, tokenA } = ctx.constat;
   const first = (await readPdf(ctx.server, tokenA, constatId)).pdf;
-  // What an operator does after a template change: queue a re-render of the constat.
-  await ctx.sql`insert into document_renders (constat_id, reason) values (${constatId}, 'rerender')`;
+  // What an operator does after a template change: `constat rerender <id>`.
+  const cli = spawnSync(process.execPath, ['bin/constat.js', 'rerender', constatId], {
+    encoding: 'utf8',
+    env: { ...process.env, DATABASE_URL: ctx.server.databaseUrl!, LOG_LEVEL: 'warn' },
+  });
+  assert.is(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /queued 1 report render/);
+  const refused = spawnSync(process.execPath, ['bin/constat.js', 'rerender', randomUUID()], {
+    encoding: 'utf8',
+    env: { ...process.env, DATABASE_URL: ctx.server.databaseUrl!, LOG_LEVEL: 'warn' },
+  });
+  assert.is.not(refused.status, 0, 'an unknown constat is refused');
+  assert.match(refused.stderr, /not a finalized constat/);
   const second = await eventually(async () => {
     const pdf = (await readPdf(ctx.server, tokenA, constatId)).pdf;
     return pdf.version === 2 ? pdf : undefined;
@@ -183,10 +195,23 @@ test('a re-render adds version 2 and version 1 stays retrievable', async (ctx) =
   assert.is(old.sha256, first.sha256);
   const bytes = new Uint8Array(await (await fetch(old.url)).arrayBuffer());
   assert.is(createHash('sha256').update(bytes).digest('hex'), first.sha256);
+  // --outdated: only reports whose latest version another template made.
+  const rerender = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/constat.js', 'rerender', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: ctx.server.databaseUrl!, LOG_LEVEL: 'warn' },
+    });
+  assert.match(rerender('--outdated').stdout, /queued 0 /);
+  await ctx.sql`update constat_documents set template = 'report-older' where constat_id = ${constatId} and version = 2`;
+  assert.match(rerender('--outdated').stdout, /queued 1 /);
+  await eventually(async () => {
+    const pdf = (await readPdf(ctx.server, tokenA, constatId)).pdf;
+    return pdf.version === 3 ? pdf : undefined;
+  }, 60_000);
   const all = (await readPdf(ctx.server, tokenA, constatId)).documents;
   assert.equal(
     all.map((d: { version: number }) => d.version),
-    [1, 2],
+    [1, 2, 3],
   );
 });
 
