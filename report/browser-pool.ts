@@ -50,6 +50,12 @@ export class BrowserPool {
     if (this.closed) throw new RenderError('the browser pool is closed');
     await this.acquire();
     try {
+      // A (re)launch is bounded by puppeteer's own launch timeout, not by the render's.
+      await this.getBrowser().catch((err: unknown) => {
+        throw new RenderError(`the browser did not start: ${(err as Error).message}`, {
+          cause: err,
+        });
+      });
       return await this.withTimeout((track) => this.print(html, footer, track));
     } finally {
       this.release();

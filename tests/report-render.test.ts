@@ -291,6 +291,33 @@ test('a missing browser fails the render cleanly and the feature reports unavail
   assert.match(service.unavailableReason, /CHROMIUM_PATH=\/nonexistent\/chromium/);
 });
 
+test('a render past its timeout fails cleanly, and the pool serves the next one', async () => {
+  const pool = new BrowserPool({
+    executablePath: chromiumPath()!,
+    concurrency: 1,
+    timeoutMs: 4_000,
+    logger,
+  });
+  try {
+    await pool.warm();
+    // A page that keeps the printer busy far longer than the timeout.
+    const huge = `<p>${'<span>x</span> '.repeat(2_000_000)}</p>`;
+    const started = performance.now();
+    try {
+      await pool.pdf(huge);
+      assert.unreachable('the render did not time out');
+    } catch (err) {
+      assert.instance(err, RenderError);
+      assert.match((err as Error).message, /longer than 4000 ms/);
+    }
+    assert.ok(performance.now() - started < 8_000, 'the caller was answered at the timeout');
+    const pdf = await pool.pdf('<p>next</p>');
+    assert.is(Buffer.from(pdf.subarray(0, 5)).toString(), '%PDF-');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a browser that crashes is relaunched for the next render', async (ctx) => {
   await ctx.renderer.render(fixtureConstat());
   const before = ctx.pool.launches;

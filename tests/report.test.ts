@@ -14,6 +14,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import postgres from 'postgres';
 import { gql, spawnServer, startTestServer, token, type TestServer } from './support/server.js';
 import {
@@ -168,6 +170,64 @@ test('the verification page: content hash, file hash, wrong hash, unknown id', a
   assert.is(malformed.status, 400);
   assert.is((await malformed.json()).error.code, 'BAD_USER_INPUT');
   assert.is((await fetch(`${ctx.server.url}/verify/${constatId}`)).status, 400);
+});
+
+test('formVersions serve the Arabic labels of dz (boxes and fields) with the unverified note', async (ctx) => {
+  const res = await gql(
+    ctx.server.url,
+    ctx.constat.tokenA,
+    `{ formVersions { id languages note circumstances { id label(lang: "ar") labels { fr ar en } } labels { key label(lang: "ar") labels { fr } } } }`,
+  );
+  assert.not.ok(res.errors, JSON.stringify(res.errors));
+  const dz = res.data!.formVersions.find((f: { id: string }) => f.id === 'dz');
+  assert.equal(dz.languages, ['fr', 'ar']);
+  assert.match(dz.note, /unverified/);
+  assert.is(dz.circumstances.length, 23);
+  for (const c of dz.circumstances) assert.match(c.label, /[\u0600-\u06FF]/, `box ${c.id}`);
+  assert.is(dz.circumstances[0].labels.fr, "Heurtait à l'arrière, même sens, même file");
+  const plate = dz.labels.find((l: { key: string }) => l.key === 'plate');
+  assert.equal([plate.label, plate.labels.fr], ['رقم التسجيل', "N° d'immatriculation"]);
+  const eu = res.data!.formVersions.find((f: { id: string }) => f.id === 'eu');
+  assert.equal(eu.languages, ['fr', 'en']);
+  assert.is(eu.note, null);
+});
+
+test('a render that fails (media store unwritable) is retried and succeeds once it is back', async (ctx) => {
+  // The file store cannot create reports/<id>/ while `reports` is a file. The reports already
+  // stored wait aside and come back afterwards.
+  const blocker = path.join(ctx.server.dataDir, 'media', 'objects', 'reports');
+  const aside = `${blocker}.aside`;
+  await rename(blocker, aside);
+  await writeFile(blocker, 'not a folder');
+  let removed = false;
+  try {
+    const constat = await finalizeConstat(ctx.server);
+    const failed = await eventually(async () => {
+      const [job] = await ctx.sql<{ attempts: number; last_error: string | null }[]>`
+        select attempts, last_error from document_renders where constat_id = ${constat.constatId}`;
+      return job && job.attempts >= 1 && job.last_error ? job : undefined;
+    }, 60_000);
+    assert.match(failed.last_error!, /file store|cannot write|ENOTDIR/i);
+    const before = await readPdf(ctx.server, constat.tokenA, constat.constatId);
+    assert.is(before.pdf, null, 'no report while the store refuses it');
+    await rm(blocker, { force: true });
+    removed = true;
+    const pdf = await eventually(
+      async () => (await readPdf(ctx.server, constat.tokenA, constat.constatId)).pdf ?? undefined,
+      60_000,
+      'the render was not retried',
+    );
+    assert.is(pdf.version, 1);
+    const [left] =
+      await ctx.sql`select 1 from document_renders where constat_id = ${constat.constatId}`;
+    assert.is(left, undefined, 'the job is gone once recorded');
+  } finally {
+    if (!removed) await rm(blocker, { force: true });
+    await mkdir(blocker, { recursive: true });
+    for (const entry of await readdir(aside))
+      await rename(path.join(aside, entry), path.join(blocker, entry));
+    await rm(aside, { recursive: true, force: true });
+  }
 });
 
 test('a re-render adds version 2 and version 1 stays retrievable', async (ctx) => {
