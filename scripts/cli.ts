@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
+import type { Database } from '../persistence/database.js';
 
 const USAGE = `usage: constat <command> [options]
 
@@ -56,23 +57,11 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     );
   },
   migrate: async () => {
-    const config = loadConfig();
-    const logger = createLogger(config.logLevel);
-    const { openDatabase } = await import('../persistence/database.js');
-    const { migrate } = await import('../persistence/migrate.js');
-    const db = await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      logger,
-    });
-    try {
-      const { applied } = await migrate(db.sql, logger);
+    await withMigratedDatabase(async (_sql, applied) => {
       process.stdout.write(
         applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n',
       );
-    } finally {
-      await db.close();
-    }
+    });
   },
   rerender: async (argv) => {
     const { values, positionals } = parseArgs({
@@ -82,20 +71,10 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     });
     if (!values.outdated && positionals.length === 0)
       throw new UsageError('rerender needs constat ids or --outdated');
-    const config = loadConfig();
-    const logger = createLogger(config.logLevel);
-    const { openDatabase } = await import('../persistence/database.js');
-    const { migrate } = await import('../persistence/migrate.js');
     const { createDocumentsRepository } = await import('../persistence/documents-repository.js');
     const { TEMPLATE_VERSION } = await import('../report/report-template.js');
-    const db = await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      logger,
-    });
-    try {
-      await migrate(db.sql, logger);
-      const documents = createDocumentsRepository(db.sql);
+    await withMigratedDatabase(async (sql) => {
+      const documents = createDocumentsRepository(sql);
       let queued = 0;
       if (values.outdated) queued += await documents.enqueueOutdated(TEMPLATE_VERSION);
       for (const id of positionals) {
@@ -106,9 +85,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       }
       // A running instance with Chromium renders them at its next poll (REPORT_POLL_MS).
       process.stdout.write(`queued ${queued} report render(s)\n`);
-    } finally {
-      await db.close();
-    }
+    });
   },
   'test-run': async (argv) => (await import('./test-run.js')).runTests(argv),
   simulate: async (argv) => {
@@ -126,6 +103,27 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
 };
 
 class UsageError extends Error {}
+
+/** Opens the configured database, applies pending migrations, runs `fn`, closes it. */
+async function withMigratedDatabase(
+  fn: (sql: Database['sql'], applied: string[]) => Promise<void>,
+): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const { openDatabase } = await import('../persistence/database.js');
+  const { migrate } = await import('../persistence/migrate.js');
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+  });
+  try {
+    const { applied } = await migrate(db.sql, logger);
+    await fn(db.sql, applied);
+  } finally {
+    await db.close();
+  }
+}
 
 const [name = 'serve', ...rest] = process.argv.slice(2);
 const command = commands[name === '--help' || name === '-h' ? 'help' : name];
