@@ -39,6 +39,13 @@ export interface AttachmentSettings {
   retentionMs: number;
 }
 
+/** What the service reports to metrics. */
+export interface AttachmentObserver {
+  slotIssued(): void;
+  fileChecked(outcome: 'verified' | 'mismatch'): void;
+  cleaned(attachments: number, orphans: number): void;
+}
+
 export interface UploadSlot extends UploadTarget {
   attachmentId: string;
   expiresAt: string;
@@ -110,6 +117,7 @@ export class AttachmentService {
     private readonly records: AttachmentRecords,
     private readonly settings: AttachmentSettings,
     private readonly logger: Logger,
+    private readonly observer?: AttachmentObserver,
   ) {}
 
   get storeKind(): MediaStore['kind'] {
@@ -173,6 +181,7 @@ export class AttachmentService {
         { maxPerParty: this.settings.maxPerParty },
       );
     }
+    this.observer?.slotIssued();
     const ttl = this.settings.uploadTtlSeconds;
     const target = await this.store.uploadTarget(
       objectKey,
@@ -419,6 +428,7 @@ export class AttachmentService {
       problem ?? null,
       exif,
     );
+    this.observer?.fileChecked(problem ? 'mismatch' : 'verified');
     if (problem) this.logger.info({ attachmentId: record.id, problem }, 'attachment refused');
     return { problem, exif };
   }
@@ -455,7 +465,10 @@ export class AttachmentService {
       if (batch.length >= 100) await sweep();
     }
     if (batch.length > 0) await sweep();
-    if (attachments + orphans > 0) this.logger.info({ attachments, orphans }, 'media cleaned up');
+    if (attachments + orphans > 0) {
+      this.observer?.cleaned(attachments, orphans);
+      this.logger.info({ attachments, orphans }, 'media cleaned up');
+    }
     return { attachments, orphans };
   }
 }

@@ -1,11 +1,10 @@
 /** The one place a media store is created from configuration, once per server instance. */
-import path from 'node:path';
 import type { MediaStore } from './media-store.js';
 import { FileMediaStore } from './file-store.js';
 import { S3MediaStore, type S3StoreOptions } from './s3-store.js';
 
 export type MediaStoreConfig =
-  { kind: 'files'; dataDir: string; urlSecret: string } | ({ kind: 's3' } & S3StoreOptions);
+  { kind: 'files'; root: string; urlSecret: string } | ({ kind: 's3' } & S3StoreOptions);
 
 /** `baseUrl` gives the origin of the server's own media URLs (the file store serves them). */
 export function createMediaStore(config: MediaStoreConfig, baseUrl: () => string): MediaStore {
@@ -14,7 +13,7 @@ export function createMediaStore(config: MediaStoreConfig, baseUrl: () => string
     return new S3MediaStore(options);
   }
   return new FileMediaStore({
-    root: path.join(config.dataDir, 'media'),
+    root: config.root,
     urlSecret: config.urlSecret,
     baseUrl,
   });

@@ -176,6 +176,7 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
         constatExists: async (id) => (await constats.get(id)) !== null,
@@ -200,6 +201,14 @@ export async function startServer(
       createAttachmentsRepository(db.sql),
       config.media,
       logger.child({ component: 'media' }),
+      {
+        slotIssued: () => metrics.uploadSlots.inc(),
+        fileChecked: (outcome) => metrics.attachmentChecks.inc({ outcome }),
+        cleaned: (attachments, orphans) => {
+          metrics.mediaCleaned.inc({ reason: 'attachment' }, attachments);
+          metrics.mediaCleaned.inc({ reason: 'orphan' }, orphans);
+        },
+      },
     );
     const cleanup = setInterval(() => {
       attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));
@@ -287,6 +296,8 @@ export async function startServer(
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
         attachments,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       ...(config.media.store.kind === 'files'
@@ -342,7 +353,16 @@ export async function startServer(
 
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    if (!ownUrl) ownUrl = `http://${host}:${port}`;
+    if (!ownUrl) {
+      ownUrl = `http://${host}:${port}`;
+      if (media.kind === 'files' && !config.host.startsWith('127.')) {
+        // GraphQL answers use the caller's origin; the finalized event has no caller.
+        logger.warn(
+          { downloadBase: ownUrl },
+          'MEDIA_STORE=files without PUBLIC_URL: download URLs in finalized events name this instance',
+        );
+      }
+    }
     if (reports.service.available) {
       reports.service.start();
       // Launched now so the first report does not wait for the browser.

@@ -145,7 +145,9 @@ const invalid: Array<[variable: string, env: Record<string, string>]> = [
 test('media: files under DATA_DIR by default; S3 from its variables', () => {
   const files = loadConfig({ DATA_DIR: '/var/lib/constat' }).media;
   assert.is(files.store.kind, 'files');
-  if (files.store.kind === 'files') assert.is(files.store.dataDir, '/var/lib/constat');
+  if (files.store.kind === 'files') assert.is(files.store.root, '/var/lib/constat/media');
+  const shared = loadConfig({ DATA_DIR: '/var/lib/constat', MEDIA_DIR: '/mnt/media' }).media;
+  if (shared.store.kind === 'files') assert.is(shared.store.root, '/mnt/media');
   assert.is(files.maxBytes, 15 * 1024 * 1024);
   assert.is(files.maxPerParty, 12);
   assert.is(files.uploadTtlSeconds, 900);

@@ -32,6 +32,7 @@ import {
   sleep,
 } from './support/signing.js';
 import { setUp } from './support/suite.js';
+import { metric } from './support/graphql.js';
 import { s3ServerEnv } from './support/s3.js';
 import { tcpGate, type TcpGate } from './support/tcp-gate.js';
 import { fillConstat } from './support/signing.js';
@@ -264,6 +265,10 @@ for (const variant of VARIANTS) {
     assert.equal(view.exifGps, GPS);
     const bytes = new Uint8Array(await (await fetch(view.url!)).arrayBuffer());
     assert.is(sha(bytes), damage.sha256);
+    // Counted for operators.
+    assert.ok((await metric(ctx.server.url, 'constat_upload_slots_total')) >= 2);
+    const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
+    assert.match(metrics, /^constat_attachment_checks_total\{outcome="verified"\} [1-9]/m);
     const stranger = await token(`stranger-${f.tag}`, 'x');
     const hidden = await gql(ctx.server.url, stranger, CONSTAT_ATTACHMENTS, { id: f.constatId });
     assert.is(hidden.data?.constat ?? null, null);
@@ -447,6 +452,23 @@ for (const variant of VARIANTS) {
     const stored = await ctx.store.get(attachmentKey(f.sessionId, slot!.attachmentId));
     assert.is(sha(stored!), file.sha256);
   });
+
+  if (!variant.s3) {
+    test('the file store hands out URLs with the origin the caller used', async (ctx) => {
+      const { pair } = await openDevices(ctx);
+      const viaName = ctx.server.url.replace('127.0.0.1', 'localhost');
+      const file = photo(10_000);
+      const res = await requestUpload(viaName, pair.tokenA, pair.sessionId, {
+        kind: 'damage',
+        contentType: 'image/jpeg',
+        byteSize: file.bytes.byteLength,
+        sha256: file.sha256,
+      });
+      const slot = res.data!.requestUpload;
+      assert.ok(slot.url.startsWith(`${viaName}/v1/media/`), slot.url);
+      assert.is(await uploadBytes(slot, file.bytes), 200);
+    });
+  }
 
   if (variant.s3) {
     test('store down at upload time: a clear error, no slot recorded; fine again once back', async (ctx) => {
