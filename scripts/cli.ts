@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadStorageConfig, tokenSigningSecret } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
+import type { Database } from '../persistence/database.js';
 
 const USAGE = `usage: constat <command> [options]
 
@@ -19,6 +20,8 @@ commands:
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
   schemas [--check]              write (or check) docs/events/*.json from the schemas in code
+  rerender <constatId>…          queue new versions of these constats' PDF reports (earlier
+        [--outdated]             versions stay); --outdated: every report another template made
   simulate [--pairs N] [--url U]…  simulated phone pairs against a server (or an embedded one):
         [--offline] [--tamper]   open, join, co-edit, sign, finalized; --help for every option
         [--kafka B] [--verbose]
@@ -80,23 +83,35 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     );
   },
   migrate: async () => {
-    const config = loadStorageConfig();
-    const logger = createLogger(config.logLevel);
-    const { openDatabase } = await import('../persistence/database.js');
-    const { migrate } = await import('../persistence/migrate.js');
-    const db = await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      logger,
-    });
-    try {
-      const { applied } = await migrate(db.sql, logger);
+    await withMigratedDatabase(async (_sql, applied) => {
       process.stdout.write(
         applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n',
       );
-    } finally {
-      await db.close();
-    }
+    });
+  },
+  rerender: async (argv) => {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { outdated: { type: 'boolean', default: false } },
+    });
+    if (!values.outdated && positionals.length === 0)
+      throw new UsageError('rerender needs constat ids or --outdated');
+    const { createDocumentsRepository } = await import('../persistence/documents-repository.js');
+    const { TEMPLATE_VERSION } = await import('../report/report-template.js');
+    await withMigratedDatabase(async (sql) => {
+      const documents = createDocumentsRepository(sql);
+      let queued = 0;
+      if (values.outdated) queued += await documents.enqueueOutdated(TEMPLATE_VERSION);
+      for (const id of positionals) {
+        await documents.enqueue(id, 'rerender').catch((err: unknown) => {
+          throw new UsageError(`${id}: not a finalized constat (${(err as Error).message})`);
+        });
+        queued++;
+      }
+      // A running instance with Chromium renders them at its next poll (REPORT_POLL_MS).
+      process.stdout.write(`queued ${queued} report render(s)\n`);
+    });
   },
   'test-run': async (argv) => (await import('./test-run.js')).runTests(argv),
   simulate: async (argv) => {
@@ -114,6 +129,27 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
 };
 
 class UsageError extends Error {}
+
+/** Opens the configured database, applies pending migrations, runs `fn`, closes it. */
+async function withMigratedDatabase(
+  fn: (sql: Database['sql'], applied: string[]) => Promise<void>,
+): Promise<void> {
+  const config = loadStorageConfig();
+  const logger = createLogger(config.logLevel);
+  const { openDatabase } = await import('../persistence/database.js');
+  const { migrate } = await import('../persistence/migrate.js');
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+  });
+  try {
+    const { applied } = await migrate(db.sql, logger);
+    await fn(db.sql, applied);
+  } finally {
+    await db.close();
+  }
+}
 
 const [name = 'serve', ...rest] = process.argv.slice(2);
 const command = commands[name === '--help' || name === '-h' ? 'help' : name];

@@ -38,6 +38,8 @@ import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
+import { createDocumentsRepository } from '../persistence/documents-repository.js';
+import { createReportService } from '../report/report-service.js';
 import { AttachmentService } from '../media/attachment-service.js';
 import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
 
@@ -228,7 +230,33 @@ export async function startServer(
     }, config.media.cleanupIntervalMs);
     cleanup.unref();
     cleanups.push(async () => clearInterval(cleanup));
-    const finalizer = createFinalizer(constats, () => kafka?.wake(), attachments);
+    const documents = createDocumentsRepository(db.sql);
+    const reports = createReportService(
+      { ...config.report, urlTtlSeconds: config.media.downloadTtlSeconds },
+      {
+        documents,
+        constats,
+        media,
+        logger,
+        insurerName: (uid) => registry.list().find((c) => c.uid === uid)?.name ?? uid,
+        publicUrl: () => ownUrl,
+        onRendered: (seconds) => metrics.reportRenders.observe(seconds),
+        onFailed: () => metrics.reportFailures.inc(),
+      },
+    );
+    cleanups.push(async () => {
+      await reports.service.close();
+      await reports.pool?.close();
+    });
+    metrics.trackReports(() => documents.pending());
+    const finalizer = createFinalizer(
+      constats,
+      (constatId) => {
+        kafka?.wake();
+        reports.service.finalized(constatId);
+      },
+      attachments,
+    );
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -279,6 +307,8 @@ export async function startServer(
         metrics,
         constats,
         timeline,
+        documents,
+        reports: reports.service,
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
@@ -292,6 +322,13 @@ export async function startServer(
         : {}),
       metrics,
       readiness,
+      features: {
+        report: () =>
+          reports.service.available
+            ? 'available'
+            : `unavailable: ${reports.service.unavailableReason}`,
+      },
+      verify: { constats, documents },
       publicUrl: config.publicUrl,
       metricsHere: config.metrics.port === undefined,
       metricsToken: config.metrics.token,
@@ -357,6 +394,20 @@ export async function startServer(
           'MEDIA_STORE=files without PUBLIC_URL: download URLs in finalized events name this instance',
         );
       }
+    }
+    if (reports.service.available) {
+      reports.service.start();
+      // Launched now so the first report does not wait for the browser.
+      reports.pool
+        ?.warm()
+        .catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message },
+            'report browser failed to start; renders will retry',
+          ),
+        );
+    } else {
+      logger.warn(reports.service.unavailableReason);
     }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(

@@ -2,7 +2,7 @@
  * The benchmark harness (`npm run bench`) in its --quick mode: every setup starts, every
  * measurement produces figures, ratios to the reference are computed, targets are judged, and
  * the generated part of the benchmarks document is written without touching the prose around
- * it. The figures themselves are not asserted: a quick run on a shared machine says nothing
+ * it; the PDF report gives its PDFs per second and finalization → PDF ready. The figures themselves are not asserted: a quick run on a shared machine says nothing
  * about them.
  */
 import { suite } from 'uvu';
@@ -74,6 +74,16 @@ test('this server is measured end to end: finalizations committed and on Kafka',
   for (const id of ['reference', 'hocuspocus-redis']) {
     assert.is(report.targets.find((t) => t.id === id)!.finalize, undefined);
   }
+});
+
+test('the PDF report is measured: PDFs per second and finalization → PDF ready', (ctx) => {
+  const r = ctx.report!.reports;
+  assert.ok(r && !('error' in r), `reports: ${r && 'error' in r ? r.error : 'missing'}`);
+  assert.ok(r.pdfsPerSecond > 0, 'PDFs per second');
+  finite(r.renderMs.p50, 'one PDF p50');
+  finite(r.readyMs.p50, 'finalization → PDF p50');
+  assert.ok(r.readyMs.p50 >= 0, 'the PDF is recorded after the constat');
+  assert.match(formatText(ctx.report!), /PDFs\/s from one warm browser/);
 });
 
 test('photos: uploads through the server and to presigned URLs, finalization with 8 photos', (ctx) => {

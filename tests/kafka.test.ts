@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -205,6 +205,7 @@ test('a finalized constat arrives once on each insurer topic and on constats: ke
 
   const outbox = await ctx.sql<{ topic: string; sent: boolean }[]>`
     select topic, sent_at is not null as sent from outbox where message_key = ${f.constatId}
+      and payload->>'type' = 'dz.constat.finalized.v1'
     order by topic
   `;
   assert.equal(
@@ -215,6 +216,41 @@ test('a finalized constat arrives once on each insurer topic and on constats: ke
       { topic: 'trust', sent: true },
     ],
     'outbox rows marked sent',
+  );
+});
+
+test('the signed report is announced on both insurer topics with dz.constat.document_ready.v1, after the finalized event', async (ctx) => {
+  const f = await sharedConstat(ctx);
+  const readyOf = (topic: string) =>
+    ctx.reader.on(
+      topic,
+      (m) => m.key === f.constatId && m.headers.ce_type === 'dz.constat.document_ready.v1',
+    );
+  await ctx.reader.waitFor(
+    () => INSURER_TOPICS.every((t) => readyOf(t).length > 0),
+    90_000,
+    'no document_ready on the insurer topics',
+  );
+  const validator = createEventValidator();
+  const ids = new Set<string>();
+  for (const topic of INSURER_TOPICS) {
+    const [m] = readyOf(topic);
+    const event = validator.parse(m!.value) as unknown as Envelope;
+    ids.add(event.id);
+    assert.is(event.data.constatId, f.constatId);
+    assert.is(event.data.contentHash, f.hash);
+    assert.is(event.data.document.version, 1);
+    const pdf = new Uint8Array(await (await fetch(event.data.url)).arrayBuffer());
+    assert.is(createHash('sha256').update(pdf).digest('hex'), event.data.document.sha256);
+    // The finalized event came first on the same topic (same key, same partition).
+    const finalized = finalizedOf(ctx, f.constatId, topic)[0]!;
+    assert.ok(BigInt(finalized.offset) < BigInt(m!.offset), `${topic}: finalized first`);
+  }
+  assert.is(ids.size, 1, 'one event, the same id on both topics');
+  assert.is(
+    ctx.reader.on('constats', (m) => m.headers.ce_type === 'dz.constat.document_ready.v1').length,
+    0,
+    'not on constats',
   );
 });
 
@@ -478,7 +514,7 @@ test('docs/events.md has one example per event type, each valid against docs/eve
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))
     .sort();
-  assert.is(types.length, 14);
+  assert.is(types.length, 15);
   assert.equal(
     examples.map((e) => e.type).sort(),
     types,

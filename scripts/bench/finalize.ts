@@ -50,7 +50,7 @@ interface Prepared {
 }
 
 /** A complete form, as plain sections: what A and B write. */
-async function formContent(i: number) {
+export async function formContent(i: number) {
   const doc = new Y.Doc();
   createSkeleton(doc, null);
   const script = pairScript(

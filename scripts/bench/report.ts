@@ -4,6 +4,7 @@
  * docs/benchmarks.md (between its `bench:begin` and `bench:end` markers; the rest of that
  * file is prose kept by hand).
  */
+import type { ReportsResult } from './reports.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { formatMedia, type MediaBenchResult } from './media.js';
 import * as prettier from 'prettier';
@@ -61,10 +62,13 @@ export interface BenchReport {
       timeBudgetSeconds: number;
     };
     finalize: { pairs: number; concurrency: number; kafka: string | undefined };
+    reports: { renders: number; concurrency: number; finalizations: number };
     media: { uploads: number; concurrency: number; pairs: number; photoBytes: number };
   };
   durationSeconds: number;
   targets: TargetResult[];
+  /** The PDF report (this server only); absent when not selected. */
+  reports?: ReportsResult | { error: string };
   /** Photo uploads and finalization with photos (scripts/bench/media.ts). */
   media?: MediaBenchResult | { error: string };
   verdicts: Verdict[];
@@ -267,6 +271,9 @@ export function formatText(report: BenchReport): string {
     if ('error' in report.media) lines.push('', `photos: failed: ${report.media.error}`);
     else lines.push(...formatMedia(report.media));
   }
+  const reports = reportsLines(report);
+  if (reports.length > 0)
+    lines.push('', 'PDF reports (this server only):', ...reports.map((l) => `  ${l}`));
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);
   for (const t of report.targets) {
@@ -281,6 +288,17 @@ export function formatText(report: BenchReport): string {
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** The PDF report figures, one line each (text and markdown alike). */
+function reportsLines(report: BenchReport): string[] {
+  const r = report.reports;
+  if (!r) return [];
+  if ('error' in r) return [`failed: ${r.error}`];
+  return [
+    `${fmt(r.pdfsPerSecond)} PDFs/s from one warm browser, ${r.concurrency} at a time (${r.renders} PDFs, ${fmt(r.pdfKiB, 0)} KiB each); one PDF p50 ${fmt(r.renderMs.p50, 0)} ms, p95 ${fmt(r.renderMs.p95, 0)} ms; browser launch + first PDF ${fmt(r.coldFirstPdfMs, 0)} ms`,
+    `finalization → PDF recorded, one constat at a time (${r.finalizations}): p50 ${fmt(r.readyMs.p50, 0)} ms, p95 ${fmt(r.readyMs.p95, 0)} ms, max ${fmt(r.readyMs.max, 0)} ms`,
+  ];
 }
 
 export function markdownBlock(report: BenchReport): string {
@@ -322,9 +340,10 @@ export function markdownBlock(report: BenchReport): string {
       `Finalizations: ${c.finalize.pairs} prepared pairs signing, ${c.finalize.concurrency} at a time` +
       `${c.finalize.kafka ? ', read back from Kafka' : ', no Kafka broker'}.`,
     '',
-    '**Targets**',
-    '',
   );
+  const reports = reportsLines(report);
+  if (reports.length > 0) out.push('**PDF reports**', '', ...reports.map((l) => `- ${l}`), '');
+  out.push('**Targets**', '');
   for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
   out.push('', ...bigDocTable(report));
   out.push('', '**Idle memory** (RSS of each instance after the idle pause)', '');

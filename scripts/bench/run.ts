@@ -13,7 +13,8 @@
  *   --profile   CPU-profile this server's instances during the capacity ramp and the
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
- *               media: photo uploads and finalization with photos, scripts/bench/media.ts)
+ *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
+ *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
  *
@@ -29,6 +30,7 @@ import { fdLimit, measureCapacity } from './capacity.js';
 import { measureBigDocs } from './bigdoc.js';
 import { measureFanout } from './fanout.js';
 import { measureFinalizations } from './finalize.js';
+import { measureReports } from './reports.js';
 import { startProfiling } from './inspector.js';
 import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
@@ -44,7 +46,7 @@ import { startBroker, type Broker } from '../kafka/broker.js';
 import { measureMedia } from './media.js';
 
 /** What `--only` may name: a setup, or the photo measurements. */
-export type BenchPart = TargetId | 'media';
+export type BenchPart = TargetId | 'media' | 'reports';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
@@ -84,6 +86,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 20,
         },
         finalize: { pairs: 10, concurrency: 5, kafka: undefined },
+        reports: { renders: 4, concurrency: 2, finalizations: 2 },
         media: { uploads: 8, concurrency: 4, pairs: 1, photoBytes: 2_000_000 },
       }
     : {
@@ -109,6 +112,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 150,
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
+        reports: { renders: 40, concurrency: 2, finalizations: 10 },
         media: { uploads: 40, concurrency: 4, pairs: 5, photoBytes: 2_000_000 },
       };
 }
@@ -153,6 +157,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const ids = TARGETS.filter(
     (id) => (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
   );
+  const withReports = !opts.bigdoc && (!opts.only || opts.only.includes('reports'));
   const withMedia = !opts.bigdoc && (!opts.only || opts.only.includes('media'));
   if (!kafka && !opts.bigdoc && ids.some((id) => id.startsWith('ours'))) {
     try {
@@ -259,6 +264,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       log(`media: ${(err as Error).stack ?? media.error}`);
     }
   }
+  let reports: BenchReport['reports'];
+  if (withReports) {
+    log('PDF reports…');
+    try {
+      reports = await measureReports(cfg.reports);
+    } catch (err) {
+      reports = { error: (err as Error).message.split('\n')[0]! };
+      log(`reports: ${(err as Error).stack ?? reports.error}`);
+    }
+  }
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -275,6 +290,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
+    ...(reports ? { reports } : {}),
     ...(media ? { media } : {}),
     verdicts: verdicts(results),
   };
@@ -295,8 +311,8 @@ async function main(): Promise<void> {
     throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
-    if (id !== 'media' && !TARGETS.includes(id))
-      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, media)`);
+    if (id !== 'media' && id !== 'reports' && !TARGETS.includes(id))
+      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, media, reports)`);
   }
   const report = await runBench({
     quick: values.quick,
