@@ -99,6 +99,13 @@ test('the documented operations run against the server, in the order an app uses
   assert.is(dz.circumstances.length, 23);
   assert.is(dz.circumstances[15].id, 16);
   assert.ok(reference.insurers.some((i: any) => i.uid === 'saa'));
+  const labelled = (await run(op('FormLabels'), tokenA)).formVersions.find(
+    (f: any) => f.id === 'dz',
+  );
+  assert.ok(labelled.languages.includes('ar'), 'dz has Arabic labels');
+  assert.is(labelled.circumstances.length, 23);
+  for (const box of labelled.circumstances)
+    assert.match(box.label, /[\u0600-\u06FF]/, `box ${box.id} in Arabic`);
 
   const opened = (await run(op('Open'), tokenA)).openSession;
   const sessionId = opened.session.id;
