@@ -30,6 +30,8 @@ export interface AppDeps {
   publicUrl: string | undefined;
   maxBodyBytes: number;
   logger: Logger;
+  /** Extra routes mounted as they are: the reference web app, development tokens. */
+  routes?: Hono[];
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -102,6 +104,8 @@ export function createApp(deps: AppDeps): Hono {
       return response;
     },
   );
+
+  for (const routes of deps.routes ?? []) app.route('/', routes);
 
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
 

@@ -21,6 +21,11 @@ export interface Config {
   dataDir: string;
   logLevel: string;
   auth: AuthConfig;
+  /**
+   * Development mode: the built-in development secret is in use, so the server also hands out
+   * development tokens on loopback (POST /v1/dev/token) for the reference app.
+   */
+  devMode: boolean;
   /** Base URL devices use to reach this server; derived from each request when absent. */
   publicUrl: string | undefined;
   limits: Limits;
@@ -113,6 +118,7 @@ export const DEVELOPMENT_JWT_SECRET = 'constat-development-secret-do-not-use-in-
 
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
+  const authConfig = auth(env, production);
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
@@ -135,7 +141,8 @@ export function loadConfig(env: Env = process.env): Config {
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       'info',
     ),
-    auth: auth(env, production),
+    auth: authConfig,
+    devMode: authConfig.kind === 'hs256' && authConfig.isDevelopmentSecret,
     publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
     limits: {
       maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -14,6 +14,8 @@ import { Metrics } from './metrics.js';
 import { createApp, type ReadinessCheck } from './app.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
+import { createWebAppRoutes } from './web-app.js';
+import { createDevTokenRoutes } from './dev-token.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
@@ -236,6 +238,12 @@ export async function startServer(
       readiness,
       publicUrl: config.publicUrl,
       logger,
+      routes: [
+        createWebAppRoutes({ logger }),
+        ...(config.devMode && config.auth.kind === 'hs256'
+          ? [createDevTokenRoutes(config.auth.secret)]
+          : []),
+      ],
     });
     const endpoint = createSyncEndpoint({
       verifier,
