@@ -84,6 +84,9 @@ export class FormView {
 
   #writable(path: string): boolean {
     if (this.ctx.frozen()) return false;
+    // Until the server's skeleton is here (first sync, or the copy kept on this phone), an
+    // edit would have to create shared containers, racing the skeleton: wait for it.
+    if (!(this.ctx.live.doc.getMap('accident').get('place') instanceof Y.Map)) return false;
     const root = path.split('.')[0];
     if (root === 'vehicleA') return this.ctx.live.role === 'A';
     if (root === 'vehicleB') return this.ctx.live.role === 'B';

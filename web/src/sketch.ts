@@ -89,22 +89,21 @@ export class SketchView {
     this.#stage.on('pointerdown', (e) => this.#down(e));
     this.#stage.on('pointermove', () => this.#move());
     this.#stage.on('pointerup pointercancel', () => this.#up());
-    this.#elements().observeDeep(() => {
+    // Observing the root, not `elements`: it may arrive with the first sync.
+    this.live.doc.getMap('sketch').observeDeep(() => {
       if (!this.#dragging && !this.#drawing) this.render();
     });
     new ResizeObserver(() => this.#fit()).observe(this.#host);
     this.render();
   }
 
-  #elements(): Y.Map<Y.Map<unknown>> {
-    const sketch = this.live.doc.getMap('sketch');
-    let elements = sketch.get('elements');
-    if (!(elements instanceof Y.Map)) {
-      // The server's skeleton has it; a document that predates the skeleton gets it here.
-      elements = new Y.Map();
-      sketch.set('elements', elements);
-    }
-    return elements as Y.Map<Y.Map<unknown>>;
+  /**
+   * The server's skeleton creates `elements`; until this phone has it (first sync) there is
+   * nothing to draw on. Creating it here would race the skeleton and lose one of the two maps.
+   */
+  #elements(): Y.Map<Y.Map<unknown>> | undefined {
+    const elements = this.live.doc.getMap('sketch').get('elements');
+    return elements instanceof Y.Map ? (elements as Y.Map<Y.Map<unknown>>) : undefined;
   }
 
   #fit(): void {
@@ -129,7 +128,8 @@ export class SketchView {
   }
 
   #down(event: Konva.KonvaEventObject<PointerEvent>): void {
-    if (this.frozen()) return;
+    const elements = this.#elements();
+    if (this.frozen() || !elements) return;
     const p = this.#point();
     if (this.#tool === 'select') {
       const id = findId(event.target);
@@ -139,7 +139,7 @@ export class SketchView {
     if (this.#tool === 'vehicleA' || this.#tool === 'vehicleB') {
       const letter = this.#tool === 'vehicleA' ? 'A' : 'B';
       // One vehicle A and one vehicle B: placing it again moves it.
-      const existing = [...this.#elements().entries()].find(
+      const existing = [...elements.entries()].find(
         ([, el]) => el.get('kind') === 'vehicle' && el.get('vehicle') === letter,
       );
       this.live.doc.transact(() => {
@@ -200,11 +200,13 @@ export class SketchView {
   }
 
   #add(fields: Record<string, unknown>): void {
+    const elements = this.#elements();
+    if (!elements) return;
     const el = new Y.Map<unknown>();
     const id = crypto.randomUUID();
     this.live.doc.transact(() => {
       for (const [k, v] of Object.entries(fields)) el.set(k, v);
-      this.#elements().set(id, el);
+      elements.set(id, el);
     });
   }
 
@@ -216,7 +218,7 @@ export class SketchView {
   }
 
   #rotateSelected(degrees: number): void {
-    const el = this.#selected ? this.#elements().get(this.#selected) : undefined;
+    const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
     if (!el || this.frozen()) return;
     const current = Number(el.get('rotation') ?? 0);
     el.set('rotation', (current + degrees) % 360);
@@ -224,7 +226,7 @@ export class SketchView {
 
   #deleteSelected(): void {
     if (!this.#selected || this.frozen()) return;
-    this.#elements().delete(this.#selected);
+    this.#elements()?.delete(this.#selected);
     this.#select(undefined);
   }
 
@@ -235,7 +237,8 @@ export class SketchView {
       string,
       number
     >;
-    const entries = [...this.#elements().entries()].sort(
+    const elements = this.#elements();
+    const entries = [...(elements?.entries() ?? [])].sort(
       (a, b) => (order[String(a[1].get('kind'))] ?? 5) - (order[String(b[1].get('kind'))] ?? 5),
     );
     for (const [id, el] of entries) {
@@ -256,9 +259,7 @@ export class SketchView {
       this.#layer.add(node as Konva.Group | Konva.Shape);
     }
     this.#layer.add(this.#transformer);
-    this.#select(
-      this.#selected && this.#elements().has(this.#selected) ? this.#selected : undefined,
-    );
+    this.#select(this.#selected && elements?.has(this.#selected) ? this.#selected : undefined);
     this.#host.dataset.elements = String(entries.length);
   }
 }
