@@ -92,7 +92,7 @@ const DETAIL_FIELDS = `id status finalizedAt contentHash parties { role userId i
   claims { insurer { name } claimNumber status events { id type time } }`;
 
 /** Asks for `pdf { url }` (the report), falling back to the older `pdfUrl` field. */
-async function loadConstat(api: Api, id: string): Promise<ConstatDetail | null> {
+export async function loadConstat(api: Api, id: string): Promise<ConstatDetail | null> {
   try {
     const data = await api.request<{ constat: ConstatDetail | null }>(
       `query Constat($id: ID!) { constat(id: $id) { ${DETAIL_FIELDS} pdf { url sha256 version } } }`,
@@ -151,16 +151,8 @@ export function constatDetail(
       ),
     );
   };
-  const refresh = () =>
-    loadConstat(api, id).then(render, (err: unknown) =>
-      replace(body, h('p', { class: 'error' }, (err as Error).message)),
-    );
-  void refresh();
-  const stop = api.subscribe<{ constatChanged: { id: string } }>(
-    `subscription Changed($id: ID!) { constatChanged(id: $id) { id } }`,
-    { id },
-    () => void refresh(),
-    () => {},
+  const stop = watchConstat(api, id, render, (err) =>
+    replace(body, h('p', { class: 'error' }, err.message)),
   );
   const backButton = h('button', { type: 'button', class: 'secondary', id: 'back' }, t('back'));
   backButton.addEventListener('click', back);
@@ -168,4 +160,41 @@ export function constatDetail(
     element: h('section', { id: 'constat' }, h('h2', {}, t('history')), body, backButton),
     stop,
   };
+}
+
+/** The PDF link once the report is rendered; until then a "being prepared" line, kept current. */
+export function pdfStatus(api: Api, id: string): { element: HTMLElement; stop: () => void } {
+  const element = h('p', { class: 'hint', id: 'pdf-status' }, t('pdfPending'));
+  const stop = watchConstat(
+    api,
+    id,
+    (c) => {
+      const url = c?.pdf?.url ?? c?.pdfUrl;
+      if (url) {
+        replace(
+          element,
+          h('a', { href: url, target: '_blank', rel: 'noopener', id: 'pdf-link' }, t('pdf')),
+        );
+      }
+    },
+    () => {},
+  );
+  return { element, stop };
+}
+
+/** Loads a constat now and again whenever it changes (subscription); returns the stop. */
+function watchConstat(
+  api: Api,
+  id: string,
+  onData: (c: ConstatDetail | null) => void,
+  onError: (err: Error) => void,
+): () => void {
+  const refresh = () => loadConstat(api, id).then(onData, (err: unknown) => onError(err as Error));
+  void refresh();
+  return api.subscribe<{ constatChanged: { id: string } }>(
+    `subscription Changed($id: ID!) { constatChanged(id: $id) { id } }`,
+    { id },
+    () => void refresh(),
+    () => {},
+  );
 }

@@ -15,7 +15,7 @@ import { FormView, type CircumstanceLabel } from './form.js';
 import { SketchView } from './sketch.js';
 import { PhotosView } from './photos.js';
 import { SignView, type SessionSignature } from './sign-view.js';
-import { historyList, constatDetail } from './history.js';
+import { historyList, constatDetail, pdfStatus } from './history.js';
 import { qrImage, scanJoinCode } from './qr.js';
 import { joinCodeOf } from './input-rules.js';
 
@@ -314,13 +314,18 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
   }
 
   const finalizedCard = h('section', { id: 'finalized', hidden: true });
+  let stopPdf = () => {};
   const showFinalized = (constatId: string) => {
+    if (finalizedId === constatId && !finalizedCard.hidden) return;
     finalizedId = constatId;
     finalizedCard.hidden = false;
+    const pdf = pdfStatus(api, constatId);
+    stopPdf = pdf.stop;
     replace(
       finalizedCard,
       h('h2', {}, `✓ ${t('finalized')}`),
       h('p', {}, `${t('constatId')}: `, h('bdi', { class: 'ltr', id: 'constat-id' }, constatId)),
+      pdf.element,
       h(
         'button',
         {
@@ -362,7 +367,9 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
         h(
           'div',
           { class: 'banner refused', id: 'banner-refused', role: 'alert' },
-          `${t('refused')}: ${s.refused.reason} (${s.refused.code})`,
+          `${t('refused')}: `,
+          // The server's reason is English: keep it in its own direction inside Arabic text.
+          h('bdi', {}, `${s.refused.reason} (${s.refused.code})`),
         ),
       );
     if (s.closed && !(s.closed.code === 4409 && finalizedId)) {
@@ -381,7 +388,9 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
             role: 'alert',
             'data-code': s.closed.code,
           },
-          `${t('closed')}: ${s.closed.code} · ${s.closed.reason || closeReason(s.closed.code)} `,
+          `${t('closed')}: `,
+          h('bdi', {}, `${s.closed.code} · ${s.closed.reason || closeReason(s.closed.code)}`),
+          ' ',
           reset,
         ),
       );
@@ -425,6 +434,7 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
   );
   leaveScreen = () => {
     unsubscribe();
+    stopPdf();
     live.destroy();
   };
 
