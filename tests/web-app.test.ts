@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
 import { chromiumPath } from '../scripts/system-packages.js';
+import { setUp } from './support/suite.js';
 import { startTestServer, gql, type TestServer } from './support/server.js';
 
 const SHOTS = path.resolve('.cache/screenshots/web-app');
@@ -82,7 +83,7 @@ async function fillColumn(page: Page, root: string, who: Record<string, string>)
   for (const [field, text] of Object.entries(who)) await fill(page, `${root}.${field}`, text);
 }
 
-test.before(async () => {
+setUp(test, async () => {
   await rm(SHOTS, { recursive: true, force: true });
   await mkdir(SHOTS, { recursive: true });
   // Development mode (the built-in secret): the app signs in with development tokens.

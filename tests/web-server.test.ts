@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
 import { Hono } from 'hono';
+import { setUp } from './support/suite.js';
 import { startTestServer, gql, type TestServer } from './support/server.js';
 import { createDevTokenRoutes, isLoopback } from '../server/dev-token.js';
 import { ConstatError } from '../sync/errors.js';
@@ -14,7 +15,7 @@ import { ConstatError } from '../sync/errors.js';
 let dev: TestServer;
 let prod: TestServer;
 
-test.before(async () => {
+setUp(test, async () => {
   // The built-in development secret (AUTH_JWT_SECRET empty) is development mode.
   dev = await startTestServer({ hub: 'memory', env: { AUTH_JWT_SECRET: '' } });
   prod = await startTestServer({ hub: 'memory' });

@@ -7,7 +7,7 @@
  */
 import * as Y from 'yjs';
 import { h, fieldId } from './dom.js';
-import { t, currentLang, type Word } from './i18n.js';
+import { t, currentLang, plateCategory, type Word } from './i18n.js';
 import { checkPlateAsTyped, normalisePlate, textEdit } from './input-rules.js';
 import { impactPicker, type ImpactPoint } from './impact.js';
 import type { FieldError } from './api.js';
@@ -31,6 +31,19 @@ interface Binding {
   path: string;
   refresh(): void;
 }
+
+interface SelectCodec {
+  toDoc(choice: string): unknown;
+  fromDoc(value: unknown): string;
+}
+const STRING_CHOICE: SelectCodec = {
+  toDoc: (choice) => choice,
+  fromDoc: (value) => (typeof value === 'string' ? value : ''),
+};
+const YES_NO: SelectCodec = {
+  toDoc: (choice) => choice === 'yes',
+  fromDoc: (value) => (value === true ? 'yes' : value === false ? 'no' : ''),
+};
 
 type Kind = 'text' | 'date' | 'time' | 'email' | 'tel' | 'textarea';
 
@@ -290,7 +303,12 @@ export class FormView {
     };
     const show = (value: string) => {
       const v = checkPlateAsTyped(value, country());
-      verdict.textContent = v.state === 'empty' ? t('plateHint') : v.message;
+      verdict.textContent =
+        v.state === 'empty'
+          ? t('plateHint')
+          : v.state === 'valid' && v.category !== undefined
+            ? `${plateCategory(v.category)} · ${v.year} · ${t('wilayaWord')} ${v.wilaya}`
+            : v.message;
       verdict.className = v.state === 'invalid' ? 'error' : v.state === 'valid' ? 'ok' : 'hint';
       input.classList.toggle('invalid', v.state === 'invalid');
     };
@@ -350,7 +368,13 @@ export class FormView {
     return h('div', {}, h('label', { for: id }, t(word)), input);
   }
 
-  #select(path: string, word: Word, options: Array<[string, string]>): HTMLElement {
+  /** A choice stored as a string, or (with `codec`) as another plain value. */
+  #select(
+    path: string,
+    word: Word,
+    options: Array<[string, string]>,
+    codec: SelectCodec = STRING_CHOICE,
+  ): HTMLElement {
     const id = fieldId(path);
     const select = h(
       'select',
@@ -359,42 +383,29 @@ export class FormView {
       ...options.map(([value, label]) => h('option', { value }, label)),
     );
     select.addEventListener('change', () =>
-      this.#write(path, select.value === '' ? undefined : select.value),
+      this.#write(path, select.value === '' ? undefined : codec.toDoc(select.value)),
     );
     this.#bindings.push({
       path,
       refresh: () => {
-        const value = read(this.ctx.live.doc, path);
-        select.value = typeof value === 'string' ? value : '';
+        select.value = codec.fromDoc(read(this.ctx.live.doc, path));
         select.disabled = !this.#writable(path);
       },
     });
     return h('div', {}, h('label', { for: id }, t(word)), select);
   }
 
+  /** A required yes/no: a select rather than a checkbox, so "not answered" stays visible. */
   #yesNo(path: string, word: Word): HTMLElement {
-    const id = fieldId(path);
-    const yes = currentLang() === 'ar' ? 'نعم' : 'Oui';
-    const no = currentLang() === 'ar' ? 'لا' : 'Non';
-    const select = h(
-      'select',
-      { id, 'data-path': path },
-      h('option', { value: '' }, t('choose')),
-      h('option', { value: 'yes' }, yes),
-      h('option', { value: 'no' }, no),
-    );
-    select.addEventListener('change', () =>
-      this.#write(path, select.value === '' ? undefined : select.value === 'yes'),
-    );
-    this.#bindings.push({
+    return this.#select(
       path,
-      refresh: () => {
-        const value = read(this.ctx.live.doc, path);
-        select.value = value === true ? 'yes' : value === false ? 'no' : '';
-        select.disabled = !this.#writable(path);
-      },
-    });
-    return h('div', {}, h('label', { for: id }, t(word)), select);
+      word,
+      [
+        ['yes', t('yes')],
+        ['no', t('no')],
+      ],
+      YES_NO,
+    );
   }
 
   #checkbox(path: string, word: Word): HTMLElement {

@@ -39,6 +39,7 @@ const WORDS = {
   date: ['Date', 'التاريخ'],
   time: ['Heure', 'الساعة'],
   wilaya: ['Wilaya (01–58)', 'الولاية (01–58)'],
+  wilayaWord: ['wilaya', 'ولاية'],
   commune: ['Commune', 'البلدية'],
   address: ['Adresse', 'العنوان'],
   injuries: ['Blessés, même légers', 'جرحى ولو بإصابات خفيفة'],
@@ -63,6 +64,8 @@ const WORDS = {
   plateHint: ['Ex. 12345-115-16', 'مثال 12345-115-16'],
   insurer: ['Assureur', 'شركة التأمين'],
   company: ['Société d’assurance', 'شركة التأمين'],
+  yes: ['Oui', 'نعم'],
+  no: ['Non', 'لا'],
   choose: ['— choisir —', '— اختر —'],
   policyNumber: ['N° de police', 'رقم وثيقة التأمين'],
   validFrom: ['Valable du', 'صالحة من'],
@@ -119,6 +122,24 @@ const WORDS = {
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Word = keyof typeof WORDS;
+
+/** Plate categories (docs/document.md, Plates), by the category digit. */
+const PLATE_CATEGORIES: Record<number, readonly [string, string]> = {
+  1: ['voiture', 'سيارة سياحية'],
+  2: ['camion', 'شاحنة'],
+  3: ['camionnette', 'شاحنة صغيرة'],
+  4: ['autocar', 'حافلة'],
+  5: ['tracteur routier', 'جرار طرقي'],
+  6: ['autre tracteur', 'جرار آخر'],
+  7: ['véhicule spécial', 'مركبة خاصة'],
+  8: ['remorque', 'مقطورة'],
+  9: ['motocyclette', 'دراجة نارية'],
+};
+
+export function plateCategory(category: number): string {
+  const words = PLATE_CATEGORIES[category];
+  return words ? words[lang === 'ar' ? 1 : 0] : String(category);
+}
 
 let lang: Lang = (localStorage.getItem('constat.lang') as Lang | null) === 'ar' ? 'ar' : 'fr';
 const listeners = new Set<() => void>();

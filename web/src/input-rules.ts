@@ -23,7 +23,7 @@ export function normalisePlate(input: string, country: string): string {
 export type PlateVerdict =
   | { state: 'empty' }
   | { state: 'partial'; message: string }
-  | { state: 'valid'; message: string }
+  | { state: 'valid'; message: string; category?: number; year?: number; wilaya?: string }
   | { state: 'invalid'; message: string };
 
 /** Feedback while typing: a prefix of a valid plate is "partial", not an error. */
@@ -40,6 +40,9 @@ export function checkPlateAsTyped(plate: string, country: string): PlateVerdict 
     return {
       state: 'valid',
       message: `${parsed.categoryLabel}, ${parsed.year}, wilaya ${parsed.wilaya}`,
+      category: parsed.category,
+      year: parsed.year,
+      wilaya: parsed.wilaya,
     };
   }
   if (/^\d{1,6}(-(\d{0,3}|[1-9]\d{2}-\d?))?$/.test(plate) && !/^\d{1,6}-0/.test(plate)) {
