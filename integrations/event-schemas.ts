@@ -64,6 +64,59 @@ const signature = {
     signedAt: { type: 'string', format: 'date-time' },
   },
 };
+const attachment = {
+  type: 'object',
+  required: [
+    'id',
+    'role',
+    'section',
+    'kind',
+    'contentType',
+    'byteSize',
+    'sha256',
+    'url',
+    'urlExpiresAt',
+  ],
+  properties: {
+    id: uuid,
+    role: { enum: ['A', 'B'], description: 'the party that uploaded it' },
+    section: { enum: ['accident', 'vehicleA', 'vehicleB'] },
+    kind: {
+      enum: ['damage', 'scene', 'licence', 'registration', 'insurance_certificate', 'other'],
+    },
+    contentType: {
+      enum: [
+        'image/jpeg',
+        'image/png',
+        'image/heic',
+        'image/heif',
+        'image/webp',
+        'application/pdf',
+      ],
+    },
+    byteSize: { type: 'integer', minimum: 1 },
+    sha256: {
+      type: 'string',
+      pattern: '^[0-9a-f]{64}$',
+      description: 'SHA-256 of the file, as in the signed content (docs/signing.md)',
+    },
+    takenAt: { type: 'string', description: 'capture time the device recorded' },
+    exif: {
+      type: 'object',
+      description: "what the file's own EXIF block says (metadata, not signed)",
+      properties: {
+        takenAt: { type: 'string' },
+        gps: {
+          type: 'object',
+          required: ['lat', 'lon'],
+          properties: { lat: { type: 'number' }, lon: { type: 'number' } },
+        },
+      },
+    },
+    url: { type: 'string', format: 'uri', description: 'time-limited download URL (GET)' },
+    urlExpiresAt: { type: 'string', format: 'date-time' },
+  },
+};
 const party = {
   type: 'object',
   required: ['userId', 'insurer'],
@@ -109,6 +162,12 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
         signatures: { type: 'array', minItems: 2, maxItems: 2, items: signature },
         parties: { type: 'object', required: ['A', 'B'], properties: { A: party, B: party } },
         finalizedAt: { type: 'string', format: 'date-time' },
+        attachments: {
+          type: 'array',
+          items: attachment,
+          description:
+            'the files the signed content names (absent in events written before attachments existed); a fresh URL: GraphQL Constat.attachments',
+        },
       },
     },
     { const: 'constat-core' },

@@ -3,6 +3,7 @@
  * built here; every event read from Kafka is parsed against it (with its JSON Schema).
  */
 import { randomUUID } from 'node:crypto';
+import type { FinalizedAttachment } from '../media/attachment-service.js';
 
 export const CORE_SOURCE = 'constat-core';
 export const CONSTATS_TOPIC = 'constats';
@@ -80,4 +81,6 @@ export interface ConstatFinalizedData {
     B: { userId: string; insurer: string | null };
   };
   finalizedAt: string;
+  /** Files the signed content names, with time-limited download URLs (docs/media.md). */
+  attachments?: FinalizedAttachment[];
 }

@@ -15,6 +15,8 @@ import { ConstatError } from '../sync/errors.js';
 import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
+import { mountMediaRoutes, type MediaRoutesDeps } from './media-routes.js';
+import { MediaStoreError } from '../media/media-store.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -32,6 +34,8 @@ export interface AppDeps {
   logger: Logger;
   /** Extra routes mounted as they are: the reference web app, development tokens. */
   routes?: Hono[];
+  /** The file store's signed upload and download endpoints (absent with S3). */
+  media?: MediaRoutesDeps;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -106,6 +110,7 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   for (const routes of deps.routes ?? []) app.route('/', routes);
+  if (deps.media) mountMediaRoutes(app, deps.media);
 
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
 
@@ -122,6 +127,10 @@ export function createApp(deps: AppDeps): Hono {
       return c.json({ error: { code: err.code, message: err.message } }, status);
     }
     if (err instanceof HTTPException) return err.getResponse();
+    if (err instanceof MediaStoreError) {
+      deps.logger.warn({ err: err.message, path: c.req.path }, 'media store unavailable');
+      return c.json({ error: { code: 'UNAVAILABLE', message: 'media store unavailable' } }, 503);
+    }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
   });
@@ -129,7 +138,7 @@ export function createApp(deps: AppDeps): Hono {
   return app;
 }
 
-const HTTP_STATUS = {
+export const HTTP_STATUS = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,

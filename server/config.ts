@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import type { MediaStoreConfig } from '../media/create-media-store.js';
 
 export interface Config {
   port: number;
@@ -35,6 +36,21 @@ export interface Config {
   documents: { sleepAfterMs: number };
   hub: HubSettings;
   graphql: GraphQLLimits;
+  media: MediaSettings;
+}
+
+export interface MediaSettings {
+  store: MediaStoreConfig;
+  /** Largest attachment accepted (bytes). */
+  maxBytes: number;
+  /** Attachments one party may add to one constat. */
+  maxPerParty: number;
+  /** Lifetime of an upload slot, and of the download URLs handed out. */
+  uploadTtlSeconds: number;
+  downloadTtlSeconds: number;
+  /** Uploads never referenced, and those of sessions that ended unfinalized, go after this. */
+  retentionMs: number;
+  cleanupIntervalMs: number;
 }
 
 export interface GraphQLLimits {
@@ -194,12 +210,82 @@ export function loadConfig(env: Env = process.env): Config {
       introspection: flag(env, 'GRAPHQL_INTROSPECTION', !production),
       cursorSecret: cursorSecret(env),
     },
+    media: media(env),
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
       readCount: integer(env, 'HUB_READ_COUNT', 1_000, 1, 100_000),
     },
   };
+}
+
+function media(env: Env): MediaSettings {
+  const kind = oneOf(env, 'MEDIA_STORE', ['files', 's3'] as const, 'files');
+  let store: MediaStoreConfig;
+  if (kind === 's3') {
+    const bucket = env.S3_BUCKET ?? '';
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+      throw new ConfigError(
+        'S3_BUCKET',
+        `expected a bucket name (3–63 of a–z 0–9 . -), got "${bucket}"`,
+      );
+    }
+    const endpoint = url(env, 'S3_ENDPOINT', ['http:', 'https:']);
+    const accessKeyId = env.S3_ACCESS_KEY_ID || undefined;
+    const secretAccessKey = env.S3_SECRET_ACCESS_KEY || undefined;
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      throw new ConfigError(
+        accessKeyId ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID',
+        'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the AWS default chain)',
+      );
+    }
+    const region = env.S3_REGION || 'us-east-1';
+    if (!/^[a-z0-9-]{2,32}$/.test(region)) {
+      throw new ConfigError(
+        'S3_REGION',
+        `expected a region name such as eu-west-3, got "${region}"`,
+      );
+    }
+    store = {
+      kind: 's3',
+      endpoint,
+      bucket,
+      region,
+      accessKeyId,
+      secretAccessKey,
+      // Self-hosted services mostly want path-style; AWS itself prefers virtual hosts.
+      forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    };
+  } else {
+    store = {
+      kind: 'files',
+      dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+      urlSecret: mediaSecret(env),
+    };
+  }
+  return {
+    store,
+    maxBytes: integer(env, 'MEDIA_MAX_BYTES', 15 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPerParty: integer(env, 'MEDIA_MAX_PER_PARTY', 12, 0, 1_000),
+    uploadTtlSeconds: integer(env, 'MEDIA_UPLOAD_TTL_S', 900, 10, 7 * 24 * 3600),
+    // S3 presigned URLs live at most 7 days.
+    downloadTtlSeconds: integer(env, 'MEDIA_DOWNLOAD_TTL_S', 7 * 24 * 3600, 10, 7 * 24 * 3600),
+    retentionMs: integer(env, 'MEDIA_RETENTION_MS', 7 * 24 * 3600_000, 1_000, 365 * 24 * 3600_000),
+    cleanupIntervalMs: integer(env, 'MEDIA_CLEANUP_INTERVAL_MS', 3600_000, 100, 24 * 3600_000),
+  };
+}
+
+/** MEDIA_URL_SECRET, or one derived from the token verification key every instance shares. */
+function mediaSecret(env: Env): string {
+  const explicit = env.MEDIA_URL_SECRET;
+  if (explicit !== undefined && explicit !== '') {
+    if (explicit.length < 32)
+      throw new ConfigError('MEDIA_URL_SECRET', 'must be at least 32 characters');
+    return explicit;
+  }
+  const material =
+    env.AUTH_JWT_SECRET || env.AUTH_JWT_PUBLIC_KEY || env.AUTH_JWKS_URL || DEVELOPMENT_JWT_SECRET;
+  return createHash('sha256').update(`constat-media:${material}`).digest('hex');
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -37,6 +37,9 @@ import { RedisHub } from '../sync/redis-hub.js';
 import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
+import { createMediaStore } from '../media/create-media-store.js';
+import { AttachmentService } from '../media/attachment-service.js';
+import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -69,6 +72,17 @@ export async function startServer(
   try {
     const metrics = new Metrics();
     const readiness: ReadinessCheck[] = [];
+
+    // The file store's URLs point at this instance; its port is known only once it listens.
+    let ownUrl = config.publicUrl?.replace(/\/$/, '') ?? '';
+    const media = createMediaStore(config.media.store, () => ownUrl);
+    cleanups.push(() => media.close());
+    readiness.push({
+      name: `media (${media.kind})`,
+      check: async () => {
+        if (!(await media.ready())) throw new Error('media store unreachable');
+      },
+    });
 
     const db: Database = await openDatabase({
       databaseUrl: config.databaseUrl,
@@ -181,7 +195,18 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
-    const finalizer = createFinalizer(constats, () => kafka?.wake());
+    const attachments = new AttachmentService(
+      media,
+      createAttachmentsRepository(db.sql),
+      config.media,
+      logger.child({ component: 'media' }),
+    );
+    const cleanup = setInterval(() => {
+      attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));
+    }, config.media.cleanupIntervalMs);
+    cleanup.unref();
+    cleanups.push(async () => clearInterval(cleanup));
+    const finalizer = createFinalizer(constats, () => kafka?.wake(), attachments);
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -212,6 +237,7 @@ export async function startServer(
       createDevicesRepository(db.sql),
       () => registry.uids(),
       logger,
+      attachments,
     );
     const expiry = setInterval(() => {
       sessions.expireDue().catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'));
@@ -232,8 +258,12 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        attachments,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
+      ...(config.media.store.kind === 'files'
+        ? { media: { store: media, urlSecret: config.media.store.urlSecret } }
+        : {}),
       metrics,
       readiness,
       publicUrl: config.publicUrl,
@@ -283,6 +313,7 @@ export async function startServer(
 
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    if (!ownUrl) ownUrl = `http://${host}:${port}`;
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
@@ -293,6 +324,7 @@ export async function startServer(
         port,
         database: db.kind,
         hub: config.redisUrl ? 'redis' : 'in-process',
+        media: media.kind,
         kafka: config.kafkaBrokers
           ? config.kafkaBrokers.join(',')
           : 'none (events wait in the outbox)',

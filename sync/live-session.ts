@@ -475,7 +475,11 @@ export class LiveSession {
     deviceId: string;
     hash: string;
     signature: string;
-    validate: (content: ConstatContent) => Array<{ path: string; code: string; message: string }>;
+    validate: (
+      content: ConstatContent,
+    ) =>
+      | Array<{ path: string; code: string; message: string }>
+      | Promise<Array<{ path: string; code: string; message: string }>>;
     verify: (message: string) => boolean;
     signingMessage: string;
     /** The key that verified the signature (base64), kept with it: keys can be replaced later. */
@@ -493,9 +497,16 @@ export class LiveSession {
         currentHash: current,
       });
     }
-    const fieldErrors = input.validate(this.#contentCache().get().content);
+    const fieldErrors = await input.validate(this.#contentCache().get().content);
     if (fieldErrors.length > 0) {
       throw new ConstatError('BAD_USER_INPUT', 'the constat is not complete', { fieldErrors });
+    }
+    // Validation may have waited on the media store: what it judged must still be the content.
+    this.#assertWritable();
+    if (this.contentHash() !== input.hash) {
+      throw new ConstatError('CONFLICT', 'the content changed: sign the current content hash', {
+        currentHash: this.contentHash(),
+      });
     }
     if (!input.verify(input.signingMessage)) {
       throw new ConstatError('FORBIDDEN', 'the signature does not verify with the device key');
@@ -515,6 +526,11 @@ export class LiveSession {
 
   contentHash(): string {
     return this.#contentCache().get().hash;
+  }
+
+  /** The content as it would be signed now (materialised once per change). */
+  content(): ConstatContent {
+    return this.#contentCache().get().content;
   }
 
   #contentCache(): ContentCache {

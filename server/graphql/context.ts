@@ -8,6 +8,7 @@ import type { TimelineRepository } from '../../persistence/timeline-repository.j
 import type { CursorCodec } from './cursor.js';
 import type { ChangePubSub } from './pubsub.js';
 import type { Loaders } from './loaders.js';
+import type { AttachmentService } from '../../media/attachment-service.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
@@ -19,6 +20,7 @@ export interface GraphQLServices {
   cursors: CursorCodec;
   pubsub: ChangePubSub;
   maxPageSize: number;
+  attachments: AttachmentService;
 }
 
 /** Built per request, after the bearer token was verified. */

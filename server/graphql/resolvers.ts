@@ -9,6 +9,8 @@ import type { ConstatStatus } from '../../persistence/constats-repository.js';
 import type { TimelineEvent } from '../../persistence/timeline-repository.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
+import type { ConstatContent } from '../../sync/constat-doc.js';
+import type { AttachmentView } from '../../media/attachment-service.js';
 
 interface SessionView {
   record: SessionRecord;
@@ -167,6 +169,32 @@ export const resolvers = {
       if (view) view.document = Promise.resolve(document);
       return view;
     },
+    requestUpload: async (
+      _: unknown,
+      args: {
+        sessionId: string;
+        kind: string;
+        contentType: string;
+        byteSize: number;
+        sha256: string;
+      },
+      ctx: GraphQLContext,
+    ) => {
+      // Only a party's own device, while the session is open (a finalized one is GONE).
+      const { session, role } = await ctx.services.sessions.authorizeDevice(
+        args.sessionId,
+        ctx.principal,
+      );
+      return ctx.services.attachments.requestUpload({
+        sessionId: session.id,
+        role,
+        userId: ctx.principal.userId,
+        kind: args.kind,
+        contentType: args.contentType,
+        byteSize: args.byteSize,
+        sha256: args.sha256,
+      });
+    },
     abandonSession: async (_: unknown, args: { sessionId: string }, ctx: GraphQLContext) => {
       const record = await ctx.services.sessions.abandon(ctx.principal, args.sessionId);
       return sessionView(record, ctx);
@@ -213,6 +241,20 @@ export const resolvers = {
       (await documentView(s, ctx)).contentHash,
     signatures: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
       (await documentView(s, ctx)).signatures,
+    attachments: async (s: SessionView, _: unknown, ctx: GraphQLContext) => {
+      const constatId = s.record.constatId ?? (await documentView(s, ctx)).constatId;
+      const constat = constatId ? await ctx.services.constats.get(constatId) : null;
+      if (constat) {
+        return ctx.services.attachments.forConstat(s.record.id, constat.content as ConstatContent);
+      }
+      const content = await ctx.services.signing.content(s.record);
+      return ctx.services.attachments.forSession(s.record.id, content);
+    },
+  },
+
+  Attachment: {
+    exifTakenAt: (a: AttachmentView) => a.exif?.takenAt ?? null,
+    exifGps: (a: AttachmentView) => a.exif?.gps ?? null,
   },
 
   Constat: {
@@ -263,6 +305,8 @@ export const resolvers = {
     aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
       (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
     pdfUrl: () => null,
+    attachments: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
+      ctx.services.attachments.forConstat(c.sessionId, c.content as ConstatContent),
   },
 
   TimelineEvent: {

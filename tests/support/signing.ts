@@ -11,7 +11,7 @@ import { writeSection } from '../../sync/constat-doc.js';
 import type { JsonObject } from '../../sync/canonical-json.js';
 import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
 import { contentHash } from '../../sync/content-hash.js';
-import { gql, openPair, type GraphQLResponse } from './server.js';
+import { gql, openPair, type GraphQLResponse, type Pair } from './server.js';
 import { connectBoth, waitFor, type Device } from './device.js';
 
 export type Role = 'A' | 'B';
@@ -189,6 +189,8 @@ export async function finalizeConstat(
   server: { url: string; wsUrl: string },
   opts: {
     vehicleB?: JsonObject;
+    /** Runs once the form is filled, before either signature (to attach files, say). */
+    beforeSigning?: (ctx: { a: Device; b: Device; pair: Pair }) => Promise<void>;
     beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
   } = {},
 ): Promise<Finalized> {
@@ -198,6 +200,10 @@ export async function finalizeConstat(
   try {
     const { a, b } = await connectBoth(server, pair, devices);
     await fillConstat(a, b, sameHash, opts.vehicleB ? { vehicleB: opts.vehicleB } : {});
+    if (opts.beforeSigning) {
+      await opts.beforeSigning({ a, b, pair });
+      await waitFor(() => sameHash(a, b), 10_000, 'the two devices did not converge');
+    }
     const hash = contentHash(a.doc);
     const keys = { A: newDeviceKey(), B: newDeviceKey() };
     const tokens = { A: pair.tokenA, B: pair.tokenB };

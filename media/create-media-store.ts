@@ -1,0 +1,30 @@
+/** The one place a media store is created from configuration, once per server instance. */
+import path from 'node:path';
+import type { MediaStore } from './media-store.js';
+import { FileMediaStore } from './file-store.js';
+import { S3MediaStore } from './s3-store.js';
+
+export type MediaStoreConfig =
+  | { kind: 'files'; dataDir: string; urlSecret: string }
+  | {
+      kind: 's3';
+      endpoint: string | undefined;
+      bucket: string;
+      region: string;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      forcePathStyle: boolean;
+    };
+
+/** `baseUrl` gives the origin of the server's own media URLs (the file store serves them). */
+export function createMediaStore(config: MediaStoreConfig, baseUrl: () => string): MediaStore {
+  if (config.kind === 's3') {
+    const { kind: _kind, ...options } = config;
+    return new S3MediaStore(options);
+  }
+  return new FileMediaStore({
+    root: path.join(config.dataDir, 'media'),
+    urlSecret: config.urlSecret,
+    baseUrl,
+  });
+}
