@@ -31,14 +31,14 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-// The app talks to its own origin only (GraphQL, the websocket, presigned upload URLs may live
-// elsewhere, hence `connect-src *` for uploads); QR codes and thumbnails are data: and blob:
-// images; the QR scanner's decoder runs in a blob: worker.
+// Scripts come from the app's own files only. Upload slots and photo download URLs may point
+// at an object store elsewhere (S3), hence `connect-src *` and `img-src *`; QR codes and local
+// thumbnails are data: and blob: images; the QR scanner's decoder runs in a blob: worker.
 const CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
+  'img-src * data: blob:',
   "media-src 'self' blob:",
   "worker-src 'self' blob:",
   'connect-src *',

@@ -293,8 +293,15 @@ test('a photo is attached through the upload flow, or the app says the server ha
   const input = (await b.$('#photo-pick')) as ElementHandle<HTMLInputElement>;
   await input.uploadFile(photo);
   if (uploads) {
-    await b.waitForSelector('#thumbs figure[data-attachment] img');
-    await a.waitForSelector('#thumbs figure[data-attachment]');
+    // Checked by the server (size, hash, type), then shown on both phones.
+    await b.waitForSelector('#thumbs figure[data-status="VERIFIED"] img');
+    await a.waitForSelector('#thumbs figure[data-status="VERIFIED"] img');
+    // A's page shows B's photo, downloaded from the server.
+    await a.waitForFunction(() =>
+      [...document.querySelectorAll<HTMLImageElement>('#thumbs figure img')].some(
+        (img) => img.complete && img.naturalWidth > 0,
+      ),
+    );
   } else {
     await b.waitForSelector('#photo-message[data-state="unavailable"]');
   }

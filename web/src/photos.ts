@@ -44,6 +44,8 @@ export class PhotosView {
   readonly #local = new Map<string, string>(); // attachment id -> object URL of the bytes sent
   #server = new Map<string, ServerAttachment>();
   #unavailable = false;
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  #polls = 0;
 
   constructor(
     private readonly live: LiveConstat,
@@ -171,7 +173,7 @@ export class PhotosView {
       }
       this.#message.textContent = `${file.name} ✓`;
       this.#message.className = 'ok';
-      setTimeout(() => void this.refreshStatus(), 1_000);
+      this.#polls = 0;
     } catch (err) {
       if (isMissingField(err)) return this.#setUnavailable();
       this.#message.textContent = `${file.name}: ${(err as Error).message}`;
@@ -204,5 +206,16 @@ export class PhotosView {
         );
       }),
     );
+    // The server checks a file when asked: ask again while one is not settled yet.
+    const unsettled = items.some(
+      ({ id }) => (this.#server.get(id)?.status ?? 'PENDING') === 'PENDING',
+    );
+    if (unsettled && !this.#poll && this.#polls < 30) {
+      this.#polls += 1;
+      this.#poll = setTimeout(() => {
+        this.#poll = undefined;
+        void this.refreshStatus();
+      }, 1_000);
+    }
   }
 }
