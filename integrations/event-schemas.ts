@@ -123,6 +123,36 @@ const party = {
   properties: { userId: { type: 'string' }, insurer: { type: ['string', 'null'] } },
 };
 
+const liabilitySuggestion = {
+  type: 'object',
+  description:
+    "Advisory only, never a decision: fault shares read from both parties' ticked boxes through the form version's rule table (docs/report.md).",
+  required: [
+    'formVersion',
+    'shareA',
+    'shareB',
+    'rule',
+    'description',
+    'contradictory',
+    'ticksA',
+    'ticksB',
+  ],
+  properties: {
+    formVersion: { type: 'string' },
+    shareA: share,
+    shareB: share,
+    rule: {
+      type: 'string',
+      description:
+        'the rule id that fired, contradictory claims keep the rule id; no-case when none applies',
+    },
+    description: { type: 'string' },
+    contradictory: { type: 'boolean' },
+    ticksA: { type: 'array', items: { type: 'integer' } },
+    ticksB: { type: 'array', items: { type: 'integer' } },
+  },
+};
+
 const claim = (required: string[], properties: Schema): Schema => ({
   type: 'object',
   required: ['claimNumber', ...required],
@@ -168,6 +198,38 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
           description:
             'the files the signed content names (absent in events written before attachments existed); a fresh URL: GraphQL Constat.attachments',
         },
+        liabilitySuggestion,
+      },
+    },
+    { const: 'constat-core' },
+  ),
+  [EventType.documentReady]: event(
+    EventType.documentReady,
+    'Core → insurers (topic = company uid): the signed report (PDF) of a finalized constat is stored. Sent after dz.constat.finalized.v1, once per rendered version.',
+    {
+      type: 'object',
+      required: ['constatId', 'contentHash', 'document', 'url', 'urlExpiresAt'],
+      properties: {
+        constatId: uuid,
+        contentHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        document: {
+          type: 'object',
+          required: ['version', 'sha256', 'byteSize', 'contentType', 'template', 'createdAt'],
+          properties: {
+            version: { type: 'integer', minimum: 1 },
+            sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+            byteSize: { type: 'integer', minimum: 1 },
+            contentType: { const: 'application/pdf' },
+            template: { type: 'string' },
+            createdAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        url: {
+          type: 'string',
+          description:
+            'download link, valid until urlExpiresAt (GraphQL Constat.pdf gives a fresh one)',
+        },
+        urlExpiresAt: { type: 'string', format: 'date-time' },
       },
     },
     { const: 'constat-core' },

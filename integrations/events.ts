@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FinalizedAttachment } from '../media/attachment-service.js';
+import type { LiabilitySuggestion } from '../sync/liability.js';
 
 export const CORE_SOURCE = 'constat-core';
 export const CONSTATS_TOPIC = 'constats';
@@ -11,6 +12,7 @@ export const AI_RESULTS_TOPIC = 'ai-results';
 
 export const EventType = {
   constatFinalized: 'dz.constat.finalized.v1',
+  documentReady: 'dz.constat.document_ready.v1',
 } as const;
 
 export interface CloudEvent<T = unknown> {
@@ -83,4 +85,26 @@ export interface ConstatFinalizedData {
   finalizedAt: string;
   /** Files the signed content names, with time-limited download URLs (docs/media.md). */
   attachments?: FinalizedAttachment[];
+  /**
+   * Advisory fault shares from both parties' ticked boxes (sync/liability.ts); absent when the
+   * form version has no rule table. For insurers only: drivers never see it.
+   */
+  liabilitySuggestion?: LiabilitySuggestion;
+}
+
+/** The signed report (PDF) of a constat is stored: rendered after finalization, announced apart. */
+export interface ConstatDocumentReadyData {
+  constatId: string;
+  contentHash: string;
+  document: {
+    version: number;
+    sha256: string;
+    byteSize: number;
+    contentType: string;
+    template: string;
+    createdAt: string;
+  };
+  /** A download link, valid until `urlExpiresAt`; GraphQL `Constat.pdf` gives a fresh one. */
+  url: string;
+  urlExpiresAt: string;
 }

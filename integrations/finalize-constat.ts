@@ -14,6 +14,7 @@ import {
   EventType,
   type ConstatFinalizedData,
 } from './events.js';
+import { suggestLiabilityFromContent } from '../sync/liability.js';
 
 /** The insurer company uid a vehicle section names, if any. */
 function insurerOf(section: unknown): string | null {
@@ -32,13 +33,14 @@ export interface FinalizationAttachments {
 }
 
 /**
- * `committed` is called after a constat was committed (to wake the outbox relay). With
- * `attachments`, every file the content names is confirmed in the store first: while the store
- * is unreachable this throws, and the live session retries with backoff (nothing is lost).
+ * `committed` is called after a constat was committed (to wake the outbox relay and queue its
+ * report). With `attachments`, every file the content names is confirmed in the store first:
+ * while the store is unreachable this throws, and the live session retries with backoff
+ * (nothing is lost).
  */
 export function createFinalizer(
   constats: ConstatsRepository,
-  committed: () => void = () => {},
+  committed: (constatId: string) => void = () => {},
   attachments?: FinalizationAttachments,
 ): Finalizer {
   return {
@@ -47,7 +49,7 @@ export function createFinalizer(
         ? await attachments.forFinalization(input.sessionId, input.content)
         : [];
       const outcome = await finalizeConstat(constats, input, files);
-      if (outcome.kind === 'created') committed();
+      if (outcome.kind === 'created') committed(outcome.constatId);
       return outcome;
     },
   };
@@ -90,6 +92,8 @@ function finalizeConstat(
           finalizedAt: new Date().toISOString(),
           ...(files.length > 0 ? { attachments: files } : {}),
         };
+        const suggestion = suggestLiabilityFromContent(input.formVersion, input.content);
+        if (suggestion) data.liabilitySuggestion = suggestion;
         // One event, one id, sent to several topics: a consumer reading two of them can tell
         // it is the same event.
         const event = cloudEvent(EventType.constatFinalized, constatId, data);

@@ -7,6 +7,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { DEBIAN_CHROMIUM } from '../report/chromium.js';
+
+export { chromiumPath } from '../report/chromium.js';
 
 export interface SystemPackage {
   /** Debian package name. */
@@ -16,7 +19,7 @@ export interface SystemPackage {
 }
 
 export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
-  { name: 'chromium', provides: '/usr/bin/chromium' },
+  { name: 'chromium', provides: DEBIAN_CHROMIUM },
   {
     name: 'fonts-noto-core',
     provides: '/usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf',
@@ -27,12 +30,6 @@ export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
   },
   { name: 'poppler-utils', provides: '/usr/bin/pdftoppm' },
 ];
-
-/** Where Chromium is: `CHROMIUM_PATH`, else Debian's, else undefined. */
-export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  return candidates.find((p): p is string => !!p && existsSync(p));
-}
 
 export function missingSystemPackages(): SystemPackage[] {
   return SYSTEM_PACKAGES.filter((p) => !existsSync(p.provides));

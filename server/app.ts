@@ -16,6 +16,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
 import { mountMediaRoutes, type MediaRoutesDeps } from './media-routes.js';
+import { mountVerifyRoute, type VerifyRouteDeps } from './verify-route.js';
 import { MediaStoreError } from '../media/media-store.js';
 
 export interface ReadinessCheck {
@@ -34,6 +35,10 @@ export interface AppDeps {
   logger: Logger;
   /** Extra routes mounted as they are: the reference web app, development tokens. */
   routes?: Hono[];
+  /** Optional features and their state (`available` or `unavailable: why`), shown by /readyz. */
+  features?: Record<string, () => string>;
+  /** The public verification page's data. */
+  verify?: VerifyRouteDeps;
   /** The file store's signed upload and download endpoints (absent with S3). */
   media?: MediaRoutesDeps;
 }
@@ -55,8 +60,12 @@ export function createApp(deps: AppDeps): Hono {
       }),
     );
     const ready = results.every(([, r]) => r === 'ok');
+    // An optional feature that is unavailable does not make the instance unready.
+    const features = Object.fromEntries(
+      Object.entries(deps.features ?? {}).map(([name, state]) => [name, state()]),
+    );
     return c.json(
-      { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) },
+      { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results), features },
       ready ? 200 : 503,
     );
   });
@@ -92,7 +101,7 @@ export function createApp(deps: AppDeps): Hono {
         principal,
         viewer,
         services: deps.services,
-        loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
+        loaders: createLoaders(viewer, deps.services),
         publicWsBase: base.toString(),
       };
       const response = await deps.yoga.fetch(c.req.raw, context);
@@ -111,6 +120,7 @@ export function createApp(deps: AppDeps): Hono {
 
   for (const routes of deps.routes ?? []) app.route('/', routes);
   if (deps.media) mountMediaRoutes(app, deps.media);
+  if (deps.verify) mountVerifyRoute(app, deps.verify);
 
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, 404));
 

@@ -37,6 +37,18 @@ export interface Config {
   hub: HubSettings;
   graphql: GraphQLLimits;
   media: MediaSettings;
+  report: ReportSettings;
+}
+
+export interface ReportSettings {
+  /** CHROMIUM_PATH as given; absent: Debian's chromium when installed (report/chromium.ts). */
+  chromiumPath: string | undefined;
+  /** PDFs printed at once by this instance. */
+  concurrency: number;
+  /** A render taking longer fails and is retried later. */
+  timeoutMs: number;
+  /** How often queued renders are looked for when not woken by a finalization. */
+  pollMs: number;
 }
 
 export interface MediaSettings {
@@ -211,6 +223,12 @@ export function loadConfig(env: Env = process.env): Config {
       cursorSecret: cursorSecret(env),
     },
     media: media(env),
+    report: {
+      chromiumPath: env.CHROMIUM_PATH || undefined,
+      concurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 32),
+      timeoutMs: integer(env, 'REPORT_TIMEOUT_MS', 30_000, 1_000, 600_000),
+      pollMs: integer(env, 'REPORT_POLL_MS', 2_000, 10, 3600_000),
+    },
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),

@@ -40,6 +40,8 @@ import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
 import { AttachmentService } from '../media/attachment-service.js';
 import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
+import { createDocumentsRepository } from '../persistence/documents-repository.js';
+import { createReportService } from '../report/report-service.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -206,7 +208,33 @@ export async function startServer(
     }, config.media.cleanupIntervalMs);
     cleanup.unref();
     cleanups.push(async () => clearInterval(cleanup));
-    const finalizer = createFinalizer(constats, () => kafka?.wake(), attachments);
+    const documents = createDocumentsRepository(db.sql);
+    const reports = createReportService(
+      { ...config.report, urlTtlSeconds: config.media.downloadTtlSeconds },
+      {
+        documents,
+        constats,
+        media,
+        logger,
+        insurerName: (uid) => registry.list().find((c) => c.uid === uid)?.name ?? uid,
+        publicUrl: () => ownUrl,
+        onRendered: (seconds) => metrics.reportRenders.observe(seconds),
+        onFailed: () => metrics.reportFailures.inc(),
+      },
+    );
+    cleanups.push(async () => {
+      await reports.service.close();
+      await reports.pool?.close();
+    });
+    metrics.trackReports(() => documents.pending());
+    const finalizer = createFinalizer(
+      constats,
+      (constatId) => {
+        kafka?.wake();
+        reports.service.finalized(constatId);
+      },
+      attachments,
+    );
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -255,6 +283,8 @@ export async function startServer(
         metrics,
         constats,
         timeline,
+        documents,
+        reports: reports.service,
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
@@ -266,6 +296,13 @@ export async function startServer(
         : {}),
       metrics,
       readiness,
+      features: {
+        report: () =>
+          reports.service.available
+            ? 'available'
+            : `unavailable: ${reports.service.unavailableReason}`,
+      },
+      verify: { constats, documents },
       publicUrl: config.publicUrl,
       logger,
       routes: [
@@ -314,6 +351,20 @@ export async function startServer(
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     if (!ownUrl) ownUrl = `http://${host}:${port}`;
+    if (reports.service.available) {
+      reports.service.start();
+      // Launched now so the first report does not wait for the browser.
+      reports.pool
+        ?.warm()
+        .catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message },
+            'report browser failed to start; renders will retry',
+          ),
+        );
+    } else {
+      logger.warn(reports.service.unavailableReason);
+    }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',

@@ -167,6 +167,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reportRenders = new Histogram({
+    name: 'constat_report_render_seconds',
+    help: 'Time to render, store and record one PDF report',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly reportFailures = new Counter({
+    name: 'constat_report_failures_total',
+    help: 'Failed report renders (retried later)',
+    registers: [this.registry],
+  });
+  #reportsPending: () => Promise<number> = async () => 0;
+  readonly reportsPending = new Gauge({
+    name: 'constat_reports_pending',
+    help: 'Reports waiting to be rendered',
+    registers: [this.registry],
+    collect: async () => {
+      this.reportsPending.set(await this.#reportsPending().catch(() => NaN));
+    },
+  });
+
+  trackReports(measure: () => Promise<number>): void {
+    this.#reportsPending = measure;
+  }
+
   trackOutbox(measure: () => Promise<{ pending: number; oldestAgeSeconds: number }>): void {
     this.#outbox = measure;
   }

@@ -162,7 +162,7 @@ function decodeBase64(value: string, length: number, field: string): Uint8Array 
   return new Uint8Array(bytes);
 }
 
-function ed25519Key(raw: Uint8Array) {
+export function ed25519Key(raw: Uint8Array) {
   try {
     return createPublicKey({
       key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },

@@ -520,7 +520,7 @@ test('docs/events.md has one example per event type, each valid against docs/eve
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))
     .sort();
-  assert.is(types.length, 14);
+  assert.is(types.length, 15);
   assert.equal(
     examples.map((e) => e.type).sort(),
     types,

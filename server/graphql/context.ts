@@ -9,6 +9,8 @@ import type { CursorCodec } from './cursor.js';
 import type { ChangePubSub } from './pubsub.js';
 import type { Loaders } from './loaders.js';
 import type { AttachmentService } from '../../media/attachment-service.js';
+import type { DocumentsRepository } from '../../persistence/documents-repository.js';
+import type { ReportService } from '../../report/report-service.js';
 
 export interface GraphQLServices {
   sessions: SessionService;
@@ -17,6 +19,8 @@ export interface GraphQLServices {
   metrics: Metrics;
   constats: ConstatsRepository;
   timeline: TimelineRepository;
+  documents: DocumentsRepository;
+  reports: ReportService;
   cursors: CursorCodec;
   pubsub: ChangePubSub;
   maxPageSize: number;

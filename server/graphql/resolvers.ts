@@ -4,7 +4,16 @@ import type { OpenedSession } from '../../sync/session-service.js';
 import type { SessionDocumentView } from '../../sync/signing-service.js';
 import { roleOf } from '../../sync/session-record.js';
 import { ConstatError } from '../../sync/errors.js';
-import { FORM_VERSIONS, getFormVersion, type Circumstance } from '../../sync/form-versions.js';
+import {
+  FORM_VERSIONS,
+  getFormVersion,
+  labelIn,
+  type Circumstance,
+  type FormVersion,
+} from '../../sync/form-versions.js';
+import { FIELD_LABEL_KEYS, type Label } from '../../sync/form-labels.js';
+import { suggestLiabilityFromContent } from '../../sync/liability.js';
+import type { StoredDocument } from '../../persistence/documents-repository.js';
 import type { ConstatStatus } from '../../persistence/constats-repository.js';
 import type { TimelineEvent } from '../../persistence/timeline-repository.js';
 import type { GraphQLContext } from './context.js';
@@ -64,6 +73,32 @@ const CLAIM_STATUS: Record<string, ConstatStatus> = {
   'dz.claim.rejected.v1': 'REJECTED',
   'dz.claim.closed.v1': 'CLOSED',
 };
+
+interface DocumentView {
+  document: StoredDocument;
+  url: Promise<string>;
+}
+
+function reportView(document: StoredDocument, ctx: GraphQLContext): DocumentView {
+  const url = ctx.services.reports.url(document);
+  url.catch(() => {}); // read (and its error reported) only if the query asks for the url
+  return { document, url };
+}
+
+/** The latest report or the version asked for; UNAVAILABLE when none exists and none can be made. */
+async function pdfOf(
+  c: VisibleConstat,
+  version: number | undefined,
+  ctx: GraphQLContext,
+): Promise<DocumentView | null> {
+  const documents = await ctx.loaders.documents.load(c.id);
+  if (documents.length === 0 && !ctx.services.reports.available) {
+    throw new ConstatError('UNAVAILABLE', ctx.services.reports.unavailableReason);
+  }
+  const document =
+    version === undefined ? documents.at(-1) : documents.find((d) => d.version === version);
+  return document ? reportView(document, ctx) : null;
+}
 
 async function requireSession(id: string, ctx: GraphQLContext): Promise<SessionView> {
   const view = sessionView(await ctx.services.sessions.get(id), ctx);
@@ -304,9 +339,40 @@ export const resolvers = {
     },
     aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
       (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
-    pdfUrl: () => null,
     attachments: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
       ctx.services.attachments.forConstat(c.sessionId, c.content as ConstatContent),
+    pdf: (c: VisibleConstat, args: { version?: number | null }, ctx: GraphQLContext) =>
+      pdfOf(c, args.version ?? undefined, ctx),
+    documents: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
+      (await ctx.loaders.documents.load(c.id)).map((d) => reportView(d, ctx)),
+    pdfUrl: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
+      (await pdfOf(c, undefined, ctx))?.url ?? null,
+    liabilitySuggestion: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      // For the parties' insurers only: a driver who sees a suggested share could take it for
+      // a decision, and it is not one.
+      const insurers = ctx.viewer.insurers;
+      const mayRead =
+        (c.insurerA !== null && insurers.includes(c.insurerA)) ||
+        (c.insurerB !== null && insurers.includes(c.insurerB));
+      return mayRead ? (suggestLiabilityFromContent(c.formVersion, c.content) ?? null) : null;
+    },
+  },
+
+  ConstatDocument: {
+    url: (d: DocumentView) => d.url,
+    createdAt: (d: DocumentView) => d.document.createdAt.toISOString(),
+    sha256: (d: DocumentView) => d.document.sha256,
+    version: (d: DocumentView) => d.document.version,
+    byteSize: (d: DocumentView) => d.document.byteSize,
+    template: (d: DocumentView) => d.document.template,
+  },
+
+  FormVersion: {
+    labels: (f: FormVersion) => FIELD_LABEL_KEYS.map((key) => ({ key, labels: f.fields[key] })),
+  },
+
+  FieldLabel: {
+    label: (f: { labels: Label }, args: { lang: string }) => labelIn(f.labels, args.lang),
   },
 
   TimelineEvent: {
@@ -330,7 +396,6 @@ export const resolvers = {
   },
 
   Circumstance: {
-    label: (c: Circumstance, args: { lang: string }) =>
-      (c.labels as unknown as Record<string, string | undefined>)[args.lang] ?? c.labels.fr,
+    label: (c: Circumstance, args: { lang: string }) => labelIn(c.labels, args.lang),
   },
 };

@@ -257,7 +257,8 @@ export const TIMELINE_EVENT_FIELDS = 'id type source time data';
 
 /** Every field of a Constat (and of everything below it). */
 export const CONSTAT_ALL_FIELDS = `
-  id sessionId formVersion status finalizedAt signedAt contentHash pdfUrl
+  id sessionId formVersion status finalizedAt signedAt contentHash
+  pdf { url sha256 version createdAt } liabilitySuggestion { shareA shareB rule }
   parties { role userId insurer { uid name } }
   accident {
     date time injuries otherVehicleDamage objectDamage
