@@ -218,7 +218,10 @@ export async function startServer(
         logger,
         insurerName: (uid) => registry.list().find((c) => c.uid === uid)?.name ?? uid,
         publicUrl: () => ownUrl,
-        onRendered: (seconds) => metrics.reportRenders.observe(seconds),
+        onRendered: (seconds, constatId) => {
+          metrics.reportRenders.observe(seconds);
+          changes.constat(constatId);
+        },
         onFailed: () => metrics.reportFailures.inc(),
       },
     );

@@ -151,8 +151,12 @@ test('B switches to Arabic, joins by the code, and both see each other present',
     ),
     false,
   );
-  // Circumstances are listed in the session's form version (23 boxes for dz).
+  // Circumstances are listed in the session's form version (23 boxes for dz), in Arabic.
   assert.is(await b.$$eval('#vehicleB .boxes li', (items) => items.length), 23);
+  assert.match(
+    await b.$eval('#vehicleB .boxes li', (el) => el.textContent ?? ''),
+    /[\u0600-\u06FF]/,
+  );
   await screenshot(b, 'b-joined-arabic', '#presence');
 });
 
@@ -376,6 +380,13 @@ test('both sign; both see the constat finalized with the same id', async () => {
     await a.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).readOnly),
     true,
   );
+  // The signed report appears once rendered (subscription), on both phones.
+  await a.waitForSelector('#finalized #pdf-link', { timeout: 60_000 });
+  await b.waitForSelector('#finalized #pdf-link', { timeout: 60_000 });
+  const pdf = await a.$eval('#pdf-link', (el) => (el as HTMLAnchorElement).href);
+  const res = await fetch(pdf);
+  assert.is(res.status, 200);
+  assert.is(res.headers.get('content-type'), 'application/pdf');
   await screenshot(a, 'a-finalized', 'body');
   await screenshot(b, 'b-finalized', 'body');
 });
