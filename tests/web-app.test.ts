@@ -9,118 +9,53 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
-import { chromiumPath } from '../scripts/system-packages.js';
+import type { ElementHandle, Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import { startTestServer, gql, type TestServer } from './support/server.js';
-
-const SHOTS = path.resolve('.cache/screenshots/web-app');
-const STEP_TIMEOUT = 20_000;
+import {
+  COLUMN_A,
+  COLUMN_B,
+  choose,
+  fill,
+  fillAccident,
+  fillColumn,
+  joinConstat,
+  launchBrowser,
+  openConstat,
+  screenshots,
+  sign,
+  signIn,
+  tickBox,
+  waitValue,
+  type TestBrowser,
+} from './support/browser.js';
 
 let server: TestServer;
-let browser: Browser;
-let profile: string;
+let chromium: TestBrowser;
 let a: Page;
 let b: Page;
 let joinCode = '';
 let constatId = '';
-let shot = 0;
-
-/** Saves what the phone's screen shows, scrolled to `selector` first. */
-async function screenshot(page: Page, name: string, selector?: string): Promise<void> {
-  shot += 1;
-  if (selector) await page.$eval(selector, (el) => el.scrollIntoView({ block: 'start' }));
-  await page.screenshot({
-    path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`) as `${string}.png`,
-  });
-}
-
-async function newPhone(): Promise<Page> {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, hasTouch: true });
-  page.setDefaultTimeout(STEP_TIMEOUT);
-  page.on('pageerror', (err) => console.error(`[page error] ${String(err)}`));
-  return page;
-}
-
-async function signIn(page: Page, name: string): Promise<void> {
-  await page.goto(`${server.url}/app/`);
-  await page.waitForSelector('#name');
-  await page.type('#name', name);
-  await page.click('#sign-in');
-  await page.waitForSelector('#open');
-}
-
-/** Types into the field at a document path, as a person would. */
-async function fill(page: Page, docPath: string, text: string): Promise<void> {
-  const selector = `[data-path="${docPath}"]`;
-  await page.waitForSelector(selector);
-  await page.$eval(selector, (el) => el.scrollIntoView({ block: 'center' }));
-  await page.click(selector, { count: 3 });
-  await page.type(selector, text);
-}
-
-async function choose(page: Page, docPath: string, value: string): Promise<void> {
-  await page.select(`[data-path="${docPath}"]`, value);
-}
-
-/** Waits until the field at a document path shows `value` on that page. */
-async function waitValue(page: Page, docPath: string, value: string): Promise<void> {
-  await page.waitForFunction(
-    (p, v) =>
-      (document.querySelector(`[data-path="${p}"]`) as HTMLInputElement | null)?.value === v,
-    { timeout: STEP_TIMEOUT },
-    docPath,
-    value,
-  );
-}
-
-async function fillColumn(page: Page, root: string, who: Record<string, string>): Promise<void> {
-  for (const [field, text] of Object.entries(who)) await fill(page, `${root}.${field}`, text);
-}
+let screenshot: Awaited<ReturnType<typeof screenshots>>;
 
 setUp(test, async () => {
-  await rm(SHOTS, { recursive: true, force: true });
-  await mkdir(SHOTS, { recursive: true });
+  screenshot = await screenshots('web-app');
   // Development mode (the built-in secret): the app signs in with development tokens.
   server = await startTestServer({ env: { AUTH_JWT_SECRET: '' } });
-  profile = await mkdtemp(path.join(os.tmpdir(), 'constat-chromium-'));
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Chromium is missing: the test runner installs it');
-  browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    userDataDir: profile,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  a = await newPhone();
-  b = await newPhone();
+  chromium = await launchBrowser();
+  a = await chromium.phone();
+  b = await chromium.phone();
 });
 
 test.after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await server?.stop();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 test('A signs in, opens a constat and shows the join code and QR code', async () => {
-  await signIn(a, 'Amina Benali');
-  await a.click('#open');
-  await a.waitForSelector('#join-code-shown');
-  joinCode = await a.$eval('#join-code-shown', (el) => el.textContent ?? '');
+  await signIn(a, server.url, 'Amina Benali');
+  joinCode = await openConstat(a);
   assert.match(joinCode, /^\d{6}$/);
   await a.waitForFunction(() =>
     (document.querySelector('#join-qr') as HTMLImageElement)?.src.startsWith('data:image/png'),
@@ -129,12 +64,10 @@ test('A signs in, opens a constat and shows the join code and QR code', async ()
 });
 
 test('B switches to Arabic, joins by the code, and both see each other present', async () => {
-  await signIn(b, 'Karim Haddad');
+  await signIn(b, server.url, 'Karim Haddad');
   await b.click('#lang');
   assert.is(await b.$eval('html', (el) => el.getAttribute('dir')), 'rtl');
-  await b.type('#join-code', joinCode);
-  await b.click('#join');
-  await b.waitForSelector('[data-presence="A"][data-here="true"]');
+  await joinConstat(b, joinCode);
   await a.waitForSelector('[data-presence="B"][data-here="true"]');
   // B's own column is editable, A's is read-only on B's page.
   assert.is(
@@ -157,45 +90,23 @@ test('B switches to Arabic, joins by the code, and both see each other present',
     await b.$eval('#vehicleB .boxes li', (el) => el.textContent ?? ''),
     /[\u0600-\u06FF]/,
   );
-  await screenshot(b, 'b-joined-arabic', '#presence');
+  await screenshot(b, 'b-joined-arabic', '#vehicleB .boxes');
 });
 
 test('both fill their parts, edits appear live on the other phone, the plate is checked as typed', async () => {
-  await fill(a, 'accident.date', '');
-  await a.$eval('[data-path="accident.date"]', (el) => {
-    const input = el as HTMLInputElement;
-    input.value = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-  });
-  await a.$eval('[data-path="accident.time"]', (el) => {
-    const input = el as HTMLInputElement;
-    input.value = '08:45';
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-  });
-  await choose(a, 'accident.place.wilaya', '16');
-  await fill(a, 'accident.place.address', 'Rue Didouche Mourad');
-  await choose(a, 'accident.injuries', 'no');
+  await fillAccident(a);
   // The shared part typed on A appears on B.
   await waitValue(b, 'accident.place.address', 'Rue Didouche Mourad');
   await fill(b, 'accident.place.commune', 'Alger Centre');
   await waitValue(a, 'accident.place.commune', 'Alger Centre');
 
-  await fillColumn(a, 'vehicleA', {
-    'policyholder.lastName': 'Benali',
-    'policyholder.firstName': 'Amina',
-    'vehicle.make': 'Renault Clio',
-    'insurer.policyNumber': 'SAA-2026-0001',
-    'driver.lastName': 'Benali',
-    'driver.firstName': 'Amina',
-    'driver.licenceNumber': 'L-160001',
-  });
+  await fillColumn(a, 'vehicleA', COLUMN_A);
   // Typed with spaces: the app writes the normalised plate and says it is valid.
   await fill(a, 'vehicleA.vehicle.plate', '12345 115 16');
   await waitValue(a, 'vehicleA.vehicle.plate', '12345-115-16');
   assert.is(await a.$eval('#f-vehicleA-vehicle-plate-check', (el) => el.className), 'ok');
   await choose(a, 'vehicleA.insurer.company', 'saa');
-  await a.click('#f-vehicleA-circumstances-1');
-  await fill(a, 'vehicleA.circumstanceCount', '1');
+  await tickBox(a, 'vehicleA', 1);
   await a.$eval('#f-vehicleA-impactPoint', (el) => el.scrollIntoView({ block: 'center' }));
   const box = await (await a.$('#f-vehicleA-impactPoint'))!.boundingBox();
   await a.mouse.click(box!.x + box!.width / 2, box!.y + 8);
@@ -212,14 +123,7 @@ test('both fill their parts, edits appear live on the other phone, the plate is 
   assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'error');
   await fill(b, 'vehicleB.vehicle.plate', '98765-219-31');
   assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'ok');
-  await fillColumn(b, 'vehicleB', {
-    'policyholder.lastName': 'حداد',
-    'policyholder.firstName': 'كريم',
-    'vehicle.make': 'Peugeot 208',
-    'driver.lastName': 'حداد',
-    'driver.firstName': 'كريم',
-    'driver.licenceNumber': 'L-310002',
-  });
+  await fillColumn(b, 'vehicleB', COLUMN_B);
   // A's edits are on B's page, read-only; B's Arabic text is on A's page.
   await waitValue(b, 'vehicleA.vehicle.plate', '12345-115-16');
   await waitValue(a, 'vehicleB.policyholder.lastName', 'حداد');
@@ -228,16 +132,14 @@ test('both fill their parts, edits appear live on the other phone, the plate is 
 });
 
 test('signing an incomplete constat shows the server fieldErrors beside the fields', async () => {
-  await b.$eval('#sign', (el) => el.scrollIntoView({ block: 'center' }));
-  await b.click('#sign');
+  await sign(b);
   await b.waitForSelector('[data-error-for="vehicleB.insurer.company"]');
   assert.ok(await b.$('[data-error-for="vehicleB.insurer.policyNumber"]'));
   assert.ok(await b.$('[data-error-for="vehicleB.circumstanceCount"]'));
   await screenshot(b, 'b-field-errors', '#f-vehicleB-insurer-company');
   await choose(b, 'vehicleB.insurer.company', 'trust');
   await fill(b, 'vehicleB.insurer.policyNumber', 'TR-77');
-  await b.click('#f-vehicleB-circumstances-14');
-  await fill(b, 'vehicleB.circumstanceCount', '1');
+  await tickBox(b, 'vehicleB', 14);
   await waitValue(a, 'vehicleB.insurer.policyNumber', 'TR-77');
 });
 
@@ -289,7 +191,7 @@ test('a photo is attached through the upload flow, or the app says the server ha
     `{ __type(name: "Mutation") { fields { name } } }`,
   );
   const uploads = schema.data!.__type.fields.some((f) => f.name === 'requestUpload');
-  const photo = path.join(profile, 'damage.png');
+  const photo = path.join(chromium.profile, 'damage.png');
   await b.screenshot({
     path: photo as `${string}.png`,
     clip: { x: 0, y: 0, width: 200, height: 150 },
@@ -365,10 +267,9 @@ test('A goes offline, edits, comes back: both converge', async () => {
 
 test('both sign; both see the constat finalized with the same id', async () => {
   for (const page of [a, b]) {
-    await page.$eval('#sign', (el) => el.scrollIntoView({ block: 'center' }));
     const hash = await page.$eval('#content-hash', (el) => el.textContent ?? '');
     assert.match(hash, /^[0-9a-f]{64}$/);
-    await page.click('#sign');
+    await sign(page);
   }
   await a.waitForSelector('#constat-id');
   await b.waitForSelector('#constat-id');
