@@ -11,16 +11,9 @@ import { t } from './i18n.js';
 import { ApiError, isMissingField, type Api } from './api.js';
 import { toHex } from './input-rules.js';
 import { container } from './form.js';
+import { ATTACHMENT_KINDS } from '../../sync/attachments.js';
 import type { LiveConstat } from './live-constat.js';
 
-const KINDS = [
-  'damage',
-  'scene',
-  'licence',
-  'registration',
-  'insurance_certificate',
-  'other',
-] as const;
 const MAX_BYTES = 15 * 1024 * 1024;
 
 interface Slot {
@@ -55,7 +48,7 @@ export class PhotosView {
     const kind = h(
       'select',
       { id: 'photo-kind' },
-      ...KINDS.map((k) => h('option', { value: k }, k.replace('_', ' '))),
+      ...ATTACHMENT_KINDS.map((k) => h('option', { value: k }, k.replace('_', ' '))),
     );
     const take = h('input', {
       type: 'file',
