@@ -178,6 +178,7 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
         constatExists: async (id) => (await constats.get(id)) !== null,
@@ -292,6 +293,8 @@ export async function startServer(
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
         attachments,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       ...(config.media.store.kind === 'files'

@@ -183,14 +183,24 @@ const sameHash = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.
 /**
  * One constat through the whole flow: open + join, two devices fill the form, both register a
  * key and sign. Vehicle A is insured by `saa`, B by `trust` unless `vehicleB` says otherwise.
- * `beforeSecondSignature` runs once A has signed (to subscribe to changes first, say).
+ * `beforeSigning` runs once the form is filled; `beforeSecondSignature` once A has signed (to subscribe to changes first, say).
  */
 export async function finalizeConstat(
   server: { url: string; wsUrl: string },
   opts: {
     vehicleB?: JsonObject;
-    /** Runs once the form is filled, before either signature (to attach files, say). */
-    beforeSigning?: (ctx: { a: Device; b: Device; pair: Pair }) => Promise<void>;
+    /**
+     * Runs once the form is filled, before either signature (to attach files, or to subscribe
+     * first, say).
+     */
+    beforeSigning?: (ctx: {
+      a: Device;
+      b: Device;
+      pair: Pair;
+      sessionId: string;
+      tokenA: string;
+      tokenB: string;
+    }) => Promise<void>;
     beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
   } = {},
 ): Promise<Finalized> {
@@ -201,7 +211,8 @@ export async function finalizeConstat(
     const { a, b } = await connectBoth(server, pair, devices);
     await fillConstat(a, b, sameHash, opts.vehicleB ? { vehicleB: opts.vehicleB } : {});
     if (opts.beforeSigning) {
-      await opts.beforeSigning({ a, b, pair });
+      const { sessionId, tokenA, tokenB } = pair;
+      await opts.beforeSigning({ a, b, pair, sessionId, tokenA, tokenB });
       await waitFor(() => sameHash(a, b), 10_000, 'the two devices did not converge');
     }
     const hash = contentHash(a.doc);
