@@ -165,21 +165,32 @@ export function constatDetail(
 /** The PDF link once the report is rendered; until then a "being prepared" line, kept current. */
 export function pdfStatus(api: Api, id: string): { element: HTMLElement; stop: () => void } {
   const element = h('p', { class: 'hint', id: 'pdf-status' }, t('pdfPending'));
-  const stop = watchConstat(
-    api,
-    id,
-    (c) => {
-      const url = c?.pdf?.url ?? c?.pdfUrl;
-      if (url) {
-        replace(
-          element,
-          h('a', { href: url, target: '_blank', rel: 'noopener', id: 'pdf-link' }, t('pdf')),
-        );
-      }
+  let found = false;
+  const show = (c: ConstatDetail | null) => {
+    const url = c?.pdf?.url ?? c?.pdfUrl;
+    if (!url || found) return;
+    found = true;
+    clearInterval(poll);
+    replace(
+      element,
+      h('a', { href: url, target: '_blank', rel: 'noopener', id: 'pdf-link' }, t('pdf')),
+    );
+  };
+  const stop = watchConstat(api, id, show, () => {});
+  // The subscription says when the report is rendered; asking now and then as well covers a
+  // notice missed while the subscription was reconnecting. Bounded: two minutes.
+  let polls = 0;
+  const poll = setInterval(() => {
+    if (++polls > 40) return clearInterval(poll);
+    loadConstat(api, id).then(show, () => {});
+  }, 3_000);
+  return {
+    element,
+    stop: () => {
+      clearInterval(poll);
+      stop();
     },
-    () => {},
-  );
-  return { element, stop };
+  };
 }
 
 /** Loads a constat now and again whenever it changes (subscription); returns the stop. */
