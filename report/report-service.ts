@@ -48,7 +48,8 @@ export interface ReportServiceOptions {
   leaseMs: number;
   /** Lifetime of the download link in the document_ready event. */
   urlTtlSeconds: number;
-  onRendered?: (seconds: number) => void;
+  /** After a report was stored: subscribers of the constat are told (constatChanged). */
+  onRendered?: (seconds: number, constatId: string) => void;
   onFailed?: () => void;
 }
 
@@ -166,7 +167,7 @@ export class ReportService {
     try {
       const recorded = await this.render(job);
       if (recorded) {
-        this.options.onRendered?.((performance.now() - started) / 1000);
+        this.options.onRendered?.((performance.now() - started) / 1000, job.constatId);
         logger.info(
           { constatId: job.constatId, version: recorded.version, sha256: recorded.sha256 },
           'report rendered',

@@ -43,6 +43,8 @@ export interface AppDeps {
   metricsHere: boolean;
   metricsToken: string | undefined;
   logger: Logger;
+  /** Extra routes mounted as they are: the reference web app, development tokens. */
+  routes?: Hono[];
   /** Optional features and their state (`available` or `unavailable: why`), shown by /readyz. */
   features?: Record<string, () => string>;
   /** The public verification page's data. */
@@ -140,6 +142,7 @@ export function createApp(deps: AppDeps): Hono {
     },
   );
 
+  for (const routes of deps.routes ?? []) app.route('/', routes);
   if (deps.media) mountMediaRoutes(app, deps.media);
   if (deps.verify) mountVerifyRoute(app, deps.verify);
 

@@ -14,6 +14,8 @@ import { Metrics } from './metrics.js';
 import { createApp, createMetricsApp, type ReadinessCheck } from './app.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
+import { createWebAppRoutes } from './web-app.js';
+import { createDevTokenRoutes } from './dev-token.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
@@ -240,7 +242,10 @@ export async function startServer(
         logger,
         insurerName: (uid) => registry.list().find((c) => c.uid === uid)?.name ?? uid,
         publicUrl: () => ownUrl,
-        onRendered: (seconds) => metrics.reportRenders.observe(seconds),
+        onRendered: (seconds, constatId) => {
+          metrics.reportRenders.observe(seconds);
+          changes.constat(constatId);
+        },
         onFailed: () => metrics.reportFailures.inc(),
       },
     );
@@ -333,6 +338,12 @@ export async function startServer(
       metricsHere: config.metrics.port === undefined,
       metricsToken: config.metrics.token,
       logger,
+      routes: [
+        createWebAppRoutes({ logger }),
+        ...(config.devMode && config.auth.kind === 'hs256'
+          ? [createDevTokenRoutes(config.auth.secret)]
+          : []),
+      ],
     });
     const endpoint = createSyncEndpoint({
       verifier,

@@ -1,0 +1,189 @@
+/**
+ * Phones in a real browser for the reference app's tests: headless Chromium (Debian's, found by
+ * `chromiumPath()`), each phone a browser context with storage of its own,
+ * 360 × 740 with touch; helpers that act as a person would (type into the field at a document
+ * path, choose, wait for a value) and save screenshots of each step.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { chromiumPath } from '../../scripts/system-packages.js';
+
+export const STEP_TIMEOUT = 20_000;
+
+export interface TestBrowser {
+  browser: Browser;
+  /** The browser's fresh profile folder, removed by `close()`. */
+  profile: string;
+  /** A new phone: a context of its own (storage, IndexedDB, keys). */
+  phone(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export async function launchBrowser(): Promise<TestBrowser> {
+  const executablePath = chromiumPath();
+  if (!executablePath) throw new Error('Chromium is missing: the test runner installs it');
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'constat-chromium-'));
+  const browser = await puppeteer.launch({
+    executablePath,
+    headless: true,
+    userDataDir: profile,
+    args: CHROMIUM_FLAGS,
+  });
+  return {
+    browser,
+    profile,
+    async phone() {
+      const context = await browser.createBrowserContext();
+      const page = await context.newPage();
+      await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, hasTouch: true });
+      page.setDefaultTimeout(STEP_TIMEOUT);
+      page.on('pageerror', (err) => console.error(`[page error] ${String(err)}`));
+      return page;
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Numbered screenshots of the phone's screen under `.cache/screenshots/<name>/`. */
+export async function screenshots(
+  name: string,
+): Promise<(page: Page, step: string, selector?: string) => Promise<void>> {
+  const dir = path.resolve('.cache/screenshots', name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  let n = 0;
+  return async (page, step, selector) => {
+    n += 1;
+    if (selector) await page.$eval(selector, (el) => el.scrollIntoView({ block: 'start' }));
+    const file = path.join(dir, `${String(n).padStart(2, '0')}-${step}.png`) as `${string}.png`;
+    await page.screenshot({ path: file });
+  };
+}
+
+export async function signIn(page: Page, baseUrl: string, name: string): Promise<void> {
+  await page.goto(`${baseUrl}/app/`);
+  await page.waitForSelector('#name');
+  await page.type('#name', name);
+  await page.click('#sign-in');
+  await page.waitForSelector('#open');
+}
+
+/** A opens a constat; returns the join code it shows. */
+export async function openConstat(page: Page): Promise<string> {
+  await page.click('#open');
+  await page.waitForSelector('#join-code-shown');
+  return page.$eval('#join-code-shown', (el) => el.textContent ?? '');
+}
+
+/** B joins with the code and waits until it sees A connected. */
+export async function joinConstat(page: Page, code: string): Promise<void> {
+  await page.type('#join-code', code);
+  await page.click('#join');
+  await page.waitForSelector('[data-presence="A"][data-here="true"]');
+}
+
+/** Types into the field at a document path, as a person would. */
+export async function fill(page: Page, docPath: string, text: string): Promise<void> {
+  const selector = `[data-path="${docPath}"]`;
+  await page.waitForSelector(selector);
+  await page.$eval(selector, (el) => el.scrollIntoView({ block: 'center' }));
+  await page.click(selector, { count: 3 });
+  await page.type(selector, text);
+}
+
+/** Sets a date or time input (their pickers differ between browsers) and fires `input`. */
+export async function setInput(page: Page, docPath: string, value: string): Promise<void> {
+  await page.$eval(
+    `[data-path="${docPath}"]`,
+    (el, v) => {
+      const input = el as HTMLInputElement;
+      input.value = v;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    },
+    value,
+  );
+}
+
+export async function choose(page: Page, docPath: string, value: string): Promise<void> {
+  await page.select(`[data-path="${docPath}"]`, value);
+}
+
+/** Waits until the field at a document path shows `value` on that page. */
+export async function waitValue(page: Page, docPath: string, value: string): Promise<void> {
+  await page.waitForFunction(
+    (p, v) =>
+      (document.querySelector(`[data-path="${p}"]`) as HTMLInputElement | null)?.value === v,
+    // Polled by time, not by animation frame: a page in a background tab gets few frames.
+    { timeout: STEP_TIMEOUT, polling: 100 },
+    docPath,
+    value,
+  );
+}
+
+export async function fillColumn(
+  page: Page,
+  root: string,
+  fields: Record<string, string>,
+): Promise<void> {
+  for (const [field, text] of Object.entries(fields)) await fill(page, `${root}.${field}`, text);
+}
+
+/** The accident section, complete: yesterday 08:45 in Algiers, no injuries. */
+export async function fillAccident(page: Page): Promise<void> {
+  await setInput(
+    page,
+    'accident.date',
+    new Date(Date.now() - 86_400_000).toISOString().slice(0, 10),
+  );
+  await setInput(page, 'accident.time', '08:45');
+  await choose(page, 'accident.place.wilaya', '16');
+  await fill(page, 'accident.place.address', 'Rue Didouche Mourad');
+  await choose(page, 'accident.injuries', 'no');
+}
+
+/** What each driver types into their column (the plate, insurer and boxes apart). */
+export const COLUMN_A = {
+  'policyholder.lastName': 'Benali',
+  'policyholder.firstName': 'Amina',
+  'vehicle.make': 'Renault Clio',
+  'insurer.policyNumber': 'SAA-2026-0001',
+  'driver.lastName': 'Benali',
+  'driver.firstName': 'Amina',
+  'driver.licenceNumber': 'L-160001',
+};
+export const COLUMN_B = {
+  'policyholder.lastName': 'حداد',
+  'policyholder.firstName': 'كريم',
+  'vehicle.make': 'Peugeot 208',
+  'driver.lastName': 'حداد',
+  'driver.firstName': 'كريم',
+  'driver.licenceNumber': 'L-310002',
+};
+
+/** Ticks one circumstance box and declares the count. */
+export async function tickBox(page: Page, root: string, box: number): Promise<void> {
+  await page.click(`#f-${root}-circumstances-${box}`);
+  await fill(page, `${root}.circumstanceCount`, '1');
+}
+
+/** Signs on this phone ("I have read and I sign"). */
+export async function sign(page: Page): Promise<void> {
+  await page.$eval('#sign', (el) => el.scrollIntoView({ block: 'center' }));
+  await page.click('#sign');
+}

@@ -1,0 +1,308 @@
+/**
+ * The reference app in a real browser: two headless Chromium pages, each with storage of its
+ * own (two phones), 360 px wide, against a real server (PostgreSQL, Redis hub) in development
+ * mode. One scenario, step by step: A signs in and opens a constat; B joins by the code and
+ * works in Arabic; both fill their parts and see each other's edits; both sketch; a photo is
+ * attached; a write into A's column forced from B's page is refused visibly; A goes offline,
+ * edits, comes back and both converge; both sign; both see the constat finalized and it is
+ * listed in history. Each step leaves a screenshot in .cache/screenshots/web-app/.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import type { ElementHandle, Page } from 'puppeteer-core';
+import { setUp } from './support/suite.js';
+import { startTestServer, gql, type TestServer } from './support/server.js';
+import {
+  COLUMN_A,
+  COLUMN_B,
+  choose,
+  fill,
+  fillAccident,
+  fillColumn,
+  joinConstat,
+  launchBrowser,
+  openConstat,
+  screenshots,
+  sign,
+  signIn,
+  tickBox,
+  waitValue,
+  type TestBrowser,
+} from './support/browser.js';
+
+let server: TestServer;
+let chromium: TestBrowser;
+let a: Page;
+let b: Page;
+let joinCode = '';
+let constatId = '';
+let screenshot: Awaited<ReturnType<typeof screenshots>>;
+
+setUp(test, async () => {
+  screenshot = await screenshots('web-app');
+  // Development mode (CONSTAT_DEV, the built-in secret): the app signs in with development tokens.
+  server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
+  chromium = await launchBrowser();
+  a = await chromium.phone();
+  b = await chromium.phone();
+});
+
+test.after(async () => {
+  await chromium?.close();
+  await server?.stop();
+});
+
+test('A signs in, opens a constat and shows the join code and QR code', async () => {
+  await signIn(a, server.url, 'Amina Benali');
+  joinCode = await openConstat(a);
+  assert.match(joinCode, /^\d{6}$/);
+  await a.waitForFunction(() =>
+    (document.querySelector('#join-qr') as HTMLImageElement)?.src.startsWith('data:image/png'),
+  );
+  await screenshot(a, 'a-opened-code-and-qr', 'body');
+});
+
+test('B switches to Arabic, joins by the code, and both see each other present', async () => {
+  await signIn(b, server.url, 'Karim Haddad');
+  await b.click('#lang');
+  assert.is(await b.$eval('html', (el) => el.getAttribute('dir')), 'rtl');
+  await joinConstat(b, joinCode);
+  await a.waitForSelector('[data-presence="B"][data-here="true"]');
+  // B's own column is editable, A's is read-only on B's page.
+  assert.is(
+    await b.$eval(
+      '[data-path="vehicleA.policyholder.lastName"]',
+      (el) => (el as HTMLInputElement).readOnly,
+    ),
+    true,
+  );
+  assert.is(
+    await b.$eval(
+      '[data-path="vehicleB.policyholder.lastName"]',
+      (el) => (el as HTMLInputElement).readOnly,
+    ),
+    false,
+  );
+  // Circumstances are listed in the session's form version (23 boxes for dz), in Arabic.
+  assert.is(await b.$$eval('#vehicleB .boxes li', (items) => items.length), 23);
+  assert.match(
+    await b.$eval('#vehicleB .boxes li', (el) => el.textContent ?? ''),
+    /[\u0600-\u06FF]/,
+  );
+  await screenshot(b, 'b-joined-arabic', '#vehicleB .boxes');
+});
+
+test('both fill their parts, edits appear live on the other phone, the plate is checked as typed', async () => {
+  await fillAccident(a);
+  // The shared part typed on A appears on B.
+  await waitValue(b, 'accident.place.address', 'Rue Didouche Mourad');
+  await fill(b, 'accident.place.commune', 'Alger Centre');
+  await waitValue(a, 'accident.place.commune', 'Alger Centre');
+
+  await fillColumn(a, 'vehicleA', COLUMN_A);
+  // Typed with spaces: the app writes the normalised plate and says it is valid.
+  await fill(a, 'vehicleA.vehicle.plate', '12345 115 16');
+  await waitValue(a, 'vehicleA.vehicle.plate', '12345-115-16');
+  assert.is(await a.$eval('#f-vehicleA-vehicle-plate-check', (el) => el.className), 'ok');
+  await choose(a, 'vehicleA.insurer.company', 'saa');
+  await tickBox(a, 'vehicleA', 1);
+  await a.$eval('#f-vehicleA-impactPoint', (el) => el.scrollIntoView({ block: 'center' }));
+  const box = await (await a.$('#f-vehicleA-impactPoint'))!.boundingBox();
+  await a.mouse.click(box!.x + box!.width / 2, box!.y + 8);
+  await a.waitForFunction(() =>
+    (document.querySelector('#f-vehicleA-impactPoint') as SVGElement).dataset.point?.endsWith(
+      'front',
+    ),
+  );
+
+  // B's plate in progress is flagged, then invalid wilaya is an error, then fixed.
+  await fill(b, 'vehicleB.vehicle.plate', '98765-2');
+  assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'hint');
+  await fill(b, 'vehicleB.vehicle.plate', '98765-219-99');
+  assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'error');
+  await fill(b, 'vehicleB.vehicle.plate', '98765-219-31');
+  assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'ok');
+  await fillColumn(b, 'vehicleB', COLUMN_B);
+  // A's edits are on B's page, read-only; B's Arabic text is on A's page.
+  await waitValue(b, 'vehicleA.vehicle.plate', '12345-115-16');
+  await waitValue(a, 'vehicleB.policyholder.lastName', 'حداد');
+  await screenshot(a, 'a-filled', '#f-vehicleA-vehicle-make');
+  await screenshot(b, 'b-filled-arabic', '#f-vehicleB-vehicle-make');
+});
+
+test('signing an incomplete constat shows the server fieldErrors beside the fields', async () => {
+  await sign(b);
+  await b.waitForSelector('[data-error-for="vehicleB.insurer.company"]');
+  assert.ok(await b.$('[data-error-for="vehicleB.insurer.policyNumber"]'));
+  assert.ok(await b.$('[data-error-for="vehicleB.circumstanceCount"]'));
+  await screenshot(b, 'b-field-errors', '#f-vehicleB-insurer-company');
+  await choose(b, 'vehicleB.insurer.company', 'trust');
+  await fill(b, 'vehicleB.insurer.policyNumber', 'TR-77');
+  await tickBox(b, 'vehicleB', 14);
+  await waitValue(a, 'vehicleB.insurer.policyNumber', 'TR-77');
+});
+
+test('both sketch: a road and vehicle A with the mouse, vehicle B with a finger', async () => {
+  await a.$eval('#sketch-canvas', (el) => el.scrollIntoView({ block: 'center' }));
+  const canvas = (await (await a.$('#sketch-canvas'))!.boundingBox())!;
+  await a.click('[data-tool="road"]');
+  await a.mouse.move(canvas.x + 10, canvas.y + canvas.height / 2);
+  await a.mouse.down();
+  await a.mouse.move(canvas.x + canvas.width / 2, canvas.y + canvas.height / 2, { steps: 5 });
+  await a.mouse.move(canvas.x + canvas.width - 10, canvas.y + canvas.height / 2, { steps: 5 });
+  await a.mouse.up();
+  await a.click('[data-tool="vehicleA"]');
+  await a.mouse.click(canvas.x + canvas.width * 0.3, canvas.y + canvas.height * 0.45);
+  await a.click('[data-tool="stroke"]');
+  await a.mouse.move(canvas.x + 40, canvas.y + 20);
+  await a.mouse.down();
+  for (let i = 1; i <= 8; i++)
+    await a.mouse.move(canvas.x + 40 + i * 12, canvas.y + 20 + (i % 2) * 14);
+  await a.mouse.up();
+
+  await b.$eval('#sketch-canvas', (el) => el.scrollIntoView({ block: 'center' }));
+  const canvasB = (await (await b.$('#sketch-canvas'))!.boundingBox())!;
+  await b.waitForFunction(
+    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '3',
+  );
+  await b.click('[data-tool="vehicleB"]');
+  await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
+  // Rotate B's vehicle: select it by touch, then the rotate button.
+  await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
+  await b.click('[data-action="rotate"]');
+  await a.waitForFunction(
+    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '4',
+  );
+  await screenshot(a, 'a-sketch', '#sketch');
+  await screenshot(b, 'b-sketch', '#sketch');
+});
+
+test('a photo is attached through the upload flow, or the app says the server has none', async () => {
+  const schema = await gql<{ __type: { fields: Array<{ name: string }> } }>(
+    server.url,
+    await (
+      await fetch(`${server.url}/v1/dev/token`, {
+        method: 'POST',
+        body: JSON.stringify({ user: 'probe', device: 'probe' }),
+        headers: { 'content-type': 'application/json' },
+      }).then((r) => r.json() as Promise<{ token: string }>)
+    ).token,
+    `{ __type(name: "Mutation") { fields { name } } }`,
+  );
+  const uploads = schema.data!.__type.fields.some((f) => f.name === 'requestUpload');
+  const photo = path.join(chromium.profile, 'damage.png');
+  await b.screenshot({
+    path: photo as `${string}.png`,
+    clip: { x: 0, y: 0, width: 200, height: 150 },
+  });
+  const input = (await b.$('#photo-pick')) as ElementHandle<HTMLInputElement>;
+  await input.uploadFile(photo);
+  if (uploads) {
+    // Checked by the server (size, hash, type), then shown on both phones.
+    await b.waitForSelector('#thumbs figure[data-status="VERIFIED"] img');
+    await a.waitForSelector('#thumbs figure[data-status="VERIFIED"] img');
+    // A's page shows B's photo, downloaded from the server.
+    await a.waitForFunction(() =>
+      [...document.querySelectorAll<HTMLImageElement>('#thumbs figure img')].some(
+        (img) => img.complete && img.naturalWidth > 0,
+      ),
+    );
+  } else {
+    await b.waitForSelector('#photo-message[data-state="unavailable"]');
+  }
+  await b.$eval('#photos', (el) => el.scrollIntoView({ block: 'center' }));
+  await screenshot(b, 'b-photo', '#photos');
+});
+
+test("a write into A's column forced from B's page is refused visibly, and B recovers", async () => {
+  const target = '[data-path="vehicleA.policyholder.lastName"]';
+  // What a hostile user could do with the page's developer tools.
+  await b.$eval(target, (el) => el.removeAttribute('readonly'));
+  await b.$eval(target, (el) => {
+    const input = el as HTMLInputElement;
+    input.value = `${input.value}X`;
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await b.waitForSelector('#banner-refused');
+  await b.waitForSelector('#banner-closed[data-code="4403"]');
+  const text = await b.$eval('#banner-refused', (el) => el.textContent ?? '');
+  assert.match(text, /vehicleA/);
+  await screenshot(b, 'b-forbidden-write-refused', 'body');
+  // A never saw it.
+  assert.is(await a.$eval(target, (el) => (el as HTMLInputElement).value), 'Benali');
+  // B drops its local copy and starts again from the server's.
+  await b.click('#reset-local');
+  await b.waitForSelector('[data-presence="A"][data-here="true"]');
+  await waitValue(b, 'vehicleA.policyholder.lastName', 'Benali');
+  assert.not.ok(await b.$('#banner-closed'));
+});
+
+test('A goes offline, edits, comes back: both converge', async () => {
+  await a.setOfflineMode(true);
+  await a.waitForSelector('#banner-offline');
+  await fill(a, 'vehicleA.remarks', 'Le véhicule B a changé de file');
+  await fill(a, 'accident.place.address', ', angle rue Larbi Ben Mhidi');
+  await fill(b, 'vehicleB.remarks', 'ما كنتش نشوف');
+  await screenshot(a, 'a-offline-editing', 'body');
+  // Nothing of A's offline edits reached B.
+  assert.is(
+    await b.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).value),
+    '',
+  );
+  await a.setOfflineMode(false);
+  await a.waitForFunction(
+    () =>
+      !document.querySelector('#banner-offline') && !document.querySelector('#banner-reconnecting'),
+  );
+  await waitValue(b, 'vehicleA.remarks', 'Le véhicule B a changé de file');
+  await waitValue(a, 'vehicleB.remarks', 'ما كنتش نشوف');
+  const addressA = await a.$eval(
+    '[data-path="accident.place.address"]',
+    (el) => (el as HTMLInputElement).value,
+  );
+  await waitValue(b, 'accident.place.address', addressA);
+  await screenshot(a, 'a-back-online', '#f-vehicleA-remarks');
+});
+
+test('both sign; both see the constat finalized with the same id', async () => {
+  for (const page of [a, b]) {
+    const hash = await page.$eval('#content-hash', (el) => el.textContent ?? '');
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    await sign(page);
+  }
+  await a.waitForSelector('#constat-id');
+  await b.waitForSelector('#constat-id');
+  constatId = await a.$eval('#constat-id', (el) => el.textContent ?? '');
+  assert.is(await b.$eval('#constat-id', (el) => el.textContent ?? ''), constatId);
+  assert.match(constatId, /\S{8,}/);
+  // Read-only from now on.
+  assert.is(
+    await a.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).readOnly),
+    true,
+  );
+  // The signed report appears once rendered (subscription), on both phones.
+  await a.waitForSelector('#finalized #pdf-link', { timeout: 60_000 });
+  await b.waitForSelector('#finalized #pdf-link', { timeout: 60_000 });
+  const pdf = await a.$eval('#pdf-link', (el) => (el as HTMLAnchorElement).href);
+  const res = await fetch(pdf);
+  assert.is(res.status, 200);
+  assert.is(res.headers.get('content-type'), 'application/pdf');
+  await screenshot(a, 'a-finalized', 'body');
+  await screenshot(b, 'b-finalized', 'body');
+});
+
+test('the constat is listed in history on both phones and opens with its status', async () => {
+  for (const page of [a, b]) {
+    await page.goto(`${server.url}/app/#/`);
+    await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
+  }
+  await a.click(`#history li[data-constat="${constatId}"] button`);
+  await a.waitForSelector('#detail-status');
+  assert.is(await a.$eval('#detail-id', (el) => el.textContent), constatId);
+  assert.is(await a.$eval('#detail-status', (el) => el.textContent), 'FINALIZED');
+  await screenshot(a, 'a-history-detail', 'body');
+  await screenshot(b, 'b-history', '#history-card');
+});
+
+test.run();

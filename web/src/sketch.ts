@@ -1,0 +1,375 @@
+/**
+ * The accident sketch: roads, the two vehicles (move, rotate), arrows, free strokes and labels,
+ * drawn with mouse, pen or finger on a Konva stage and stored in the `sketch` root as
+ * docs/document.md describes (`elements`: id → Y.Map { kind, x, y, rotation?, vehicle?,
+ * points?, text? }). Coordinates are in a fixed 1000 × 600 space so both phones see the same
+ * drawing whatever their screen width. A gesture is written once, when it ends: one update per
+ * stroke rather than one per pointer move.
+ */
+import Konva from 'konva';
+import * as Y from 'yjs';
+import { h } from './dom.js';
+import { t, type Word } from './i18n.js';
+import type { LiveConstat } from './live-constat.js';
+
+const WIDTH = 1000;
+const HEIGHT = 600;
+
+type Tool = 'select' | 'road' | 'vehicleA' | 'vehicleB' | 'arrow' | 'stroke' | 'label';
+const TOOLS: Array<[Tool, Word]> = [
+  ['select', 'toolSelect'],
+  ['road', 'toolRoad'],
+  ['vehicleA', 'toolCarA'],
+  ['vehicleB', 'toolCarB'],
+  ['arrow', 'toolArrow'],
+  ['stroke', 'toolStroke'],
+  ['label', 'toolLabel'],
+];
+
+export class SketchView {
+  readonly element: HTMLElement;
+  readonly #stage: Konva.Stage;
+  readonly #layer = new Konva.Layer();
+  readonly #transformer = new Konva.Transformer({
+    resizeEnabled: false,
+    rotateEnabled: true,
+    rotationSnaps: [0, 45, 90, 135, 180, 225, 270, 315],
+    anchorSize: 22,
+  });
+  readonly #host: HTMLDivElement;
+  readonly #buttons = new Map<Tool, HTMLButtonElement>();
+  #tool: Tool = 'select';
+  #selected: string | undefined;
+  #drawing: { shape: Konva.Line; points: number[]; tool: Tool } | undefined;
+  #dragging = false;
+
+  constructor(
+    private readonly live: LiveConstat,
+    private readonly frozen: () => boolean,
+  ) {
+    this.#host = h('div', {
+      class: 'sketch-host',
+      id: 'sketch-canvas',
+      role: 'img',
+      'aria-label': t('sketch'),
+    });
+    const tools = h('div', { class: 'tools', role: 'toolbar', 'aria-label': t('sketch') });
+    for (const [tool, word] of TOOLS) {
+      const button = h(
+        'button',
+        {
+          type: 'button',
+          class: 'small',
+          'data-tool': tool,
+          'aria-pressed': String(tool === 'select'),
+        },
+        t(word),
+      );
+      button.addEventListener('click', () => this.#setTool(tool));
+      this.#buttons.set(tool, button);
+      tools.append(button);
+    }
+    const rotate = h(
+      'button',
+      { type: 'button', class: 'small', 'data-action': 'rotate' },
+      `${t('rotate')} ⟳`,
+    );
+    rotate.addEventListener('click', () => this.#rotateSelected(15));
+    const remove = h(
+      'button',
+      { type: 'button', class: 'small', 'data-action': 'delete' },
+      t('remove'),
+    );
+    remove.addEventListener('click', () => this.#deleteSelected());
+    tools.append(rotate, remove);
+    this.element = h('section', { id: 'sketch' }, h('h2', {}, t('sketch')), tools, this.#host);
+
+    this.#stage = new Konva.Stage({ container: this.#host, width: WIDTH, height: HEIGHT });
+    this.#stage.add(this.#layer);
+    this.#stage.on('pointerdown', (e) => this.#down(e));
+    this.#stage.on('pointermove', () => this.#move());
+    this.#stage.on('pointerup pointercancel', () => this.#up());
+    // Observing the root, not `elements`: it may arrive with the first sync.
+    this.live.doc.getMap('sketch').observeDeep(() => {
+      if (!this.#dragging && !this.#drawing) this.render();
+    });
+    new ResizeObserver(() => this.#fit()).observe(this.#host);
+    this.render();
+  }
+
+  /**
+   * The server's skeleton creates `elements`; until this phone has it (first sync) there is
+   * nothing to draw on. Creating it here would race the skeleton and lose one of the two maps.
+   */
+  #elements(): Y.Map<Y.Map<unknown>> | undefined {
+    const elements = this.live.doc.getMap('sketch').get('elements');
+    return elements instanceof Y.Map ? (elements as Y.Map<Y.Map<unknown>>) : undefined;
+  }
+
+  #fit(): void {
+    const width = this.#host.clientWidth || WIDTH;
+    const scale = width / WIDTH;
+    this.#stage.width(width);
+    this.#stage.height(HEIGHT * scale);
+    this.#stage.scale({ x: scale, y: scale });
+  }
+
+  #setTool(tool: Tool): void {
+    this.#tool = tool;
+    for (const [name, button] of this.#buttons)
+      button.setAttribute('aria-pressed', String(name === tool));
+    this.#selected = undefined;
+    this.render(); // elements are draggable with the select tool only
+  }
+
+  #point(): { x: number; y: number } {
+    const p = this.#stage.getRelativePointerPosition() ?? { x: 0, y: 0 };
+    return { x: Math.round(p.x), y: Math.round(p.y) };
+  }
+
+  #down(event: Konva.KonvaEventObject<PointerEvent>): void {
+    const elements = this.#elements();
+    if (this.frozen() || !elements) return;
+    const p = this.#point();
+    if (this.#tool === 'select') {
+      const id = findId(event.target);
+      this.#select(id);
+      return;
+    }
+    if (this.#tool === 'vehicleA' || this.#tool === 'vehicleB') {
+      const letter = this.#tool === 'vehicleA' ? 'A' : 'B';
+      // One vehicle A and one vehicle B: placing it again moves it.
+      const existing = [...elements.entries()].find(
+        ([, el]) => el.get('kind') === 'vehicle' && el.get('vehicle') === letter,
+      );
+      this.live.doc.transact(() => {
+        if (existing) {
+          existing[1].set('x', p.x);
+          existing[1].set('y', p.y);
+        } else {
+          this.#add({ kind: 'vehicle', vehicle: letter, x: p.x, y: p.y, rotation: 0 });
+        }
+      });
+      this.#setTool('select');
+      return;
+    }
+    if (this.#tool === 'label') {
+      const text = window.prompt(t('labelPrompt'))?.trim();
+      if (text) this.#add({ kind: 'label', x: p.x, y: p.y, text: new Y.Text(text.slice(0, 200)) });
+      this.#setTool('select');
+      return;
+    }
+    const shape = new Konva.Line({ points: [p.x, p.y], ...lineStyle(this.#tool) });
+    this.#layer.add(shape);
+    this.#drawing = { shape, points: [p.x, p.y], tool: this.#tool };
+  }
+
+  #move(): void {
+    const drawing = this.#drawing;
+    if (!drawing) return;
+    const p = this.#point();
+    if (drawing.tool === 'stroke') {
+      const [lx, ly] = drawing.points.slice(-2) as [number, number];
+      if (Math.hypot(p.x - lx, p.y - ly) < 4) return;
+      drawing.points.push(p.x, p.y);
+    } else {
+      drawing.points = [drawing.points[0]!, drawing.points[1]!, p.x, p.y];
+    }
+    drawing.shape.points(drawing.points);
+    this.#layer.batchDraw();
+  }
+
+  #up(): void {
+    const drawing = this.#drawing;
+    if (!drawing) return;
+    this.#drawing = undefined;
+    const [x0, y0] = drawing.points as [number, number];
+    const relative = drawing.points.map((v, i) => v - (i % 2 === 0 ? x0 : y0));
+    const long = relative.length >= 4 && Math.hypot(relative.at(-2)!, relative.at(-1)!) > 10;
+    if (long || (drawing.tool === 'stroke' && relative.length >= 4)) {
+      const points = new Y.Array<number>();
+      points.push(relative.slice(0, 2000));
+      this.#add({
+        kind: drawing.tool === 'road' ? 'road' : drawing.tool === 'arrow' ? 'arrow' : 'stroke',
+        x: x0,
+        y: y0,
+        points,
+      });
+    }
+    this.render();
+  }
+
+  #add(fields: Record<string, unknown>): void {
+    const elements = this.#elements();
+    if (!elements) return;
+    const el = new Y.Map<unknown>();
+    const id = crypto.randomUUID();
+    this.live.doc.transact(() => {
+      for (const [k, v] of Object.entries(fields)) el.set(k, v);
+      elements.set(id, el);
+    });
+  }
+
+  #select(id: string | undefined): void {
+    this.#selected = id;
+    const node = id ? this.#layer.findOne(`#${cssId(id)}`) : undefined;
+    this.#transformer.nodes(node ? [node] : []);
+    this.#layer.batchDraw();
+  }
+
+  #rotateSelected(degrees: number): void {
+    const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
+    if (!el || this.frozen()) return;
+    const current = Number(el.get('rotation') ?? 0);
+    el.set('rotation', (current + degrees) % 360);
+  }
+
+  #deleteSelected(): void {
+    if (!this.#selected || this.frozen()) return;
+    this.#elements()?.delete(this.#selected);
+    this.#select(undefined);
+  }
+
+  /** Draws the document's elements (after any change, local or remote). */
+  render(): void {
+    this.#layer.destroyChildren();
+    const order = { road: 0, stroke: 1, arrow: 2, sign: 2, vehicle: 3, label: 4 } as Record<
+      string,
+      number
+    >;
+    const elements = this.#elements();
+    const entries = [...(elements?.entries() ?? [])].sort(
+      (a, b) => (order[String(a[1].get('kind'))] ?? 5) - (order[String(b[1].get('kind'))] ?? 5),
+    );
+    for (const [id, el] of entries) {
+      const node = shapeOf(el);
+      if (!node) continue;
+      node.id(cssId(id));
+      node.setAttr('elementId', id);
+      node.draggable(!this.frozen() && this.#tool === 'select');
+      node.on('dragstart', () => (this.#dragging = true));
+      node.on('dragend', () => {
+        this.#dragging = false;
+        this.live.doc.transact(() => {
+          el.set('x', Math.round(node.x()));
+          el.set('y', Math.round(node.y()));
+        });
+      });
+      node.on('transformend', () => el.set('rotation', Math.round(node.rotation())));
+      this.#layer.add(node as Konva.Group | Konva.Shape);
+    }
+    this.#layer.add(this.#transformer);
+    this.#select(this.#selected && elements?.has(this.#selected) ? this.#selected : undefined);
+    this.#host.dataset.elements = String(entries.length);
+  }
+}
+
+function lineStyle(tool: Tool): Konva.LineConfig {
+  if (tool === 'road') return { stroke: '#9ca3af', strokeWidth: 70, lineCap: 'butt', opacity: 0.8 };
+  if (tool === 'arrow') return { stroke: '#111827', strokeWidth: 5 };
+  return { stroke: '#dc2626', strokeWidth: 4, lineCap: 'round', lineJoin: 'round', tension: 0.4 };
+}
+
+function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
+  const x = num(el.get('x'));
+  const y = num(el.get('y'));
+  const rotation = num(el.get('rotation'));
+  const points = el.get('points');
+  const pts = points instanceof Y.Array ? (points.toArray() as unknown[]).map(num) : [];
+  switch (el.get('kind')) {
+    case 'road': {
+      const group = new Konva.Group({ x, y, rotation });
+      group.add(new Konva.Line({ points: pts, ...lineStyle('road') }));
+      group.add(new Konva.Line({ points: pts, stroke: '#fff', strokeWidth: 3, dash: [20, 16] }));
+      return group;
+    }
+    case 'arrow':
+      return new Konva.Arrow({
+        x,
+        y,
+        rotation,
+        points: pts,
+        stroke: '#111827',
+        fill: '#111827',
+        strokeWidth: 5,
+        pointerLength: 18,
+        pointerWidth: 18,
+        hitStrokeWidth: 24,
+      });
+    case 'stroke':
+      return new Konva.Line({
+        x,
+        y,
+        rotation,
+        points: pts,
+        ...lineStyle('stroke'),
+        hitStrokeWidth: 20,
+      });
+    case 'label': {
+      const text = el.get('text');
+      return new Konva.Text({
+        x,
+        y,
+        rotation,
+        text: String(text instanceof Y.Text ? text.toString() : (text ?? '')),
+        fontSize: 28,
+        fill: '#111827',
+        padding: 4,
+      });
+    }
+    case 'vehicle':
+    case 'sign': {
+      const letter = el.get('kind') === 'vehicle' ? String(el.get('vehicle') ?? '?') : '!';
+      const colour = letter === 'A' ? '#2563eb' : letter === 'B' ? '#eab308' : '#dc2626';
+      const group = new Konva.Group({ x, y, rotation });
+      group.add(
+        new Konva.Rect({
+          x: -60,
+          y: -30,
+          width: 120,
+          height: 60,
+          cornerRadius: 14,
+          fill: colour,
+          stroke: '#111827',
+          strokeWidth: 3,
+        }),
+      );
+      group.add(
+        new Konva.Line({ points: [60, -14, 78, 0, 60, 14], closed: true, fill: '#111827' }),
+      );
+      group.add(
+        new Konva.Text({
+          x: -60,
+          y: -18,
+          width: 120,
+          align: 'center',
+          text: letter,
+          fontSize: 36,
+          fontStyle: 'bold',
+          fill: '#fff',
+        }),
+      );
+      return group;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function cssId(id: string): string {
+  return `el-${id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+function findId(node: Konva.Node): string | undefined {
+  let current: Konva.Node | null = node;
+  while (current) {
+    const id = current.getAttr('elementId') as string | undefined;
+    if (id) return id;
+    current = current.getParent();
+  }
+  return undefined;
+}
