@@ -1,7 +1,7 @@
 /**
  * `POST /v1/dev/token`: development tokens for the reference app, so a person can try the
- * product in a browser without an identity provider. Mounted only in development mode (the
- * built-in development secret, which no production server accepts), and answered only to
+ * product in a browser without an identity provider. Mounted only in development mode
+ * (`config.devMode`: `CONSTAT_DEV`, which `npm start` sets; refused with NODE_ENV=production), and answered only to
  * loopback clients: anyone who can reach a development server from elsewhere must still not
  * be able to become any user.
  *
