@@ -61,7 +61,11 @@ export interface FinalizeInput {
 
 export interface SyncObserver {
   updateAccepted(bytes: number): void;
-  updateRejected(reason: 'forbidden' | 'retry' | 'malformed' | 'too-large'): void;
+  updateRejected(reason: 'forbidden' | 'retry' | 'malformed' | 'too-large' | 'too-deep'): void;
+  /** The inspector let through an update that left something pending (it was dropped). */
+  pendingDropped(): void;
+  /** A background task (review, timer, sweep) failed; it was logged and the process goes on. */
+  backgroundFailed(task: string): void;
   draftSaved(ms: number): void;
   draftSaveFailed(): void;
 }
@@ -418,6 +422,8 @@ export class LiveSession {
         throw new ProtocolError(verdict.reason);
       case 'forbidden':
         this.#refuse(channel, 'forbidden', 'FORBIDDEN', verdict.reason);
+      case 'too-deep':
+        this.#refuse(channel, 'too-deep', 'TOO_LARGE', verdict.reason);
       case 'retry':
         this.#refuse(channel, 'retry', 'UNAVAILABLE', verdict.reason);
       case 'ok':
@@ -441,12 +447,27 @@ export class LiveSession {
     await this.#opts.hub.append(this.sessionId, { kind: 'update', update });
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
     Y.applyUpdate(this.doc, update, channel);
+    this.#dropPending();
     this.#opts.observer.updateAccepted(update.byteLength);
+  }
+
+  /**
+   * The inspector accepts only updates that integrate completely, so this never finds
+   * anything; if it ever does (a gap in the inspector), what Yjs parked is dropped rather than
+   * kept to be applied over whatever arrives under those clocks later, and the gap is counted.
+   */
+  #dropPending(): void {
+    const store = this.doc.store;
+    if (!store.pendingStructs && !store.pendingDs) return;
+    store.pendingStructs = null;
+    store.pendingDs = null;
+    this.#opts.observer.pendingDropped();
+    this.#log.error('an accepted update left content pending; it was dropped');
   }
 
   #refuse(
     channel: DeviceChannel,
-    metric: 'forbidden' | 'retry' | 'too-large',
+    metric: 'forbidden' | 'retry' | 'too-large' | 'too-deep',
     code: 'FORBIDDEN' | 'UNAVAILABLE' | 'TOO_LARGE',
     reason: string,
   ): never {
