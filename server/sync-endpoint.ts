@@ -48,11 +48,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     // refused by us with 4413; beyond it ws closes with 1009 without reading it.
     maxPayload: deps.limits.maxFrameBytes * 4,
     perMessageDeflate: false,
-    handleProtocols: (protocols) => {
-      if (protocols.has(SYNC_SUBPROTOCOL)) return SYNC_SUBPROTOCOL;
-      const first = protocols.values().next();
-      return first.done ? false : first.value;
-    },
+    handleProtocols: selectSubprotocol,
   });
   const connections = new Set<DeviceConnection>();
   // Settles once a closed connection has left its document (and the draft is saved when it
@@ -167,6 +163,18 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       await Promise.allSettled([...departures]);
     },
   };
+}
+
+/**
+ * The subprotocol the server answers with. Never a `bearer.<token>` entry: the selected one is
+ * echoed in the response header, where proxies and browser tools log it. A client that carries
+ * its token as a subprotocol must also offer `constat.v1` (a browser fails the handshake when
+ * the server selects none of the offered protocols).
+ */
+export function selectSubprotocol(protocols: Set<string>): string | false {
+  if (protocols.has(SYNC_SUBPROTOCOL)) return SYNC_SUBPROTOCOL;
+  for (const p of protocols) if (!p.startsWith(BEARER_PROTOCOL)) return p;
+  return false;
 }
 
 function tokenFrom(req: IncomingMessage): string | undefined {

@@ -230,7 +230,10 @@ export class LiveSession {
    * pending on it (a save, a review, a finalization, a signing request). True if it slept.
    */
   sleepIfIdle(idleSince: number): boolean {
-    return this.#touchedAt <= idleSince && this.#sleep();
+    if (this.#touchedAt > idleSince) return false;
+    let slept = false;
+    this.#guard('sleep', () => (slept = this.#sleep()));
+    return slept;
   }
 
   #sleep(): boolean {
@@ -580,8 +583,22 @@ export class LiveSession {
     this.#reviewQueued = true;
     queueMicrotask(() => {
       this.#reviewQueued = false;
-      if (!this.#destroyed) this.#review();
+      if (!this.#destroyed) this.#guard('review', () => this.#review());
     });
+  }
+
+  /**
+   * Runs a background step (a microtask or timer nobody awaits). A throw there would end the
+   * process — one bad document taking every session down — so it is logged and counted and
+   * the session goes on; what the step would have derived is derived again on the next change.
+   */
+  #guard(task: string, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.#opts.observer.backgroundFailed(task);
+      this.#log.error({ err, task }, 'background task failed');
+    }
   }
 
   /**
@@ -644,7 +661,8 @@ export class LiveSession {
     if (this.#takeover) return;
     this.#takeover = setTimeout(() => {
       this.#takeover = undefined;
-      if (!this.#constatId && !this.#destroyed) this.#finalize();
+      if (!this.#constatId && !this.#destroyed)
+        this.#guard('finalize-takeover', () => this.#finalize());
     }, FINALIZE_TAKEOVER_MS);
     this.#timers.push(this.#takeover);
   }
@@ -715,7 +733,10 @@ export class LiveSession {
     if (warnIn > 0 && warnIn < 2 ** 31 - 1) {
       this.#timers.push(
         setTimeout(
-          () => this.broadcastEvent({ type: 'expiring', expiresAt: this.#opts.expiresAt }),
+          () =>
+            this.#guard('expiry-warning', () =>
+              this.broadcastEvent({ type: 'expiring', expiresAt: this.#opts.expiresAt }),
+            ),
           warnIn,
         ),
       );
@@ -723,9 +744,10 @@ export class LiveSession {
     if (at - now < 2 ** 31 - 1) {
       this.#timers.push(
         setTimeout(
-          () => {
-            if (!this.#constatId) this.#endAll(new ConstatError('NOT_FOUND', 'session expired'));
-          },
+          () =>
+            this.#guard('expiry', () => {
+              if (!this.#constatId) this.#endAll(new ConstatError('NOT_FOUND', 'session expired'));
+            }),
           Math.max(0, at - now),
         ),
       );
@@ -755,7 +777,9 @@ export class LiveSession {
     if (this.#saveTimer || this.#destroyed) return;
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
-      this.flush().catch(() => {}); // flush logs its own failure and leaves the draft dirty
+      this.#guard('draft-save', () => {
+        this.flush().catch(() => {}); // flush logs its own failure and leaves the draft dirty
+      });
     }, this.#opts.saveDebounceMs);
   }
 
