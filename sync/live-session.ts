@@ -30,6 +30,7 @@ import {
 import { ConstatError } from './errors.js';
 import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
 import { ContentCache } from './content-cache.js';
+import { PresenceGate, safePresence } from './presence-gate.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
@@ -64,6 +65,8 @@ export interface SyncObserver {
   updateRejected(reason: 'forbidden' | 'retry' | 'malformed' | 'too-large' | 'too-deep'): void;
   /** The inspector let through an update that left something pending (it was dropped). */
   pendingDropped(): void;
+  /** Awareness entries a device may not write (another client's id), dropped. */
+  presenceDropped(entries: number): void;
   /** A background task (review, timer, sweep) failed; it was logged and the process goes on. */
   backgroundFailed(task: string): void;
   draftSaved(ms: number): void;
@@ -114,7 +117,8 @@ export class LiveSession {
   #touchedAt = Date.now();
   // Presence is not document content: it has its own (empty) doc and survives the sleep.
   readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
-  readonly #channels = new Map<string, { channel: DeviceChannel; awarenessClients: Set<number> }>();
+  readonly #channels = new Map<string, { channel: DeviceChannel }>();
+  readonly #presence = new PresenceGate(this.awareness);
   readonly #opts: LiveSessionOptions;
   #logger: Logger | undefined;
   #unsubscribe: () => void = () => {};
@@ -186,7 +190,10 @@ export class LiveSession {
   #fromHub(message: HubMessage, origin: symbol = HUB_ORIGIN): void {
     try {
       if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, origin);
-      else awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, HUB_ORIGIN);
+      else {
+        const presence = safePresence(message.update);
+        if (presence) awarenessProtocol.applyAwarenessUpdate(this.awareness, presence, HUB_ORIGIN);
+      }
     } catch (err) {
       this.#log.error({ err }, 'ignored an undecodable hub message');
     }
@@ -300,11 +307,6 @@ export class LiveSession {
         origin: unknown,
       ) => {
         const changed = [...added, ...updated, ...removed];
-        const entry = [...this.#channels.values()].find((e) => e.channel === origin);
-        if (entry) {
-          for (const id of added) entry.awarenessClients.add(id);
-          for (const id of removed) entry.awarenessClients.delete(id);
-        }
         const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
         // Sent to every device, the sender included: stock clients treat a silent connection
         // as dead after 30 s, and their own awareness renewal coming back keeps it alive.
@@ -324,7 +326,8 @@ export class LiveSession {
   /** Starts the sync handshake with a newly connected device. */
   attach(channel: DeviceChannel): void {
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
-    this.#channels.set(channel.id, { channel, awarenessClients: new Set() });
+    this.#channels.set(channel.id, { channel });
+    this.#presence.connect(channel.id, channel.role);
     // Answered from the sleeping state as well: a device (re)connecting does not wake it.
     const stateVector = this.#doc
       ? Y.encodeStateVector(this.#doc)
@@ -352,12 +355,9 @@ export class LiveSession {
     const entry = this.#channels.get(channel.id);
     if (!entry) return;
     this.#channels.delete(channel.id);
-    if (entry.awarenessClients.size > 0) {
-      awarenessProtocol.removeAwarenessStates(
-        this.awareness,
-        [...entry.awarenessClients],
-        SERVER_ORIGIN,
-      );
+    const leaving = this.#presence.disconnect(channel.id);
+    if (leaving.length > 0) {
+      awarenessProtocol.removeAwarenessStates(this.awareness, leaving, SERVER_ORIGIN);
     }
   }
 
@@ -383,13 +383,17 @@ export class LiveSession {
       case 'sync-step2':
       case 'update':
         return this.#applyDeviceUpdate(channel, message.update);
-      case 'awareness':
+      case 'awareness': {
+        const { update, dropped } = this.#presence.admit(channel.id, message.update);
+        if (dropped > 0) this.#opts.observer.presenceDropped(dropped);
+        if (!update) return;
         try {
-          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, channel);
+          awarenessProtocol.applyAwarenessUpdate(this.awareness, update, channel);
         } catch {
           throw new ProtocolError('malformed awareness update');
         }
         return;
+      }
       case 'query-awareness':
         channel.send(
           writeAwareness(

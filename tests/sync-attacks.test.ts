@@ -6,6 +6,8 @@
  *   A's later edits, and B's connection is closed as transient (1013);
  * - the same with 150,000 delete ranges must not slow the relay of later edits down;
  * - a 20,000-deep chain of nested maps is refused (4413) and hashing still answers;
+ * - presence: B rewriting A's displayed name is dropped, a 100,000-deep state is refused (4413)
+ *   and devices joining afterwards sync;
  * - a document that holds such a chain anyway (written straight into the draft) answers with a
  *   clear TOO_LARGE error, its review fails without ending the process.
  */
@@ -19,7 +21,8 @@ import { encodeRaw } from './support/raw-update.js';
 import { SERVER_VARIANTS, serverSuite, type ServerContext } from './support/suite.js';
 import { materialise, writeSection } from '../sync/constat-doc.js';
 import { canonicalJson } from '../sync/canonical-json.js';
-import { MessageType, writeUpdate, type SessionEvent } from '../sync/protocol.js';
+import { MessageType, writeAwareness, writeUpdate, type SessionEvent } from '../sync/protocol.js';
+import { writePresenceUpdate } from '../sync/presence.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
 
 type Ctx = ServerContext;
@@ -159,6 +162,51 @@ for (const variant of SERVER_VARIANTS) {
       const copy = await serverCopy(ctx, pair);
       await waitFor(() => vehicleA(copy.doc).includes('still served'), 5_000, 'A still served');
       assert.is(copy.doc.getMap('accident').get('k'), undefined, 'nothing of the chain applied');
+    });
+
+    test("presence: B cannot rewrite A's presence; stock presence still flows", async (ctx) => {
+      const pair = await openPair(ctx.server.url);
+      const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
+      a.provider.awareness.setLocalStateField('user', { name: 'Alice' });
+      const aId = a.doc.clientID;
+      const nameOf = (d: Device) =>
+        (d.provider.awareness.getStates().get(aId) as { user?: { name?: string } } | undefined)
+          ?.user?.name;
+      await waitFor(() => nameOf(b) === 'Alice', 10_000, "B sees A's presence");
+      const evil = await attacker(ctx, pair, 'B');
+      const clock = a.provider.awareness.meta.get(aId)!.clock + 10;
+      evil.send(
+        writeAwareness(
+          writePresenceUpdate([
+            { clientID: 987_654, clock: 1, state: JSON.stringify({ user: { name: 'Mallory' } }) },
+            { clientID: aId, clock, state: JSON.stringify({ user: { name: 'Mallory' } }) },
+          ]),
+        ),
+      );
+      await sleep(500);
+      assert.is(nameOf(b), 'Alice', "B's view of A");
+      assert.is(nameOf(a), 'Alice', "A's own state");
+      // The attacker's own id was claimed and flows like any presence.
+      await waitFor(() => b.provider.awareness.getStates().has(987_654), 5_000, 'own id flows');
+      const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
+      assert.match(metrics, /constat_presence_dropped_total [1-9]/);
+    });
+
+    test('presence: a 100,000-deep state is refused (4413); devices joining later sync', async (ctx) => {
+      const pair = await openPair(ctx.server.url);
+      const evil = await attacker(ctx, pair, 'B');
+      const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+      evil.send(writeAwareness(writePresenceUpdate([{ clientID: 55_555, clock: 1, state: deep }])));
+      const closed = await evil.closed;
+      assert.is(closed.code, 4413, closed.reason);
+      const narrow = '['.repeat(40) + ']'.repeat(40); // small, but too deep
+      const evil2 = await attacker(ctx, pair, 'B');
+      evil2.send(
+        writeAwareness(writePresenceUpdate([{ clientID: 55_556, clock: 1, state: narrow }])),
+      );
+      assert.is((await evil2.closed).code, 4413);
+      const { a, b } = await connectBoth(ctx.server, pair, ctx.devices);
+      assert.equal([...a.closes, ...b.closes], [], 'honest devices were not closed');
     });
 
     if (variant.name !== 'embedded') return;
