@@ -128,6 +128,8 @@ const invalid: Array<[variable: string, env: Record<string, string>]> = [
   ['SESSION_TTL_MS', { SESSION_TTL_MS: '10' }],
   ['JOIN_FAILURES_PER_USER', { JOIN_FAILURES_PER_USER: '0' }],
   ['MAX_FRAME_BYTES', { MAX_FRAME_BYTES: 'lots' }],
+  ['MAX_SOCKETS_PER_DEVICE', { MAX_SOCKETS_PER_DEVICE: '0' }],
+  ['MAX_WAITING_SESSIONS_PER_USER', { MAX_WAITING_SESSIONS_PER_USER: 'many' }],
 ];
 
 for (const [variable, env] of invalid) {

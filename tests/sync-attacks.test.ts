@@ -15,7 +15,14 @@ import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
 import postgres from 'postgres';
-import { openPair, gql, type Pair, type TestServer } from './support/server.js';
+import {
+  openPair,
+  gql,
+  token,
+  OPEN_SESSION,
+  type Pair,
+  type TestServer,
+} from './support/server.js';
 import { connectDevice, connectBoth, rawSocket, waitFor, type Device } from './support/device.js';
 import { encodeRaw } from './support/raw-update.js';
 import { SERVER_VARIANTS, serverSuite, type ServerContext } from './support/suite.js';
@@ -85,6 +92,7 @@ async function health(server: TestServer): Promise<number> {
   return (await fetch(`${server.url}/healthz`)).status;
 }
 
+const ABANDON = `mutation Abandon($id: ID!) { abandonSession(sessionId: $id) { status } }`;
 const CONTENT_HASH = `query Hash($id: ID!) { session(id: $id) { contentHash } }`;
 
 /** One A edit, and how long until B's document shows it (ms). */
@@ -289,6 +297,70 @@ serverSuite(
       assert.is(await health(ctx.server), 200);
       const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
       assert.match(metrics, /constat_background_failures_total\{task="review"\} [1-9]/);
+    });
+  },
+);
+
+serverSuite(
+  'connection and session caps',
+  {
+    database: 'pglite',
+    hub: 'memory',
+    env: { MAX_SOCKETS_PER_DEVICE: '2', MAX_WAITING_SESSIONS_PER_USER: '2' },
+  },
+  (test) => {
+    test('sockets per (session, device) are capped; a freed slot admits again', async (ctx) => {
+      const pair = await openPair(ctx.server.url);
+      const first = await attacker(ctx, pair, 'A');
+      await attacker(ctx, pair, 'A');
+      for (let i = 0; i < 3; i++) {
+        const url = `${ctx.server.wsUrl}/${pair.sessionId}?token=${encodeURIComponent(pair.tokenA)}`;
+        const extra = rawSocket(url);
+        ctx.sockets.push(extra.ws);
+        const closed = await extra.closed;
+        assert.is(closed.code, 1013, closed.reason);
+      }
+      // The other party and the other sessions are unaffected by A's sockets.
+      await attacker(ctx, pair, 'B');
+      const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
+      assert.match(metrics, /constat_limit_hits_total\{limit="sockets-per-device"\} 3/);
+      first.ws.close();
+      await first.closed;
+      await sleep(100);
+      await attacker(ctx, pair, 'A');
+    });
+
+    test('waiting sessions per user are capped, with a clear error naming them', async (ctx) => {
+      const tokenA = await token('cap-user', 'cap-device');
+      const open = () => gql(ctx.server.url, tokenA, OPEN_SESSION, { formVersion: 'dz' });
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const opened = await open();
+        assert.is(opened.errors, undefined, JSON.stringify(opened.errors));
+        ids.push(opened.data!.openSession.session.id as string);
+      }
+      const refused = await open();
+      assert.is(refused.errors?.[0]?.extensions?.code, 'RATE_LIMITED');
+      assert.equal(
+        [...(refused.errors?.[0]?.extensions?.waitingSessionIds as string[])].sort(),
+        [...ids].sort(),
+      );
+      // Abandoning one frees a slot.
+      const abandoned = await gql(ctx.server.url, tokenA, ABANDON, { id: ids[0] });
+      assert.is(abandoned.errors, undefined, JSON.stringify(abandoned.errors));
+      const again = await open();
+      assert.is(again.errors, undefined, JSON.stringify(again.errors));
+      // Parallel opens by another user cannot overshoot the cap.
+      const tokenP = await token('cap-parallel', 'cap-parallel-device');
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          gql(ctx.server.url, tokenP, OPEN_SESSION, { formVersion: 'dz' }),
+        ),
+      );
+      assert.is(results.filter((r) => !r.errors).length, 2);
+      assert.ok(
+        results.every((r) => !r.errors || r.errors[0]?.extensions?.code === 'RATE_LIMITED'),
+      );
     });
   },
 );
