@@ -412,7 +412,13 @@ export class LiveSession {
     // check or apply (and no reason to wake a sleeping document).
     if (update.byteLength === 2 && update[0] === 0 && update[1] === 0) return;
     const inspect = () =>
-      inspectUpdate(this.doc, update, channel.role, (client) => ownerOf(this.doc, client));
+      inspectUpdate(
+        this.doc,
+        update,
+        channel.role,
+        (client) => ownerOf(this.doc, client),
+        (client) => this.#presence.announcedBy(client),
+      );
     let verdict = inspect();
     if (this.#opts.hub.shared) {
       for (const delay of CATCH_UP_DELAYS_MS) {

@@ -66,6 +66,11 @@ export class PresenceGate {
     };
   }
 
+  /** The party whose connection claimed this presence id here, if any. */
+  announcedBy(id: number): Role | undefined {
+    return this.#owners.get(id);
+  }
+
   #mayClaim(id: number, claimant: Claims): boolean {
     const owner = this.#owners.get(id);
     if (owner !== undefined) return owner === claimant.role;

@@ -73,6 +73,13 @@ export function inspectUpdate(
   update: Uint8Array,
   sender: Role,
   ownerOf: (client: number) => Owner | undefined,
+  /**
+   * The party whose presence announced a client id not yet owned: stock clients use their
+   * document's client id in presence, so the other party sees it before its first edit and
+   * must not be able to introduce it first (the id would be theirs, and the phone's edits
+   * under it refused from then on).
+   */
+  announcedBy: (client: number) => Role | undefined = () => undefined,
 ): Inspection {
   let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>; ds: ReturnType<typeof Y.createDeleteSet> };
   try {
@@ -241,7 +248,16 @@ export function inspectUpdate(
         if (owner !== undefined && owner !== sender) {
           return { kind: 'retry', reason: `edits of party ${owner} must come from party ${owner}` };
         }
-        if (owner === undefined && !(struct instanceof Y.Skip)) newClients.push(client);
+        if (owner === undefined) {
+          const announcer = announcedBy(client);
+          if (announcer !== undefined && announcer !== sender) {
+            return {
+              kind: 'retry',
+              reason: `client ${client} is announced by party ${announcer}`,
+            };
+          }
+          if (!(struct instanceof Y.Skip)) newClients.push(client);
+        }
       }
     }
     if (clock + struct.length <= expected) continue; // already known: a duplicate, not a change

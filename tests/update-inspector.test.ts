@@ -636,6 +636,19 @@ test('an accepted update never leaves anything pending on the server', () => {
   }
 });
 
+test('a client id the other party announced in its presence cannot be introduced first', () => {
+  const h = new Harness();
+  const announced = rawClient();
+  const gc = encodeRaw([{ client: announced, clock: 0, structs: [{ gc: 2 }] }]);
+  const announcedBy = (client: number) => (client === announced ? ('A' as const) : undefined);
+  const inspect = (sender: Role) =>
+    inspectUpdate(h.server, gc, sender, (c) => ownerOf(h.server, c), announcedBy);
+  assert.is(inspect('B').kind, 'retry', 'B pre-claiming A’s announced id');
+  const byA = inspect('A');
+  assert.is(byA.kind, 'ok');
+  assert.equal(byA.kind === 'ok' && byA.newClients, [announced], 'A introduces it as its own');
+});
+
 // ---------------------------------------------------------------------------------------------
 // Nesting depth (issue 11, item 2)
 
