@@ -44,7 +44,9 @@ test('defaults: embedded storage, development secret, documented limits', () => 
     joinFailuresGlobal: 300,
     joinThrottleWindowMs: 10 * 60_000,
     expirySweepMs: 60_000,
+    maxWaitingPerUser: 3,
   });
+  assert.is(config.limits.maxSocketsPerDevice, 4);
   assert.is(config.limits.maxFrameBytes, 1024 * 1024);
   assert.is(config.limits.maxDocumentBytes, 2 * 1024 * 1024);
   assert.is(config.limits.idleTimeoutMs, 60_000);
