@@ -16,4 +16,21 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // media/ sits beside sync/: the server wires it to the database, never the other way.
+    files: ['media/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/server/*', '**/persistence/*', '**/integrations/*', '**/scripts/*'],
+              message: 'media/ may import sync/ and libraries only (media/README.md)',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,6 +1,7 @@
 /**
  * The core consumer: reads every insurer topic and `ai-results`, stores claim events and AI
- * findings on the constat's timeline (idempotent by event id), and skips core's own events.
+ * findings on the constat's timeline (idempotent by topic and event id) when their sender has
+ * a say about that constat, and skips core's own events.
  * A message that cannot be used goes to `<topic>.dlq` with the reason in its headers, and
  * consumption goes on. Storage failures are retried (the offset is not committed).
  */
@@ -10,6 +11,8 @@ import type { TimelineRepository } from '../persistence/timeline-repository.js';
 import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
 import { AI_EVENT_PREFIX, CLAIM_EVENT_PREFIX } from './event-schemas.js';
 import { InvalidEvent, type EventValidator } from './event-validator.js';
+import { authorizeEvent, type ConstatInsurers } from './event-authorization.js';
+import { decodeKafkaEvent } from './cloudevents-binding.js';
 
 export const dlqTopic = (topic: string) => `${topic}.dlq`;
 
@@ -24,7 +27,10 @@ export interface EventConsumerOptions {
   topics: string[];
   validator: EventValidator;
   timeline: TimelineRepository;
-  constatExists: (id: string) => Promise<boolean>;
+  /** The insurers of a finalized constat; null when there is no such constat. */
+  constatInsurers: (id: string) => Promise<ConstatInsurers | null>;
+  /** `source` values accepted on `ai-results`. */
+  aiServices: ReadonlySet<string>;
   logger: Logger;
   onStored?: (event: CloudEvent) => void;
   onDeadLetter?: (reason: string) => void;
@@ -32,18 +38,21 @@ export interface EventConsumerOptions {
 
 /**
  * The retry-or-dead-letter decision, in one place. Unusable messages (unparseable, against
- * the schema, the wrong kind of event for the topic, an unknown constat) are dead letters;
- * anything else thrown while storing is retried.
+ * the schema, the wrong kind of event for the topic, an unknown constat, a sender with no say
+ * about that constat: event-authorization.ts) are dead letters; anything else thrown while
+ * storing is retried.
  */
 export async function decide(
   topic: string,
-  value: Buffer | null,
+  message: Pick<KafkaMessage, 'headers' | 'value'>,
   validator: EventValidator,
-  constatExists: (id: string) => Promise<boolean>,
+  constatInsurers: (id: string) => Promise<ConstatInsurers | null>,
+  aiServices: ReadonlySet<string>,
 ): Promise<Disposition> {
   let event: CloudEvent;
   try {
-    event = validator.parse(value);
+    // Either content mode becomes the same envelope before anything looks at it.
+    event = validator.validate(decodeKafkaEvent(message.headers, message.value));
   } catch (err) {
     if (err instanceof InvalidEvent)
       return { kind: 'dead-letter', reason: err.reason, error: err.message };
@@ -58,9 +67,12 @@ export async function decide(
       error: `"${event.type}" does not belong on topic "${topic}"`,
     };
   }
-  if (!(await constatExists(event.subject))) {
+  const insurers = await constatInsurers(event.subject);
+  if (!insurers) {
     return { kind: 'dead-letter', reason: 'unknown-constat', error: `no constat ${event.subject}` };
   }
+  const allowed = authorizeEvent(topic, event, insurers, aiServices);
+  if (!allowed.ok) return { kind: 'dead-letter', reason: allowed.reason, error: allowed.error };
   return { kind: 'store', event };
 }
 
@@ -85,9 +97,10 @@ export class EventConsumer {
   async #handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     const disposition = await decide(
       topic,
-      message.value,
+      message,
       this.#opts.validator,
-      this.#opts.constatExists,
+      this.#opts.constatInsurers,
+      this.#opts.aiServices,
     );
     switch (disposition.kind) {
       case 'skip':
@@ -103,7 +116,8 @@ export class EventConsumer {
           topic,
           source: event.source,
           type: event.type,
-          time: new Date(event.time),
+          // A sender's clock is its own: a time in the future is stored as the time received.
+          time: new Date(Math.min(Date.parse(event.time), Date.now())),
           data: event.data,
         });
         if (stored) this.#opts.onStored?.(event);

@@ -3,6 +3,7 @@
  * in docs/events/ are written from it (`constat schemas`) and checked in CI to match.
  */
 import { EventType } from './events.js';
+import { ATTACHMENT_KINDS, ATTACHMENT_SECTIONS, ATTACHMENT_TYPES } from '../sync/attachments.js';
 
 type Schema = Record<string, unknown>;
 
@@ -61,7 +62,54 @@ const signature = {
       type: 'string',
       description: 'base64 raw Ed25519 public key that verified the signature',
     },
+    keyId: {
+      type: 'string',
+      description:
+        'RFC 7638 JWK thumbprint (SHA-256, base64url) of that key: the id it stays registered under after the device replaces it',
+    },
     signedAt: { type: 'string', format: 'date-time' },
+  },
+};
+const attachment = {
+  type: 'object',
+  required: [
+    'id',
+    'role',
+    'section',
+    'kind',
+    'contentType',
+    'byteSize',
+    'sha256',
+    'url',
+    'urlExpiresAt',
+  ],
+  properties: {
+    id: uuid,
+    role: { enum: ['A', 'B'], description: 'the party that uploaded it' },
+    section: { enum: [...ATTACHMENT_SECTIONS] },
+    kind: { enum: [...ATTACHMENT_KINDS] },
+    contentType: { enum: [...ATTACHMENT_TYPES] },
+    byteSize: { type: 'integer', minimum: 1 },
+    sha256: {
+      type: 'string',
+      pattern: '^[0-9a-f]{64}$',
+      description: 'SHA-256 of the file, as in the signed content (docs/signing.md)',
+    },
+    takenAt: { type: 'string', description: 'capture time the device recorded' },
+    exif: {
+      type: 'object',
+      description: "what the file's own EXIF block says (metadata, not signed)",
+      properties: {
+        takenAt: { type: 'string' },
+        gps: {
+          type: 'object',
+          required: ['lat', 'lon'],
+          properties: { lat: { type: 'number' }, lon: { type: 'number' } },
+        },
+      },
+    },
+    url: { type: 'string', format: 'uri', description: 'time-limited download URL (GET)' },
+    urlExpiresAt: { type: 'string', format: 'date-time' },
   },
 };
 const party = {
@@ -109,6 +157,12 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
         signatures: { type: 'array', minItems: 2, maxItems: 2, items: signature },
         parties: { type: 'object', required: ['A', 'B'], properties: { A: party, B: party } },
         finalizedAt: { type: 'string', format: 'date-time' },
+        attachments: {
+          type: 'array',
+          items: attachment,
+          description:
+            'the files the signed content names (absent in events written before attachments existed); a fresh URL: GraphQL Constat.attachments',
+        },
       },
     },
     { const: 'constat-core' },

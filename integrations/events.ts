@@ -3,6 +3,7 @@
  * built here; every event read from Kafka is parsed against it (with its JSON Schema).
  */
 import { randomUUID } from 'node:crypto';
+import type { FinalizedAttachment } from '../media/attachment-service.js';
 
 export const CORE_SOURCE = 'constat-core';
 export const CONSTATS_TOPIC = 'constats';
@@ -73,6 +74,8 @@ export interface ConstatFinalizedData {
     userId: string;
     /** base64 raw Ed25519 key that verified the signature. */
     publicKey?: string;
+    /** RFC 7638 thumbprint of that key: its id in the device key registry. */
+    keyId?: string;
     signedAt: string;
   }>;
   parties: {
@@ -80,4 +83,6 @@ export interface ConstatFinalizedData {
     B: { userId: string; insurer: string | null };
   };
   finalizedAt: string;
+  /** Files the signed content names, with time-limited download URLs (docs/media.md). */
+  attachments?: FinalizedAttachment[];
 }

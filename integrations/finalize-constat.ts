@@ -5,6 +5,8 @@
  */
 import type { Finalizer, FinalizeInput } from '../sync/live-session.js';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
+import type { ConstatContent } from '../sync/constat-doc.js';
+import type { FinalizedAttachment } from '../media/attachment-service.js';
 import {
   cloudEvent,
   CONSTATS_TOPIC,
@@ -24,21 +26,38 @@ export function finalizedTopics(insurerA: string | null, insurerB: string | null
   return [...new Set([insurerA, insurerB].filter((t): t is string => t !== null)), CONSTATS_TOPIC];
 }
 
-/** `published` is called after a constat was committed (to wake the outbox relay). */
+/** Lists the files of the signed content for the event; throws while they cannot be confirmed. */
+export interface FinalizationAttachments {
+  forFinalization(sessionId: string, content: ConstatContent): Promise<FinalizedAttachment[]>;
+}
+
+/**
+ * `committed` is called after a constat was committed (to wake the outbox relay). With
+ * `attachments`, every file the content names is confirmed in the store first: while the store
+ * is unreachable this throws, and the live session retries with backoff (nothing is lost).
+ */
 export function createFinalizer(
   constats: ConstatsRepository,
   committed: () => void = () => {},
+  attachments?: FinalizationAttachments,
 ): Finalizer {
   return {
     async finalize(input: FinalizeInput) {
-      const outcome = await finalizeConstat(constats, input);
+      const files = attachments
+        ? await attachments.forFinalization(input.sessionId, input.content)
+        : [];
+      const outcome = await finalizeConstat(constats, input, files);
       if (outcome.kind === 'created') committed();
       return outcome;
     },
   };
 }
 
-function finalizeConstat(constats: ConstatsRepository, input: FinalizeInput) {
+function finalizeConstat(
+  constats: ConstatsRepository,
+  input: FinalizeInput,
+  files: FinalizedAttachment[],
+) {
   return (async () => {
     const insurerA = insurerOf(input.content.vehicleA);
     const insurerB = insurerOf(input.content.vehicleB);
@@ -69,6 +88,7 @@ function finalizeConstat(constats: ConstatsRepository, input: FinalizeInput) {
             B: { userId: parties.b, insurer: insurerB },
           },
           finalizedAt: new Date().toISOString(),
+          ...(files.length > 0 ? { attachments: files } : {}),
         };
         // One event, one id, sent to several topics: a consumer reading two of them can tell
         // it is the same event.

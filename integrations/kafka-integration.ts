@@ -6,19 +6,25 @@
 import type { Logger } from 'pino';
 import { createKafkaClient, type KafkaClient, type KafkaSettings } from './kafka.js';
 import { OutboxRelay } from './outbox-relay.js';
+import type { EventMode } from './cloudevents-binding.js';
 import { EventConsumer, dlqTopic } from './event-consumer.js';
 import { createEventValidator } from './event-validator.js';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, type CloudEvent } from './events.js';
 import type { OutboxRepository } from '../persistence/outbox-repository.js';
 import type { TimelineRepository } from '../persistence/timeline-repository.js';
+import type { ConstatInsurers } from './event-authorization.js';
 
 export interface KafkaIntegrationOptions {
   settings: KafkaSettings & { consumerGroup: string; outboxPollMs: number };
   /** Insurer topics (company uids). */
   companyTopics: () => Iterable<string>;
+  /** The content mode a company asked for its topic (structured unless set). */
+  eventMode?: (topic: string) => EventMode;
   outbox: OutboxRepository;
   timeline: TimelineRepository;
-  constatExists: (id: string) => Promise<boolean>;
+  constatInsurers: (id: string) => Promise<ConstatInsurers | null>;
+  /** `source` values accepted on `ai-results`. */
+  aiServices: readonly string[];
   logger: Logger;
   onPublished?: (n: number) => void;
   onPublishFailed?: () => void;
@@ -98,6 +104,7 @@ export class KafkaIntegration {
     this.#relay = new OutboxRelay({
       outbox: this.#opts.outbox,
       producer: () => this.#client.producer(),
+      ...(this.#opts.eventMode ? { eventMode: this.#opts.eventMode } : {}),
       logger: this.#opts.logger,
       pollMs: this.#opts.settings.outboxPollMs,
       ...(this.#opts.onPublished ? { onPublished: this.#opts.onPublished } : {}),
@@ -117,7 +124,8 @@ export class KafkaIntegration {
         topics: this.#topics().consumed,
         validator: createEventValidator(),
         timeline: this.#opts.timeline,
-        constatExists: this.#opts.constatExists,
+        constatInsurers: this.#opts.constatInsurers,
+        aiServices: new Set(this.#opts.aiServices),
         logger: this.#opts.logger,
         ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
         ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),

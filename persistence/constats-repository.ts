@@ -89,6 +89,8 @@ export interface ConstatsRepository {
     outbox: (constatId: string, parties: { a: string; b: string }) => OutboxEvent,
   ): Promise<FinalizeOutcome>;
   get(id: string): Promise<StoredConstat | null>;
+  /** The insurers a constat names; null when there is no such constat. */
+  insurers(id: string): Promise<{ insurerA: string | null; insurerB: string | null } | null>;
   bySession(sessionId: string): Promise<StoredConstat | null>;
 }
 
@@ -205,6 +207,14 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
       return row ? toConstat(row) : null;
     },
 
+    async insurers(id) {
+      if (!UUID.test(id)) return null;
+      const [row] = await sql<{ insurer_a: string | null; insurer_b: string | null }[]>`
+        select insurer_a, insurer_b from constats where id = ${id}
+      `;
+      return row ? { insurerA: row.insurer_a, insurerB: row.insurer_b } : null;
+    },
+
     async bySession(sessionId) {
       const [row] = await sql<Row[]>`select * from constats where session_id = ${sessionId}`;
       return row ? toConstat(row) : null;
@@ -219,7 +229,10 @@ function positionColumn(sql: postgres.Sql) {
   return sql`to_char(c.finalized_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
-/** The status the latest claim event gives a constat (a correlated subquery on the timeline). */
+/**
+ * The status the latest claim event gives a constat (a correlated subquery on the timeline).
+ * Latest as core received them (`seq`), not by the sender's `time`, which it chooses.
+ */
 function statusColumn(sql: postgres.Sql) {
   return sql`coalesce((
     select case e.type
@@ -229,7 +242,7 @@ function statusColumn(sql: postgres.Sql) {
       else 'IN_PROGRESS' end
     from constat_events e
     where e.constat_id = c.id and e.type like 'dz.claim.%'
-    order by e.time desc, e.received_at desc
+    order by e.seq desc
     limit 1
   ), 'FINALIZED')`;
 }

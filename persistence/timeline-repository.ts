@@ -1,4 +1,7 @@
-/** Events insurers and AI services sent about a constat, idempotent by event id. */
+/**
+ * Events insurers and AI services sent about a constat, idempotent by topic and event id, in
+ * the order core received them.
+ */
 import type postgres from 'postgres';
 
 export interface TimelineEvent {
@@ -13,8 +16,9 @@ export interface TimelineEvent {
 }
 
 export interface TimelineRepository {
-  /** Stores the event; false when an event with this id was already stored. */
+  /** Stores the event; false when this topic already delivered an event with this id. */
   add(event: Omit<TimelineEvent, 'receivedAt'>): Promise<boolean>;
+  /** Oldest first, in the order received. */
   forConstat(constatId: string): Promise<TimelineEvent[]>;
   /** Timelines of several constats in one statement (batched loading). */
   forConstats(constatIds: readonly string[]): Promise<Map<string, TimelineEvent[]>>;
@@ -37,7 +41,7 @@ export function createTimelineRepository(sql: postgres.Sql): TimelineRepository 
     if (constatIds.length === 0) return map;
     const rows = await sql<Row[]>`
       select * from constat_events where constat_id = any(${sql.array([...constatIds])}::uuid[])
-      order by time, received_at
+      order by seq
     `;
     for (const r of rows) map.get(r.constat_id)?.push(toEvent(r));
     return map;
@@ -48,7 +52,7 @@ export function createTimelineRepository(sql: postgres.Sql): TimelineRepository 
         insert into constat_events (event_id, constat_id, topic, source, type, time, data)
         values (${e.eventId}, ${e.constatId}, ${e.topic}, ${e.source}, ${e.type}, ${e.time},
           ${sql.json(e.data as postgres.JSONValue)})
-        on conflict (event_id) do nothing
+        on conflict (topic, event_id) do nothing
         returning 1
       `;
       return rows.length > 0;

@@ -3,16 +3,18 @@
  * `simulate`, `test-run` (what `npm test` runs). Run `constat help` for usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../server/config.js';
+import { ConfigError, loadStorageConfig, tokenSigningSecret } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 
 const USAGE = `usage: constat <command> [options]
 
 commands:
-  serve                          run the server (configuration from the environment)
+  serve [--dev]                  run the server (configuration from the environment); --dev (what
+                                 npm start runs) is CONSTAT_DEV=1: the built-in development
+                                 secret when no key is set, on loopback only
   token --user U --device D      mint a development token (HS256, AUTH_JWT_SECRET or the built-in
         [--name N] [--role R]…   development secret)
-        [--expires 12h]
+        [--expires 12h] [--issuer I] [--audience A]
   migrate                        apply database migrations and exit
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
@@ -24,8 +26,28 @@ commands:
   help                           this text
 `;
 
+const TOKEN_USAGE = `usage: constat token --user U --device D [--name N] [--role R]… [--expires 12h]
+
+Prints a development JWT (HS256) signed with AUTH_JWT_SECRET, or with the built-in development
+secret when it is unset.
+
+  --user U       the user id (claim sub)
+  --device D     the device id (claim did)
+  --name N       a display name (claim name)
+  --role R       a role, repeatable: insurer:<company uid> for insurer staff, admin
+  --expires T    lifetime: 30m, 12h, 7d… (default 12h)
+  --help         this text
+
+example: TOKEN=$(npx constat token --user driver-a --device phone-a)
+         STAFF=$(npx constat token --user agent-1 --device desk-1 --role insurer:saa)
+`;
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
-  serve: async () => (await import('../server/main.js')).main(),
+  serve: async (argv) => {
+    const { values } = parseArgs({ args: argv, options: { dev: { type: 'boolean' } } });
+    if (values.dev) process.env.CONSTAT_DEV = '1';
+    await (await import('../server/main.js')).main();
+  },
   token: async (argv) => {
     const { values } = parseArgs({
       args: argv,
@@ -35,16 +57,20 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         name: { type: 'string' },
         role: { type: 'string', multiple: true },
         expires: { type: 'string', default: '12h' },
+        issuer: { type: 'string' },
+        audience: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
+    if (values.help) return void process.stdout.write(TOKEN_USAGE);
     if (!values.user || !values.device) throw new UsageError('token needs --user and --device');
-    const config = loadConfig();
-    if (config.auth.kind !== 'hs256')
-      throw new UsageError('token mints HS256 tokens only: set AUTH_JWT_SECRET');
+    const secret = tokenSigningSecret();
     const { mintDevelopmentToken } = await import('../server/auth.js');
     process.stdout.write(
       (await mintDevelopmentToken({
-        secret: config.auth.secret,
+        secret,
+        issuer: values.issuer ?? process.env.AUTH_JWT_ISSUER,
+        audience: values.audience ?? process.env.AUTH_JWT_AUDIENCE,
         userId: values.user,
         deviceId: values.device,
         ...(values.name ? { name: values.name } : {}),
@@ -54,7 +80,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     );
   },
   migrate: async () => {
-    const config = loadConfig();
+    const config = loadStorageConfig();
     const logger = createLogger(config.logLevel);
     const { openDatabase } = await import('../persistence/database.js');
     const { migrate } = await import('../persistence/migrate.js');

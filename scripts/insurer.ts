@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { loadConfig } from '../server/config.js';
+import { loadKafkaConfig } from '../server/config.js';
 import { createKafkaClient } from '../integrations/kafka.js';
 import {
   cloudEvent,
@@ -27,7 +27,7 @@ export async function runInsurer(argv: string[]): Promise<void> {
   });
   const company = values.company;
   if (!company) throw new Error('insurer needs --company <uid> (e.g. saa)');
-  const config = loadConfig();
+  const config = loadKafkaConfig();
   if (!config.kafkaBrokers) throw new Error('set KAFKA_BROKERS to the cluster to read from');
   const logger = pino({ level: 'warn' });
   const kafka = createKafkaClient(

@@ -28,6 +28,7 @@ sign → finalized. Without --url, starts a server in this process (PGlite, in-p
   --kafka BROKERS     host:port,… : confirm each constat on its insurers' Kafka topics
   --seed S            seed for every random choice (default: random, printed)
   --typing N          updates per second per phone while filling (default 40)
+  --photos N          photos each phone attaches, 0.6–2.5 MB each (default 2; 0: none)
   --verbose           one pair, each step explained
   --json              the summary as JSON on stdout
 Tokens are minted with AUTH_JWT_SECRET, or the built-in development secret.
@@ -46,6 +47,8 @@ export interface SimulateOptions {
   updatesPerSecond: number;
   /** Development secret the server verifies tokens with. */
   secret: string;
+  /** Photos each phone attaches (generated JPEGs of a phone photo's size). */
+  photosPerParty?: number;
   /** Narration, one line per step (the --verbose mode). */
   say?: (line: string) => void;
   /** Show a progress bar on stderr. */
@@ -86,6 +89,8 @@ export interface SimulationSummary {
   offline?: { dropped: number; reconnected: number };
   transientCloses: number;
   tamper?: TamperTally;
+  /** Photos uploaded: how many, MB in all, and per upload (the PUT only). */
+  uploads?: { files: number; megabytes: number; ms: Percentiles };
 }
 
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationSummary> {
@@ -137,6 +142,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
           offline: opts.offline,
           tamper: opts.tamper,
           updatesPerSecond: opts.updatesPerSecond,
+          photos: { perParty: opts.photosPerParty ?? 0, minBytes: 600_000, maxBytes: 2_500_000 },
           kafka: watch,
           latencies,
           ...(opts.say ? { say: opts.say } : {}),
@@ -200,6 +206,14 @@ function summarise(
     transientCloses: results.reduce((n, r) => n + r.transientCloses, 0),
   };
   if (opts.kafkaBrokers) summary.kafkaMs = percentiles(ok.map((r) => r.kafkaMs!));
+  const uploads = results.flatMap((r) => r.uploads);
+  if (uploads.length > 0) {
+    summary.uploads = {
+      files: uploads.length,
+      megabytes: uploads.reduce((n, u) => n + u.bytes, 0) / 1e6,
+      ms: percentiles(uploads.map((u) => u.ms)),
+    };
+  }
   if (opts.offline) {
     summary.offline = {
       dropped: results.reduce((n, r) => n + r.offline.dropped, 0),
@@ -255,6 +269,10 @@ export function formatSummary(s: SimulationSummary): string {
   lines.push(
     `  throughput           ${s.throughput.finalizedPerSecond.toFixed(2)} sessions/s, ${Math.round(s.throughput.updatesPerSecond)} updates/s over ${s.durationSeconds.toFixed(1)} s`,
   );
+  if (s.uploads)
+    lines.push(
+      `  photo uploads        ${pct(s.uploads.ms)}   (${s.uploads.files} files, ${s.uploads.megabytes.toFixed(1)} MB)`,
+    );
   if (s.transientCloses)
     lines.push(`  transient closes     ${s.transientCloses} (1013, recovered by the client)`);
   if (s.offline) {
@@ -300,6 +318,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
       kafka: { type: 'string' },
       seed: { type: 'string' },
       typing: { type: 'string' },
+      photos: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -335,6 +354,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
     seed,
     ...(values.kafka ? { kafkaBrokers: values.kafka.split(',').map((b) => b.trim()) } : {}),
     updatesPerSecond: positive('typing', values.typing, 40),
+    photosPerParty: values.photos === '0' ? 0 : positive('photos', values.photos, 2),
     secret: developmentSecret(),
     ...(say ? { say } : {}),
     showProgress: !verbose && !values.json,

@@ -3,7 +3,8 @@
  * handle in one suite cannot take the others down), two at a time, against the services named
  * by the environment or the local defaults, and ends with the line `N passed, N failed`.
  * Installs the Debian packages of scripts/system-packages.ts when missing (as root).
- * Without KAFKA_BROKERS it starts the Kafka test broker (scripts/kafka/broker.ts) and stops it.
+ * Without KAFKA_BROKERS it starts the Kafka test broker (scripts/kafka/broker.ts) and stops it;
+ * without S3_ENDPOINT, an S3 server for the media tests (scripts/s3proxy/s3proxy.ts).
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { startBroker, type Broker } from './kafka/broker.js';
 import { installSystemPackages } from './system-packages.js';
+import { startS3Proxy, type S3Proxy } from './s3proxy/s3proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULTS = {
@@ -59,14 +61,36 @@ export async function runTests(argv: string[]): Promise<void> {
     process.stdout.write(
       `Kafka test broker on ${broker.brokers} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
     );
-    const stop = () => void broker?.stop().finally(() => process.exit(130));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  }
+  let s3: S3Proxy | undefined;
+  const interrupted = () =>
+    void Promise.allSettled([broker?.stop(), s3?.stop()]).finally(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  if (!env.S3_ENDPOINT) {
+    const started = performance.now();
+    try {
+      s3 = await startS3Proxy({ log: (line) => process.stdout.write(`${line}\n`) });
+    } catch (err) {
+      await broker?.stop();
+      process.stderr.write(`constat test: could not start S3Proxy: ${(err as Error).message}\n`);
+      process.stdout.write('0 passed, 1 failed\n');
+      process.exit(1);
+    }
+    Object.assign(env, {
+      S3_ENDPOINT: s3.endpoint,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    });
+    process.stdout.write(
+      `S3 test server on ${s3.endpoint} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+    );
   }
   try {
     await runFiles(argv, env);
   } finally {
-    await broker?.stop();
+    await Promise.all([broker?.stop(), s3?.stop()]);
   }
 }
 

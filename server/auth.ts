@@ -2,8 +2,15 @@
  * Bearer JWT verification. Claims: `sub` (user id), `did` (device id), optional `name` and
  * `roles`. HS256 for development; ES256/RS256 public key or a JWKS URL in production.
  */
-import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import type { AuthConfig } from './config.js';
+import {
+  createRemoteJWKSet,
+  importSPKI,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from 'jose';
+import type { AuthConfig, TokenPolicy } from './config.js';
 import { ConstatError } from '../sync/errors.js';
 
 export interface Principal {
@@ -13,9 +20,23 @@ export interface Principal {
   roles: string[];
 }
 
+export interface VerifiedToken {
+  principal: Principal;
+  /** When the token stops being valid (epoch ms): its `exp`, or `iat` + the maximum age. */
+  expiresAt: number;
+}
+
 export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
+  /** The principal and when the token expires (a websocket is closed then). */
+  verifyToken(token: string): Promise<VerifiedToken>;
 }
+
+const DEFAULT_POLICY: TokenPolicy = {
+  issuer: undefined,
+  audience: undefined,
+  maxTokenAgeMs: 24 * 3600_000,
+};
 
 type Verify = (token: string) => Promise<JWTPayload>;
 
@@ -25,48 +46,68 @@ type Verify = (token: string) => Promise<JWTPayload>;
 const CACHE_MS = 60_000;
 const CACHE_MAX = 10_000;
 
-export function createTokenVerifier(config: AuthConfig): TokenVerifier {
+export function createTokenVerifier(
+  config: AuthConfig,
+  policy: TokenPolicy = DEFAULT_POLICY,
+): TokenVerifier {
   let verifierPromise: Promise<Verify> | undefined;
-  const verifier = () => (verifierPromise ??= buildVerify(config));
-  const verified = new Map<string, { principal: Principal; until: number }>();
+  const verifier = () => (verifierPromise ??= buildVerify(config, policy));
+  const verified = new Map<string, { token: VerifiedToken; until: number }>();
+  const verifyToken = async (token: string): Promise<VerifiedToken> => {
+    const now = Date.now();
+    const hit = verified.get(token);
+    if (hit && now < hit.until) return hit.token;
+    if (hit) verified.delete(token);
+    const verify = await verifier();
+    let payload: JWTPayload;
+    try {
+      payload = await verify(token);
+    } catch (err) {
+      throw new ConstatError('UNAUTHENTICATED', `invalid token: ${(err as Error).message}`);
+    }
+    const principal = Object.freeze(principalFromClaims(payload));
+    // jwtVerify required both: `exp` always, `iat` through the maximum token age.
+    const expiresAt = Math.min(payload.exp! * 1000, payload.iat! * 1000 + policy.maxTokenAgeMs);
+    const result = Object.freeze({ principal, expiresAt });
+    const until = Math.min(now + CACHE_MS, expiresAt);
+    if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
+    // Keyed by a copy: the token is often a slice of a header that would stay alive with it.
+    verified.set(Buffer.from(token).toString(), { token: result, until });
+    return result;
+  };
   return {
+    verifyToken,
     async verify(token) {
-      const now = Date.now();
-      const hit = verified.get(token);
-      if (hit && now < hit.until) return hit.principal;
-      if (hit) verified.delete(token);
-      const verify = await verifier();
-      let payload: JWTPayload;
-      try {
-        payload = await verify(token);
-      } catch (err) {
-        throw new ConstatError('UNAUTHENTICATED', `invalid token: ${(err as Error).message}`);
-      }
-      const principal = Object.freeze(principalFromClaims(payload));
-      const until = Math.min(now + CACHE_MS, payload.exp ? payload.exp * 1000 : Infinity);
-      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
-      // Keyed by a copy: the token is often a slice of a header that would stay alive with it.
-      verified.set(Buffer.from(token).toString(), { principal, until });
-      return principal;
+      return (await verifyToken(token)).principal;
     },
   };
 }
 
-async function buildVerify(config: AuthConfig): Promise<Verify> {
+async function buildVerify(config: AuthConfig, policy: TokenPolicy): Promise<Verify> {
+  // A token without `exp` would be valid forever; `iat` bounds its age whatever `exp` says;
+  // `iss` / `aud` keep out tokens the same identity provider issued for other applications.
+  const options = (algorithms: string[]): JWTVerifyOptions => ({
+    algorithms,
+    requiredClaims: ['exp', 'iat'],
+    maxTokenAge: Math.floor(policy.maxTokenAgeMs / 1000),
+    ...(policy.issuer ? { issuer: policy.issuer } : {}),
+    ...(policy.audience ? { audience: policy.audience } : {}),
+  });
   switch (config.kind) {
     case 'hs256': {
       const secret = new TextEncoder().encode(config.secret);
-      return async (token) => (await jwtVerify(token, secret, { algorithms: ['HS256'] })).payload;
+      const opts = options(['HS256']);
+      return async (token) => (await jwtVerify(token, secret, opts)).payload;
     }
     case 'public-key': {
       const key = await importSPKI(config.publicKeyPem, config.algorithm);
-      const algorithms = [config.algorithm];
-      return async (token) => (await jwtVerify(token, key, { algorithms })).payload;
+      const opts = options([config.algorithm]);
+      return async (token) => (await jwtVerify(token, key, opts)).payload;
     }
     case 'jwks': {
       const keySet = createRemoteJWKSet(new URL(config.url));
-      const algorithms = ['ES256', 'RS256'];
-      return async (token) => (await jwtVerify(token, keySet, { algorithms })).payload;
+      const opts = options(['ES256', 'RS256']);
+      return async (token) => (await jwtVerify(token, keySet, opts)).payload;
     }
   }
 }
@@ -107,6 +148,8 @@ export interface MintOptions {
   name?: string;
   roles?: string[];
   expiresIn?: string | number;
+  issuer?: string;
+  audience?: string;
 }
 
 /** Mints an HS256 token, for development and tests (`constat token`). */
@@ -114,10 +157,12 @@ export async function mintDevelopmentToken(opts: MintOptions): Promise<string> {
   const claims: Record<string, unknown> = { did: opts.deviceId };
   if (opts.name) claims.name = opts.name;
   if (opts.roles && opts.roles.length > 0) claims.roles = opts.roles;
-  return new SignJWT(claims)
+  const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(opts.userId)
     .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? '12h')
-    .sign(new TextEncoder().encode(opts.secret));
+    .setExpirationTime(opts.expiresIn ?? '12h');
+  if (opts.issuer) jwt.setIssuer(opts.issuer);
+  if (opts.audience) jwt.setAudience(opts.audience);
+  return jwt.sign(new TextEncoder().encode(opts.secret));
 }

@@ -5,10 +5,16 @@
  */
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import type { MediaStoreConfig } from '../media/create-media-store.js';
 
 export interface Config {
   port: number;
   host: string;
+  /**
+   * Asked for explicitly (`CONSTAT_DEV=1`, `constat serve --dev`, `npm start`): the built-in
+   * development secret may be used, and the server then listens on loopback only.
+   */
+  devMode: boolean;
   /** Absent: embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
   /** Absent: in-process hub and session store (single instance). */
@@ -21,8 +27,12 @@ export interface Config {
   dataDir: string;
   logLevel: string;
   auth: AuthConfig;
+  tokens: TokenPolicy;
   /** Base URL devices use to reach this server; derived from each request when absent. */
   publicUrl: string | undefined;
+  metrics: MetricsSettings;
+  /** CloudEvents `source` values accepted on `ai-results` (registered AI services). */
+  aiServices: string[];
   limits: Limits;
   sessions: SessionSettings;
   drafts: { saveDebounceMs: number };
@@ -30,6 +40,21 @@ export interface Config {
   documents: { sleepAfterMs: number };
   hub: HubSettings;
   graphql: GraphQLLimits;
+  media: MediaSettings;
+}
+
+export interface MediaSettings {
+  store: MediaStoreConfig;
+  /** Largest attachment accepted (bytes). */
+  maxBytes: number;
+  /** Attachments one party may add to one constat. */
+  maxPerParty: number;
+  /** Lifetime of an upload slot, and of the download URLs handed out. */
+  uploadTtlSeconds: number;
+  downloadTtlSeconds: number;
+  /** Uploads never referenced, and those of sessions that ended unfinalized, go after this. */
+  retentionMs: number;
+  cleanupIntervalMs: number;
 }
 
 export interface GraphQLLimits {
@@ -39,9 +64,26 @@ export interface GraphQLLimits {
   maxTokens: number;
   maxBodyBytes: number;
   maxPageSize: number;
+  /** A subscriber this many changes behind (it stopped reading) is cut off. */
+  subscriptionBuffer: number;
   introspection: boolean;
   /** Seals page cursors; every instance of a deployment must share it. */
   cursorSecret: string;
+}
+
+/** What a valid token must also satisfy, whatever key verifies it. */
+export interface TokenPolicy {
+  /** Required `iss` / `aud` when set. */
+  issuer: string | undefined;
+  audience: string | undefined;
+  /** A token issued (`iat`) longer ago than this is refused, whatever its `exp`. */
+  maxTokenAgeMs: number;
+}
+
+/** Where `/metrics` is served: a port of its own, and/or behind a bearer token. */
+export interface MetricsSettings {
+  port: number | undefined;
+  token: string | undefined;
 }
 
 export interface KafkaOptions {
@@ -115,32 +157,30 @@ type Env = Record<string, string | undefined>;
 /** Development secret used when no verification key is configured; never accepted in production. */
 export const DEVELOPMENT_JWT_SECRET = 'constat-development-secret-do-not-use-in-production';
 
+/** The default AI service (`constat ai`); AI_SERVICES names others. */
+export const DEFAULT_AI_SERVICES = ['constat-ai'];
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
+  const devMode = flag(env, 'CONSTAT_DEV', false);
+  if (devMode && production) {
+    throw new ConfigError('CONSTAT_DEV', 'development mode cannot run with NODE_ENV=production');
+  }
+  const authConfig = auth(env, production, devMode);
+  const port = integer(env, 'PORT', 8080, 0, 65535);
   return {
-    port: integer(env, 'PORT', 8080, 0, 65535),
-    host: env.HOST ?? '0.0.0.0',
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    port,
+    host: host(env, authConfig),
+    devMode,
+    ...loadStorageConfig(env),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: keyPrefix(env),
-    kafkaBrokers: brokers(env),
-    kafka: {
-      clientId: env.KAFKA_CLIENT_ID || 'constat',
-      consumerGroup: env.KAFKA_CONSUMER_GROUP || 'constat-core',
-      partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
-      replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
-      outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
-      registryRefreshMs: integer(env, 'COMPANY_REFRESH_MS', 60_000, 100, 24 * 3600_000),
-    },
-    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
-    logLevel: oneOf(
-      env,
-      'LOG_LEVEL',
-      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-      'info',
-    ),
-    auth: auth(env, production),
-    publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
+    ...loadKafkaConfig(env),
+    auth: authConfig,
+    tokens: tokenPolicy(env, production),
+    publicUrl: publicUrl(env, production),
+    metrics: metricsSettings(env, port),
+    aiServices: list(env, 'AI_SERVICES', DEFAULT_AI_SERVICES),
     limits: {
       maxFrameBytes: integer(env, 'MAX_FRAME_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxDocumentBytes: integer(
@@ -162,21 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
       ),
       maxSocketsPerDevice: integer(env, 'MAX_SOCKETS_PER_DEVICE', 4, 1, 1_000),
     },
-    sessions: {
-      ttlMs: integer(env, 'SESSION_TTL_MS', 24 * 3600_000, 1_000, 30 * 24 * 3600_000),
-      joinCodeTtlMs: integer(env, 'JOIN_CODE_TTL_MS', 10 * 60_000, 1_000, 24 * 3600_000),
-      joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
-      joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
-      expirySweepMs: integer(env, 'EXPIRY_SWEEP_MS', 60_000, 100, 24 * 3600_000),
-      maxWaitingPerUser: integer(env, 'MAX_WAITING_SESSIONS_PER_USER', 3, 1, 10_000),
-      joinThrottleWindowMs: integer(
-        env,
-        'JOIN_THROTTLE_WINDOW_MS',
-        10 * 60_000,
-        1_000,
-        24 * 3600_000,
-      ),
-    },
+    sessions: sessionSettings(env),
     drafts: {
       saveDebounceMs: integer(env, 'DRAFT_SAVE_DEBOUNCE_MS', 2_000, 0, 3600_000),
     },
@@ -190,15 +216,146 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 2_000, 10, 100_000),
       maxBodyBytes: integer(env, 'GRAPHQL_MAX_BODY_BYTES', 64 * 1024, 1_024, 16 * 1024 * 1024),
       maxPageSize: integer(env, 'GRAPHQL_MAX_PAGE_SIZE', 50, 1, 1_000),
+      subscriptionBuffer: integer(env, 'GRAPHQL_SUBSCRIPTION_BUFFER', 100, 1, 100_000),
       introspection: flag(env, 'GRAPHQL_INTROSPECTION', !production),
-      cursorSecret: cursorSecret(env),
+      cursorSecret: cursorSecret(env, authConfig),
     },
+    media: media(env),
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
       readCount: integer(env, 'HUB_READ_COUNT', 1_000, 1, 100_000),
     },
   };
+}
+
+function media(env: Env): MediaSettings {
+  const kind = oneOf(env, 'MEDIA_STORE', ['files', 's3'] as const, 'files');
+  let store: MediaStoreConfig;
+  if (kind === 's3') {
+    const bucket = env.S3_BUCKET ?? '';
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+      throw new ConfigError(
+        'S3_BUCKET',
+        `expected a bucket name (3–63 of a–z 0–9 . -), got "${bucket}"`,
+      );
+    }
+    const endpoint = url(env, 'S3_ENDPOINT', ['http:', 'https:']);
+    const accessKeyId = env.S3_ACCESS_KEY_ID || undefined;
+    const secretAccessKey = env.S3_SECRET_ACCESS_KEY || undefined;
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      throw new ConfigError(
+        accessKeyId ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID',
+        'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the AWS default chain)',
+      );
+    }
+    const region = env.S3_REGION || 'us-east-1';
+    if (!/^[a-z0-9-]{2,32}$/.test(region)) {
+      throw new ConfigError(
+        'S3_REGION',
+        `expected a region name such as eu-west-3, got "${region}"`,
+      );
+    }
+    store = {
+      kind: 's3',
+      endpoint,
+      bucket,
+      region,
+      accessKeyId,
+      secretAccessKey,
+      // Self-hosted services mostly want path-style; AWS itself prefers virtual hosts.
+      forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    };
+  } else {
+    store = {
+      kind: 'files',
+      // Every instance must see the same folder: a shared volume when there are several.
+      root: path.resolve(env.MEDIA_DIR || path.join(env.DATA_DIR ?? '.data', 'media')),
+      urlSecret: mediaSecret(env),
+    };
+  }
+  return {
+    store,
+    maxBytes: integer(env, 'MEDIA_MAX_BYTES', 15 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPerParty: integer(env, 'MEDIA_MAX_PER_PARTY', 12, 0, 1_000),
+    uploadTtlSeconds: integer(env, 'MEDIA_UPLOAD_TTL_S', 900, 10, 7 * 24 * 3600),
+    // S3 presigned URLs live at most 7 days.
+    downloadTtlSeconds: integer(env, 'MEDIA_DOWNLOAD_TTL_S', 7 * 24 * 3600, 10, 7 * 24 * 3600),
+    retentionMs: integer(env, 'MEDIA_RETENTION_MS', 7 * 24 * 3600_000, 1_000, 365 * 24 * 3600_000),
+    cleanupIntervalMs: integer(env, 'MEDIA_CLEANUP_INTERVAL_MS', 3600_000, 100, 24 * 3600_000),
+  };
+}
+
+/** MEDIA_URL_SECRET, or one derived from the token verification key every instance shares. */
+function mediaSecret(env: Env): string {
+  const explicit = env.MEDIA_URL_SECRET;
+  if (explicit !== undefined && explicit !== '') {
+    if (explicit.length < 32)
+      throw new ConfigError('MEDIA_URL_SECRET', 'must be at least 32 characters');
+    return explicit;
+  }
+  const material =
+    env.AUTH_JWT_SECRET || env.AUTH_JWT_PUBLIC_KEY || env.AUTH_JWKS_URL || DEVELOPMENT_JWT_SECRET;
+  return createHash('sha256').update(`constat-media:${material}`).digest('hex');
+}
+
+/**
+ * The part of the configuration the tools that serve nothing need (`constat migrate`,
+ * `constat insurer`): they must run without a token verification key.
+ */
+export function loadStorageConfig(
+  env: Env = process.env,
+): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel'> {
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    logLevel: oneOf(
+      env,
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      'info',
+    ),
+  };
+}
+
+export function loadKafkaConfig(env: Env = process.env): Pick<Config, 'kafkaBrokers' | 'kafka'> {
+  return {
+    kafkaBrokers: brokers(env),
+    kafka: {
+      clientId: env.KAFKA_CLIENT_ID || 'constat',
+      consumerGroup: env.KAFKA_CONSUMER_GROUP || 'constat-core',
+      partitions: integer(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1_000),
+      replicationFactor: integer(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 10),
+      outboxPollMs: integer(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
+      registryRefreshMs: integer(env, 'COMPANY_REFRESH_MS', 60_000, 100, 24 * 3600_000),
+    },
+  };
+}
+
+function sessionSettings(env: Env): SessionSettings {
+  const settings: SessionSettings = {
+    ttlMs: integer(env, 'SESSION_TTL_MS', 24 * 3600_000, 1_000, 30 * 24 * 3600_000),
+    joinCodeTtlMs: integer(env, 'JOIN_CODE_TTL_MS', 10 * 60_000, 1_000, 24 * 3600_000),
+    joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
+    joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
+    expirySweepMs: integer(env, 'EXPIRY_SWEEP_MS', 60_000, 100, 24 * 3600_000),
+    maxWaitingPerUser: integer(env, 'MAX_WAITING_SESSIONS_PER_USER', 3, 1, 10_000),
+    joinThrottleWindowMs: integer(
+      env,
+      'JOIN_THROTTLE_WINDOW_MS',
+      10 * 60_000,
+      1_000,
+      24 * 3600_000,
+    ),
+  };
+  // One user must never be able to use up the global guard alone.
+  if (settings.joinFailuresGlobal <= settings.joinFailuresPerUser) {
+    throw new ConfigError(
+      'JOIN_FAILURES_GLOBAL',
+      `must be greater than JOIN_FAILURES_PER_USER (${settings.joinFailuresPerUser})`,
+    );
+  }
+  return settings;
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -212,15 +369,101 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-/** CURSOR_SECRET, or one derived from what every instance shares: the token verification key. */
-function cursorSecret(env: Env): string {
-  const material =
-    env.CURSOR_SECRET ||
-    env.AUTH_JWT_SECRET ||
-    env.AUTH_JWT_PUBLIC_KEY ||
-    env.AUTH_JWKS_URL ||
-    DEVELOPMENT_JWT_SECRET;
-  return createHash('sha256').update(`constat-cursor:${material}`).digest('hex');
+/**
+ * CURSOR_SECRET, or one derived from the HS256 secret every instance shares. A public key or a
+ * JWKS URL is public: a cursor sealed with it could be forged, so those modes need their own.
+ */
+function cursorSecret(env: Env, authConfig: AuthConfig): string {
+  const explicit = env.CURSOR_SECRET;
+  if (explicit !== undefined && explicit !== '') {
+    if (explicit.length < 32)
+      throw new ConfigError('CURSOR_SECRET', 'must be at least 32 characters');
+    return createHash('sha256').update(`constat-cursor:${explicit}`).digest('hex');
+  }
+  if (authConfig.kind !== 'hs256') {
+    throw new ConfigError(
+      'CURSOR_SECRET',
+      `required with ${authConfig.kind === 'jwks' ? 'AUTH_JWKS_URL' : 'AUTH_JWT_PUBLIC_KEY'} (at least 32 characters, the same on every instance)`,
+    );
+  }
+  return createHash('sha256').update(`constat-cursor:${authConfig.secret}`).digest('hex');
+}
+
+/** Development mode on the built-in secret listens on loopback only: anyone can mint its tokens. */
+function host(env: Env, authConfig: AuthConfig): string {
+  const builtIn = authConfig.kind === 'hs256' && authConfig.isDevelopmentSecret;
+  const raw = env.HOST;
+  if (raw === undefined || raw === '') return builtIn ? '127.0.0.1' : '0.0.0.0';
+  if (builtIn && !isLoopback(raw)) {
+    throw new ConfigError(
+      'HOST',
+      `the built-in development secret listens on loopback only, got "${raw}" (set AUTH_JWT_SECRET to listen elsewhere)`,
+    );
+  }
+  return raw;
+}
+
+function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+function publicUrl(env: Env, production: boolean): string | undefined {
+  const value = url(env, 'PUBLIC_URL', ['http:', 'https:']);
+  // Without it, syncUrl would be built from the request's Host header, which the client chooses.
+  if (!value && production) {
+    throw new ConfigError(
+      'PUBLIC_URL',
+      'required with NODE_ENV=production (e.g. https://constat.example)',
+    );
+  }
+  return value;
+}
+
+function tokenPolicy(env: Env, production: boolean): TokenPolicy {
+  const issuer = env.AUTH_JWT_ISSUER || undefined;
+  const audience = env.AUTH_JWT_AUDIENCE || undefined;
+  if (production && !issuer) {
+    throw new ConfigError(
+      'AUTH_JWT_ISSUER',
+      'required with NODE_ENV=production (the expected "iss")',
+    );
+  }
+  if (production && !audience) {
+    throw new ConfigError(
+      'AUTH_JWT_AUDIENCE',
+      'required with NODE_ENV=production (the expected "aud")',
+    );
+  }
+  return {
+    issuer,
+    audience,
+    maxTokenAgeMs: integer(env, 'AUTH_MAX_TOKEN_AGE_MS', 24 * 3600_000, 1_000, 30 * 24 * 3600_000),
+  };
+}
+
+function metricsSettings(env: Env, port: number): MetricsSettings {
+  const metricsPort = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined;
+  if (metricsPort !== undefined && metricsPort === port) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (${port})`);
+  }
+  const token = env.METRICS_TOKEN || undefined;
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
+  }
+  return { port: metricsPort, token };
+}
+
+function list(env: Env, name: string, fallback: string[]): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((v) => v.trim());
+  for (const value of values) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$/.test(value)) {
+      throw new ConfigError(name, `expected a comma-separated list of names, got "${value}"`);
+    }
+  }
+  return values;
 }
 
 function flag(env: Env, name: string, fallback: boolean): boolean {
@@ -276,9 +519,9 @@ function brokers(env: Env): string[] | undefined {
   return list;
 }
 
-function auth(env: Env, production: boolean): AuthConfig {
+function auth(env: Env, production: boolean, devMode: boolean): AuthConfig {
   if (env.AUTH_JWKS_URL) {
-    return { kind: 'jwks', url: url(env, 'AUTH_JWKS_URL', ['https:', 'http:']) as string };
+    return { kind: 'jwks', url: jwksUrl(env, devMode) };
   }
   if (env.AUTH_JWT_PUBLIC_KEY) {
     const algorithm = oneOf(env, 'AUTH_JWT_ALGORITHM', ['ES256', 'RS256'] as const, 'ES256');
@@ -292,13 +535,52 @@ function auth(env: Env, production: boolean): AuthConfig {
   if (secret !== undefined && secret !== '') {
     if (secret.length < 32)
       throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
-    return { kind: 'hs256', secret, isDevelopmentSecret: false };
+    if (secret === DEVELOPMENT_JWT_SECRET && !devMode) {
+      throw new ConfigError(
+        'AUTH_JWT_SECRET',
+        'the built-in development secret is public: set your own',
+      );
+    }
+    return { kind: 'hs256', secret, isDevelopmentSecret: secret === DEVELOPMENT_JWT_SECRET };
   }
-  if (production) {
+  // The built-in secret is public: anyone could mint any user or insurer role with it. It is
+  // used only when development mode was asked for by name, never because something is unset.
+  if (!devMode) {
     throw new ConfigError(
       'AUTH_JWT_SECRET',
-      'no verification key configured (set AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+      `no verification key configured (set AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET${production ? '' : ', or CONSTAT_DEV=1 for development'})`,
     );
   }
   return { kind: 'hs256', secret: DEVELOPMENT_JWT_SECRET, isDevelopmentSecret: true };
+}
+
+/** https only; plain http to a loopback host in development mode (a local identity provider). */
+function jwksUrl(env: Env, devMode: boolean): string {
+  const value = url(env, 'AUTH_JWKS_URL', ['https:', 'http:']) as string;
+  const parsed = new URL(value);
+  if (parsed.protocol === 'http:' && !(devMode && isLoopback(parsed.hostname))) {
+    throw new ConfigError(
+      'AUTH_JWKS_URL',
+      'must be https (plain http only to a loopback host with CONSTAT_DEV=1)',
+    );
+  }
+  return value;
+}
+
+/**
+ * The HS256 secret `constat token` signs with: AUTH_JWT_SECRET, else the built-in development
+ * secret (minting with it is harmless: only a development-mode server accepts its tokens).
+ */
+export function tokenSigningSecret(env: Env = process.env): string {
+  if (env.AUTH_JWKS_URL || env.AUTH_JWT_PUBLIC_KEY) {
+    throw new ConfigError(
+      env.AUTH_JWKS_URL ? 'AUTH_JWKS_URL' : 'AUTH_JWT_PUBLIC_KEY',
+      'tokens are issued by your identity provider in this mode; `constat token` mints HS256 only',
+    );
+  }
+  const secret = env.AUTH_JWT_SECRET;
+  if (secret === undefined || secret === '') return DEVELOPMENT_JWT_SECRET;
+  if (secret.length < 32)
+    throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+  return secret;
 }

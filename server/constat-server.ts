@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createTokenVerifier } from './auth.js';
 import { Metrics } from './metrics.js';
-import { createApp, type ReadinessCheck } from './app.js';
+import { createApp, createMetricsApp, type ReadinessCheck } from './app.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
 import { openDatabase, type Database } from '../persistence/database.js';
@@ -35,6 +35,9 @@ import { RedisHub } from '../sync/redis-hub.js';
 import { Compactor } from '../sync/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
 import { SessionService } from '../sync/session-service.js';
+import { createMediaStore } from '../media/create-media-store.js';
+import { AttachmentService } from '../media/attachment-service.js';
+import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -67,6 +70,17 @@ export async function startServer(
   try {
     const metrics = new Metrics();
     const readiness: ReadinessCheck[] = [];
+
+    // The file store's URLs point at this instance; its port is known only once it listens.
+    let ownUrl = config.publicUrl?.replace(/\/$/, '') ?? '';
+    const media = createMediaStore(config.media.store, () => ownUrl);
+    cleanups.push(() => media.close());
+    readiness.push({
+      name: `media (${media.kind})`,
+      check: async () => {
+        if (!(await media.ready())) throw new Error('media store unreachable');
+      },
+    });
 
     const db: Database = await openDatabase({
       databaseUrl: config.databaseUrl,
@@ -160,9 +174,11 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
-        constatExists: async (id) => (await constats.get(id)) !== null,
+        constatInsurers: (id) => constats.insurers(id),
+        aiServices: config.aiServices,
         logger,
         onPublished: (n) => metrics.eventsPublished.inc(n),
         onPublishFailed: () => metrics.publishFailures.inc(),
@@ -179,7 +195,26 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
-    const finalizer = createFinalizer(constats, () => kafka?.wake());
+    const attachments = new AttachmentService(
+      media,
+      createAttachmentsRepository(db.sql),
+      config.media,
+      logger.child({ component: 'media' }),
+      {
+        slotIssued: () => metrics.uploadSlots.inc(),
+        fileChecked: (outcome) => metrics.attachmentChecks.inc({ outcome }),
+        cleaned: (attachments, orphans) => {
+          metrics.mediaCleaned.inc({ reason: 'attachment' }, attachments);
+          metrics.mediaCleaned.inc({ reason: 'orphan' }, orphans);
+        },
+      },
+    );
+    const cleanup = setInterval(() => {
+      attachments.cleanup().catch((err: unknown) => logger.warn({ err }, 'media cleanup failed'));
+    }, config.media.cleanupIntervalMs);
+    cleanup.unref();
+    cleanups.push(async () => clearInterval(cleanup));
+    const finalizer = createFinalizer(constats, () => kafka?.wake(), attachments);
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -210,13 +245,14 @@ export async function startServer(
       createDevicesRepository(db.sql),
       () => registry.uids(),
       logger,
+      attachments,
     );
     const expiry = setInterval(() => {
       sessions.expireDue().catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'));
     }, config.sessions.expirySweepMs);
     expiry.unref();
     cleanups.push(async () => clearInterval(expiry));
-    const verifier = createTokenVerifier(config.auth);
+    const verifier = createTokenVerifier(config.auth, config.tokens);
     const app = createApp({
       verifier,
       yoga: createGraphQL(logger, config.graphql),
@@ -230,11 +266,19 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        attachments,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
+      ...(config.media.store.kind === 'files'
+        ? { media: { store: media, urlSecret: config.media.store.urlSecret } }
+        : {}),
       metrics,
       readiness,
       publicUrl: config.publicUrl,
+      metricsHere: config.metrics.port === undefined,
+      metricsToken: config.metrics.token,
       logger,
     });
     const endpoint = createSyncEndpoint({
@@ -246,12 +290,25 @@ export async function startServer(
       logger,
     });
 
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-        resolve(s as Server),
+    const listen = (fetch: typeof app.fetch, port: number) =>
+      new Promise<Server>((resolve, reject) => {
+        const s = serve({ fetch, port, hostname: config.host }, () => resolve(s as Server));
+        s.once('error', reject);
+      });
+    if (config.metrics.port !== undefined) {
+      const metricsServer = await listen(
+        createMetricsApp(metrics, config.metrics.token).fetch,
+        config.metrics.port,
       );
-      s.once('error', reject);
-    });
+      cleanups.push(
+        () =>
+          new Promise<void>((resolve) => {
+            metricsServer.close(() => resolve());
+            metricsServer.closeAllConnections();
+          }),
+      );
+    }
+    const server = await listen(app.fetch, config.port);
     // Closing the endpoint (devices) comes before saving the documents: pushed last, runs first.
     cleanups.push(
       () =>
@@ -275,9 +332,19 @@ export async function startServer(
 
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    if (!ownUrl) {
+      ownUrl = `http://${host}:${port}`;
+      if (media.kind === 'files' && !config.host.startsWith('127.')) {
+        // GraphQL answers use the caller's origin; the finalized event has no caller.
+        logger.warn(
+          { downloadBase: ownUrl },
+          'MEDIA_STORE=files without PUBLIC_URL: download URLs in finalized events name this instance',
+        );
+      }
+    }
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
-        'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
+        'development mode: tokens signed with the public built-in secret are accepted; listening on loopback only',
       );
     }
     logger.info(
@@ -285,6 +352,7 @@ export async function startServer(
         port,
         database: db.kind,
         hub: config.redisUrl ? 'redis' : 'in-process',
+        media: media.kind,
         kafka: config.kafkaBrokers
           ? config.kafkaBrokers.join(',')
           : 'none (events wait in the outbox)',

@@ -155,6 +155,28 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
+  readonly uploadSlots = new Counter({
+    name: 'constat_upload_slots_total',
+    help: 'Upload slots handed out for photos and papers',
+    registers: [this.registry],
+  });
+  readonly attachmentChecks = new Counter({
+    name: 'constat_attachment_checks_total',
+    help: 'Stored files read and checked, by outcome (verified, mismatch)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly mediaCleaned = new Counter({
+    name: 'constat_media_cleaned_total',
+    help: 'Files removed by the cleanup, by reason (attachment: its row went too; orphan: no row)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionsCutOff = new Counter({
+    name: 'constat_subscriptions_cut_off_total',
+    help: 'GraphQL subscriptions ended because their subscriber fell too far behind',
+    registers: [this.registry],
+  });
   readonly deadLetters = new Counter({
     name: 'constat_dead_letters_total',
     help: 'Messages sent to a dead-letter topic, by reason',

@@ -19,6 +19,7 @@ import type { LiveSessions } from '../sync/live-sessions.js';
 import { ConstatError } from '../sync/errors.js';
 import { DeviceConnection } from './device-connection.js';
 import { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
+import { runAt } from './run-at.js';
 
 const PATH = /^\/v1\/sync\/([^/?#]+)$/;
 export const SYNC_SUBPROTOCOL = 'constat.v1';
@@ -77,7 +78,7 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     ws.on('message', buffer);
     try {
       if (!token) throw new ConstatError('UNAUTHENTICATED', 'missing token');
-      const principal = await deps.verifier.verify(token);
+      const { principal, expiresAt } = await deps.verifier.verifyToken(token);
       const { session, role } = await deps.sessions.authorizeDevice(sessionId, principal);
       if (closing) throw new ConstatError('UNAVAILABLE', 'server is shutting down');
       if (ws.readyState !== ws.OPEN) return;
@@ -114,8 +115,13 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       early.length = 0; // the closures below share this scope: keep nothing alive in it
       connections.add(connection);
       deps.metrics.connections.inc();
+      // Admission proved the token valid then, not for the life of the socket.
+      const expiry = runAt(expiresAt, () =>
+        connection.close(CloseCode.unauthenticated, 'token expired'),
+      );
       let live: Awaited<ReturnType<LiveSessions['attach']>> | undefined;
       ws.once('close', () => {
+        expiry.cancel();
         connections.delete(connection);
         deps.metrics.connections.dec();
         connection.onClosed();

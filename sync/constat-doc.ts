@@ -25,6 +25,8 @@
  *   otherVehicleDamage boolean
  *   objectDamage    boolean
  *   witnesses       Y.Array of Y.Map { name: text, address: text, phone: string }, at most 4
+ *   attachments     Y.Map         attachment id -> plain object { id, kind, contentType,
+ *                                 byteSize, sha256, takenAt?, gps? }: scene photos, either party
  *
  * vehicleA (A only) / vehicleB (B only), same shape
  *   policyholder    Y.Map { lastName: text, firstName: text, address: text, phone, email }
@@ -43,6 +45,8 @@
  *                                 phones ticking the same box at once converge on one tick
  *   circumstanceCount number      the declared number of ticked boxes
  *   remarks         text
+ *   attachments     Y.Map         attachment id -> plain object (as in accident): this party's
+ *                                 photos and papers (sync/attachments.ts, docs/media.md)
  *
  * sketch (A and B)
  *   elements        Y.Map         element id -> Y.Map { kind: 'road' | 'vehicle' | 'arrow' |
@@ -220,7 +224,7 @@ const VEHICLE_FIELDS: RootFieldKinds = {
     'visibleDamage',
     'remarks',
   ],
-  atomic: ['impactPoint'],
+  atomic: ['impactPoint', 'attachments.*'],
   sets: ['circumstances'],
 };
 
@@ -230,11 +234,18 @@ const VEHICLE_FIELDS: RootFieldKinds = {
  * them, losing the other's edits. So the server creates the shared structure when the session
  * is opened, and devices only ever fill it.
  */
-const VEHICLE_GROUPS = ['policyholder', 'vehicle', 'insurer', 'driver', 'circumstances'];
+const VEHICLE_GROUPS = [
+  'policyholder',
+  'vehicle',
+  'insurer',
+  'driver',
+  'circumstances',
+  'attachments',
+];
 export const SKELETON: Readonly<
   Record<ContentRootName, { maps: readonly string[]; arrays: readonly string[] }>
 > = {
-  accident: { maps: ['place'], arrays: ['witnesses'] },
+  accident: { maps: ['place', 'attachments'], arrays: ['witnesses'] },
   vehicleA: { maps: VEHICLE_GROUPS, arrays: [] },
   vehicleB: { maps: VEHICLE_GROUPS, arrays: [] },
   sketch: { maps: ['elements'], arrays: [] },
@@ -244,7 +255,7 @@ export const FIELD_KINDS: Readonly<Record<RootName, RootFieldKinds>> = {
   meta: { text: [], atomic: [], sets: [] },
   accident: {
     text: ['place.commune', 'place.address', 'witnesses.*.name', 'witnesses.*.address'],
-    atomic: ['place.gps'],
+    atomic: ['place.gps', 'attachments.*'],
     sets: [],
   },
   vehicleA: VEHICLE_FIELDS,
@@ -465,6 +476,8 @@ export interface SignatureRecord {
   userId: string;
   /** The device's public key (base64) that verified the signature. */
   publicKey?: string;
+  /** Key id (RFC 7638 thumbprint) of that key; absent on signatures made before keys had ids. */
+  keyId?: string;
   /** ISO 8601 timestamp. */
   signedAt: string;
 }
@@ -481,6 +494,7 @@ function asSignatureRecord(value: unknown): SignatureRecord | undefined {
     deviceId: record['deviceId'] as string,
     userId: record['userId'] as string,
     ...(typeof record['publicKey'] === 'string' ? { publicKey: record['publicKey'] } : {}),
+    ...(typeof record['keyId'] === 'string' ? { keyId: record['keyId'] } : {}),
     signedAt: record['signedAt'] as string,
   };
 }

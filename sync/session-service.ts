@@ -1,7 +1,7 @@
 /**
  * Session lifecycle: open (party A), join by code (party B), and who may connect. The join
- * code is six digits, single use, short-lived; failed attempts are throttled per user and in
- * total, because six digits fall to brute force in minutes otherwise.
+ * code is six digits, single use, short-lived; failed attempts are throttled per user, per
+ * device and in total, because six digits fall to brute force in minutes otherwise.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import * as Y from 'yjs';
@@ -40,6 +40,7 @@ export interface OpenedSession {
 const JOIN_CODE = /^\d{6}$/;
 const GLOBAL_KEY = 'join:global';
 const userKey = (userId: string) => `join:user:${userId}`;
+const deviceKey = (deviceId: string) => `join:device:${deviceId}`;
 
 /** Ends the live documents of a session that was closed (so its devices are let go). */
 export type EndLiveSession = (
@@ -153,16 +154,20 @@ export class SessionService {
 
   async join(joiner: DeviceIdentity, code: string): Promise<OpenedSession> {
     // Every attempt counts as a failure first and is forgiven once it succeeds: deciding from
-    // a count read before the attempt would let parallel guesses all pass the check.
-    const keys = [userKey(joiner.userId), GLOBAL_KEY];
-    const [mine = 0, all = 0] = await Promise.all(
-      keys.map((key) => this.store.recordFailure(key, this.settings.joinThrottleWindowMs)),
-    );
+    // a count read before the attempt would let parallel guesses all pass the check. The
+    // caller's own counters (user, device) come first, and an attempt over either is not
+    // counted globally: one account (or one device) feeds the global guard at most its own
+    // allowance, so it can never lock every other user out.
+    const { joinFailuresPerUser: perCaller, joinFailuresGlobal: global } = this.settings;
+    const window = this.settings.joinThrottleWindowMs;
+    const own = [userKey(joiner.userId), deviceKey(joiner.deviceId)];
+    const counted = [...own];
     let forgive = false;
     try {
-      if (mine > this.settings.joinFailuresPerUser || all > this.settings.joinFailuresGlobal) {
-        throw new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
-      }
+      const mine = await Promise.all(own.map((key) => this.store.recordFailure(key, window)));
+      if (mine.some((failures) => failures > perCaller)) throw rateLimited();
+      counted.push(GLOBAL_KEY);
+      if ((await this.store.recordFailure(GLOBAL_KEY, window)) > global) throw rateLimited();
       const sessionId = JOIN_CODE.test(code) ? await this.store.peekJoinCode(code) : null;
       const session = sessionId ? await this.store.get(sessionId) : null;
       if (!sessionId || !session || !isOpen(session, this.now())) {
@@ -192,7 +197,7 @@ export class SessionService {
       this.#changed(sessionId);
       return { session: added.session, role: 'B' };
     } finally {
-      if (forgive) await Promise.all(keys.map((key) => this.store.forgiveFailure(key)));
+      if (forgive) await Promise.all(counted.map((key) => this.store.forgiveFailure(key)));
     }
   }
 
@@ -236,6 +241,9 @@ function tooManyWaiting(waitingSessionIds: string[]): ConstatError {
     { reason: 'too-many-waiting', waitingSessionIds },
   );
 }
+
+const rateLimited = () =>
+  new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
 
 function initialDocument(session: SessionRecord): Uint8Array {
   const doc = new Y.Doc();

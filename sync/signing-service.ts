@@ -10,7 +10,7 @@ import type { LiveSession } from './live-session.js';
 import { ConstatError } from './errors.js';
 import { signingMessage } from './content-hash.js';
 import { validateContent } from './validate-content.js';
-import { readSignatures, type SignatureRecord } from './constat-doc.js';
+import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
 import type { Role } from './permissions.js';
 import type { SessionRecord } from './session-record.js';
 
@@ -19,8 +19,19 @@ export interface DeviceKeyStore {
     userId: string,
     deviceId: string,
     publicKey: Uint8Array,
-  ): Promise<{ replaced: boolean; device: { registeredAt: Date; updatedAt: Date } }>;
-  get(userId: string, deviceId: string): Promise<{ publicKey: Uint8Array } | null>;
+  ): Promise<{
+    replaced: { keyId: string; version: number } | null;
+    device: { keyId: string; version: number; registeredAt: Date; updatedAt: Date };
+  }>;
+  get(userId: string, deviceId: string): Promise<{ publicKey: Uint8Array; keyId: string } | null>;
+}
+
+/** Checks the files the content names (media/attachment-service.ts); async, store-bound. */
+export interface AttachmentChecker {
+  signingErrors(
+    sessionId: string,
+    content: ConstatContent,
+  ): Promise<Array<{ path: string; code: string; message: string }>>;
 }
 
 export interface SessionDocumentView {
@@ -40,6 +51,7 @@ export class SigningService {
     private readonly keys: DeviceKeyStore,
     private readonly knownInsurers: () => ReadonlySet<string>,
     private readonly logger: Logger,
+    private readonly attachments?: AttachmentChecker,
   ) {}
 
   async registerDevice(device: DeviceIdentity, publicKeyBase64: string) {
@@ -50,11 +62,27 @@ export class SigningService {
       device.deviceId,
       publicKey,
     );
-    if (replaced)
-      this.logger.info({ userId: device.userId, deviceId: device.deviceId }, 'device key replaced');
+    // A replacement is worth an operator's attention: it is how a stolen account would swap
+    // in its own key. Signatures already made keep the key id and key that verified them.
+    if (replaced) {
+      this.logger.warn(
+        {
+          userId: device.userId,
+          deviceId: device.deviceId,
+          oldKeyId: replaced.keyId,
+          oldVersion: replaced.version,
+          keyId: stored.keyId,
+          version: stored.version,
+        },
+        'device key replaced',
+      );
+    }
     return {
       ...device,
       publicKey: publicKeyBase64,
+      keyId: stored.keyId,
+      keyVersion: stored.version,
+      replacedKeyId: replaced?.keyId ?? null,
       registeredAt: stored.registeredAt,
       updatedAt: stored.updatedAt,
     };
@@ -92,12 +120,17 @@ export class SigningService {
         signature: signatureBase64,
         signingMessage: signingMessage(session.id, role, contentHash),
         publicKey: Buffer.from(registered.publicKey).toString('base64'),
+        keyId: registered.keyId,
         verify: (message) => verify(null, Buffer.from(message, 'utf8'), key, signature),
-        validate: (content) =>
-          validateContent(content, {
+        validate: async (content) => {
+          const errors = validateContent(content, {
             formVersion: session.formVersion,
             knownInsurers: this.knownInsurers(),
-          }),
+          });
+          // Files are checked only once the form itself is complete: reading them costs more.
+          if (errors.length > 0 || !this.attachments) return errors;
+          return this.attachments.signingErrors(session.id, content);
+        },
       });
       // The second signature starts finalization; wait for it so the answer can already say
       // FINALIZED (devices are told through the websocket either way).
@@ -107,6 +140,15 @@ export class SigningService {
       return documentView(live);
     });
     return { session, constatId: document.constatId, document };
+  }
+
+  /** The session document's content as the server holds it now. */
+  async content(session: {
+    id: string;
+    formVersion: string;
+    expiresAt: string;
+  }): Promise<ConstatContent> {
+    return this.live.use(session, async (live) => live.content());
   }
 
   /** The server's view of the session's document: hash, signatures, constat id. */

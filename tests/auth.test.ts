@@ -146,6 +146,7 @@ hs(
     const token = await new SignJWT({ did: 'd1' })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('u1')
+      .setIssuedAt()
       .setExpirationTime(exp)
       .sign(secretKey(SECRET));
     const first = await verifier.verify(token);
@@ -186,6 +187,7 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     const config = loadConfig({
       AUTH_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'),
       AUTH_JWT_ALGORITHM: algorithm,
+      CURSOR_SECRET: 'c'.repeat(32),
     });
     const fromEnv = createTokenVerifier(config.auth);
     assert.is(
@@ -261,7 +263,12 @@ jwks.after(async (ctx) => {
 });
 
 jwks('ES256 (and RS256) tokens verify against keys fetched from the JWKS URL', async (ctx) => {
-  const config = loadConfig({ AUTH_JWKS_URL: ctx.url });
+  // Plain http to loopback: allowed in development mode only (production needs https).
+  const config = loadConfig({
+    AUTH_JWKS_URL: ctx.url,
+    CONSTAT_DEV: '1',
+    CURSOR_SECRET: 'c'.repeat(32),
+  });
   assert.equal(config.auth, { kind: 'jwks', url: ctx.url });
   const verifier = createTokenVerifier(config.auth);
   const es = ctx.keys.find((k) => k.kid === 'es-key-1')!;
@@ -360,7 +367,21 @@ cli('`constat token --user u --device d` prints a JWT the server accepts', async
     name: 'Samir',
     roles: ['admin'],
   });
-  await refused(createTokenVerifier(loadConfig(cleanEnv({})).auth), stdout.trim(), 'dev server');
+  await refused(
+    createTokenVerifier(loadConfig(cleanEnv({ CONSTAT_DEV: '1' })).auth),
+    stdout.trim(),
+    'dev server',
+  );
+});
+
+cli('`constat token --help` prints its usage and exits 0', async () => {
+  for (const flag of ['--help', '-h']) {
+    const { code, stdout, stderr } = await constatToken([flag], cleanEnv({}));
+    assert.is(code, 0, stderr);
+    assert.match(stdout, /^usage: constat token --user U --device D/, flag);
+    assert.match(stdout, /--role R/);
+    assert.is(stderr, '', `${flag}: no error`);
+  }
 });
 
 cli('without AUTH_JWT_SECRET it signs with the development secret', async () => {
@@ -369,7 +390,7 @@ cli('without AUTH_JWT_SECRET it signs with the development secret', async () => 
     cleanEnv({}),
   );
   assert.is(code, 0, stderr);
-  const config = loadConfig(cleanEnv({}));
+  const config = loadConfig(cleanEnv({ CONSTAT_DEV: '1' }));
   assert.equal(config.auth, {
     kind: 'hs256',
     secret: DEVELOPMENT_JWT_SECRET,

@@ -76,6 +76,23 @@ test('this server is measured end to end: finalizations committed and on Kafka',
   }
 });
 
+test('photos: uploads through the server and to presigned URLs, finalization with 8 photos', (ctx) => {
+  const media = ctx.report!.media;
+  assert.ok(media && !('error' in media), `media: ${JSON.stringify(media)}`);
+  assert.equal(
+    media.stores.map((s) => `${s.store}/${s.path}`),
+    ['files/server', 's3/presigned'],
+  );
+  for (const s of media.stores) {
+    assert.is(s.failures, 0, s.store);
+    assert.ok(s.uploadMBPerSecond > 0, `${s.store} upload MB/s`);
+    finite(s.uploadMs.p50, `${s.store} PUT p50`);
+    finite(s.finalizeMs.none, `${s.store} finalize without photos`);
+    finite(s.finalizeMs.eight, `${s.store} finalize with 8 photos`);
+  }
+  assert.match(formatText(ctx.report!), /S3, presigned upload\s+[\d.]+ MB\/s/);
+});
+
 test('figures are printed with their ratio to the reference, and targets judged', (ctx) => {
   const report = ctx.report!;
   const text = formatText(report);

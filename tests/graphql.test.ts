@@ -909,14 +909,21 @@ limits('introspection is on by default outside production', async (ctx) => {
 limits(
   'introspection is off with GRAPHQL_INTROSPECTION=false and with NODE_ENV=production',
   async () => {
+    // Production also asks for the expected issuer and audience, and a public URL.
+    const issued = { issuer: 'https://id.example', audience: 'constat' };
     const envs: Array<Record<string, string>> = [
       { GRAPHQL_INTROSPECTION: 'false' },
-      { NODE_ENV: 'production' },
+      {
+        NODE_ENV: 'production',
+        AUTH_JWT_ISSUER: issued.issuer,
+        AUTH_JWT_AUDIENCE: issued.audience,
+        PUBLIC_URL: 'https://constat.example',
+      },
     ];
     for (const env of envs) {
       const server = await startTestServer({ database: 'postgres', hub: 'memory', env });
       try {
-        const bearer = await token('someone', 'phone');
+        const bearer = await token('someone', 'phone', issued);
         for (const query of [
           `{ __schema { queryType { name } } }`,
           `{ __type(name: "Constat") { name } }`,

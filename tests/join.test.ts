@@ -376,7 +376,10 @@ for (const variant of variants) {
   const GLOBAL = 6;
   serverSuite(
     `join throttle global (${variant.name})`,
-    { ...variant.options, env: { JOIN_FAILURES_GLOBAL: String(GLOBAL) } },
+    {
+      ...variant.options,
+      env: { JOIN_FAILURES_GLOBAL: String(GLOBAL), JOIN_FAILURES_PER_USER: '2' },
+    },
     (test) => {
       test('many users together hit the global limit and are all refused', async ({ server }) => {
         const a = await user();
@@ -403,7 +406,10 @@ for (const variant of variants) {
 
   serverSuite(
     `join throttle global, concurrent (${variant.name})`,
-    { ...variant.options, env: { JOIN_FAILURES_GLOBAL: String(GLOBAL) } },
+    {
+      ...variant.options,
+      env: { JOIN_FAILURES_GLOBAL: String(GLOBAL), JOIN_FAILURES_PER_USER: '2' },
+    },
     (test) => {
       test('concurrent wrong codes from many users are throttled at the global limit', async ({
         server,

@@ -15,8 +15,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { Ajv } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
-import type { Kafka, Producer } from 'kafkajs';
-import { gql, startTestServer, token, type TestServer } from './support/server.js';
+import { gql, startTestServer, token } from './support/server.js';
 import { waitFor } from './support/device.js';
 import { completeVehicle } from './fixtures/constat.js';
 import {
@@ -28,12 +27,16 @@ import {
   type Finalized,
 } from './support/signing.js';
 import {
+  envelope,
+  message,
   median,
   produce,
   testKafka,
   testProducer,
   TopicReader,
   waitForTopics,
+  type Envelope,
+  type KafkaSuiteContext,
   type Received,
 } from './support/kafka.js';
 import { createEventValidator } from '../integrations/event-validator.js';
@@ -58,57 +61,12 @@ const SERVER_TOPICS = [
 ];
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-interface Ctx {
-  server: TestServer;
-  sql: postgres.Sql;
-  kafka: Kafka;
-  reader: TopicReader;
-  producer: Producer;
+interface Ctx extends KafkaSuiteContext {
   children: ChildProcess[];
   /** Ids of every dz.constat.finalized.v1 this suite saw (for the skip test). */
   finalizedEventIds: Set<string>;
   /** A finalized constat (saa / trust) other tests attach events to. */
   constat?: Finalized;
-}
-
-interface Envelope {
-  specversion: string;
-  id: string;
-  source: string;
-  type: string;
-  subject: string;
-  time: string;
-  datacontenttype: string;
-  dataschema: string;
-  data: any;
-}
-
-/** A CloudEvents envelope written by hand from the contract (not with the server's builder). */
-function envelope(
-  type: string,
-  subject: string,
-  data: unknown,
-  opts: { source?: string; id?: string } = {},
-): Envelope {
-  return {
-    specversion: '1.0',
-    id: opts.id ?? randomUUID(),
-    source: opts.source ?? 'saa',
-    type,
-    subject,
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    dataschema: `urn:constat:schema:${type}`,
-    data,
-  };
-}
-
-function message(event: Envelope) {
-  return {
-    key: event.subject,
-    value: JSON.stringify(event),
-    headers: { ce_type: event.type, ce_id: event.id, ce_source: event.source },
-  };
 }
 
 interface TimelineRow {
@@ -159,7 +117,7 @@ setUp(test, async (ctx) => {
     database: 'postgres',
     hub: 'redis',
     kafka: true,
-    env: { COMPANY_REFRESH_MS: '500' },
+    env: { COMPANY_REFRESH_MS: '500', AI_SERVICES: 'ai-fraud,ai-ocr' },
   });
   ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
   ctx.kafka = testKafka();

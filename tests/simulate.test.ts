@@ -19,6 +19,7 @@ import { seededRandom } from '../scripts/sim/random.js';
 import { createSkeleton, materialise } from '../sync/constat-doc.js';
 import { validateContent } from '../sync/validate-content.js';
 import { COMPANIES } from '../integrations/companies.js';
+import path from 'node:path';
 import { startTestServer, TEST_SECRET, type TestServer } from './support/server.js';
 import { setUp } from './support/suite.js';
 
@@ -44,6 +45,8 @@ setUp(test, async (ctx) => {
       databaseUrl: one.databaseUrl!,
       redisPrefix: one.redisPrefix,
       kafka: !!kafkaBrokers,
+      // Photos uploaded through one instance are checked by the other: one media folder.
+      env: { MEDIA_DIR: path.join(one.dataDir, 'media') },
     }),
   );
 });

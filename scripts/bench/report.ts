@@ -5,6 +5,7 @@
  * file is prose kept by hand).
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { formatMedia, type MediaBenchResult } from './media.js';
 import * as prettier from 'prettier';
 import type { CapacityResult } from './capacity.js';
 import type { FanoutResult } from './fanout.js';
@@ -57,9 +58,12 @@ export interface BenchReport {
       timeBudgetSeconds: number;
     };
     finalize: { pairs: number; concurrency: number; kafka: string | undefined };
+    media: { uploads: number; concurrency: number; pairs: number; photoBytes: number };
   };
   durationSeconds: number;
   targets: TargetResult[];
+  /** Photo uploads and finalization with photos (scripts/bench/media.ts). */
+  media?: MediaBenchResult | { error: string };
   verdicts: Verdict[];
 }
 
@@ -192,6 +196,10 @@ export function formatText(report: BenchReport): string {
     lines.push(
       `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
     );
+  }
+  if (report.media) {
+    if ('error' in report.media) lines.push('', `photos: failed: ${report.media.error}`);
+    else lines.push(...formatMedia(report.media));
   }
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);

@@ -12,7 +12,8 @@
  *   --write     update the generated part of docs/benchmarks.md
  *   --profile   CPU-profile this server's instances during the capacity ramp and the
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
- *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis)
+ *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
+ *               media: photo uploads and finalization with photos, scripts/bench/media.ts)
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -37,13 +38,17 @@ import {
 } from './report.js';
 import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
 import { startBroker, type Broker } from '../kafka/broker.js';
+import { measureMedia } from './media.js';
+
+/** What `--only` may name: a setup, or the photo measurements. */
+export type BenchPart = TargetId | 'media';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 export interface BenchOptions {
   quick: boolean;
-  only?: TargetId[];
+  only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
   showProgress?: boolean;
@@ -65,6 +70,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 20,
         },
         finalize: { pairs: 10, concurrency: 5, kafka: undefined },
+        media: { uploads: 8, concurrency: 4, pairs: 1, photoBytes: 2_000_000 },
       }
     : {
         fanout: { updates: 1_000, ratePerSecond: 50 },
@@ -82,6 +88,7 @@ function config(quick: boolean): BenchReport['config'] {
           timeBudgetSeconds: 150,
         },
         finalize: { pairs: 400, concurrency: 32, kafka: undefined },
+        media: { uploads: 40, concurrency: 4, pairs: 5, photoBytes: 2_000_000 },
       };
 }
 
@@ -123,6 +130,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
+  const withMedia = !opts.only || opts.only.includes('media');
   if (!kafka && ids.some((id) => id.startsWith('ours'))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
@@ -204,6 +212,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   } finally {
     await broker?.stop({ removeData: true });
   }
+  let media: BenchReport['media'];
+  if (withMedia) {
+    try {
+      media = await measureMedia({ ...cfg.media, log });
+    } catch (err) {
+      media = { error: (err as Error).message.split('\n')[0]! };
+      log(`media: ${(err as Error).stack ?? media.error}`);
+    }
+  }
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -220,6 +237,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
+    ...(media ? { media } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -234,10 +252,10 @@ async function main(): Promise<void> {
       only: { type: 'string' },
     },
   });
-  const only = values.only?.split(',').map((s) => s.trim()) as TargetId[] | undefined;
+  const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
-    if (!TARGETS.includes(id))
-      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')})`);
+    if (id !== 'media' && !TARGETS.includes(id))
+      throw new Error(`--only: unknown setup ${id} (${TARGETS.join(', ')}, media)`);
   }
   const report = await runBench({
     quick: values.quick,

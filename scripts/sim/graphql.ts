@@ -24,8 +24,16 @@ export function developmentSecret(env: NodeJS.ProcessEnv = process.env): string 
   return env.AUTH_JWT_SECRET || DEVELOPMENT_JWT_SECRET;
 }
 
+/** A token for the simulated phone; `iss` / `aud` as the server expects them when set. */
 export function mintToken(secret: string, userId: string, deviceId: string): Promise<string> {
-  return mintDevelopmentToken({ secret, userId, deviceId, expiresIn: '2h' });
+  return mintDevelopmentToken({
+    secret,
+    userId,
+    deviceId,
+    expiresIn: '2h',
+    issuer: process.env.AUTH_JWT_ISSUER,
+    audience: process.env.AUTH_JWT_AUDIENCE,
+  });
 }
 
 export async function gql<T = Record<string, any>>(

@@ -34,6 +34,16 @@ import { newDeviceKey, signHash, type DeviceKey } from './keys.js';
 import { pairScript, runAction, updatesOf, type FillAction } from './content.js';
 import type { KafkaWatch } from './kafka-watch.js';
 import type { Random } from './random.js';
+import { attachFile } from './attach.js';
+import { makePhoto } from './photo.js';
+
+const PHOTO_KINDS = [
+  'damage',
+  'scene',
+  'licence',
+  'registration',
+  'insurance_certificate',
+] as const;
 
 export interface PairOptions {
   index: number;
@@ -49,6 +59,8 @@ export interface PairOptions {
   kafka: KafkaWatch | undefined;
   /** Fan-out latencies (ms) are pushed here: an update leaving one phone → in the other. */
   latencies: number[];
+  /** Photos each party attaches after filling (generated JPEGs of `byteSize` bytes). */
+  photos?: { perParty: number; minBytes: number; maxBytes: number };
   /** Narration for --verbose (one line per step). */
   say?: (line: string) => void;
 }
@@ -76,6 +88,8 @@ export interface PairResult {
   /** Connections closed with 1013 (retry) that the stock client recovered from. */
   transientCloses: number;
   tamper: TamperAttempt[];
+  /** Files attached: bytes sent and ms per upload (the PUT only). */
+  uploads: Array<{ bytes: number; ms: number }>;
 }
 
 class StepError extends Error {
@@ -99,6 +113,7 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
     offline: { dropped: 0, reconnected: 0 },
     transientCloses: 0,
     tamper: [],
+    uploads: [],
   };
   const devices: Device[] = [];
   const started = performance.now();
@@ -205,6 +220,50 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
     };
     await Promise.all([fill('A', script.A), fill('B', script.B)]);
     await Promise.all(tampering);
+
+    // 4b. Photos: each phone uploads its own and records them in its section.
+    if (opts.photos && opts.photos.perParty > 0) {
+      step = 'attach';
+      const photos = opts.photos;
+      say(
+        `each phone attaches ${photos.perParty} photo(s): a slot (GraphQL requestUpload), the bytes` +
+          ' sent to the slot URL, the entry written into its own section (id, kind, type, size, SHA-256)',
+      );
+      await Promise.all(
+        (['A', 'B'] as const).map(async (role) => {
+          const photoRng = rng.fork(`photos-${role}`);
+          for (let i = 0; i < photos.perParty; i++) {
+            const kind = i === 0 ? 'damage' : photoRng.pick(PHOTO_KINDS);
+            const section = kind === 'scene' ? 'accident' : role === 'A' ? 'vehicleA' : 'vehicleB';
+            const photo = makePhoto({
+              byteSize: photoRng.int(photos.minBytes, photos.maxBytes),
+              takenAt: new Date(),
+              gps: {
+                lat: 36.75 + photoRng.float(-0.05, 0.05),
+                lon: 3.05 + photoRng.float(-0.05, 0.05),
+              },
+            });
+            const entry = await attachFile(
+              opts.urls[role === 'A' ? 'a' : 'b'],
+              tokens[role],
+              pair.sessionId,
+              phones[role].doc,
+              section,
+              { kind, ...photo, takenAt: new Date().toISOString() },
+            );
+            result.uploads.push({ bytes: photo.bytes.byteLength, ms: entry.uploadMs });
+            say(
+              `  ${role}: ${kind} photo, ${(photo.bytes.byteLength / 1e6).toFixed(2)} MB, uploaded in ` +
+                `${Math.round(entry.uploadMs)} ms → ${section}.attachments.${entry.id.slice(0, 8)}… ` +
+                `(sha256 ${photo.sha256.slice(0, 12)}…)`,
+            );
+          }
+        }),
+      );
+      say(
+        '(the server checks each file before a signature counts: size, SHA-256, type by its first bytes)',
+      );
+    }
 
     // 5. Both copies agree, and the server's too.
     step = 'converge';

@@ -1,7 +1,7 @@
 /**
  * Servers for the simulator and the benchmarks, on 127.0.0.1 only:
- * - `startEmbeddedServer`: one instance in this process, on the embedded defaults (PGlite in
- *   a temporary folder, in-process hub), or on whatever `env` names;
+ * - `startEmbeddedServer`: one instance in this process in development mode, on the embedded
+ *   defaults (PGlite in a temporary folder, in-process hub), or on whatever `env` names;
  * - `spawnServer`: a real `constat serve` process (its memory and CPU are its own, which is
  *   what the benchmarks measure), stopped with SIGTERM.
  */
@@ -32,6 +32,8 @@ export async function startEmbeddedServer(
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-sim-'));
   const config = loadConfig({
     LOG_LEVEL: process.env.LOG_LEVEL || 'error',
+    // On loopback only, so the built-in development secret may serve when no key is given.
+    CONSTAT_DEV: '1',
     ...env,
     PORT: '0',
     HOST: '127.0.0.1',

@@ -16,6 +16,16 @@ export interface CursorCodec {
   decode(viewer: string, cursor: string): PagePosition;
 }
 
+const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A real UTC instant in the form encode writes (2025-02-30 is not one). */
+function isPosition(time: string): boolean {
+  if (!POSITION.test(time)) return false;
+  const parsed = new Date(time);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 19) === time.slice(0, 19);
+}
+
 export function createCursorCodec(secret: string): CursorCodec {
   const mac = (viewer: string, body: string) =>
     createHmac('sha256', secret).update(`${viewer}\n${body}`).digest().subarray(0, 16);
@@ -35,7 +45,10 @@ export function createCursorCodec(secret: string): CursorCodec {
         !timingSafeEqual(given, expected) ||
         !time ||
         !id ||
-        Number.isNaN(Date.parse(time))
+        // Sealed by us, but checked anyway: what reaches SQL must be what encode wrote, so a
+        // leaked or forged cursor is a clear BAD_USER_INPUT, never a failed cast.
+        !isPosition(time) ||
+        !UUID.test(id)
       ) {
         throw new ConstatError('BAD_USER_INPUT', 'invalid cursor', { field: 'after' });
       }

@@ -7,9 +7,20 @@
  * Topics on the run's broker are shared by every suite: readers get a consumer group of their
  * own and callers filter what they read by their own constat ids, keys or event ids.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Producer, type Message } from 'kafkajs';
+import type postgres from 'postgres';
 import { waitFor } from './device.js';
+import type { TestServer } from './server.js';
+
+/** What a suite that talks to the broker beside a test server keeps. */
+export interface KafkaSuiteContext {
+  server: TestServer;
+  sql: postgres.Sql;
+  kafka: Kafka;
+  reader: TopicReader;
+  producer: Producer;
+}
 
 export function testKafka(brokers = process.env.KAFKA_BROKERS): Kafka {
   if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through `npm test`');
@@ -135,6 +146,47 @@ export class TopicReader {
   }
 }
 
+export interface Envelope {
+  specversion: string;
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: string;
+  dataschema: string;
+  data: any;
+}
+
+/** A CloudEvents envelope written by hand from the contract (not with the server's builder). */
+export function envelope(
+  type: string,
+  subject: string,
+  data: unknown,
+  opts: { source?: string; id?: string; time?: string } = {},
+): Envelope {
+  return {
+    specversion: '1.0',
+    id: opts.id ?? randomUUID(),
+    source: opts.source ?? 'saa',
+    type,
+    subject,
+    time: opts.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: `urn:constat:schema:${type}`,
+    data,
+  };
+}
+
+/** The Kafka message an insurer or AI service sends for `event` (structured mode). */
+export function message(event: Envelope): Message {
+  return {
+    key: event.subject,
+    value: JSON.stringify(event),
+    headers: { ce_type: event.type, ce_id: event.id, ce_source: event.source },
+  };
+}
+
 /** A plain producer for the test's own messages. */
 export async function testProducer(kafka: Kafka): Promise<Producer> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -150,4 +202,35 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * A claim event from the insurer `saa` as a structured Kafka message, written by hand from the
+ * contract (docs/events.md, docs/events/<type>.json), with its event id.
+ */
+export function claimMessage(
+  constatId: string,
+  type: string,
+  data: Record<string, unknown>,
+): { id: string; message: Message } {
+  const id = randomUUID();
+  const event = {
+    specversion: '1.0',
+    id,
+    source: 'saa',
+    type,
+    subject: constatId,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: `urn:constat:schema:${type}`,
+    data,
+  };
+  return {
+    id,
+    message: {
+      key: constatId,
+      value: JSON.stringify(event),
+      headers: { ce_type: type, ce_id: id, ce_source: 'saa' },
+    },
+  };
 }

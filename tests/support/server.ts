@@ -119,14 +119,19 @@ export function deleteRedisKeys(prefix: string): Promise<void> {
 export function token(
   userId: string,
   deviceId: string,
-  extra: { roles?: string[]; expiresIn?: string | number; secret?: string } = {},
+  extra: {
+    roles?: string[];
+    expiresIn?: string | number;
+    secret?: string;
+    issuer?: string;
+    audience?: string;
+  } = {},
 ): Promise<string> {
   return mintDevelopmentToken({
+    ...extra,
     secret: extra.secret ?? TEST_SECRET,
     userId,
     deviceId,
-    ...(extra.roles ? { roles: extra.roles } : {}),
-    ...(extra.expiresIn !== undefined ? { expiresIn: extra.expiresIn } : {}),
   });
 }
 

@@ -11,7 +11,7 @@ import { writeSection } from '../../sync/constat-doc.js';
 import type { JsonObject } from '../../sync/canonical-json.js';
 import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
 import { contentHash } from '../../sync/content-hash.js';
-import { gql, openPair, type GraphQLResponse } from './server.js';
+import { gql, openPair, type GraphQLResponse, type Pair } from './server.js';
 import { connectBoth, waitFor, type Device } from './device.js';
 
 export type Role = 'A' | 'B';
@@ -183,12 +183,24 @@ const sameHash = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.
 /**
  * One constat through the whole flow: open + join, two devices fill the form, both register a
  * key and sign. Vehicle A is insured by `saa`, B by `trust` unless `vehicleB` says otherwise.
- * `beforeSecondSignature` runs once A has signed (to subscribe to changes first, say).
+ * `beforeSigning` runs once the form is filled; `beforeSecondSignature` once A has signed (to subscribe to changes first, say).
  */
 export async function finalizeConstat(
   server: { url: string; wsUrl: string },
   opts: {
     vehicleB?: JsonObject;
+    /**
+     * Runs once the form is filled, before either signature (to attach files or subscribe
+     * first, say); what it changes in the documents is waited for before the hash is read.
+     */
+    beforeSigning?: (ctx: {
+      a: Device;
+      b: Device;
+      pair: Pair;
+      sessionId: string;
+      tokenA: string;
+      tokenB: string;
+    }) => Promise<void>;
     beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
   } = {},
 ): Promise<Finalized> {
@@ -198,6 +210,17 @@ export async function finalizeConstat(
   try {
     const { a, b } = await connectBoth(server, pair, devices);
     await fillConstat(a, b, sameHash, opts.vehicleB ? { vehicleB: opts.vehicleB } : {});
+    if (opts.beforeSigning) {
+      await opts.beforeSigning({
+        a,
+        b,
+        pair,
+        sessionId: pair.sessionId,
+        tokenA: pair.tokenA,
+        tokenB: pair.tokenB,
+      });
+      await waitFor(() => sameHash(a, b), 10_000, 'the two devices did not converge');
+    }
     const hash = contentHash(a.doc);
     const keys = { A: newDeviceKey(), B: newDeviceKey() };
     const tokens = { A: pair.tokenA, B: pair.tokenB };
