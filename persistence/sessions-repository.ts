@@ -9,22 +9,35 @@ import type { Party, SessionRecord } from '../sync/session-record.js';
 export function createSessionsRepository(sql: postgres.Sql): SessionStore {
   const json = (value: unknown) => sql.json(value as postgres.JSONValue);
   return {
-    async create(session, joinCode, joinCodeTtlMs) {
-      // Claims the code unless a live one holds it; an expired row is taken over in place.
-      const claimed = await sql`
-        insert into join_codes (code, session_id, expires_at)
-        values (${joinCode}, ${session.id}, now() + ${joinCodeTtlMs} * interval '1 millisecond')
-        on conflict (code) do update set session_id = excluded.session_id, expires_at = excluded.expires_at
-        where join_codes.expires_at <= now()
-        returning 1
-      `;
-      if (claimed.length === 0) return false;
-      await sql`
-        insert into sessions (id, record, status, retain_until)
-        values (${session.id}, ${json(session)}, ${session.status},
-          ${session.expiresAt}::timestamptz + interval '24 hours')
-      `;
-      return true;
+    async create(session, joinCode, joinCodeTtlMs, maxWaitingPerOpener) {
+      return sql.begin(async (tx) => {
+        if (maxWaitingPerOpener !== undefined) {
+          // Counting and inserting in two statements would let parallel opens by one user all
+          // see room for one more; the lock (per opener, released at commit) makes them queue.
+          await tx`select pg_advisory_xact_lock(hashtext(${`constat-open:${session.parties.A.userId}`}))`;
+          const waiting = await waitingOpenedBy(tx, session.parties.A.userId);
+          if (waiting.length >= maxWaitingPerOpener) return 'too-many-waiting' as const;
+        }
+        // Claims the code unless a live one holds it; an expired row is taken over in place.
+        const claimed = await tx`
+          insert into join_codes (code, session_id, expires_at)
+          values (${joinCode}, ${session.id}, now() + ${joinCodeTtlMs} * interval '1 millisecond')
+          on conflict (code) do update set session_id = excluded.session_id, expires_at = excluded.expires_at
+          where join_codes.expires_at <= now()
+          returning 1
+        `;
+        if (claimed.length === 0) return 'code-taken' as const;
+        await tx`
+          insert into sessions (id, record, status, retain_until)
+          values (${session.id}, ${json(session)}, ${session.status},
+            ${session.expiresAt}::timestamptz + interval '24 hours')
+        `;
+        return 'created' as const;
+      });
+    },
+
+    waitingOpenedBy(userId) {
+      return waitingOpenedBy(sql, userId);
     },
 
     async get(id) {
@@ -119,4 +132,15 @@ export function createSessionsRepository(sql: postgres.Sql): SessionStore {
       // The connection belongs to the database module.
     },
   };
+}
+
+/** Uses the partial index of migration 0010. */
+async function waitingOpenedBy(sql: postgres.ISql, userId: string): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select id from sessions
+    where status = 'waiting' and record->'parties'->'A'->>'userId' = ${userId}
+      and (record->>'expiresAt')::timestamptz > now()
+    order by record->>'createdAt'
+  `;
+  return rows.map((r) => r.id);
 }

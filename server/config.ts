@@ -136,6 +136,8 @@ export interface Limits {
   idleTimeoutMs: number;
   /** Bytes queued towards one device before it is considered unable to keep up. */
   maxBufferedBytes: number;
+  /** Open sockets of one device in one session, on one instance; more are refused (1013). */
+  maxSocketsPerDevice: number;
 }
 
 export interface SessionSettings {
@@ -146,6 +148,8 @@ export interface SessionSettings {
   joinFailuresPerUser: number;
   joinFailuresGlobal: number;
   joinThrottleWindowMs: number;
+  /** Sessions one user may have opened that still wait for party B. */
+  maxWaitingPerUser: number;
   /** How often each instance looks for sessions past their expiry. */
   expirySweepMs: number;
 }
@@ -208,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
         1024,
         1024 * 1024 * 1024,
       ),
+      maxSocketsPerDevice: integer(env, 'MAX_SOCKETS_PER_DEVICE', 4, 1, 1_000),
     },
     sessions: sessionSettings(env),
     drafts: {
@@ -352,6 +357,7 @@ function sessionSettings(env: Env): SessionSettings {
     joinFailuresPerUser: integer(env, 'JOIN_FAILURES_PER_USER', 10, 1, 1_000_000),
     joinFailuresGlobal: integer(env, 'JOIN_FAILURES_GLOBAL', 300, 1, 100_000_000),
     expirySweepMs: integer(env, 'EXPIRY_SWEEP_MS', 60_000, 100, 24 * 3600_000),
+    maxWaitingPerUser: integer(env, 'MAX_WAITING_SESSIONS_PER_USER', 3, 1, 10_000),
     joinThrottleWindowMs: integer(
       env,
       'JOIN_THROTTLE_WINDOW_MS',

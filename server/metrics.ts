@@ -66,6 +66,23 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly pendingDropped = new Counter({
+    name: 'constat_pending_dropped_total',
+    help: 'Accepted updates that left content pending on the live document (dropped; should stay 0)',
+    registers: [this.registry],
+  });
+  readonly presenceDropped = new Counter({
+    name: 'constat_presence_dropped_total',
+    help: 'Awareness entries dropped because the connection did not claim their client id',
+    labelNames: [] as const,
+    registers: [this.registry],
+  });
+  readonly backgroundFailures = new Counter({
+    name: 'constat_background_failures_total',
+    help: 'Background tasks (document review, timers, sweeps) that failed and were logged, by task',
+    labelNames: ['task'] as const,
+    registers: [this.registry],
+  });
   readonly limitHits = new Counter({
     name: 'constat_limit_hits_total',
     help: 'Connections closed by a limit, by limit',
@@ -249,6 +266,9 @@ export class Metrics {
       },
       draftSaved: (ms) => this.draftSaves.observe(ms / 1000),
       draftSaveFailed: () => this.draftSaveFailures.inc(),
+      pendingDropped: () => this.pendingDropped.inc(),
+      presenceDropped: (entries) => this.presenceDropped.inc(entries),
+      backgroundFailed: (task) => this.backgroundFailures.inc({ task }),
     };
   }
 }

@@ -49,13 +49,12 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
     // refused by us with 4413; beyond it ws closes with 1009 without reading it.
     maxPayload: deps.limits.maxFrameBytes * 4,
     perMessageDeflate: false,
-    handleProtocols: (protocols) => {
-      if (protocols.has(SYNC_SUBPROTOCOL)) return SYNC_SUBPROTOCOL;
-      const first = protocols.values().next();
-      return first.done ? false : first.value;
-    },
+    handleProtocols: selectSubprotocol,
   });
   const connections = new Set<DeviceConnection>();
+  // Open sockets per (session, device). Each socket receives every edit of the session, so
+  // without a cap one device token multiplies the outbound traffic of a single edit.
+  const perDevice = new Map<string, number>();
   // Settles once a closed connection has left its document (and the draft is saved when it
   // was the last one), so shutdown does not close storage under a pending save.
   const departures = new Set<Promise<void>>();
@@ -83,6 +82,23 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       const { session, role } = await deps.sessions.authorizeDevice(sessionId, principal);
       if (closing) throw new ConstatError('UNAVAILABLE', 'server is shutting down');
       if (ws.readyState !== ws.OPEN) return;
+      const deviceKey = `${sessionId}\u0000${principal.deviceId}`;
+      const open = perDevice.get(deviceKey) ?? 0;
+      if (open >= deps.limits.maxSocketsPerDevice) {
+        deps.metrics.limitHits.inc({ limit: 'sockets-per-device' });
+        // Transient: a phone whose earlier sockets are not yet noticed dead gets in once they
+        // time out; a client opening many stays held at the cap.
+        throw new ConstatError(
+          'UNAVAILABLE',
+          `this device already has ${open} connections to the session`,
+        );
+      }
+      perDevice.set(deviceKey, open + 1);
+      ws.once('close', () => {
+        const left = (perDevice.get(deviceKey) ?? 1) - 1;
+        if (left > 0) perDevice.set(deviceKey, left);
+        else perDevice.delete(deviceKey);
+      });
       const connection = new DeviceConnection({
         ws,
         role,
@@ -173,6 +189,18 @@ export function createSyncEndpoint(deps: SyncEndpointDeps): SyncEndpoint {
       await Promise.allSettled([...departures]);
     },
   };
+}
+
+/**
+ * The subprotocol the server answers with. Never a `bearer.<token>` entry: the selected one is
+ * echoed in the response header, where proxies and browser tools log it. A client that carries
+ * its token as a subprotocol must also offer `constat.v1` (a browser fails the handshake when
+ * the server selects none of the offered protocols).
+ */
+export function selectSubprotocol(protocols: Set<string>): string | false {
+  if (protocols.has(SYNC_SUBPROTOCOL)) return SYNC_SUBPROTOCOL;
+  for (const p of protocols) if (!p.startsWith(BEARER_PROTOCOL)) return p;
+  return false;
 }
 
 function tokenFrom(req: IncomingMessage): string | undefined {

@@ -65,6 +65,8 @@
 import * as Y from 'yjs';
 import type { JsonObject, JsonValue } from './canonical-json.js';
 import type { Owner, Role } from './permissions.js';
+import { MAX_NESTING_DEPTH } from './nesting.js';
+import { ConstatError } from './errors.js';
 
 export const ROOTS = ['meta', 'accident', 'vehicleA', 'vehicleB', 'sketch', 'signatures'] as const;
 export type RootName = (typeof ROOTS)[number];
@@ -287,51 +289,123 @@ type YValue = unknown;
  * Values that are not JSON (undefined, binary, sub-documents, bigint) are dropped from objects
  * and become null in arrays, and non-finite numbers become null, as JSON.stringify does, so
  * hostile content can never make hashing throw. Roots never written appear as `{}`.
+ *
+ * Iterative, with an explicit stack: the update gate caps nesting at MAX_NESTING_DEPTH, but a
+ * document loaded from storage may predate the cap, and a recursive walk over a 20,000-deep
+ * chain overflows the stack. Such a document gets a clear TOO_LARGE error instead.
  */
 export function materialise(doc: Y.Doc): ConstatContent {
   return {
-    accident: materialiseMap(doc.getMap<YValue>('accident')),
-    vehicleA: materialiseMap(doc.getMap<YValue>('vehicleA')),
-    vehicleB: materialiseMap(doc.getMap<YValue>('vehicleB')),
-    sketch: materialiseMap(doc.getMap<YValue>('sketch')),
+    accident: toJsonTree(doc.getMap<YValue>('accident')) as JsonObject,
+    vehicleA: toJsonTree(doc.getMap<YValue>('vehicleA')) as JsonObject,
+    vehicleB: toJsonTree(doc.getMap<YValue>('vehicleB')) as JsonObject,
+    sketch: toJsonTree(doc.getMap<YValue>('sketch')) as JsonObject,
   };
 }
 
-function materialiseMap(map: Y.Map<YValue>): JsonObject {
-  const entries: [string, JsonValue][] = [];
-  for (const [key, value] of map.entries()) {
-    const json = toJson(value);
-    if (json !== undefined) entries.push([key, json]);
-  }
-  // fromEntries defines own properties, so a key such as "__proto__" stays data.
-  return Object.fromEntries(entries);
+/** A container being filled: its children still to convert, and what they became. */
+interface Frame {
+  /** Children as [key, value]; keys of arrays are unused. */
+  readonly children: Array<[string, unknown]>;
+  next: number;
+  readonly array: boolean;
+  readonly out: Array<[string, JsonValue]> | JsonValue[];
+  readonly depth: number;
 }
 
-function toJson(value: YValue): JsonValue | undefined {
+/** The children of a container value, or `undefined` for a leaf (converted by `leafToJson`). */
+function containerOf(
+  value: unknown,
+): { array: boolean; children: Array<[string, unknown]> } | undefined {
+  if (value instanceof Y.Map)
+    return { array: false, children: [...(value as Y.Map<YValue>).entries()] };
+  if (value instanceof Y.Array)
+    return { array: true, children: (value.toArray() as YValue[]).map((v) => ['', v]) };
+  if (value instanceof Y.Text || value instanceof Y.AbstractType) return undefined;
+  if (Array.isArray(value)) return { array: true, children: value.map((v: unknown) => ['', v]) };
+  if (value !== null && typeof value === 'object' && isPlainObject(value))
+    return { array: false, children: Object.entries(value) };
+  return undefined;
+}
+
+function leafToJson(value: unknown): JsonValue | undefined {
   if (value instanceof Y.Text) return value.toString();
-  if (value instanceof Y.Map) return materialiseMap(value as Y.Map<YValue>);
-  if (value instanceof Y.Array) return (value.toArray() as YValue[]).map(toJsonItem);
-  if (value instanceof Y.AbstractType) return toJson(value.toJSON());
-  return plainToJson(value);
-}
-
-function toJsonItem(value: YValue): JsonValue {
-  return toJson(value) ?? null;
-}
-
-function plainToJson(value: unknown): JsonValue | undefined {
+  if (value instanceof Y.AbstractType) {
+    // Other shared types (XML) have no place in the layout; Yjs's own toJSON recurses, so it is
+    // only asked once the subtree is known to be shallow.
+    if (typeDepthExceeds(value, MAX_NESTING_DEPTH)) throw tooDeep();
+    return toJsonTree(value.toJSON() as unknown) ?? undefined;
+  }
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (Array.isArray(value)) return value.map((v) => plainToJson(v) ?? null);
-  if (typeof value === 'object' && isPlainObject(value)) {
-    const entries: [string, JsonValue][] = [];
-    for (const [k, v] of Object.entries(value)) {
-      const json = plainToJson(v);
-      if (json !== undefined) entries.push([k, json]);
-    }
-    return Object.fromEntries(entries);
-  }
   return undefined;
+}
+
+function toJsonTree(value: unknown): JsonValue | undefined {
+  const root = containerOf(value);
+  if (!root) return leafToJson(value);
+  const frame = (c: NonNullable<ReturnType<typeof containerOf>>, depth: number): Frame => ({
+    ...c,
+    next: 0,
+    out: [],
+    depth,
+  });
+  const stack: Frame[] = [frame(root, 0)];
+  let done: JsonValue | undefined;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next < top.children.length) {
+      const [key, child] = top.children[top.next++]!;
+      const container = containerOf(child);
+      if (container) {
+        if (top.depth + 1 > MAX_NESTING_DEPTH) throw tooDeep();
+        // The key travels with the frame: its result is added to the parent when it closes.
+        const f = frame(container, top.depth + 1);
+        (f as Frame & { key?: string }).key = key;
+        stack.push(f);
+      } else {
+        addChild(top, key, leafToJson(child));
+      }
+      continue;
+    }
+    stack.pop();
+    // fromEntries defines own properties, so a key such as "__proto__" stays data.
+    const json: JsonValue = top.array
+      ? (top.out as JsonValue[])
+      : Object.fromEntries(top.out as Array<[string, JsonValue]>);
+    const parent = stack[stack.length - 1];
+    if (parent) addChild(parent, (top as Frame & { key?: string }).key ?? '', json);
+    else done = json;
+  }
+  return done;
+}
+
+function addChild(frame: Frame, key: string, json: JsonValue | undefined): void {
+  if (frame.array) (frame.out as JsonValue[]).push(json ?? null);
+  else if (json !== undefined) (frame.out as Array<[string, JsonValue]>).push([key, json]);
+}
+
+/** Whether a shared type holds shared types nested more than `limit` deep (iterative). */
+function typeDepthExceeds(type: Y.AbstractType<unknown>, limit: number): boolean {
+  const stack: Array<[Y.AbstractType<unknown>, number]> = [[type, 0]];
+  while (stack.length > 0) {
+    const [t, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    const items: Y.Item[] = [...t._map.values()];
+    for (let item = t._start; item !== null; item = item.right) items.push(item);
+    for (const item of items) {
+      if (!item.deleted && item.content instanceof Y.ContentType)
+        stack.push([item.content.type, depth + 1]);
+    }
+  }
+  return false;
+}
+
+function tooDeep(): ConstatError {
+  return new ConstatError(
+    'TOO_LARGE',
+    `the document nests deeper than ${MAX_NESTING_DEPTH} levels and cannot be hashed or signed`,
+  );
 }
 
 function isPlainObject(value: object): boolean {
@@ -501,7 +575,7 @@ class SectionWriter {
     if (kind === 'set') {
       this.writeSet(map, key, value, path);
     } else if (kind === 'atomic') {
-      if (!sameJson(toJson(existing), value)) map.set(key, structuredClone(value));
+      if (!sameJson(toJsonTree(existing), value)) map.set(key, structuredClone(value));
     } else if (kind === 'text' && typeof value === 'string' && !this.options.plainStrings) {
       if (existing instanceof Y.Text) {
         replaceText(existing, value);

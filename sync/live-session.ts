@@ -41,6 +41,7 @@ import type { DraftFolder } from './draft-folder.js';
 import { DraftWriter } from './draft-writer.js';
 import type { YjsOffload } from './yjs-offload.js';
 import { applyParts, rebuild } from './yjs-ops.js';
+import { PresenceGate, safePresence } from './presence-gate.js';
 
 /** A connected device as the live session sees it (the websocket lives in server/). */
 export interface DeviceChannel {
@@ -72,7 +73,13 @@ export interface FinalizeInput {
 
 export interface SyncObserver {
   updateAccepted(bytes: number): void;
-  updateRejected(reason: 'forbidden' | 'retry' | 'malformed' | 'too-large'): void;
+  updateRejected(reason: 'forbidden' | 'retry' | 'malformed' | 'too-large' | 'too-deep'): void;
+  /** The inspector let through an update that left something pending (it was dropped). */
+  pendingDropped(): void;
+  /** Awareness entries a device may not write (another client's id), dropped. */
+  presenceDropped(entries: number): void;
+  /** A background task (review, timer, sweep) failed; it was logged and the process goes on. */
+  backgroundFailed(task: string): void;
   draftSaved(ms: number): void;
   draftSaveFailed(): void;
 }
@@ -136,7 +143,8 @@ export class LiveSession {
   #touchedAt = Date.now();
   // Presence is not document content: it has its own (empty) doc and survives the sleep.
   readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
-  readonly #channels = new Map<string, { channel: DeviceChannel; awarenessClients: Set<number> }>();
+  readonly #channels = new Map<string, { channel: DeviceChannel }>();
+  readonly #presence = new PresenceGate(this.awareness);
   readonly #opts: LiveSessionOptions;
   #logger: Logger | undefined;
   #unsubscribe: () => void = () => {};
@@ -226,7 +234,10 @@ export class LiveSession {
   #fromHub(message: HubMessage, origin: symbol = HUB_ORIGIN): void {
     try {
       if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, origin);
-      else awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, HUB_ORIGIN);
+      else {
+        const presence = safePresence(message.update);
+        if (presence) awarenessProtocol.applyAwarenessUpdate(this.awareness, presence, HUB_ORIGIN);
+      }
     } catch (err) {
       this.#log.error({ err }, 'ignored an undecodable hub message');
     }
@@ -264,7 +275,10 @@ export class LiveSession {
    * pending on it (a save, a review, a finalization, a signing request). True if it slept.
    */
   sleepIfIdle(idleSince: number): boolean {
-    return this.#touchedAt <= idleSince && this.#sleep();
+    if (this.#touchedAt > idleSince) return false;
+    let slept = false;
+    this.#guard('sleep', () => (slept = this.#sleep()));
+    return slept;
   }
 
   #sleep(): boolean {
@@ -338,11 +352,6 @@ export class LiveSession {
         origin: unknown,
       ) => {
         const changed = [...added, ...updated, ...removed];
-        const entry = [...this.#channels.values()].find((e) => e.channel === origin);
-        if (entry) {
-          for (const id of added) entry.awarenessClients.add(id);
-          for (const id of removed) entry.awarenessClients.delete(id);
-        }
         const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
         // Sent to every device, the sender included: stock clients treat a silent connection
         // as dead after 30 s, and their own awareness renewal coming back keeps it alive.
@@ -362,7 +371,8 @@ export class LiveSession {
   /** Starts the sync handshake with a newly connected device. */
   attach(channel: DeviceChannel): void {
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
-    this.#channels.set(channel.id, { channel, awarenessClients: new Set() });
+    this.#channels.set(channel.id, { channel });
+    this.#presence.connect(channel.id, channel.role);
     // Answered from the sleeping state as well: a device (re)connecting does not wake it.
     const stateVector = this.#doc ? Y.encodeStateVector(this.#doc) : this.#asleepVector!;
     channel.send(writeSyncStep1(stateVector));
@@ -388,12 +398,9 @@ export class LiveSession {
     const entry = this.#channels.get(channel.id);
     if (!entry) return;
     this.#channels.delete(channel.id);
-    if (entry.awarenessClients.size > 0) {
-      awarenessProtocol.removeAwarenessStates(
-        this.awareness,
-        [...entry.awarenessClients],
-        SERVER_ORIGIN,
-      );
+    const leaving = this.#presence.disconnect(channel.id);
+    if (leaving.length > 0) {
+      awarenessProtocol.removeAwarenessStates(this.awareness, leaving, SERVER_ORIGIN);
     }
   }
 
@@ -422,13 +429,17 @@ export class LiveSession {
       case 'sync-step2':
       case 'update':
         return this.#applyDeviceUpdate(channel, message.update);
-      case 'awareness':
+      case 'awareness': {
+        const { update, dropped } = this.#presence.admit(channel.id, message.update);
+        if (dropped > 0) this.#opts.observer.presenceDropped(dropped);
+        if (!update) return;
         try {
-          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, channel);
+          awarenessProtocol.applyAwarenessUpdate(this.awareness, update, channel);
         } catch {
           throw new ProtocolError('malformed awareness update');
         }
         return;
+      }
       case 'query-awareness':
         channel.send(
           writeAwareness(
@@ -447,7 +458,13 @@ export class LiveSession {
     // check or apply (and no reason to wake a sleeping document).
     if (update.byteLength === 2 && update[0] === 0 && update[1] === 0) return;
     const inspect = () =>
-      inspectUpdate(this.doc, update, channel.role, (client) => ownerOf(this.doc, client));
+      inspectUpdate(
+        this.doc,
+        update,
+        channel.role,
+        (client) => ownerOf(this.doc, client),
+        (client) => this.#presence.announcedBy(client),
+      );
     let verdict = inspect();
     if (this.#opts.hub.shared) {
       for (const delay of CATCH_UP_DELAYS_MS) {
@@ -464,6 +481,8 @@ export class LiveSession {
         throw new ProtocolError(verdict.reason);
       case 'forbidden':
         this.#refuse(channel, 'forbidden', 'FORBIDDEN', verdict.reason);
+      case 'too-deep':
+        this.#refuse(channel, 'too-deep', 'TOO_LARGE', verdict.reason);
       case 'retry':
         this.#refuse(channel, 'retry', 'UNAVAILABLE', verdict.reason);
       case 'ok':
@@ -488,12 +507,27 @@ export class LiveSession {
     await this.#opts.hub.append(this.sessionId, { kind: 'update', update });
     if (this.#destroyed) throw new ConstatError('UNAVAILABLE', 'session is shutting down');
     Y.applyUpdate(this.doc, update, channel);
+    this.#dropPending();
     this.#opts.observer.updateAccepted(update.byteLength);
+  }
+
+  /**
+   * The inspector accepts only updates that integrate completely, so this never finds
+   * anything; if it ever does (a gap in the inspector), what Yjs parked is dropped rather than
+   * kept to be applied over whatever arrives under those clocks later, and the gap is counted.
+   */
+  #dropPending(): void {
+    const store = this.doc.store;
+    if (!store.pendingStructs && !store.pendingDs) return;
+    store.pendingStructs = null;
+    store.pendingDs = null;
+    this.#opts.observer.pendingDropped();
+    this.#log.error('an accepted update left content pending; it was dropped');
   }
 
   #refuse(
     channel: DeviceChannel,
-    metric: 'forbidden' | 'retry' | 'too-large',
+    metric: 'forbidden' | 'retry' | 'too-large' | 'too-deep',
     code: 'FORBIDDEN' | 'UNAVAILABLE' | 'TOO_LARGE',
     reason: string,
   ): never {
@@ -621,8 +655,22 @@ export class LiveSession {
     this.#reviewQueued = true;
     queueMicrotask(() => {
       this.#reviewQueued = false;
-      if (!this.#destroyed) this.#review();
+      if (!this.#destroyed) this.#guard('review', () => this.#review());
     });
+  }
+
+  /**
+   * Runs a background step (a microtask or timer nobody awaits). A throw there would end the
+   * process — one bad document taking every session down — so it is logged and counted and
+   * the session goes on; what the step would have derived is derived again on the next change.
+   */
+  #guard(task: string, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.#opts.observer.backgroundFailed(task);
+      this.#log.error({ err, task }, 'background task failed');
+    }
   }
 
   /**
@@ -691,7 +739,8 @@ export class LiveSession {
     if (this.#takeover) return;
     this.#takeover = setTimeout(() => {
       this.#takeover = undefined;
-      if (!this.#constatId && !this.#destroyed) this.#finalize();
+      if (!this.#constatId && !this.#destroyed)
+        this.#guard('finalize-takeover', () => this.#finalize());
     }, FINALIZE_TAKEOVER_MS);
     this.#timers.push(this.#takeover);
   }
@@ -765,7 +814,10 @@ export class LiveSession {
     if (warnIn > 0 && warnIn < 2 ** 31 - 1) {
       this.#timers.push(
         setTimeout(
-          () => this.broadcastEvent({ type: 'expiring', expiresAt: this.#opts.expiresAt }),
+          () =>
+            this.#guard('expiry-warning', () =>
+              this.broadcastEvent({ type: 'expiring', expiresAt: this.#opts.expiresAt }),
+            ),
           warnIn,
         ),
       );
@@ -773,9 +825,10 @@ export class LiveSession {
     if (at - now < 2 ** 31 - 1) {
       this.#timers.push(
         setTimeout(
-          () => {
-            if (!this.#constatId) this.#endAll(new ConstatError('NOT_FOUND', 'session expired'));
-          },
+          () =>
+            this.#guard('expiry', () => {
+              if (!this.#constatId) this.#endAll(new ConstatError('NOT_FOUND', 'session expired'));
+            }),
           Math.max(0, at - now),
         ),
       );

@@ -26,6 +26,8 @@ export interface SessionServiceSettings {
   joinFailuresPerUser: number;
   joinFailuresGlobal: number;
   joinThrottleWindowMs: number;
+  /** Sessions one user may have opened and still waiting for party B. */
+  maxWaitingPerUser: number;
 }
 
 export interface OpenedSession {
@@ -109,6 +111,9 @@ export class SessionService {
         field: 'formVersion',
       });
     }
+    // Checked first so a refused open writes nothing; `create` enforces it again atomically.
+    const waiting = await this.store.waitingOpenedBy(opener.userId);
+    if (waiting.length >= this.settings.maxWaitingPerUser) throw tooManyWaiting(waiting);
     const now = this.now();
     const session: SessionRecord = {
       schema: 1,
@@ -124,7 +129,18 @@ export class SessionService {
     await this.drafts.save({ sessionId: session.id, formVersion, state: initialDocument(session) });
     for (let attempt = 0; attempt < 20; attempt++) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-      if (await this.store.create(session, code, this.settings.joinCodeTtlMs)) {
+      const created = await this.store.create(
+        session,
+        code,
+        this.settings.joinCodeTtlMs,
+        this.settings.maxWaitingPerUser,
+      );
+      if (created === 'too-many-waiting') {
+        // Lost a race with a parallel open of the same user: the draft stays, closed.
+        await this.drafts.setStatus(session.id, 'abandoned');
+        throw tooManyWaiting(await this.store.waitingOpenedBy(opener.userId));
+      }
+      if (created === 'created') {
         return {
           session,
           role: 'A',
@@ -211,6 +227,19 @@ export class SessionService {
       );
     return { session, role };
   }
+}
+
+/**
+ * Opening another session while some wait for party B is refused rather than answered with a
+ * waiting one: its join code may have expired, and the phone that opened it may be elsewhere.
+ * The error names the waiting sessions, so the app can resume or abandon one.
+ */
+function tooManyWaiting(waitingSessionIds: string[]): ConstatError {
+  return new ConstatError(
+    'RATE_LIMITED',
+    `${waitingSessionIds.length} sessions you opened are still waiting for party B: use or abandon one first`,
+    { reason: 'too-many-waiting', waitingSessionIds },
+  );
 }
 
 const rateLimited = () =>

@@ -7,9 +7,21 @@ import type { Party, SessionRecord } from './session-record.js';
 export type AddPartyResult =
   { ok: true; session: SessionRecord } | { ok: false; reason: 'not-found' | 'full' | 'closed' };
 
+export type CreateResult = 'created' | 'code-taken' | 'too-many-waiting';
+
 export interface SessionStore {
-  /** Stores a new session and its join code; false when the code is already taken. */
-  create(session: SessionRecord, joinCode: string, joinCodeTtlMs: number): Promise<boolean>;
+  /**
+   * Stores a new session and its join code, unless the code is already taken or, with
+   * `maxWaitingPerOpener`, party A already opened that many sessions still waiting for B.
+   */
+  create(
+    session: SessionRecord,
+    joinCode: string,
+    joinCodeTtlMs: number,
+    maxWaitingPerOpener?: number,
+  ): Promise<CreateResult>;
+  /** Ids of the open sessions `userId` opened that still wait for party B. */
+  waitingOpenedBy(userId: string): Promise<string[]>;
   get(id: string): Promise<SessionRecord | null>;
   /** The session a join code points at, without consuming it. */
   peekJoinCode(code: string): Promise<string | null>;

@@ -12,23 +12,41 @@
  * owns or new ones. Without this a device could pre-fill the other party's next clocks (for
  * instance with GC structs, which carry no parent) and silently swallow their future edits.
  *
+ * Nothing may be left pending. Yjs parks what it cannot integrate yet (`store.pendingStructs`,
+ * `store.pendingDs`) and applies it silently when the missing clocks arrive — from anyone. A
+ * parked deletion over the other party's *future* clocks would erase their next edits on the
+ * server while their phone still shows them (docs/security.md). So an accepted update must
+ * integrate completely against the server's copy as it is now:
+ * - per client, its new structs start at the server's clock for that client and leave no gap;
+ *   a `Skip` (a hole a merged update carries) is owned like any struct, and one that reaches
+ *   past the server's clocks is a gap;
+ * - every origin, right origin and parent is known to the server or integrates in the update;
+ * - a deletion names only clocks the server has, or clocks the update's own structs fill.
+ *
+ * Nesting is bounded: a shared type or a JSON object/array inside a root counts one level, and
+ * no value may sit deeper than MAX_NESTING_DEPTH (see nesting.ts for why).
+ *
  * Outcomes:
  * - `ok`: apply it; `newClients` must be recorded as owned by the sender first.
  * - `forbidden`: a write into a root the sender may not write — permanent (close 4403).
- * - `retry`: the update depends on something this server does not have yet (a missing origin,
- *   a deletion of an unknown item, a clock gap), or carries the other party's edits that the
- *   server lost and the device is relaying back. Applying it would leave pending structs whose
- *   root could only be known later, so it is refused as transient: the device reconnects and
- *   re-syncs, by when the server has caught up.
+ * - `too-deep`: nesting beyond the limit — permanent (close 4413).
+ * - `retry`: the update would leave something pending: it depends on something this server
+ *   does not have yet (a missing origin, a deletion of an unknown clock, a clock gap), or it
+ *   carries the other party's edits that the server lost and the device is relaying back. A
+ *   device that just moved to an instance whose hub read is a few milliseconds behind sends
+ *   exactly such updates, so the refusal is transient (close 1013): the device reconnects and
+ *   re-syncs, by when the server has caught up. Nothing of it is applied meanwhile.
  * - `malformed`: not a decodable Yjs update.
  */
 import * as Y from 'yjs';
 import { mayWrite, type Owner, type Role } from './permissions.js';
+import { MAX_NESTING_DEPTH, jsonDepthExceeds } from './nesting.js';
 
 export type Inspection =
   /** `changes`: whether applying it changes anything (new structs or new deletions). */
   | { kind: 'ok'; changes: boolean; roots: ReadonlySet<string>; newClients: readonly number[] }
   | { kind: 'forbidden'; root: string; reason: string }
+  | { kind: 'too-deep'; reason: string }
   | { kind: 'retry'; reason: string }
   | { kind: 'malformed'; reason: string };
 
@@ -38,11 +56,30 @@ export type Inspection =
  */
 type Resolved = string | null | { retry: string } | { malformed: string };
 
+/**
+ * A resolution and the nesting level of the item's content: 1 for an entry of a root, one
+ * more for each shared type it sits in.
+ */
+interface Placed {
+  root: Resolved;
+  level: number;
+}
+
+/** One step of the walk towards the root: done, or the next item and whether it is a parent. */
+type Step = Placed | { next: Y.Item; up: boolean };
+
 export function inspectUpdate(
   doc: Y.Doc,
   update: Uint8Array,
   sender: Role,
   ownerOf: (client: number) => Owner | undefined,
+  /**
+   * The party whose presence announced a client id not yet owned: stock clients use their
+   * document's client id in presence, so the other party sees it before its first edit and
+   * must not be able to introduce it first (the id would be theirs, and the phone's edits
+   * under it refused from then on).
+   */
+  announcedBy: (client: number) => Role | undefined = () => undefined,
 ): Inspection {
   let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>; ds: ReturnType<typeof Y.createDeleteSet> };
   try {
@@ -55,7 +92,7 @@ export function inspectUpdate(
   const roots = new Set<string>();
   const newClients: number[] = [];
   let changes = false;
-  const memo = new Map<Y.Item, Resolved>();
+  const memo = new Map<Y.Item, Placed>();
 
   const lookup = (id: Y.ID): Y.Item | Y.GC | 'unknown' => {
     const state = Y.getState(store, id.client);
@@ -67,18 +104,29 @@ export function inspectUpdate(
     return mine && !(mine instanceof Y.Skip) ? mine : 'unknown';
   };
 
-  const rootOfType = (type: Y.AbstractType<unknown>): string => {
+  /** The root of an integrated type, and its level (0 for a root). Iterative: the store may
+   * hold a chain deeper than any limit (a document loaded from before the limit existed). */
+  const typePlace = (type: Y.AbstractType<unknown>): Placed => {
     let t = type;
-    while (t._item !== null) t = t._item.parent as Y.AbstractType<unknown>;
-    return Y.findRootTypeKey(t);
+    let level = 0;
+    while (t._item !== null) {
+      t = t._item.parent as Y.AbstractType<unknown>;
+      level++;
+    }
+    return { root: Y.findRootTypeKey(t), level };
+  };
+  const inside = (type: Y.AbstractType<unknown>, extra = 1): Placed => {
+    const place = typePlace(type);
+    return { root: place.root, level: place.level + extra };
   };
 
   /**
    * One step of the resolution, mirroring Yjs's own `Item.getMissing`: either the answer, or
    * the item (of this update) whose root is also this item's root.
    */
-  const step = (item: Y.Item): Resolved | Y.Item => {
+  const step = (item: Y.Item): Step => {
     const own = item.id;
+    const done = (root: Resolved): Placed => ({ root, level: 0 });
     for (const ref of [
       item.origin,
       item.rightOrigin,
@@ -87,41 +135,44 @@ export function inspectUpdate(
       // Yjs integrates one client's structs in clock order: a reference to a later clock of the
       // same client can never be satisfied and makes Yjs throw while applying.
       if (ref && ref.client === own.client && ref.clock >= own.clock) {
-        return { malformed: 'reference to a later edit of the same client' };
+        return done({ malformed: 'reference to a later edit of the same client' });
       }
     }
     const left = item.origin ? lookup(item.origin) : undefined;
     const right = item.rightOrigin ? lookup(item.rightOrigin) : undefined;
     if (left === 'unknown' || right === 'unknown')
-      return { retry: 'origin not known to the server yet' };
+      return done({ retry: 'origin not known to the server yet' });
     // Placed next to collected content: Yjs drops the item (integrates it as GC).
-    if (left instanceof Y.GC || right instanceof Y.GC) return null;
+    if (left instanceof Y.GC || right instanceof Y.GC) return done(null);
     const parent = item.parent as unknown;
-    if (typeof parent === 'string') return parent;
-    if (parent instanceof Y.AbstractType) return rootOfType(parent); // already integrated
+    if (typeof parent === 'string') return { root: parent, level: 1 };
+    if (parent instanceof Y.AbstractType) return inside(parent); // already integrated
     if (parent === null || parent === undefined) {
       const neighbour = left ?? right;
       if (!(neighbour instanceof Y.Item))
-        return { malformed: 'struct with neither parent nor origin' };
-      return neighbour.parent instanceof Y.AbstractType ? rootOfType(neighbour.parent) : neighbour;
+        return done({ malformed: 'struct with neither parent nor origin' });
+      return neighbour.parent instanceof Y.AbstractType
+        ? inside(neighbour.parent)
+        : { next: neighbour, up: false };
     }
     const parentItem = lookup(parent as Y.ID);
-    if (parentItem === 'unknown') return { retry: 'parent not known to the server yet' };
-    if (parentItem instanceof Y.GC || parentItem.content instanceof Y.ContentDeleted) return null;
+    if (parentItem === 'unknown') return done({ retry: 'parent not known to the server yet' });
+    if (parentItem instanceof Y.GC || parentItem.content instanceof Y.ContentDeleted)
+      return done(null);
     if (!(parentItem.content instanceof Y.ContentType))
-      return { malformed: 'parent is not a shared type' };
+      return done({ malformed: 'parent is not a shared type' });
     // The child lives inside the parent's type, so it belongs to the parent's root.
     return parentItem.parent instanceof Y.AbstractType
-      ? rootOfType(parentItem.content.type)
-      : parentItem;
+      ? inside(parentItem.content.type)
+      : { next: parentItem, up: true };
   };
 
   /** Iterative (a crafted chain must not exhaust the stack), with cycle detection. */
-  const resolve = (start: Y.Item): Resolved => {
-    const chain: Y.Item[] = [];
+  const resolve = (start: Y.Item): Placed => {
+    const chain: Array<{ item: Y.Item; up: boolean }> = [];
     const visiting = new Set<Y.Item>();
     let item = start;
-    let result: Resolved;
+    let result: Placed;
     for (;;) {
       const cached = memo.get(item);
       if (cached !== undefined) {
@@ -129,20 +180,47 @@ export function inspectUpdate(
         break;
       }
       if (visiting.has(item)) {
-        result = { malformed: 'circular reference between structs' };
+        result = { root: { malformed: 'circular reference between structs' }, level: 0 };
         break;
       }
       visiting.add(item);
-      chain.push(item);
       const next = step(item);
-      if (!(next instanceof Y.Item)) {
+      if (!('next' in next)) {
+        chain.push({ item, up: false });
         result = next;
         break;
       }
-      item = next;
+      chain.push({ item, up: next.up });
+      item = next.next;
     }
-    for (const i of chain) memo.set(i, result);
+    // Levels back from the end of the chain: a step to a parent item is one level out.
+    let level = result.level;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const link = chain[i]!;
+      if (link.up) level++;
+      memo.set(link.item, { root: result.root, level });
+    }
+    if (chain.length > 0) return memo.get(start)!;
     return result;
+  };
+
+  const checkDepth = (item: Y.Item, level: number): Inspection | undefined => {
+    const content = item.content;
+    // A shared type occupies its level; text and scalars add none.
+    let deepest = content instanceof Y.ContentType ? level : 0;
+    if (content instanceof Y.ContentAny || content instanceof Y.ContentJSON) {
+      const values = content.getContent() as unknown[];
+      if (values.some((v) => jsonDepthExceeds(v, MAX_NESTING_DEPTH - level + 1)))
+        deepest = Infinity;
+    } else if (content instanceof Y.ContentEmbed || content instanceof Y.ContentFormat) {
+      const value = content instanceof Y.ContentEmbed ? content.embed : content.value;
+      if (jsonDepthExceeds(value, MAX_NESTING_DEPTH - level + 1)) deepest = Infinity;
+    }
+    if (deepest <= MAX_NESTING_DEPTH) return undefined;
+    return {
+      kind: 'too-deep',
+      reason: `content nests deeper than ${MAX_NESTING_DEPTH} levels`,
+    };
   };
 
   const check = (root: string, what: string): Inspection | undefined => {
@@ -153,35 +231,53 @@ export function inspectUpdate(
     return undefined;
   };
 
-  // New structs.
-  const seenClients = new Set<number>();
+  // New structs. Per client, where the next one must start so that nothing is left pending.
+  const next = new Map<number, number>();
   for (const struct of decoded.structs) {
-    if (struct instanceof Y.Skip) continue;
     const { client, clock } = struct.id;
-    const state = Y.getState(store, client);
-    if (clock + struct.length <= state) continue; // already known: a duplicate, not a change
-    changes = true;
-    if (!seenClients.has(client)) {
-      seenClients.add(client);
-      if (clock > state)
-        return { kind: 'retry', reason: `missing earlier edits of client ${client}` };
+    let expected = next.get(client);
+    if (expected === undefined) {
+      expected = Y.getState(store, client);
       const owner = ownerOf(client);
-      if (owner === undefined) newClients.push(client);
-      else if (owner === 'server') {
-        return { kind: 'forbidden', root: 'meta', reason: 'devices may not write as the server' };
-      } else if (owner !== sender) {
-        return { kind: 'retry', reason: `edits of party ${owner} must come from party ${owner}` };
+      // A Skip is owned like any struct: under the other party's id it is what the attack in
+      // docs/security.md ("parked deletions") is built from.
+      if (clock + struct.length > expected) {
+        if (owner === 'server') {
+          return { kind: 'forbidden', root: 'meta', reason: 'devices may not write as the server' };
+        }
+        if (owner !== undefined && owner !== sender) {
+          return { kind: 'retry', reason: `edits of party ${owner} must come from party ${owner}` };
+        }
+        if (owner === undefined) {
+          const announcer = announcedBy(client);
+          if (announcer !== undefined && announcer !== sender) {
+            return {
+              kind: 'retry',
+              reason: `client ${client} is announced by party ${announcer}`,
+            };
+          }
+          if (!(struct instanceof Y.Skip)) newClients.push(client);
+        }
       }
     }
+    if (clock + struct.length <= expected) continue; // already known: a duplicate, not a change
+    if (clock > expected || struct instanceof Y.Skip) {
+      // Yjs would park this struct (and every later one of the client) until the clocks in
+      // between arrive, from whoever sends them.
+      return { kind: 'retry', reason: `missing earlier edits of client ${client}` };
+    }
+    next.set(client, clock + struct.length);
+    changes = true;
     if (struct instanceof Y.GC) continue; // collected content: occupies clocks, changes nothing
-    const root = resolve(struct);
+    const placed = resolve(struct);
+    const root = placed.root;
     if (root === null) continue;
     if (typeof root === 'object') {
       return 'retry' in root
         ? { kind: 'retry', reason: root.retry }
         : { kind: 'malformed', reason: root.malformed };
     }
-    const refusal = check(root, 'write');
+    const refusal = check(root, 'write') ?? checkDepth(struct, placed.level);
     if (refusal) return refusal;
   }
 
@@ -198,7 +294,7 @@ export function inspectUpdate(
           if (struct.id.clock >= end) break;
           if (struct instanceof Y.GC || struct.deleted) continue;
           changes = true;
-          const root = resolve(struct as Y.Item);
+          const root = resolve(struct as Y.Item).root;
           if (typeof root === 'string') {
             const refusal = check(root, 'delete in');
             if (refusal) return refusal;
@@ -206,12 +302,11 @@ export function inspectUpdate(
         }
       }
       if (end > state) {
-        // The rest must be structs of this very update (inserted and deleted at once).
-        for (let clock = Math.max(range.clock, state); clock < end;) {
-          const mine = findOwn(own, new Y.ID(client, clock));
-          if (!mine)
-            return { kind: 'retry', reason: 'deletion of content the server does not have' };
-          clock = mine.id.clock + mine.length;
+        // The rest must be clocks this very update fills (inserted and deleted at once): the
+        // structs accepted above, which integrate completely. Anything else would be parked in
+        // `pendingDs` and delete whatever arrives under those clocks later.
+        if (end > (next.get(client) ?? state)) {
+          return { kind: 'retry', reason: 'deletion of content the server does not have' };
         }
       }
     }

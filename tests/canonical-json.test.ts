@@ -96,4 +96,15 @@ test('objects without a prototype are plain objects', () => {
   assert.is(canonicalJson(o), '{"a":2,"b":1}');
 });
 
+test('a value nested 100,000 levels deep is written without exhausting the stack', () => {
+  let deep: unknown = 'leaf';
+  for (let i = 0; i < 100_000; i++) deep = i % 2 ? [deep] : { k: deep };
+  const text = canonicalJson(deep);
+  assert.is(text.length, 50_000 * '{"k":['.length + 50_000 * ']}'.length + '"leaf"'.length);
+  assert.equal(JSON.parse(canonicalJson({ b: [1, { d: 2, c: 3 }], a: null })), {
+    a: null,
+    b: [1, { c: 3, d: 2 }],
+  });
+});
+
 test.run();

@@ -52,7 +52,9 @@ test('defaults: embedded storage, development secret (asked for), documented lim
     joinFailuresGlobal: 300,
     joinThrottleWindowMs: 10 * 60_000,
     expirySweepMs: 60_000,
+    maxWaitingPerUser: 3,
   });
+  assert.is(config.limits.maxSocketsPerDevice, 4);
   assert.is(config.limits.maxFrameBytes, 1024 * 1024);
   assert.is(config.limits.maxDocumentBytes, 2 * 1024 * 1024);
   assert.is(config.limits.idleTimeoutMs, 60_000);
@@ -157,6 +159,8 @@ const invalid: Array<[variable: string, env: Record<string, string>]> = [
   ['SESSION_TTL_MS', { SESSION_TTL_MS: '10' }],
   ['JOIN_FAILURES_PER_USER', { JOIN_FAILURES_PER_USER: '0' }],
   ['MAX_FRAME_BYTES', { MAX_FRAME_BYTES: 'lots' }],
+  ['MAX_SOCKETS_PER_DEVICE', { MAX_SOCKETS_PER_DEVICE: '0' }],
+  ['MAX_WAITING_SESSIONS_PER_USER', { MAX_WAITING_SESSIONS_PER_USER: 'many' }],
   ['MEDIA_STORE', { MEDIA_STORE: 'ftp' }],
   ['S3_BUCKET', { MEDIA_STORE: 's3' }],
   ['S3_BUCKET', { MEDIA_STORE: 's3', S3_BUCKET: 'Has_Upper' }],

@@ -115,6 +115,18 @@ for (const variant of variants) {
       assert.is(ws.readyState, ws.OPEN);
     });
 
+    test('the server never selects a bearer.* subprotocol, so the token is never echoed', async (ctx) => {
+      const pair = await openPair(ctx.server.url);
+      const { ws, closed } = attempt(ctx, syncUrl(ctx.server, pair.sessionId), [
+        `bearer.${pair.tokenA}`,
+      ]);
+      const selected = await new Promise<string | undefined>((resolve) => {
+        ws.once('upgrade', (res) => resolve(res.headers['sec-websocket-protocol'] as string));
+        void closed.then(() => resolve('no upgrade response'));
+      });
+      assert.is(selected, undefined, 'no subprotocol selected');
+    });
+
     test('a token in Sec-WebSocket-Protocol is accepted; the server selects constat.v1', async (ctx) => {
       const pair = await openPair(ctx.server.url);
       for (const protocols of [

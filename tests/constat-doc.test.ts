@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
+import { ConstatError } from '../sync/errors.js';
 import { recordOwners } from '../sync/client-owners.js';
 import {
   CONTENT_ROOTS,
@@ -266,6 +267,34 @@ test('readSignatures returns well-formed entries only', () => {
 
 test('signingMessage', () => {
   assert.is(signingMessage('s1', 'A', 'ff00'), 'constat-sign:v1:s1:A:ff00');
+});
+
+test('materialise: a document nested past the limit answers with a clear error, not a stack overflow', () => {
+  // Built directly, as a document stored before the update gate capped nesting could be.
+  const doc = new Y.Doc();
+  let map = doc.getMap<unknown>('accident');
+  doc.transact(() => {
+    for (let i = 0; i < 20_000; i++) {
+      const inner = new Y.Map<unknown>();
+      map.set('k', inner);
+      map = inner;
+    }
+  });
+  assert.throws(
+    () => materialise(doc),
+    (err: unknown) =>
+      err instanceof ConstatError && err.code === 'TOO_LARGE' && /32 levels/.test(err.message),
+  );
+  // 32 levels of maps are content like any other.
+  const ok = new Y.Doc();
+  let m = ok.getMap<unknown>('sketch');
+  for (let i = 0; i < 32; i++) {
+    const inner = new Y.Map<unknown>();
+    m.set('k', inner);
+    m = inner;
+  }
+  m.set('leaf', 1);
+  assert.ok(JSON.stringify(materialise(ok).sketch).includes('"leaf":1'));
 });
 
 test.run();

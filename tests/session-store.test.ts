@@ -118,7 +118,7 @@ function sessionStoreContract(factory: StoreFactory): void {
     store,
   }) => {
     const session = record();
-    assert.is(await store.create(session, freshCode(), 60_000), true);
+    assert.is(await store.create(session, freshCode(), 60_000), 'created');
     assert.equal(await store.get(session.id), session);
     assert.is(await store.get(randomUUID()), null);
     // The caller's object is not the stored one: mutating either leaves the other alone.
@@ -131,8 +131,8 @@ function sessionStoreContract(factory: StoreFactory): void {
     const code = freshCode();
     const first = record();
     const second = record();
-    assert.is(await store.create(first, code, 60_000), true);
-    assert.is(await store.create(second, code, 60_000), false);
+    assert.is(await store.create(first, code, 60_000), 'created');
+    assert.is(await store.create(second, code, 60_000), 'code-taken');
     assert.is(await store.peekJoinCode(code), first.id, 'the code still points at the first');
   });
 
@@ -318,7 +318,7 @@ function sessionStoreContract(factory: StoreFactory): void {
   test('a join code expires after its ttl', async ({ store }) => {
     const code = freshCode();
     const session = record();
-    assert.is(await store.create(session, code, 150), true);
+    assert.is(await store.create(session, code, 150), 'created');
     assert.is(await store.peekJoinCode(code), session.id);
     await sleep(300);
     assert.is(await store.peekJoinCode(code), null);
@@ -326,7 +326,7 @@ function sessionStoreContract(factory: StoreFactory): void {
     // The session itself lives on, and the expired code may be handed out again.
     assert.equal(await store.get(session.id), session);
     const next = record();
-    assert.is(await store.create(next, code, 60_000), true);
+    assert.is(await store.create(next, code, 60_000), 'created');
     assert.is(await store.peekJoinCode(code), next.id);
   });
 

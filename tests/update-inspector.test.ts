@@ -8,11 +8,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
-import * as encoding from 'lib0/encoding';
 import { inspectUpdate, type Inspection } from '../sync/update-inspector.js';
 import { ownerOf, recordOwners } from '../sync/client-owners.js';
 import { createSkeleton, writeMeta, writeSignature } from '../sync/constat-doc.js';
 import type { Role } from '../sync/permissions.js';
+import { encodeRaw, type RawStruct } from './support/raw-update.js';
 
 const SERVER = Symbol('test-server');
 const ROOTS_UNDER_TEST = [
@@ -136,86 +136,6 @@ function assertForbidden(verdict: Inspection, root: string, message?: string): v
 
 function decoded(update: Uint8Array): Array<Y.Item | Y.GC | Y.Skip> {
   return Y.decodeUpdate(update).structs as Array<Y.Item | Y.GC | Y.Skip>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A hand encoder for update format v1 (yjs/src/utils/encoding.js, Item.write), for structs no
-// Yjs document would emit on its own.
-
-type RawContent = { string: string } | { any: unknown[] } | { type: 'array' | 'map' | 'text' };
-type RawId = readonly [client: number, clock: number];
-type RawStruct =
-  | { gc: number }
-  | { skip: number }
-  | {
-      origin?: RawId;
-      rightOrigin?: RawId;
-      parent?: string | RawId;
-      parentSub?: string;
-      content: RawContent;
-    };
-
-const TYPE_REFS = { array: 0, map: 1, text: 2 } as const;
-
-function encodeRaw(
-  clients: Array<{ client: number; clock: number; structs: RawStruct[] }>,
-  deletes: Array<{ client: number; ranges: Array<readonly [clock: number, len: number]> }> = [],
-): Uint8Array {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, clients.length);
-  for (const { client, clock, structs } of clients) {
-    encoding.writeVarUint(e, structs.length);
-    encoding.writeVarUint(e, client);
-    encoding.writeVarUint(e, clock);
-    for (const s of structs) {
-      if ('gc' in s) {
-        encoding.writeUint8(e, 0);
-        encoding.writeVarUint(e, s.gc);
-        continue;
-      }
-      if ('skip' in s) {
-        encoding.writeUint8(e, 10);
-        encoding.writeVarUint(e, s.skip);
-        continue;
-      }
-      const { content } = s;
-      const ref = 'string' in content ? 4 : 'any' in content ? 8 : 7;
-      encoding.writeUint8(
-        e,
-        ref |
-          (s.origin ? 0x80 : 0) |
-          (s.rightOrigin ? 0x40 : 0) |
-          (s.parentSub !== undefined ? 0x20 : 0),
-      );
-      if (s.origin) s.origin.forEach((n) => encoding.writeVarUint(e, n));
-      if (s.rightOrigin) s.rightOrigin.forEach((n) => encoding.writeVarUint(e, n));
-      if (!s.origin && !s.rightOrigin) {
-        if (typeof s.parent === 'string') {
-          encoding.writeVarUint(e, 1);
-          encoding.writeVarString(e, s.parent);
-        } else {
-          encoding.writeVarUint(e, 0);
-          s.parent!.forEach((n) => encoding.writeVarUint(e, n));
-        }
-        if (s.parentSub !== undefined) encoding.writeVarString(e, s.parentSub);
-      }
-      if ('string' in content) encoding.writeVarString(e, content.string);
-      else if ('any' in content) {
-        encoding.writeVarUint(e, content.any.length);
-        for (const value of content.any) encoding.writeAny(e, value as encoding.AnyEncodable);
-      } else encoding.writeVarUint(e, TYPE_REFS[content.type]);
-    }
-  }
-  encoding.writeVarUint(e, deletes.length);
-  for (const { client, ranges } of deletes) {
-    encoding.writeVarUint(e, client);
-    encoding.writeVarUint(e, ranges.length);
-    for (const [clock, len] of ranges) {
-      encoding.writeVarUint(e, clock);
-      encoding.writeVarUint(e, len);
-    }
-  }
-  return encoding.toUint8Array(e);
 }
 
 /** Fresh client ids that cannot collide with Yjs's random ones in these tests. */
@@ -621,6 +541,174 @@ test('GC structs: refused under the other party or the server, accepted under ow
   const next = edit(devices.A, () => devices.A.getMap('vehicleA').set('after', 1));
   h.accept(next, 'A');
   assert.is(h.server.getMap('vehicleA').get('after'), 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Nothing left pending (issue 11, items 1 and 3)
+
+/** B's attack: a Skip over A's next clocks, a delete set over them, one real deletion of B's. */
+function parkedDeletion(h: Harness, devices: Record<Role, Y.Doc>, skip = 50): Uint8Array {
+  const a = devices.A.clientID;
+  const b = devices.B.clientID;
+  const next = Y.getState(h.server.store, a);
+  return encodeRaw(
+    [{ client: a, clock: next, structs: [{ skip }] }],
+    [
+      { client: a, ranges: [[next, skip]] },
+      { client: b, ranges: [[0, 1]] },
+    ],
+  );
+}
+
+test("parked deletions: a Skip and a delete set over A's future clocks are refused", () => {
+  const { h, devices } = filledSession();
+  const attack = parkedDeletion(h, devices);
+  const verdict = h.inspect(attack, 'B');
+  assert.is(verdict.kind, 'retry', JSON.stringify(verdict));
+  // Whatever the verdict, applying what was accepted must never park anything: A's next edits
+  // reach the server intact.
+  const next = edit(devices.A, () => devices.A.getMap('vehicleA').set('after', 'kept'));
+  h.accept(next, 'A');
+  assert.is(h.server.getMap('vehicleA').get('after'), 'kept');
+  assert.is(h.server.store.pendingDs, null);
+});
+
+test('a Skip is owned like any struct, and one past the known clocks is a gap', () => {
+  const { h, devices } = filledSession();
+  const skipAt = (client: number, clock = Y.getState(h.server.store, client), len = 3) =>
+    encodeRaw([{ client, clock, structs: [{ skip: len }] }]);
+  assert.is(h.inspect(skipAt(devices.A.clientID), 'B').kind, 'retry', "under A's id");
+  assert.is(h.inspect(skipAt(h.creatorClient), 'B').kind, 'forbidden', "under the server's id");
+  assert.is(h.inspect(skipAt(devices.B.clientID), 'B').kind, 'retry', 'own id, past its clocks');
+  assert.is(h.inspect(skipAt(rawClient(), 0), 'B').kind, 'retry', 'a new id');
+  // A Skip over clocks the server already has is a hole in a merged update: harmless.
+  assertOk(h.inspect(skipAt(devices.A.clientID, 0, 2), 'B'), [], 'over known clocks');
+  // A Skip between two structs of one's own: the second would be parked.
+  const b = devices.B.clientID;
+  const start = Y.getState(h.server.store, b);
+  const gap = encodeRaw([
+    {
+      client: b,
+      clock: start,
+      structs: [
+        { parent: 'vehicleB', parentSub: 'x', content: { any: [1] } },
+        { skip: 2 },
+        { parent: 'vehicleB', parentSub: 'y', content: { any: [2] } },
+      ],
+    },
+  ]);
+  assert.is(h.inspect(gap, 'B').kind, 'retry', 'a struct after a hole');
+});
+
+test('a deletion may name clocks the update itself fills, not clocks past them', () => {
+  const { h, devices } = filledSession();
+  const b = devices.B.clientID;
+  const start = Y.getState(h.server.store, b);
+  const item: RawStruct = { parent: 'vehicleB', parentSub: 'z', content: { any: [1] } };
+  const insertAndDelete = (len: number) =>
+    encodeRaw(
+      [{ client: b, clock: start, structs: [item] }],
+      [{ client: b, ranges: [[start, len]] }],
+    );
+  assertOk(h.inspect(insertAndDelete(1), 'B'), ['vehicleB'], 'inserted and deleted at once');
+  assert.is(h.inspect(insertAndDelete(5), 'B').kind, 'retry', 'and four clocks beyond');
+  // What Yjs emits for the same thing: type and erase in one transaction.
+  const doc = devices.B;
+  const both = edit(doc, () => {
+    const text = doc.getMap('vehicleB').get('remarks') as Y.Text;
+    text.insert(0, 'oops');
+    text.delete(0, 4);
+  });
+  assertOk(h.inspect(both, 'B'), ['vehicleB'], 'a stock edit');
+});
+
+test('an accepted update never leaves anything pending on the server', () => {
+  const { h, devices } = filledSession();
+  const doc = devices.B;
+  for (let i = 0; i < 20; i++) {
+    h.commit(doc, 'B', () => {
+      const text = doc.getMap('vehicleB').get('remarks') as Y.Text;
+      text.insert(i % 3, `w${i}`);
+      if (i % 4 === 0) text.delete(0, 2);
+    });
+    assert.is(h.server.store.pendingStructs, null);
+    assert.is(h.server.store.pendingDs, null);
+  }
+});
+
+test('a client id the other party announced in its presence cannot be introduced first', () => {
+  const h = new Harness();
+  const announced = rawClient();
+  const gc = encodeRaw([{ client: announced, clock: 0, structs: [{ gc: 2 }] }]);
+  const announcedBy = (client: number) => (client === announced ? ('A' as const) : undefined);
+  const inspect = (sender: Role) =>
+    inspectUpdate(h.server, gc, sender, (c) => ownerOf(h.server, c), announcedBy);
+  assert.is(inspect('B').kind, 'retry', 'B pre-claiming A’s announced id');
+  const byA = inspect('A');
+  assert.is(byA.kind, 'ok');
+  assert.equal(byA.kind === 'ok' && byA.newClients, [announced], 'A introduces it as its own');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Nesting depth (issue 11, item 2)
+
+/** A chain of `depth` nested maps under accident.chain, as one update of one client. */
+function nestedMaps(client: number, clock: number, depth: number): Uint8Array {
+  const structs: Parameters<typeof encodeRaw>[0][number]['structs'] = [
+    { parent: 'accident', parentSub: 'chain', content: { type: 'map' } },
+  ];
+  for (let i = 1; i < depth; i++) {
+    structs.push({ parent: [client, clock + i - 1], parentSub: 'k', content: { type: 'map' } });
+  }
+  return encodeRaw([{ client, clock, structs }]);
+}
+
+test('nesting: 32 levels are accepted, 33 and a 20,000-deep chain are refused', () => {
+  const h = new Harness();
+  assertOk(h.inspect(nestedMaps(rawClient(), 0, 32), 'B'), ['accident'], '32 levels');
+  assert.is(h.inspect(nestedMaps(rawClient(), 0, 33), 'B').kind, 'too-deep', '33 levels');
+  const started = performance.now();
+  const chain = nestedMaps(rawClient(), 0, 20_000);
+  assert.is(h.inspect(chain, 'B').kind, 'too-deep', '20,000 levels');
+  assert.ok(performance.now() - started < 2_000, 'inspected in reasonable time');
+});
+
+test('nesting: JSON values count their own levels, and growing an existing chain counts', () => {
+  const h = new Harness();
+  const client = rawClient();
+  h.accept(nestedMaps(client, 0, 30), 'A');
+  const deepJson = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { v };
+    return v;
+  };
+  const at = (value: unknown) =>
+    encodeRaw([
+      {
+        client,
+        clock: 30,
+        structs: [{ parent: [client, 29], parentSub: 'j', content: { any: [value] } }],
+      },
+    ]);
+  // Entries of the 30th map sit at level 31: a two-level value reaches 32, three reach 33.
+  assertOk(h.inspect(at(deepJson(2)), 'A'), ['accident']);
+  assert.is(h.inspect(at(deepJson(3)), 'A').kind, 'too-deep');
+  assertOk(h.inspect(at('a string at any level'), 'A'), ['accident']);
+  // Maps inside the 30th: the 31st and 32nd are fine, a 33rd is not.
+  const more = (n: number) =>
+    encodeRaw([
+      {
+        client,
+        clock: 30,
+        structs: Array.from({ length: n }, (_, i) => ({
+          parent: [client, 29 + i] as const,
+          parentSub: 'm',
+          content: { type: 'map' as const },
+        })),
+      },
+    ]);
+  assertOk(h.inspect(more(2), 'A'), ['accident'], 'two more maps');
+  assert.is(h.inspect(more(3), 'A').kind, 'too-deep', 'three more maps');
 });
 
 // ---------------------------------------------------------------------------------------------
