@@ -64,6 +64,23 @@ export async function decide(
   return { kind: 'store', event };
 }
 
+/** Puts an accepted event on its constat's timeline; false when that id was already there. */
+export function storeEvent(
+  timeline: TimelineRepository,
+  topic: string,
+  event: CloudEvent,
+): Promise<boolean> {
+  return timeline.add({
+    eventId: event.id,
+    constatId: event.subject,
+    topic,
+    source: event.source,
+    type: event.type,
+    time: new Date(event.time),
+    data: event.data,
+  });
+}
+
 export class EventConsumer {
   readonly #opts: EventConsumerOptions;
   readonly #log: Logger;
@@ -97,15 +114,7 @@ export class EventConsumer {
         return;
       case 'store': {
         const { event } = disposition;
-        const stored = await this.#opts.timeline.add({
-          eventId: event.id,
-          constatId: event.subject,
-          topic,
-          source: event.source,
-          type: event.type,
-          time: new Date(event.time),
-          data: event.data,
-        });
+        const stored = await storeEvent(this.#opts.timeline, topic, event);
         if (stored) this.#opts.onStored?.(event);
         this.#log.debug(
           { eventId: event.id, type: event.type, duplicate: !stored },

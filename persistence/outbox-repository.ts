@@ -24,6 +24,15 @@ export interface OutboxRepository {
   /** Runs `publish` on a locked batch of due rows, in one transaction. */
   withBatch<T>(limit: number, publish: (batch: OutboxBatch) => Promise<T>): Promise<T | undefined>;
   backlog(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+  /**
+   * Every row of a topic, sent or not, after a position (created_at, id), oldest first: how
+   * the embedded AI service reads finalized constats when there is no broker.
+   */
+  readTopic(
+    topic: string,
+    after: { createdAt: Date; id: string } | undefined,
+    limit: number,
+  ): Promise<Array<{ id: string; createdAt: Date; payload: unknown }>>;
 }
 
 interface Row {
@@ -72,6 +81,16 @@ export function createOutboxRepository(sql: postgres.Sql): OutboxRepository {
           },
         });
       }) as Promise<T | undefined>;
+    },
+    async readTopic(topic, after, limit) {
+      const rows = await sql<{ id: string; created_at: Date; payload: unknown }[]>`
+        select id, created_at, payload from outbox
+        where topic = ${topic}
+          ${after ? sql`and (created_at, id) > (${after.createdAt}, ${after.id}::uuid)` : sql``}
+        order by created_at, id
+        limit ${limit}
+      `;
+      return rows.map((r) => ({ id: r.id, createdAt: r.created_at, payload: r.payload }));
     },
     async backlog() {
       const [row] = await sql<{ pending: string; oldest: number | null }[]>`

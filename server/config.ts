@@ -4,6 +4,7 @@
  * never has to guess which setting was wrong.
  */
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 
 export interface Config {
@@ -30,6 +31,21 @@ export interface Config {
   documents: { sleepAfterMs: number };
   hub: HubSettings;
   graphql: GraphQLLimits;
+  ai: AiConfig;
+}
+
+/** The AI service (`constat ai`, or embedded in `constat serve` when there is no broker). */
+export interface AiConfig {
+  /** Its own PostgreSQL; absent: embedded (schema `ai` of the server's database, or PGlite). */
+  databaseUrl: string | undefined;
+  /** `constat ai` serves /healthz, /readyz and /metrics here. */
+  port: number;
+  consumerGroup: string;
+  /** Without a broker, `constat serve` runs the pipeline in process, fed from the outbox. */
+  embedded: boolean;
+  rulesFile: string | undefined;
+  modelFile: string | undefined;
+  retentionDays: number;
 }
 
 export interface GraphQLLimits {
@@ -187,6 +203,15 @@ export function loadConfig(env: Env = process.env): Config {
       introspection: flag(env, 'GRAPHQL_INTROSPECTION', !production),
       cursorSecret: cursorSecret(env),
     },
+    ai: {
+      databaseUrl: url(env, 'AI_DATABASE_URL', ['postgres:', 'postgresql:']),
+      port: integer(env, 'AI_PORT', 8091, 0, 65535),
+      consumerGroup: env.AI_CONSUMER_GROUP || 'constat-ai',
+      embedded: flag(env, 'AI_EMBEDDED', true),
+      rulesFile: file(env, 'AI_FRAUD_RULES'),
+      modelFile: file(env, 'AI_FRAUD_MODEL'),
+      retentionDays: integer(env, 'AI_FEATURE_RETENTION_DAYS', 1_095, 1, 36_500),
+    },
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
@@ -215,6 +240,14 @@ function cursorSecret(env: Env): string {
     env.AUTH_JWKS_URL ||
     DEVELOPMENT_JWT_SECRET;
   return createHash('sha256').update(`constat-cursor:${material}`).digest('hex');
+}
+
+function file(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const resolved = path.resolve(raw);
+  if (!existsSync(resolved)) throw new ConfigError(name, `no such file: ${resolved}`);
+  return resolved;
 }
 
 function flag(env: Env, name: string, fallback: boolean): boolean {

@@ -27,6 +27,10 @@ import { createCompaniesRepository } from '../persistence/companies-repository.j
 import { createOutboxRepository } from '../persistence/outbox-repository.js';
 import { createTimelineRepository } from '../persistence/timeline-repository.js';
 import { SigningService } from '../sync/signing-service.js';
+import { decide, storeEvent } from '../integrations/event-consumer.js';
+import { createEventValidator } from '../integrations/event-validator.js';
+import { AI_RESULTS_TOPIC, CONSTATS_TOPIC } from '../integrations/events.js';
+import { startEmbeddedAi, type EmbeddedAi } from '../ai/embedded.js';
 import { createChangePubSub } from './graphql/pubsub.js';
 import { createCursorCodec } from './graphql/cursor.js';
 import { redisKeys } from '../sync/redis-keys.js';
@@ -47,6 +51,48 @@ export interface RunningServer {
 export interface StartOptions {
   /** Redis key prefix (tests give each run its own keyspace). */
   redisPrefix?: string;
+}
+
+let aiValidator: ReturnType<typeof createEventValidator> | undefined;
+
+/**
+ * The embedded AI service (no broker): its tables in schema `ai` of this database, or in its
+ * own database when AI_DATABASE_URL is set.
+ */
+async function startAi(
+  config: Config,
+  db: Database,
+  logger: Logger,
+  cleanups: Array<() => Promise<void>>,
+  io: {
+    read: Parameters<typeof startEmbeddedAi>[0]['feed']['read'];
+    deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
+    registry: import('prom-client').Registry;
+  },
+): Promise<EmbeddedAi> {
+  let sql = db.sql;
+  if (config.ai.databaseUrl) {
+    const own = await openDatabase({
+      databaseUrl: config.ai.databaseUrl,
+      dataDir: config.dataDir,
+      logger,
+    });
+    cleanups.push(() => own.close());
+    sql = own.sql;
+  }
+  const ai = await startEmbeddedAi({
+    sql,
+    settings: config.ai,
+    feed: { read: io.read },
+    results: async (_constatId, events) => {
+      for (const event of events) await io.deliver(event);
+    },
+    logger,
+    registry: io.registry,
+    pollMs: config.kafka.outboxPollMs,
+  });
+  cleanups.push(() => ai.close());
+  return ai;
 }
 
 export async function startServer(
@@ -179,7 +225,38 @@ export async function startServer(
     }
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
-    const finalizer = createFinalizer(constats, () => kafka?.wake());
+    let ai: EmbeddedAi | undefined;
+    if (!config.kafkaBrokers && config.ai.embedded) {
+      ai = await startAi(config, db, logger, cleanups, {
+        read: (after, limit) => outboxBacklog.readTopic(CONSTATS_TOPIC, after, limit),
+        // The results take the path of `ai-results`: the same checks, the same timeline.
+        deliver: async (event) => {
+          const validator = (aiValidator ??= createEventValidator());
+          const disposition = await decide(
+            AI_RESULTS_TOPIC,
+            Buffer.from(JSON.stringify(event)),
+            validator,
+            async (id) => (await constats.get(id)) !== null,
+          );
+          if (disposition.kind === 'store') {
+            if (await storeEvent(timeline, AI_RESULTS_TOPIC, disposition.event)) {
+              metrics.eventsReceived.inc({ type: event.type });
+              changes.constat(event.subject);
+            }
+          } else if (disposition.kind === 'dead-letter') {
+            metrics.deadLetters.inc({ reason: disposition.reason });
+            logger.warn({ ...disposition, eventId: event.id }, 'embedded AI result refused');
+          }
+        },
+        registry: metrics.registry,
+      });
+      const embedded = ai;
+      readiness.push({ name: 'ai', check: () => embedded.ready() });
+    }
+    const finalizer = createFinalizer(constats, () => {
+      kafka?.wake();
+      ai?.wake();
+    });
     const live = new LiveSessions(
       (session) => ({
         sessionId: session.id,
@@ -288,6 +365,7 @@ export async function startServer(
         kafka: config.kafkaBrokers
           ? config.kafkaBrokers.join(',')
           : 'none (events wait in the outbox)',
+        ai: ai ? 'embedded' : config.kafkaBrokers ? 'constat ai (separate service)' : 'off',
       },
       'constat server listening',
     );

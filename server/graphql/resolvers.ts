@@ -9,6 +9,13 @@ import type { ConstatStatus } from '../../persistence/constats-repository.js';
 import type { TimelineEvent } from '../../persistence/timeline-repository.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
+import {
+  COST_ESTIMATED,
+  FRAUD_SCORED,
+  costEstimates,
+  fraudAssessment,
+  insurerOf,
+} from './ai-findings.js';
 
 interface SessionView {
   record: SessionRecord;
@@ -261,8 +268,24 @@ export const resolvers = {
       });
     },
     aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
-      (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
+      (await ctx.loaders.timeline.load(c.id)).filter(
+        (e) => e.type.startsWith('dz.ai.') && (e.type !== FRAUD_SCORED || insurerOf(c, ctx)),
+      ),
+    fraudAssessment: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      // Drivers never see fraud scores: only staff of one of the constat's insurers.
+      if (!insurerOf(c, ctx)) return null;
+      const scored = (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type === FRAUD_SCORED);
+      return fraudAssessment(scored.at(-1));
+    },
+    costEstimates: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      const events = await ctx.loaders.timeline.load(c.id);
+      return costEstimates(events.filter((e) => e.type === COST_ESTIMATED).at(-1));
+    },
     pdfUrl: () => null,
+  },
+
+  FraudSignal: {
+    values: (s: { values?: unknown }) => JSON.stringify(s.values ?? {}),
   },
 
   TimelineEvent: {
