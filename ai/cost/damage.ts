@@ -34,21 +34,6 @@ function clauses(text: string): string[] {
     .filter((c) => c.trim() !== '');
 }
 
-function firstMatch<K extends string>(
-  clause: string,
-  table: Record<K, { fr: string[]; ar: string[] }>,
-  keys: readonly K[],
-): K | undefined {
-  let best: { key: K; at: number } | undefined;
-  for (const key of keys) {
-    for (const word of words(table[key])) {
-      const at = findKeyword(clause, word)[0];
-      if (at !== undefined && (!best || at < best.at)) best = { key, at };
-    }
-  }
-  return best?.key;
-}
-
 export function sideOfImpact(side: unknown): Side | undefined {
   return typeof side === 'string' && (SIDES as readonly string[]).includes(side)
     ? (side as Side)
@@ -69,13 +54,27 @@ export function readDamage(
       zones.set(key, z);
   };
   let understood = false;
-  const parsed = clauses(text ?? '').map((clause) => ({
-    severity: severityIn(clause, tables),
-    side: firstMatch(clause, kw.sides, SIDES),
-    parts: Object.keys(kw.parts).filter((p) =>
+  const parsed: Array<{ severity?: Severity; sides: Side[]; parts: string[] }> = [];
+  for (const clause of clauses(text ?? '')) {
+    const severity = severityIn(clause, tables);
+    const sides = SIDES.filter((side) =>
+      words(kw.sides[side]).some((w) => findKeyword(clause, w).length > 0),
+    );
+    const parts = Object.keys(kw.parts).filter((p) =>
       words(kw.parts[p]!).some((w) => findKeyword(clause, w).length > 0),
-    ),
-  }));
+    );
+    const previous = parsed.at(-1);
+    // "capot rayé et enfoncé": a clause that is only a severity qualifies the one before.
+    if (parts.length === 0 && sides.length === 0 && previous) {
+      if (
+        severity &&
+        (!previous.severity || SEVERITY_RANK[severity] > SEVERITY_RANK[previous.severity])
+      )
+        previous.severity = severity;
+      continue;
+    }
+    parsed.push({ ...(severity ? { severity } : {}), sides, parts });
+  }
   // "Coffre et feu arrière cassés": a severity said once covers the parts listed before it,
   // else the one said before them.
   const severityFor = (i: number): Severity | undefined =>
@@ -85,28 +84,30 @@ export function readDamage(
       .slice(0, i)
       .reverse()
       .find((c) => c.severity)?.severity;
-  parsed.forEach(({ side, parts }, i) => {
-    const severity = severityFor(i);
+  parsed.forEach(({ sides, parts }, i) => {
+    const severity = severityFor(i) ?? 'medium';
     if (parts.length > 0) {
       understood = true;
       for (const part of parts) {
         add({
           part,
-          side: tables.parts.fixedSides[part] ?? side ?? impactSide ?? 'front',
-          severity: severity ?? 'medium',
+          side:
+            tables.parts.fixedSides[part] ?? sideFor(part, sides, tables) ?? impactSide ?? 'front',
+          severity,
           from: 'text',
         });
       }
-    } else if (side || parsed[i]!.severity) {
+    } else if (sides.length > 0) {
       understood = true;
-      const at = side ?? impactSide ?? 'front';
-      for (const part of genericParts(at, severity ?? 'medium', tables))
-        add({
-          part,
-          side: tables.parts.fixedSides[part] ?? at,
-          severity: severity ?? 'medium',
-          from: 'text',
-        });
+      const at = sides[0]!;
+      for (const part of genericParts(at, severity, tables))
+        add({ part, side: tables.parts.fixedSides[part] ?? at, severity, from: 'text' });
+    } else if (parsed[i]!.severity && parsed.length === 1) {
+      // Only a severity ("tout est cassé"): the impact point says where.
+      understood = true;
+      const at = impactSide ?? tables.estimate.noInformation.side;
+      for (const part of genericParts(at, severity, tables))
+        add({ part, side: tables.parts.fixedSides[part] ?? at, severity, from: 'text' });
     }
   });
   if (!understood) {
@@ -117,6 +118,16 @@ export function readDamage(
     }
   }
   return { zones: [...zones.values()], understood };
+}
+
+/**
+ * A door, a wing or a mirror is on the left or the right ("portière avant droite" is the
+ * right front door); a bumper is at the front or the rear.
+ */
+function sideFor(part: string, sides: Side[], tables: CostTables): Side | undefined {
+  const lateral = tables.parts.lateralParts.includes(part);
+  const preferred = sides.find((s) => (s === 'left' || s === 'right') === lateral);
+  return preferred ?? sides[0];
 }
 
 function severityIn(clause: string, tables: CostTables): Severity | undefined {

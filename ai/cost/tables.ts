@@ -37,6 +37,8 @@ export interface CostTables {
     heavyExtras: Record<Side, string[]>;
     /** Parts that have only one side (a bonnet is at the front). */
     fixedSides: Record<string, Side>;
+    /** Parts on the left or right flank (the others are at the front or rear). */
+    lateralParts: string[];
   };
   rates: Versioned & {
     default: { labour: number; paint: number };

@@ -195,7 +195,15 @@ export function train(
 }
 
 export function trainFromFile(csv: string, out: string, rules: RuleSet): TrainedModel {
-  const model = train(parseCsv(readFileSync(csv, 'utf8')), rules);
+  let text: string;
+  try {
+    text = readFileSync(csv, 'utf8');
+  } catch (err) {
+    throw new TrainingError(
+      `cannot read ${csv}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const model = train(parseCsv(text), rules);
   writeFileSync(out, JSON.stringify(model, null, 2) + '\n');
   return model;
 }
