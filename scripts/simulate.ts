@@ -5,6 +5,7 @@
  * `finalized` (scripts/sim/pair.ts). Prints a summary: sessions finalized, failures by reason,
  * fan-out latency, time to finalize, throughput. Run `constat simulate --help`.
  */
+import { collectFraudScores, type FraudGroup, type FraudSeparation } from './sim/fraud-scores.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { developmentSecret, INSURERS, mintToken, mustGql } from './sim/graphql.js';
@@ -26,6 +27,8 @@ sign → finalized. Without --url, starts a server in this process (PGlite, in-p
   --offline           in each pair, one phone drops mid-edit and comes back
   --tamper            forbidden writes and forged signatures, which must all be refused
   --kafka BROKERS     host:port,… : confirm each constat on its insurers' Kafka topics
+  --fraud-rate R      share 0–1 of pairs filled as a fraud ring would (recurring people, new
+                      policies, late, at night); their AI fraud scores are compared to the rest
   --seed S            seed for every random choice (default: random, printed)
   --typing N          updates per second per phone while filling (default 40)
   --verbose           one pair, each step explained
@@ -42,6 +45,8 @@ export interface SimulateOptions {
   tamper: boolean;
   seed: string;
   kafkaBrokers?: string[];
+  /** Share of pairs filled as a fraud ring would (0 by default). */
+  fraudRate?: number;
   /** Updates per second per phone while filling. */
   updatesPerSecond: number;
   /** Development secret the server verifies tokens with. */
@@ -86,6 +91,8 @@ export interface SimulationSummary {
   offline?: { dropped: number; reconnected: number };
   transientCloses: number;
   tamper?: TamperTally;
+  /** With --fraud-rate: the AI's fraud scores of suspicious and honest pairs. */
+  fraud?: FraudSeparation;
 }
 
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationSummary> {
@@ -136,6 +143,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
           insurers,
           offline: opts.offline,
           tamper: opts.tamper,
+          suspicious: (opts.fraudRate ?? 0) > 0 && rng.fork(`fraud-${i}`).chance(opts.fraudRate!),
           updatesPerSecond: opts.updatesPerSecond,
           kafka: watch,
           latencies,
@@ -152,7 +160,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
     } finally {
       bar?.stop();
     }
-    return summarise(
+    const summary = summarise(
       opts,
       urls,
       results,
@@ -160,6 +168,11 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
       (performance.now() - started) / 1000,
       !!embedded,
     );
+    if ((opts.fraudRate ?? 0) > 0) {
+      opts.say?.('reading the AI fraud scores as an insurer…');
+      summary.fraud = await collectFraudScores(urls[0]!, opts.secret, insurers, results);
+    }
+    return summary;
   } finally {
     await watch?.close();
     await embedded?.stop();
@@ -255,6 +268,12 @@ export function formatSummary(s: SimulationSummary): string {
   lines.push(
     `  throughput           ${s.throughput.finalizedPerSecond.toFixed(2)} sessions/s, ${Math.round(s.throughput.updatesPerSecond)} updates/s over ${s.durationSeconds.toFixed(1)} s`,
   );
+  if (s.fraud) {
+    const g = (name: string, x: FraudGroup) =>
+      `  fraud score ${name.padEnd(9)} mean ${Number.isFinite(x.meanScore) ? x.meanScore.toFixed(2) : '—'}, ` +
+      `${Number.isFinite(x.flagged) ? Math.round(x.flagged * 100) : '—'} % flagged  (${x.scored}/${x.pairs} scored)`;
+    lines.push(g('suspicious', s.fraud.suspicious), g('honest', s.fraud.honest));
+  }
   if (s.transientCloses)
     lines.push(`  transient closes     ${s.transientCloses} (1013, recovered by the client)`);
   if (s.offline) {
@@ -285,6 +304,13 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return n;
 }
 
+function rate(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new SimulateUsageError('--fraud-rate must be a number between 0 and 1');
+  return n;
+}
+
 export class SimulateUsageError extends Error {}
 
 /** `constat simulate …`: exits non-zero when a pair failed or a forgery was accepted. */
@@ -298,6 +324,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
       offline: { type: 'boolean', default: false },
       tamper: { type: 'boolean', default: false },
       kafka: { type: 'string' },
+      'fraud-rate': { type: 'string' },
       seed: { type: 'string' },
       typing: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -334,6 +361,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
     tamper: values.tamper,
     seed,
     ...(values.kafka ? { kafkaBrokers: values.kafka.split(',').map((b) => b.trim()) } : {}),
+    ...(values['fraud-rate'] !== undefined ? { fraudRate: rate(values['fraud-rate']) } : {}),
     updatesPerSecond: positive('typing', values.typing, 40),
     secret: developmentSecret(),
     ...(say ? { say } : {}),

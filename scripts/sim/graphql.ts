@@ -24,8 +24,13 @@ export function developmentSecret(env: NodeJS.ProcessEnv = process.env): string 
   return env.AUTH_JWT_SECRET || DEVELOPMENT_JWT_SECRET;
 }
 
-export function mintToken(secret: string, userId: string, deviceId: string): Promise<string> {
-  return mintDevelopmentToken({ secret, userId, deviceId, expiresIn: '2h' });
+export function mintToken(
+  secret: string,
+  userId: string,
+  deviceId: string,
+  extra: { roles?: string[] } = {},
+): Promise<string> {
+  return mintDevelopmentToken({ secret, userId, deviceId, expiresIn: '2h', ...extra });
 }
 
 export async function gql<T = Record<string, any>>(
