@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  CORE_SOURCE,
   EventType,
   cloudEvent,
   type CloudEvent,
@@ -77,8 +76,6 @@ export class AiPipeline {
     }
     if (event.type !== EventType.constatFinalized)
       return this.#dead('unexpected-type', `"${event.type}" does not belong on constats`, event.id);
-    if (event.source !== CORE_SOURCE)
-      return this.#dead('unexpected-source', `"${event.source}" is not core`, event.id);
     const data = event.data as ConstatFinalizedData;
     const view = viewOf(data);
     const earlier = new Map<string, unknown>();
