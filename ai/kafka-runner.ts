@@ -17,11 +17,14 @@ import type { AiMetrics } from './metrics.js';
 import type { AiPipeline } from './pipeline.js';
 import type { AiStore } from './store.js';
 
-export const AI_DLQ_TOPIC = 'constats.ai.dlq';
+export const aiDlqTopic = (input: string) => `${input}.ai.dlq`;
+export const AI_DLQ_TOPIC = aiDlqTopic(CONSTATS_TOPIC);
 const MAX_ATTEMPTS = 3;
 
 export interface KafkaRunnerOptions {
   client: KafkaClient;
+  /** Where finalized constats are read (`constats`); dead letters go to `<topic>.ai.dlq`. */
+  inputTopic?: string;
   groupId: string;
   pipeline: AiPipeline;
   store: AiStore;
@@ -37,8 +40,13 @@ export class KafkaRunner {
   #starting: Promise<void> | undefined;
   readonly #sleepers = new Set<() => void>();
 
+  readonly #input: string;
+  readonly #dlq: string;
+
   constructor(opts: KafkaRunnerOptions) {
     this.#opts = opts;
+    this.#input = opts.inputTopic ?? CONSTATS_TOPIC;
+    this.#dlq = aiDlqTopic(this.#input);
     this.#log = opts.logger.child({ component: 'ai-kafka' });
   }
 
@@ -56,10 +64,10 @@ export class KafkaRunner {
   async #start(): Promise<void> {
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
-        await this.#opts.client.ensureTopics([CONSTATS_TOPIC, AI_RESULTS_TOPIC, AI_DLQ_TOPIC]);
+        await this.#opts.client.ensureTopics([this.#input, AI_RESULTS_TOPIC, this.#dlq]);
         const consumer = this.#opts.client.consumer(this.#opts.groupId);
         await consumer.connect();
-        await consumer.subscribe({ topics: [CONSTATS_TOPIC], fromBeginning: true });
+        await consumer.subscribe({ topics: [this.#input], fromBeginning: true });
         await consumer.run({
           eachMessage: async ({ partition, message, heartbeat }) =>
             this.#handle(partition, message, heartbeat),
@@ -105,7 +113,7 @@ export class KafkaRunner {
         );
         const producer = await this.#opts.client.producer();
         await producer.send({
-          topic: AI_DLQ_TOPIC,
+          topic: this.#dlq,
           acks: -1,
           messages: [
             {
@@ -116,7 +124,7 @@ export class KafkaRunner {
                 'dlq-reason': letter.reason,
                 'dlq-error': letter.error.slice(0, 2000),
                 ...(letter.fn ? { 'dlq-function': letter.fn } : {}),
-                'dlq-topic': CONSTATS_TOPIC,
+                'dlq-topic': this.#input,
                 'dlq-partition': String(partition),
                 'dlq-offset': message.offset,
               },

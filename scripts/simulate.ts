@@ -47,6 +47,8 @@ export interface SimulateOptions {
   kafkaBrokers?: string[];
   /** Share of pairs filled as a fraud ring would (0 by default). */
   fraudRate?: number;
+  /** How long to wait for the AI's fraud scores after the last pair (default 20 s). */
+  fraudScoreTimeoutMs?: number;
   /** Updates per second per phone while filling. */
   updatesPerSecond: number;
   /** Development secret the server verifies tokens with. */
@@ -170,7 +172,13 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
     );
     if ((opts.fraudRate ?? 0) > 0) {
       opts.say?.('reading the AI fraud scores as an insurer…');
-      summary.fraud = await collectFraudScores(urls[0]!, opts.secret, insurers, results);
+      summary.fraud = await collectFraudScores(
+        urls[0]!,
+        opts.secret,
+        insurers,
+        results,
+        opts.fraudScoreTimeoutMs,
+      );
     }
     return summary;
   } finally {
