@@ -13,6 +13,8 @@
  *   --profile   CPU-profile this server's instances during the capacity ramp and the
  *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis)
+ *   --ai-only   only the AI service: results per second and finalized → result latency for
+ *               1,000 constats (50 with --quick); the AI part also runs after the setups
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -25,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { fdLimit, measureCapacity } from './capacity.js';
 import { measureFanout } from './fanout.js';
 import { measureFinalizations } from './finalize.js';
+import { measureAi } from './ai.js';
 import { startProfiling } from './inspector.js';
 import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
@@ -43,6 +46,8 @@ export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
 
 export interface BenchOptions {
   quick: boolean;
+  /** Only the AI service measurement. */
+  aiOnly?: boolean;
   only?: TargetId[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
@@ -122,8 +127,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = os.loadavg()[0]!;
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
-  const ids = TARGETS.filter((id) => !opts.only || opts.only.includes(id));
-  if (!kafka && ids.some((id) => id.startsWith('ours'))) {
+  const ids = opts.aiOnly ? [] : TARGETS.filter((id) => !opts.only || opts.only.includes(id));
+  const withAi = opts.aiOnly || !opts.only;
+  if (!kafka && (withAi || ids.some((id) => id.startsWith('ours')))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
       broker = await startBroker();
@@ -137,6 +143,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   cfg.finalize.kafka = kafka;
   const results: TargetResult[] = [];
+  let ai: BenchReport['ai'];
   try {
     for (const id of ids) {
       const result: TargetResult = { id, label: TARGET_LABELS[id] };
@@ -201,6 +208,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         log(`${id}: ${phases.join(', ')}`);
       }
     }
+    if (withAi && kafka) {
+      const constats = opts.quick ? 50 : 1_000;
+      const b4 = bar('AI service', constats);
+      try {
+        ai = {
+          ...(await measureAi({ kafkaBrokers: kafka, constats, progress: b4 })),
+          loadAverage: os.loadavg()[0]!,
+        };
+      } catch (err) {
+        ai = { error: (err as Error).message.split('\n')[0]! };
+        log(`AI: ${(err as Error).stack ?? ai.error}`);
+      } finally {
+        b4.stop();
+      }
+    }
   } finally {
     await broker?.stop({ removeData: true });
   }
@@ -220,6 +242,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
+    ...(ai ? { ai } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -232,6 +255,7 @@ async function main(): Promise<void> {
       write: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       only: { type: 'string' },
+      'ai-only': { type: 'boolean', default: false },
     },
   });
   const only = values.only?.split(',').map((s) => s.trim()) as TargetId[] | undefined;
@@ -241,6 +265,7 @@ async function main(): Promise<void> {
   }
   const report = await runBench({
     quick: values.quick,
+    aiOnly: values['ai-only'],
     profile: values.profile,
     ...(only ? { only } : {}),
   });

@@ -10,7 +10,13 @@
  */
 import * as Y from 'yjs';
 import type { JsonObject } from '../../sync/canonical-json.js';
-import { typeText, writeSection, type RootName } from '../../sync/constat-doc.js';
+import {
+  materialise,
+  typeText,
+  writeSection,
+  type ConstatContent,
+  type RootName,
+} from '../../sync/constat-doc.js';
 import { getFormVersion } from '../../sync/form-versions.js';
 import type { Random } from './random.js';
 import type { Role } from './graphql.js';
@@ -469,4 +475,20 @@ export async function runAction(
       return;
     }
   }
+}
+
+/**
+ * The content a pair would sign, without phones: the pair script's actions applied to one
+ * document at once (what the AI benchmark feeds the AI service).
+ */
+export async function pairContent(
+  rng: Random,
+  knownInsurers: readonly string[],
+  opts: { suspicious?: boolean; now?: Date } = {},
+): Promise<{ content: ConstatContent; insurers: { A: string; B: string } }> {
+  const script = pairScript(rng, knownInsurers, opts);
+  const doc = new Y.Doc();
+  const none = async () => {};
+  for (const action of [...script.A, ...script.B]) await runAction(doc, action, none);
+  return { content: materialise(doc), insurers: script.insurers };
 }
