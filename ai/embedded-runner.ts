@@ -7,6 +7,7 @@
  * configured.
  */
 import type { Logger } from 'pino';
+import { PollLoop } from '../integrations/poll-loop.js';
 import { deliver, type AiSinks } from './deliver.js';
 import type { AiMetrics } from './metrics.js';
 import type { AiPipeline } from './pipeline.js';
@@ -38,36 +39,22 @@ const FEED = 'outbox:constats';
 export class EmbeddedRunner {
   readonly #opts: EmbeddedRunnerOptions;
   readonly #log: Logger;
-  #running: Promise<void> | undefined;
-  #closed = false;
-  #wake: (() => void) | undefined;
-  #failures = 0;
+  readonly #loop: PollLoop;
+  /** The event being handled, kept with its dead letters. */
+  #current = '';
 
   constructor(opts: EmbeddedRunnerOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'ai-embedded' });
-  }
-
-  start(): void {
-    this.#running ??= this.#loop();
-  }
-
-  /** A constat was just finalized: look now rather than at the next poll. */
-  wake(): void {
-    this.#wake?.();
-  }
-
-  async #loop(): Promise<void> {
-    const { store, metrics } = this.#opts;
     const sinks: AiSinks = {
-      results: this.#opts.sinks.results,
+      results: opts.sinks.results,
       // No broker to send it to: kept in the AI's own table, and logged.
       deadLetter: async (letter) => {
         this.#log.warn(
           { reason: letter.reason, fn: letter.fn, error: letter.error },
           'AI dead letter',
         );
-        await store.deadLetter({
+        await opts.store.deadLetter({
           id: letter.id,
           reason: letter.reason,
           error: letter.error,
@@ -77,44 +64,34 @@ export class EmbeddedRunner {
         });
       },
     };
-    while (!this.#closed) {
-      let read = 0;
-      try {
-        const rows = await this.#opts.feed.read(await store.position(FEED), 50);
+    this.#loop = new PollLoop({
+      step: async () => {
+        const { feed, store, pipeline, metrics } = this.#opts;
+        const rows = await feed.read(await store.position(FEED), 50);
         for (const row of rows) {
-          if (this.#closed) break;
           this.#current = JSON.stringify(row.payload);
-          await deliver(await this.#opts.pipeline.process(this.#current), sinks, metrics);
+          await deliver(await pipeline.process(this.#current), sinks, metrics);
           await store.setPosition(FEED, { createdAt: row.createdAt, id: row.id });
-          read++;
         }
-        this.#failures = 0;
-      } catch (err) {
-        this.#failures++;
-        this.#log.warn(
-          { err: (err as Error).message, failures: this.#failures },
-          'AI feed failed; will retry',
-        );
-      }
-      if (read > 0 && this.#failures === 0) continue;
-      const wait =
-        this.#failures > 0 ? Math.min(500 * 2 ** this.#failures, 30_000) : this.#opts.pollMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
+        return rows.length;
+      },
+      pollMs: opts.pollMs,
+      backoff: { firstMs: 500, maxMs: 30_000 },
+      onError: (err, failures) =>
+        this.#log.warn({ err: (err as Error).message, failures }, 'AI feed failed; will retry'),
+    });
   }
 
-  #current = '';
+  start(): void {
+    this.#loop.start();
+  }
+
+  /** A constat was just finalized: look now rather than at the next poll. */
+  wake(): void {
+    this.#loop.wake();
+  }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#wake?.();
-    await this.#running;
+    await this.#loop.close();
   }
 }

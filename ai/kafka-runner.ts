@@ -12,6 +12,8 @@ import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, eventHeaders } from '../integrations/events.js';
 import type { KafkaClient } from '../integrations/kafka.js';
+import { sendDeadLetter } from '../integrations/event-consumer.js';
+import { Sleeper } from '../integrations/poll-loop.js';
 import { deliver, type AiSinks, type DeadLetter } from './deliver.js';
 import type { AiMetrics } from './metrics.js';
 import type { AiPipeline } from './pipeline.js';
@@ -38,7 +40,7 @@ export class KafkaRunner {
   #ready = false;
   #closed = false;
   #starting: Promise<void> | undefined;
-  readonly #sleepers = new Set<() => void>();
+  readonly #sleeper = new Sleeper();
 
   readonly #input: string;
   readonly #dlq: string;
@@ -81,7 +83,7 @@ export class KafkaRunner {
           { err: (err as Error).message, retryInMs: wait },
           'AI consumer start failed',
         );
-        await this.#sleep(wait);
+        await this.#sleeper.sleep(wait);
       }
     }
   }
@@ -111,25 +113,13 @@ export class KafkaRunner {
           },
           'constat sent to the AI dead-letter topic',
         );
-        const producer = await this.#opts.client.producer();
-        await producer.send({
-          topic: this.#dlq,
-          acks: -1,
-          messages: [
-            {
-              key: message.key,
-              value: message.value,
-              headers: {
-                ...message.headers,
-                'dlq-reason': letter.reason,
-                'dlq-error': letter.error.slice(0, 2000),
-                ...(letter.fn ? { 'dlq-function': letter.fn } : {}),
-                'dlq-topic': this.#input,
-                'dlq-partition': String(partition),
-                'dlq-offset': message.offset,
-              },
-            },
-          ],
+        await sendDeadLetter(await this.#opts.client.producer(), this.#dlq, {
+          topic: this.#input,
+          partition,
+          message,
+          reason: letter.reason,
+          error: letter.error,
+          ...(letter.fn ? { headers: { 'dlq-function': letter.fn } } : {}),
         });
       },
     };
@@ -163,27 +153,15 @@ export class KafkaRunner {
           { partition, offset: message.offset, error, attempt, retryInMs: wait },
           'retrying a constat',
         );
-        await this.#sleep(wait);
+        await this.#sleeper.sleep(wait);
         await heartbeat().catch(() => {});
       }
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#sleepers.add(done);
-    });
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of this.#sleepers) wake();
+    this.#sleeper.close();
     await this.#starting;
     this.#ready = false;
     await this.#opts.client.close();

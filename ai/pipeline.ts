@@ -82,8 +82,9 @@ export class AiPipeline {
     const results: CloudEvent[] = [];
     const failures: FunctionFailure[] = [];
     const { store, metrics } = this.#opts;
+    const done = await store.results(view.constatId);
     for (const fn of this.#opts.functions) {
-      const stored = await store.result(fn.name, view.constatId);
+      const stored = done.get(fn.name);
       if (stored) {
         results.push(stored.event as unknown as CloudEvent);
         earlier.set(fn.name, (stored.event as { data?: unknown }).data);

@@ -32,6 +32,8 @@ export interface AiStore {
   ): Promise<SeenBefore[]>;
   /** The stored result of a function for a constat, if any. */
   result(fn: string, constatId: string): Promise<StoredResult | undefined>;
+  /** Every stored result of a constat, by function (one statement). */
+  results(constatId: string): Promise<Map<string, StoredResult>>;
   /** Stores a result unless one exists; returns the one that is stored (first writer wins). */
   keepResult(fn: string, constatId: string, result: StoredResult): Promise<StoredResult>;
   deadLetter(d: {
@@ -100,15 +102,23 @@ export function createAiStore(sql: postgres.Sql): AiStore {
       });
     },
     result,
+    async results(constatId) {
+      const rows = await sql<
+        { function: string; event_id: string; event: Record<string, unknown> }[]
+      >`
+        select function, event_id, event from ai.results where constat_id = ${constatId}
+      `;
+      return new Map(rows.map((r) => [r.function, { eventId: r.event_id, event: r.event }]));
+    },
     async keepResult(fn, constatId, stored) {
-      // Insert-or-read in one statement would need a writable CTE that cannot see its own
-      // insert; two statements are fine because the primary key decides the winner.
-      await sql`
+      // The primary key decides the winner; only a loser reads the winner's result back.
+      const inserted = await sql`
         insert into ai.results (function, constat_id, event_id, event)
         values (${fn}, ${constatId}, ${stored.eventId}, ${sql.json(stored.event as postgres.JSONValue)})
         on conflict do nothing
+        returning 1
       `;
-      return (await result(fn, constatId)) ?? stored;
+      return inserted.length > 0 ? stored : ((await result(fn, constatId)) ?? stored);
     },
     async deadLetter(d) {
       await sql`

@@ -16,6 +16,13 @@ const money = {
   },
 };
 const share = { type: 'integer', enum: [0, 50, 100] };
+const text = { type: 'string' };
+const number = { type: 'number' };
+const objectOf = (required: string[], properties: Schema): Schema => ({
+  type: 'object',
+  required,
+  properties,
+});
 
 /** Envelope + data schema for one event type. */
 function event(
@@ -192,19 +199,15 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
         findings: {
           type: 'array',
           description: 'every signal that fired, strongest first',
-          items: {
-            type: 'object',
-            required: ['name', 'weight', 'reason'],
-            properties: {
-              name: { type: 'string' },
-              label: { type: 'string' },
-              weight: { type: 'number', description: 'log-odds per unit of value' },
-              value: { type: 'number', minimum: 0, maximum: 1 },
-              contribution: { type: 'number' },
-              reason: { type: 'string' },
-              values: { type: 'object' },
-            },
-          },
+          items: objectOf(['name', 'weight', 'reason'], {
+            name: text,
+            label: text,
+            weight: { type: 'number', description: 'log-odds per unit of value' },
+            value: { type: 'number', minimum: 0, maximum: 1 },
+            contribution: number,
+            reason: text,
+            values: { type: 'object' },
+          }),
         },
       },
     },
@@ -247,25 +250,25 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
               vat: { type: 'number' },
               lines: {
                 type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['part', 'operation', 'amount'],
-                  properties: {
-                    part: { type: 'string' },
-                    label: { type: 'string' },
-                    side: { type: 'string' },
-                    severity: { type: 'string' },
-                    operation: { enum: ['paint', 'repair', 'replace'] },
-                    partsAmount: { type: 'number' },
-                    depreciationRate: { type: 'number' },
-                    labourHours: { type: 'number' },
-                    labourAmount: { type: 'number' },
-                    paintHours: { type: 'number' },
-                    paintAmount: { type: 'number' },
-                    materialsAmount: { type: 'number' },
-                    amount: { type: 'number' },
-                  },
-                },
+                items: objectOf(['part', 'operation', 'amount'], {
+                  part: text,
+                  label: text,
+                  side: text,
+                  severity: text,
+                  operation: { enum: ['paint', 'repair', 'replace'] },
+                  ...Object.fromEntries(
+                    [
+                      'partsAmount',
+                      'depreciationRate',
+                      'labourHours',
+                      'labourAmount',
+                      'paintHours',
+                      'paintAmount',
+                      'materialsAmount',
+                      'amount',
+                    ].map((k) => [k, number]),
+                  ),
+                }),
               },
               notes: { type: 'array', items: { type: 'string' } },
               tables: {

@@ -111,8 +111,10 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       throw new UsageError(
         'ai needs KAFKA_BROKERS (without a broker, `constat serve` runs the AI service itself)',
       );
-    const { main } = await import('../ai/main.js');
-    await main(
+    const { startAiService } = await import('../ai/main.js');
+    const { listen, stopOnSignals } = await import('../server/http.js');
+    const logger = createLogger(config.logLevel);
+    const service = await startAiService(
       {
         kafka: {
           brokers: config.kafkaBrokers,
@@ -123,14 +125,23 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         groupId: config.ai.consumerGroup,
         databaseUrl: config.ai.databaseUrl,
         dataDir: config.dataDir,
-        port: config.ai.port,
-        host: config.host,
         ...(config.ai.rulesFile ? { rulesFile: config.ai.rulesFile } : {}),
         ...(config.ai.modelFile ? { modelFile: config.ai.modelFile } : {}),
         retentionDays: config.ai.retentionDays,
       },
-      createLogger(config.logLevel),
+      logger,
     );
+    const http = await listen(service.app.fetch, { port: config.ai.port, host: config.host }).catch(
+      async (err: unknown) => {
+        await service.stop();
+        throw err;
+      },
+    );
+    process.stderr.write(`constat AI service on ${http.url} (/healthz /readyz /metrics)\n`);
+    stopOnSignals(async () => {
+      await http.close();
+      await service.stop();
+    }, logger);
   },
   schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),
   help: async () => void process.stdout.write(USAGE),

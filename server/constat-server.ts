@@ -3,9 +3,6 @@
  * documents, HTTP app and websocket endpoint. `stop()` releases everything in reverse order
  * and works even when start-up failed half way.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -14,6 +11,7 @@ import { Metrics } from './metrics.js';
 import { createApp, type ReadinessCheck } from './app.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
+import { listen } from './http.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
@@ -323,20 +321,10 @@ export async function startServer(
       logger,
     });
 
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-        resolve(s as Server),
-      );
-      s.once('error', reject);
-    });
+    const listener = await listen(app.fetch, { port: config.port, host: config.host });
+    const { server } = listener;
     // Closing the endpoint (devices) comes before saving the documents: pushed last, runs first.
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    cleanups.push(() => listener.close());
     cleanups.push(() => endpoint.close());
     server.on('upgrade', (req, socket, head) => {
       try {
@@ -350,8 +338,7 @@ export async function startServer(
       }
     });
 
-    const { port } = server.address() as AddressInfo;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    const { port, url } = listener;
     if (config.auth.kind === 'hs256' && config.auth.isDevelopmentSecret) {
       logger.warn(
         'using the built-in development JWT secret: set AUTH_JWT_SECRET or AUTH_JWKS_URL in production',
@@ -369,7 +356,7 @@ export async function startServer(
       },
       'constat server listening',
     );
-    return { url: `http://${host}:${port}`, port, metrics, stop };
+    return { url, port, metrics, stop };
   } catch (err) {
     await stop();
     throw err;
