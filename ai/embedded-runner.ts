@@ -15,13 +15,14 @@ import type { AiStore } from './store.js';
 
 export interface FeedRow {
   id: string;
-  createdAt: Date;
+  /** The row's commit-order position, as text at the database's full (microsecond) precision. */
+  createdAt: string;
   payload: unknown;
 }
 
 /** Core's finalized events, oldest first, after a position. */
 export interface FinalizedFeed {
-  read(after: { createdAt: Date; id: string } | undefined, limit: number): Promise<FeedRow[]>;
+  read(after: { createdAt: string; id: string } | undefined, limit: number): Promise<FeedRow[]>;
 }
 
 export interface EmbeddedRunnerOptions {

@@ -45,8 +45,9 @@ export interface AiStore {
     payload: string;
   }): Promise<void>;
   deadLetters(): Promise<Array<{ reason: string; fn: string | null; error: string }>>;
-  position(feed: string): Promise<{ createdAt: Date; id: string } | undefined>;
-  setPosition(feed: string, at: { createdAt: Date; id: string }): Promise<void>;
+  /** `createdAt` as text at full precision (see FeedRow). */
+  position(feed: string): Promise<{ createdAt: string; id: string } | undefined>;
+  setPosition(feed: string, at: { createdAt: string; id: string }): Promise<void>;
   /** Forgets features older than the retention period; returns how many rows went. */
   prune(retentionDays: number): Promise<number>;
   ping(): Promise<void>;
@@ -134,14 +135,15 @@ export function createAiStore(sql: postgres.Sql): AiStore {
       `;
     },
     async position(feed) {
-      const [row] = await sql<{ created_at: Date; id: string }[]>`
-        select created_at, id from ai.feed_positions where feed = ${feed}
+      const [row] = await sql<{ created_at: string; id: string }[]>`
+        select created_at::text as created_at, id from ai.feed_positions where feed = ${feed}
       `;
       return row ? { createdAt: row.created_at, id: row.id } : undefined;
     },
     async setPosition(feed, at) {
       await sql`
-        insert into ai.feed_positions (feed, created_at, id) values (${feed}, ${at.createdAt}, ${at.id})
+        insert into ai.feed_positions (feed, created_at, id)
+        values (${feed}, ${at.createdAt}::text::timestamptz, ${at.id})
         on conflict (feed) do update set created_at = excluded.created_at, id = excluded.id
       `;
     },

@@ -63,25 +63,37 @@ async function startAi(
   logger: Logger,
   cleanups: Array<() => Promise<void>>,
   io: {
-    read: Parameters<typeof startEmbeddedAi>[0]['feed']['read'];
     deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
     registry: import('prom-client').Registry;
   },
 ): Promise<EmbeddedAi> {
-  let sql = db.sql;
-  if (config.ai.databaseUrl) {
+  // Pools of its own, so its statements (its tables, and polling the outbox) never queue
+  // behind or count as the server's; only PGlite, which takes a single connection, is shared.
+  const open = async (url: string) => {
     const own = await openDatabase({
-      databaseUrl: config.ai.databaseUrl,
+      databaseUrl: url,
       dataDir: config.dataDir,
       logger,
+      poolMax: 2,
     });
     cleanups.push(() => own.close());
-    sql = own.sql;
-  }
+    return own.sql;
+  };
+  const sql = config.ai.databaseUrl
+    ? await open(config.ai.databaseUrl)
+    : config.databaseUrl
+      ? await open(config.databaseUrl)
+      : db.sql;
+  const feedSql = !config.databaseUrl
+    ? db.sql
+    : config.ai.databaseUrl
+      ? await open(config.databaseUrl)
+      : sql;
+  const outbox = createOutboxRepository(feedSql);
   const ai = await startEmbeddedAi({
     sql,
     settings: config.ai,
-    feed: { read: io.read },
+    feed: { read: (after, limit) => outbox.readTopic(CONSTATS_TOPIC, after, limit) },
     results: async (_constatId, events) => {
       for (const event of events) await io.deliver(event);
     },
@@ -226,7 +238,6 @@ export async function startServer(
     let ai: EmbeddedAi | undefined;
     if (!config.kafkaBrokers && config.ai.embedded) {
       ai = await startAi(config, db, logger, cleanups, {
-        read: (after, limit) => outboxBacklog.readTopic(CONSTATS_TOPIC, after, limit),
         // The results take the path of `ai-results`: the same checks, the same timeline.
         deliver: async (event) => {
           const validator = (aiValidator ??= createEventValidator());

@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gql, startTestServer, token, type TestServer } from './support/server.js';
-import { eventually, finalizeConstat, type Finalized } from './support/signing.js';
+import { eventually, finalizeConstat, sleep, type Finalized } from './support/signing.js';
 import { setUp } from './support/suite.js';
 
 interface Ctx {
@@ -129,10 +129,51 @@ test('a restart reprocesses nothing twice; the outbox rows wait for a broker', a
     const types = res.data!.constat.aiFindings.map((f: { type: string }) => f.type).sort();
     assert.equal(types, ['dz.ai.cost_estimated.v1', 'dz.ai.fraud_scored.v1']);
   }
+  // The feed stays put once it has read everything (its position keeps the outbox row's full
+  // timestamp precision): after the restart, one constat read and scored, once.
+  await sleep(1_000);
   const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
-  // After the restart, only the new constat was scored.
+  assert.match(metrics, /constat_ai_events_total\{outcome="processed"\} 1\n/);
   assert.match(metrics, /constat_ai_function_results_total\{function="fraud"\} 1\n/);
   assert.match(metrics, /constat_outbox_backlog [1-9]/);
 });
 
 test.run();
+
+/**
+ * On PostgreSQL (no broker, embedded AI): timestamps have microseconds there, and the feed's
+ * position must keep them, or the last row is read again and again.
+ */
+const pg = suite<{ server: TestServer }>('embedded AI on PostgreSQL', {
+  server: undefined as unknown as TestServer,
+});
+setUp(pg, async (ctx) => {
+  ctx.server = await startTestServer({ database: 'postgres', hub: 'memory' });
+});
+pg.after(async (ctx) => {
+  await ctx.server?.stop();
+});
+
+pg('a constat is read once, and the server does no work while nothing happens', async (ctx) => {
+  const f = await finalizeConstat(ctx.server);
+  const insurer = await token('staff-saa', 'desk-4', { roles: ['insurer:saa'] });
+  await eventually(async () => {
+    const res = await gql(ctx.server.url, insurer, QUERY, { id: f.constatId });
+    return res.data?.constat?.fraudAssessment ? true : undefined;
+  }, 30_000);
+  await sleep(1_000);
+  const statements = async () =>
+    Number(
+      /constat_sql_statements_total (\d+)/.exec(
+        await (await fetch(`${ctx.server.url}/metrics`)).text(),
+      )![1],
+    );
+  const before = await statements();
+  await sleep(1_000);
+  // One statement: the outbox gauge of the /metrics read itself.
+  assert.ok((await statements()) - before <= 2, 'the server keeps issuing statements');
+  const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();
+  assert.match(metrics, /constat_ai_events_total\{outcome="processed"\} 1\n/);
+});
+
+pg.run();

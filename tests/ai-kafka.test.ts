@@ -150,22 +150,29 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
     updatesPerSecond: 200,
     secret: TEST_SECRET,
   });
-  // As soon as the AI has answered for one of this suite's constats, kill it.
-  const countAnswered = async () =>
-    (
-      (await ctx.coreSql`
-        select count(distinct constat_id)::int as n from constat_events where type like 'dz.ai.%'
-      `) as unknown as [{ n: number }]
-    )[0].n;
-  await eventually(
-    async () => ((await countAnswered()) > 0 ? true : undefined),
-    120_000,
-    'no AI result',
-  );
-  await ctx.ai!.kill('SIGKILL');
-  const answeredBeforeKill = await countAnswered();
-  ctx.ai = await startAi(ctx);
-  const summary = await simulation;
+  let summary: Awaited<typeof simulation>;
+  let answeredBeforeKill = 0;
+  try {
+    // As soon as the AI has answered for one of this suite's constats, kill it.
+    const countAnswered = async () =>
+      (
+        (await ctx.coreSql`
+          select count(distinct constat_id)::int as n from constat_events where type like 'dz.ai.%'
+        `) as unknown as [{ n: number }]
+      )[0].n;
+    await eventually(
+      async () => ((await countAnswered()) > 0 ? true : undefined),
+      240_000,
+      'no AI result',
+    );
+    await ctx.ai!.kill('SIGKILL');
+    answeredBeforeKill = await countAnswered();
+    ctx.ai = await startAi(ctx);
+    summary = await simulation;
+  } finally {
+    // A failure above must not leave the simulation running against a stopped server.
+    await simulation.catch(() => {});
+  }
   assert.is(summary.finalized, 8, JSON.stringify(summary.failures));
   assert.ok(answeredBeforeKill < 8, `all ${answeredBeforeKill} answered before the kill`);
 
