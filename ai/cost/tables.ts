@@ -101,6 +101,9 @@ function check(t: CostTables): void {
       if (!t.parts.parts[p]) throw new CostTableError('parts', `unknown part "${p}" for ${side}`);
     }
   }
+  for (const p of [...Object.keys(t.parts.fixedSides), ...t.parts.lateralParts]) {
+    if (!t.parts.parts[p]) throw new CostTableError('parts', `unknown part "${p}"`);
+  }
   for (const p of Object.keys(t.keywords.parts)) {
     if (!t.parts.parts[p]) throw new CostTableError('keywords', `unknown part "${p}"`);
   }
