@@ -39,6 +39,14 @@ const QUERY = `query C($id: ID!) { constat(id: $id) {
   aiFindings { type source }
 } }`;
 
+/** Waits until an insurer sees the constat's fraud assessment. */
+async function untilScored(server: TestServer, insurer: string, id: string): Promise<void> {
+  await eventually(async () => {
+    const res = await gql(server.url, insurer, QUERY, { id });
+    return res.data?.constat?.fraudAssessment ? true : undefined;
+  }, 30_000);
+}
+
 const read = async (ctx: Ctx, bearer: string) => {
   const res = await gql(ctx.server.url, bearer, QUERY, { id: ctx.constat.constatId });
   if (res.errors) throw new Error(JSON.stringify(res.errors));
@@ -120,10 +128,7 @@ test('a restart reprocesses nothing twice; the outbox rows wait for a broker', a
   ctx.server = await startTestServer({ database: 'pglite', hub: 'memory', dataDir });
   const second = await finalizeConstat(ctx.server);
   const insurer = await token('staff-trust', 'desk-3', { roles: ['insurer:trust'] });
-  await eventually(async () => {
-    const res = await gql(ctx.server.url, insurer, QUERY, { id: second.constatId });
-    return res.data?.constat?.fraudAssessment ? true : undefined;
-  }, 30_000);
+  await untilScored(ctx.server, insurer, second.constatId);
   for (const id of [ctx.constat.constatId, second.constatId]) {
     const res = await gql(ctx.server.url, insurer, QUERY, { id });
     const types = res.data!.constat.aiFindings.map((f: { type: string }) => f.type).sort();
@@ -156,11 +161,11 @@ pg.after(async (ctx) => {
 
 pg('a constat is read once, and the server does no work while nothing happens', async (ctx) => {
   const f = await finalizeConstat(ctx.server);
-  const insurer = await token('staff-saa', 'desk-4', { roles: ['insurer:saa'] });
-  await eventually(async () => {
-    const res = await gql(ctx.server.url, insurer, QUERY, { id: f.constatId });
-    return res.data?.constat?.fraudAssessment ? true : undefined;
-  }, 30_000);
+  await untilScored(
+    ctx.server,
+    await token('staff-saa', 'desk-4', { roles: ['insurer:saa'] }),
+    f.constatId,
+  );
   await sleep(1_000);
   const statements = async () =>
     Number(
