@@ -164,7 +164,12 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
       async () => ((await countAnswered()) > 0 ? true : undefined),
       240_000,
       'no AI result',
-    );
+    ).catch((err: Error) => {
+      const read = ctx.reader.on('ai-results').length;
+      throw new Error(
+        `${err.message}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
+      );
+    });
     await ctx.ai!.kill('SIGKILL');
     answeredBeforeKill = await countAnswered();
     ctx.ai = await startAi(ctx);
