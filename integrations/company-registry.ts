@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { CompaniesRepository, CompanyRow } from '../persistence/companies-repository.js';
 import { COMPANIES } from './companies.js';
+import type { EventMode } from './cloudevents-binding.js';
 
 export class CompanyRegistry {
   #companies: CompanyRow[] = [];
@@ -46,6 +47,11 @@ export class CompanyRegistry {
   /** Active company uids: what `vehicleX.insurer.company` may name, and the insurer topics. */
   uids(): ReadonlySet<string> {
     return this.#uids;
+  }
+
+  /** How the company wants core's events on its topic (structured unless it asked for binary). */
+  eventMode(uid: string): EventMode {
+    return this.#companies.find((c) => c.uid === uid)?.eventMode ?? 'structured';
   }
 
   list(): readonly CompanyRow[] {

@@ -10,6 +10,7 @@ import type { TimelineRepository } from '../persistence/timeline-repository.js';
 import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
 import { AI_EVENT_PREFIX, CLAIM_EVENT_PREFIX } from './event-schemas.js';
 import { InvalidEvent, type EventValidator } from './event-validator.js';
+import { decodeKafkaEvent } from './cloudevents-binding.js';
 
 export const dlqTopic = (topic: string) => `${topic}.dlq`;
 
@@ -37,13 +38,14 @@ export interface EventConsumerOptions {
  */
 export async function decide(
   topic: string,
-  value: Buffer | null,
+  message: Pick<KafkaMessage, 'headers' | 'value'>,
   validator: EventValidator,
   constatExists: (id: string) => Promise<boolean>,
 ): Promise<Disposition> {
   let event: CloudEvent;
   try {
-    event = validator.parse(value);
+    // Either content mode becomes the same envelope before anything looks at it.
+    event = validator.validate(decodeKafkaEvent(message.headers, message.value));
   } catch (err) {
     if (err instanceof InvalidEvent)
       return { kind: 'dead-letter', reason: err.reason, error: err.message };
@@ -139,7 +141,7 @@ export class EventConsumer {
   async #handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     const disposition = await decide(
       topic,
-      message.value,
+      message,
       this.#opts.validator,
       this.#opts.constatExists,
     );

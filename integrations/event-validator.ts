@@ -1,4 +1,7 @@
-/** Parses and validates one Kafka message against the envelope and its type's JSON Schema. */
+/**
+ * Validates an event against the envelope and its type's JSON Schema: a decoded envelope
+ * (cloudevents-binding.ts, either content mode), or a structured message's value.
+ */
 import { Ajv, type ValidateFunction } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import { EVENT_SCHEMAS } from './event-schemas.js';
@@ -9,7 +12,12 @@ const addFormats = addFormatsModule.default as unknown as (ajv: Ajv) => Ajv;
 
 export class InvalidEvent extends Error {
   constructor(
-    readonly reason: 'invalid-json' | 'invalid-envelope' | 'unknown-type' | 'schema-violation',
+    readonly reason:
+      | 'invalid-json'
+      | 'invalid-envelope'
+      | 'unsupported-specversion'
+      | 'unknown-type'
+      | 'schema-violation',
     message: string,
   ) {
     super(message);
@@ -19,6 +27,8 @@ export class InvalidEvent extends Error {
 
 export interface EventValidator {
   /** The event, or throws InvalidEvent saying what is wrong. */
+  validate(envelope: unknown): CloudEvent;
+  /** The same, from a structured message's value (JSON). */
   parse(value: Buffer | null): CloudEvent;
 }
 
@@ -28,7 +38,24 @@ export function createEventValidator(): EventValidator {
   const validators = new Map<string, ValidateFunction>();
   for (const [type, schema] of Object.entries(EVENT_SCHEMAS))
     validators.set(type, ajv.compile(schema));
+  const validate = (event: unknown): CloudEvent => {
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+      throw new InvalidEvent('invalid-envelope', 'not a CloudEvents object');
+    }
+    const type = (event as { type?: unknown }).type;
+    if (typeof type !== 'string') throw new InvalidEvent('invalid-envelope', 'missing "type"');
+    const check = validators.get(type);
+    if (!check) throw new InvalidEvent('unknown-type', `unknown event type "${type}"`);
+    if (!check(event)) {
+      const detail = (check.errors ?? [])
+        .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
+        .join('; ');
+      throw new InvalidEvent('schema-violation', detail.slice(0, 1000));
+    }
+    return event as CloudEvent;
+  };
   return {
+    validate,
     parse(value) {
       let event: unknown;
       try {
@@ -36,20 +63,7 @@ export function createEventValidator(): EventValidator {
       } catch (err) {
         throw new InvalidEvent('invalid-json', `not JSON: ${(err as Error).message}`);
       }
-      if (typeof event !== 'object' || event === null || Array.isArray(event)) {
-        throw new InvalidEvent('invalid-envelope', 'not a CloudEvents object');
-      }
-      const type = (event as { type?: unknown }).type;
-      if (typeof type !== 'string') throw new InvalidEvent('invalid-envelope', 'missing "type"');
-      const validate = validators.get(type);
-      if (!validate) throw new InvalidEvent('unknown-type', `unknown event type "${type}"`);
-      if (!validate(event)) {
-        const detail = (validate.errors ?? [])
-          .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
-          .join('; ');
-        throw new InvalidEvent('schema-violation', detail.slice(0, 1000));
-      }
-      return event as CloudEvent;
+      return validate(event);
     },
   };
 }

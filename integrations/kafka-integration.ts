@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { createKafkaClient, type KafkaClient, type KafkaSettings } from './kafka.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { Sleeper } from './poll-loop.js';
+import type { EventMode } from './cloudevents-binding.js';
 import { EventConsumer, dlqTopic } from './event-consumer.js';
 import { createEventValidator } from './event-validator.js';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, type CloudEvent } from './events.js';
@@ -17,6 +18,8 @@ export interface KafkaIntegrationOptions {
   settings: KafkaSettings & { consumerGroup: string; outboxPollMs: number };
   /** Insurer topics (company uids). */
   companyTopics: () => Iterable<string>;
+  /** The content mode a company asked for its topic (structured unless set). */
+  eventMode?: (topic: string) => EventMode;
   outbox: OutboxRepository;
   timeline: TimelineRepository;
   constatExists: (id: string) => Promise<boolean>;
@@ -86,6 +89,7 @@ export class KafkaIntegration {
     this.#relay = new OutboxRelay({
       outbox: this.#opts.outbox,
       producer: () => this.#client.producer(),
+      ...(this.#opts.eventMode ? { eventMode: this.#opts.eventMode } : {}),
       logger: this.#opts.logger,
       pollMs: this.#opts.settings.outboxPollMs,
       ...(this.#opts.onPublished ? { onPublished: this.#opts.onPublished } : {}),

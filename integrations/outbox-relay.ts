@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import type { Producer } from 'kafkajs';
 import type { OutboxBatch, OutboxRepository } from '../persistence/outbox-repository.js';
 import { PollLoop } from './poll-loop.js';
+import { encodeKafkaEvent, type EventMode } from './cloudevents-binding.js';
+import type { CloudEvent } from './events.js';
 
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
@@ -17,6 +19,8 @@ export interface OutboxRelayOptions {
   logger: Logger;
   pollMs: number;
   batchSize?: number;
+  /** The content mode a topic's reader asked for (per company); structured by default. */
+  eventMode?: (topic: string) => EventMode;
   onPublished?: (n: number) => void;
   onFailed?: () => void;
 }
@@ -85,11 +89,11 @@ export class OutboxRelay {
           await producer.send({
             topic,
             acks: -1,
-            messages: rows.map((r) => ({
-              key: r.key,
-              value: JSON.stringify(r.payload),
-              headers: r.headers,
-            })),
+            messages: rows.map((r) =>
+              this.#opts.eventMode?.(topic) === 'binary'
+                ? { key: r.key, ...encodeKafkaEvent(r.payload as CloudEvent, 'binary') }
+                : { key: r.key, value: JSON.stringify(r.payload), headers: r.headers },
+            ),
           });
           sent.push(...rows.map((r) => r.id));
         } catch (err) {

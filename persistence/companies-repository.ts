@@ -6,6 +6,8 @@ export interface CompanyRow {
   name: string;
   kind: string;
   active: boolean;
+  /** CloudEvents content mode of core's events on the company's topic. */
+  eventMode: 'structured' | 'binary';
 }
 
 export interface CompaniesRepository {
@@ -29,7 +31,9 @@ export function createCompaniesRepository(sql: postgres.Sql): CompaniesRepositor
       return inserted;
     },
     async list() {
-      return sql<CompanyRow[]>`select uid, name, kind, active from companies order by uid`;
+      return sql<
+        CompanyRow[]
+      >`select uid, name, kind, active, event_mode as "eventMode" from companies order by uid`;
     },
   };
 }

@@ -28,6 +28,22 @@ commands:
   help                           this text
 `;
 
+const TOKEN_USAGE = `usage: constat token --user U --device D [--name N] [--role R]… [--expires 12h]
+
+Prints a development JWT (HS256) signed with AUTH_JWT_SECRET, or with the built-in development
+secret when it is unset.
+
+  --user U       the user id (claim sub)
+  --device D     the device id (claim did)
+  --name N       a display name (claim name)
+  --role R       a role, repeatable: insurer:<company uid> for insurer staff, admin
+  --expires T    lifetime: 30m, 12h, 7d… (default 12h)
+  --help         this text
+
+example: TOKEN=$(npx constat token --user driver-a --device phone-a)
+         STAFF=$(npx constat token --user agent-1 --device desk-1 --role insurer:saa)
+`;
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve: async () => (await import('../server/main.js')).main(),
   token: async (argv) => {
@@ -39,8 +55,10 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         name: { type: 'string' },
         role: { type: 'string', multiple: true },
         expires: { type: 'string', default: '12h' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
+    if (values.help) return void process.stdout.write(TOKEN_USAGE);
     if (!values.user || !values.device) throw new UsageError('token needs --user and --device');
     const config = loadConfig();
     if (config.auth.kind !== 'hs256')

@@ -15,6 +15,11 @@ import { ConstatError } from '../sync/errors.js';
 import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
+import { endableEventStream } from './event-stream.js';
+import type { HttpBindings } from '@hono/node-server';
+
+// A subscriber cut off for not reading has this long to read its last event.
+const CUT_OFF_GRACE_MS = 5_000;
 
 export interface ReadinessCheck {
   name: string;
@@ -89,16 +94,23 @@ export function createApp(deps: AppDeps): Hono {
         loaders: createLoaders(viewer, deps.services.constats, deps.services.timeline),
         publicWsBase: base.toString(),
       };
-      const response = await deps.yoga.fetch(c.req.raw, context);
+      const answer = await deps.yoga.fetch(c.req.raw, context);
+      let response = answer;
+      let cancel: () => void = () => void answer.body?.cancel().catch(() => {});
+      if (answer.body && answer.headers.get('content-type')?.startsWith('text/event-stream')) {
+        const stream = endableEventStream(
+          answer,
+          (c.env as Partial<HttpBindings> | undefined)?.outgoing,
+          CUT_OFF_GRACE_MS,
+        );
+        // Read by the subscription when its subscriber falls behind (change-stream.ts).
+        context.subscriber = stream.subscriber;
+        response = stream.response;
+        cancel = stream.cancel;
+      }
       // Yoga's stream does not see the node server's cancel: end a subscription as soon as its
       // client goes, not at the next keep-alive.
-      c.req.raw.signal.addEventListener(
-        'abort',
-        () => void response.body?.cancel().catch(() => {}),
-        {
-          once: true,
-        },
-      );
+      c.req.raw.signal.addEventListener('abort', cancel, { once: true });
       return response;
     },
   );

@@ -55,6 +55,8 @@ export interface GraphQLLimits {
   maxTokens: number;
   maxBodyBytes: number;
   maxPageSize: number;
+  /** A subscriber this many changes behind (it stopped reading) is cut off. */
+  subscriptionBuffer: number;
   introspection: boolean;
   /** Seals page cursors; every instance of a deployment must share it. */
   cursorSecret: string;
@@ -200,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 2_000, 10, 100_000),
       maxBodyBytes: integer(env, 'GRAPHQL_MAX_BODY_BYTES', 64 * 1024, 1_024, 16 * 1024 * 1024),
       maxPageSize: integer(env, 'GRAPHQL_MAX_PAGE_SIZE', 50, 1, 1_000),
+      subscriptionBuffer: integer(env, 'GRAPHQL_SUBSCRIPTION_BUFFER', 100, 1, 100_000),
       introspection: flag(env, 'GRAPHQL_INTROSPECTION', !production),
       cursorSecret: cursorSecret(env),
     },

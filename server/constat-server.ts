@@ -216,6 +216,7 @@ export async function startServer(
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),
+        eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
         constatExists: async (id) => (await constats.get(id)) !== null,
@@ -243,7 +244,7 @@ export async function startServer(
           const validator = (aiValidator ??= createEventValidator());
           const disposition = await decide(
             AI_RESULTS_TOPIC,
-            Buffer.from(JSON.stringify(event)),
+            { value: Buffer.from(JSON.stringify(event)), headers: {} },
             validator,
             async (id) => (await constats.get(id)) !== null,
           );
@@ -316,6 +317,8 @@ export async function startServer(
         cursors: createCursorCodec(config.graphql.cursorSecret),
         pubsub,
         maxPageSize: config.graphql.maxPageSize,
+        subscriptionBuffer: config.graphql.subscriptionBuffer,
+        logger,
       },
       maxBodyBytes: config.graphql.maxBodyBytes,
       metrics,

@@ -138,6 +138,11 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
+  readonly subscriptionsCutOff = new Counter({
+    name: 'constat_subscriptions_cut_off_total',
+    help: 'GraphQL subscriptions ended because their subscriber fell too far behind',
+    registers: [this.registry],
+  });
   readonly deadLetters = new Counter({
     name: 'constat_dead_letters_total',
     help: 'Messages sent to a dead-letter topic, by reason',

@@ -124,6 +124,10 @@ export class LiveSession {
   #constatId: string | undefined;
   #ended: string | undefined;
   #reviewQueued = false;
+  /** Settles once the server's own updates so far are in the hub (see broadcastEvent). */
+  #serverAppends: Promise<unknown> = Promise.resolve();
+  /** The first review of a loaded document has run (see #review). */
+  #reviewed = false;
   #announced = new Map<Role, string>();
   #finalizing = false;
   /** When this instance wrote each party's signature (`signedAt`): who finalizes. */
@@ -272,9 +276,12 @@ export class LiveSession {
         if (channel !== origin) channel.send(frame);
       }
       if (origin === SERVER_ORIGIN) {
-        this.#opts.hub.append(this.sessionId, { kind: 'update', update }).catch((err: unknown) => {
-          this.#log.error({ err }, 'failed to append a server update to the hub');
-        });
+        const appended = this.#opts.hub
+          .append(this.sessionId, { kind: 'update', update })
+          .catch((err: unknown) => {
+            this.#log.error({ err }, 'failed to append a server update to the hub');
+          });
+        this.#serverAppends = Promise.all([this.#serverAppends, appended]);
       }
       this.#approxBytes += update.byteLength;
       this.#scheduleSave();
@@ -569,10 +576,16 @@ export class LiveSession {
    * voids every signature; two signatures over the current hash start finalization.
    */
   #review(): void {
+    // The first review of a loaded document learns what the document already says (signed,
+    // finalized): that is no change. Announcing it would make every reader that loads the
+    // document raise a change, and a subscription whose answer reads the signatures would
+    // load it again for that change, and again, forever. Voiding is a change and is announced.
+    const restated = !this.#reviewed;
+    this.#reviewed = true;
     const constatId = this.doc.getMap('meta').get('constatId');
     if (typeof constatId === 'string' && !this.#constatId) {
       this.#constatId = constatId;
-      this.broadcastEvent({ type: 'finalized', constatId });
+      this.broadcastEvent({ type: 'finalized', constatId }, !restated);
       this.#endAll(new ConstatError('GONE', 'the constat is finalized', { constatId }));
       return;
     }
@@ -604,7 +617,7 @@ export class LiveSession {
     for (const r of roles) {
       if (this.#announced.get(r) !== hash) {
         this.#announced.set(r, hash);
-        this.broadcastEvent({ type: 'signed', role: r, hash });
+        this.broadcastEvent({ type: 'signed', role: r, hash }, !restated);
       }
     }
     if (signatures.A && signatures.B) {
@@ -716,13 +729,16 @@ export class LiveSession {
     channel.send(writeSessionEvent(event));
   }
 
-  broadcastEvent(event: SessionEvent): void {
+  /** Sends `event` to every device; `changed`: subscribers are told too (if it is a change). */
+  broadcastEvent(event: SessionEvent, changed = true): void {
     if (
-      event.type === 'signed' ||
-      event.type === 'signatures-voided' ||
-      event.type === 'finalized'
+      changed &&
+      (event.type === 'signed' || event.type === 'signatures-voided' || event.type === 'finalized')
     ) {
-      this.#opts.onChanged?.();
+      // Told once the change is in the hub: a subscriber on another instance reads it from
+      // there, and would otherwise find the document as it was before.
+      const onChanged = this.#opts.onChanged;
+      if (onChanged) void this.#serverAppends.then(onChanged);
     }
     const frame = writeSessionEvent(event);
     for (const { channel } of this.#channels.values()) channel.send(frame);

@@ -363,6 +363,16 @@ cli('`constat token --user u --device d` prints a JWT the server accepts', async
   await refused(createTokenVerifier(loadConfig(cleanEnv({})).auth), stdout.trim(), 'dev server');
 });
 
+cli('`constat token --help` prints its usage and exits 0', async () => {
+  for (const flag of ['--help', '-h']) {
+    const { code, stdout, stderr } = await constatToken([flag], cleanEnv({}));
+    assert.is(code, 0, stderr);
+    assert.match(stdout, /^usage: constat token --user U --device D/, flag);
+    assert.match(stdout, /--role R/);
+    assert.is(stderr, '', `${flag}: no error`);
+  }
+});
+
 cli('without AUTH_JWT_SECRET it signs with the development secret', async () => {
   const { code, stdout, stderr } = await constatToken(
     ['--user', 'u', '--device', 'd'],

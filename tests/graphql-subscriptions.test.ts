@@ -15,9 +15,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
-import postgres from 'postgres';
-import { startTestServer, openPair, gql, type TestServer } from './support/server.js';
+import type { Kafka, Producer } from 'kafkajs';
+import { startTestServer, openPair, gql } from './support/server.js';
 import { ABANDON_SESSION, finalizeConstat, type Finalized } from './support/signing.js';
 import {
   leaksStack,
@@ -30,6 +29,8 @@ import {
   type Viewer,
 } from './support/graphql.js';
 import { setUp } from './support/suite.js';
+import { startTwoInstances, stopTwoInstances, type TwoInstances } from './support/instances.js';
+import { claimMessage } from './support/kafka.js';
 
 const SESSION_CHANGED = `subscription($id: ID!) {
   sessionChanged(id: $id) { id status myRole constatId signatures { role } }
@@ -47,13 +48,7 @@ type Who = Viewer;
 /** Subscriptions' Redis channels carry the deployment's key prefix. */
 const channelOf = (ctx: Ctx, topic: string) => `${ctx.s1.redisPrefix}changes:${topic}`;
 
-interface Ctx {
-  s1: TestServer;
-  s2: TestServer;
-  kafka: Kafka;
-  producer: Producer;
-  /** A client of the shared database (constats written directly get channels of their own). */
-  sql: postgres.Sql;
+interface Ctx extends TwoInstances {
   constat: Finalized;
   who: Record<Who, string>;
   subscriptions: Subscription[];
@@ -81,30 +76,12 @@ async function produceClaimOpened(
   constatId: string,
   claimNumber: string,
 ): Promise<string> {
-  const type = 'dz.claim.opened.v1';
-  const event = {
-    specversion: '1.0',
-    id: randomUUID(),
-    source: 'saa',
-    type,
-    subject: constatId,
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    dataschema: `urn:constat:schema:${type}`,
-    data: { claimNumber, note: 'Dossier ouvert, agence Hussein Dey' },
-  };
-  await producer.send({
-    topic: 'saa',
-    acks: -1,
-    messages: [
-      {
-        key: constatId,
-        value: JSON.stringify(event),
-        headers: { ce_type: type, ce_id: event.id, ce_source: 'saa' },
-      },
-    ],
+  const { id, message } = claimMessage(constatId, 'dz.claim.opened.v1', {
+    claimNumber,
+    note: 'Dossier ouvert, agence Hussein Dey',
   });
-  return event.id;
+  await producer.send({ topic: 'saa', acks: -1, messages: [message] });
+  return id;
 }
 
 const test = suite<Ctx>('graphql subscriptions (two instances, Redis, Kafka)', {
@@ -112,23 +89,8 @@ const test = suite<Ctx>('graphql subscriptions (two instances, Redis, Kafka)', {
 } as unknown as Ctx);
 
 setUp(test, async (ctx) => {
-  ctx.s1 = await startTestServer({ database: 'postgres', hub: 'redis', kafka: true });
-  ctx.s2 = await startTestServer({
-    database: 'postgres',
-    hub: 'redis',
-    databaseUrl: ctx.s1.databaseUrl!,
-    redisPrefix: ctx.s1.redisPrefix,
-  });
-  ctx.sql = postgres(ctx.s1.databaseUrl!, { max: 2, onnotice: () => {} });
-  ctx.kafka = new Kafka({
-    clientId: `graphql-subscriptions-${tag()}`,
-    brokers: process.env.KAFKA_BROKERS!.split(','),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
-  });
+  await startTwoInstances(ctx);
   await waitForTopic(ctx.kafka, 'saa'); // instance 1 creates the insurer topics at start
-  ctx.producer = ctx.kafka.producer({ allowAutoTopicCreation: false });
-  await ctx.producer.connect();
   ctx.constat = await finalizeConstat(ctx.s1); // vehicle A: saa, vehicle B: trust
   ctx.who = { ...(await viewersOf(ctx.constat)) };
 });
@@ -137,8 +99,6 @@ test.after.each(async (ctx) => {
 });
 test.after(async (ctx) => {
   await Promise.all(ctx.subscriptions.splice(0).map((s) => s.close()));
-  await ctx.producer?.disconnect().catch(() => {});
-  await ctx.sql?.end({ timeout: 5 });
   // Stopping must not leave a promise to reject later (the last tests check it on an instance
   // of their own); should it happen here, it is printed rather than crashing the run after
   // every test has reported. The handler stays: such a rejection comes up to 12 s later.
@@ -147,10 +107,7 @@ test.after(async (ctx) => {
       `  unhandled rejection after stopping: ${String((reason as Error)?.message ?? reason)}`,
     ),
   );
-  // Instance 2 owns neither the database nor (until the end) the keyspace: stop it first.
-  await ctx.s2?.stopServer();
-  await ctx.s1?.stop();
-  await ctx.s2?.stop();
+  await stopTwoInstances(ctx);
 });
 
 async function open(

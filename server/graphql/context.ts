@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Principal } from '../auth.js';
 import type { SessionService } from '../../sync/session-service.js';
 import type { Metrics } from '../metrics.js';
@@ -19,6 +20,15 @@ export interface GraphQLServices {
   cursors: CursorCodec;
   pubsub: ChangePubSub;
   maxPageSize: number;
+  /** Changes a subscriber may fall behind before it is cut off. */
+  subscriptionBuffer: number;
+  logger: Logger;
+}
+
+/** The streamed response of a subscription, which the server may end early. */
+export interface SubscriberConnection {
+  /** Ends the stream with a last error event (`code`, `message`), then the connection. */
+  cutOff(code: string, message: string): void;
 }
 
 /** Built per request, after the bearer token was verified. */
@@ -28,6 +38,8 @@ export interface GraphQLContext {
   viewer: Viewer;
   services: GraphQLServices;
   loaders: Loaders;
+  /** Set once the response is a stream (a subscription over SSE). */
+  subscriber?: SubscriberConnection;
   /** ws:// or wss:// base URL devices use for the sync endpoint. */
   publicWsBase: string;
 }

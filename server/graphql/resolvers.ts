@@ -7,6 +7,7 @@ import { ConstatError } from '../../sync/errors.js';
 import { FORM_VERSIONS, getFormVersion, type Circumstance } from '../../sync/form-versions.js';
 import type { ConstatStatus } from '../../persistence/constats-repository.js';
 import type { TimelineEvent } from '../../persistence/timeline-repository.js';
+import type { SignatureRecord } from '../../sync/constat-doc.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
 import {
@@ -16,6 +17,7 @@ import {
   fraudAssessment,
   insurerOf,
 } from './ai-findings.js';
+import { changeStream } from './change-stream.js';
 
 interface SessionView {
   record: SessionRecord;
@@ -41,7 +43,91 @@ function sessionView(record: SessionRecord | null, ctx: GraphQLContext): Session
 }
 
 function documentView(s: SessionView, ctx: GraphQLContext): Promise<SessionDocumentView> {
-  return (s.document ??= ctx.services.signing.describe(s.record));
+  const { constatId } = s.record;
+  return (s.document ??=
+    s.record.status === 'finalized' && constatId
+      ? storedDocumentView(s.record, constatId, ctx)
+      : ctx.services.signing.describe(s.record));
+}
+
+/**
+ * A finalized session answers from its constat: what was signed is stored there for good, and
+ * loading the document again only to read it would be wasted work.
+ */
+async function storedDocumentView(
+  record: SessionRecord,
+  constatId: string,
+  ctx: GraphQLContext,
+): Promise<SessionDocumentView> {
+  const stored = await ctx.services.constats.get(constatId);
+  if (!stored) return ctx.services.signing.describe(record);
+  const signatures = asObject(stored.signatures);
+  return {
+    contentHash: stored.contentHash,
+    constatId,
+    signatures: (['A', 'B'] as const).flatMap((role) =>
+      signatures[role] ? [{ role, ...(signatures[role] as SignatureRecord) }] : [],
+    ),
+  };
+}
+
+/** What a session subscriber is told about: a new message only when one of these changed. */
+async function sessionState(id: string, ctx: GraphQLContext) {
+  const value = await requireSession(id, ctx);
+  const { constatId, signatures } = await documentView(value, ctx);
+  const key = JSON.stringify([
+    value.record.status,
+    value.record.constatId ?? constatId ?? null,
+    value.record.parties.B?.userId ?? null,
+    signatures.map((s) => [s.role, s.hash, s.signedAt]),
+  ]);
+  return { value, key };
+}
+
+/** What a constat subscriber is told about: its status and timeline (events are only added). */
+async function constatState(id: string, ctx: GraphQLContext) {
+  // A subscription lives long: read afresh at every change.
+  ctx.loaders.constat.clear(id);
+  ctx.loaders.timeline.clear(id);
+  const value = await requireConstat(id, ctx);
+  const events = await ctx.loaders.timeline.load(id);
+  return { value, key: JSON.stringify([value.status, events.length]) };
+}
+
+/**
+ * The changes of one object as a subscriber sees them (change-stream.ts): the state it
+ * subscribed in is what it knows; a subscriber that stops reading is cut off.
+ */
+async function changesOf<T>(
+  field: 'sessionChanged' | 'constatChanged',
+  id: string,
+  ctx: GraphQLContext,
+  read: () => Promise<{ value: T; key: string }>,
+) {
+  const stream = changeStream<T>({
+    notices: ctx.services.pubsub.subscribe(field, id),
+    read,
+    maxUnread: ctx.services.subscriptionBuffer,
+    cutOff: (unread) => {
+      ctx.services.metrics.subscriptionsCutOff.inc();
+      ctx.services.logger.warn(
+        { field, id, userId: ctx.principal.userId, unread },
+        'subscriber cut off: it stopped reading',
+      );
+      ctx.subscriber?.cutOff(
+        'SUBSCRIBER_TOO_SLOW',
+        `more than ${ctx.services.subscriptionBuffer} changes went unread: subscribe again and read the current state`,
+      );
+    },
+  });
+  try {
+    // Also refuses a caller who may not see the object (NOT_FOUND).
+    stream.knows((await read()).key);
+  } catch (err) {
+    await stream.return!();
+    throw err;
+  }
+  return stream;
 }
 
 function ticket(opened: OpenedSession, ctx: GraphQLContext) {
@@ -181,25 +267,17 @@ export const resolvers = {
   },
 
   Subscription: {
+    // The payload is the state read by the change stream: resolving it reads nothing more
+    // that could raise a change.
     sessionChanged: {
-      subscribe: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
-        await requireSession(args.id, ctx);
-        return ctx.services.pubsub.subscribe('sessionChanged', args.id);
-      },
-      resolve: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
-        requireSession(args.id, ctx),
+      subscribe: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+        changesOf('sessionChanged', args.id, ctx, () => sessionState(args.id, ctx)),
+      resolve: (payload: SessionView) => payload,
     },
     constatChanged: {
-      subscribe: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
-        await requireConstat(args.id, ctx);
-        return ctx.services.pubsub.subscribe('constatChanged', args.id);
-      },
-      resolve: (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
-        // A subscription lives long: read afresh at every change.
-        ctx.loaders.constat.clear(args.id);
-        ctx.loaders.timeline.clear(args.id);
-        return requireConstat(args.id, ctx);
-      },
+      subscribe: (_: unknown, args: { id: string }, ctx: GraphQLContext) =>
+        changesOf('constatChanged', args.id, ctx, () => constatState(args.id, ctx)),
+      resolve: (payload: VisibleConstat) => payload,
     },
   },
 

@@ -51,7 +51,15 @@ function withCode(error: GraphQLError): GraphQLError {
   const code = error.extensions.code;
   if (typeof code === 'string' && !REQUEST_CODES.has(code)) return error;
   // originalError is dropped: it would expose the parser's internals.
-  const { originalError: _dropped, ...extensions } = error.extensions as Record<string, unknown>;
+  const { originalError, ...extensions } = error.extensions as Record<string, unknown>;
+  // A body that is not JSON (or no body) is not a GraphQL-over-HTTP request at all: 400 for
+  // every client. Yoga marks it like a GraphQL syntax error, which an application/json client
+  // gets with 200 (the GraphQL over HTTP spec says SHOULD 400 here, and 200 there).
+  if (
+    code === 'BAD_REQUEST' &&
+    (originalError as { name?: unknown } | undefined)?.name === 'SyntaxError'
+  )
+    extensions.http = { status: 400 };
   return new GraphQLError(error.message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,

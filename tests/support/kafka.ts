@@ -7,7 +7,7 @@
  * Topics on the run's broker are shared by every suite: readers get a consumer group of their
  * own and callers filter what they read by their own constat ids, keys or event ids.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Producer, type Message } from 'kafkajs';
 import { waitFor } from './device.js';
 
@@ -150,4 +150,35 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * A claim event from the insurer `saa` as a structured Kafka message, written by hand from the
+ * contract (docs/events.md, docs/events/<type>.json), with its event id.
+ */
+export function claimMessage(
+  constatId: string,
+  type: string,
+  data: Record<string, unknown>,
+): { id: string; message: Message } {
+  const id = randomUUID();
+  const event = {
+    specversion: '1.0',
+    id,
+    source: 'saa',
+    type,
+    subject: constatId,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: `urn:constat:schema:${type}`,
+    data,
+  };
+  return {
+    id,
+    message: {
+      key: constatId,
+      value: JSON.stringify(event),
+      headers: { ce_type: type, ce_id: id, ce_source: 'saa' },
+    },
+  };
 }

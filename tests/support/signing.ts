@@ -183,12 +183,14 @@ const sameHash = (a: Device, b: Device) => contentHash(a.doc) === contentHash(b.
 /**
  * One constat through the whole flow: open + join, two devices fill the form, both register a
  * key and sign. Vehicle A is insured by `saa`, B by `trust` unless `vehicleB` says otherwise.
- * `beforeSecondSignature` runs once A has signed (to subscribe to changes first, say).
+ * `beforeSigning` runs once the form is filled; `beforeSecondSignature` once A has signed (to subscribe to changes first, say).
  */
 export async function finalizeConstat(
   server: { url: string; wsUrl: string },
   opts: {
     vehicleB?: JsonObject;
+    /** Runs once the form is filled, before either signature (to subscribe first, say). */
+    beforeSigning?: (pair: { sessionId: string; tokenA: string; tokenB: string }) => Promise<void>;
     beforeSecondSignature?: (pair: { sessionId: string; tokenA: string }) => Promise<void>;
   } = {},
 ): Promise<Finalized> {
@@ -213,6 +215,11 @@ export async function finalizeConstat(
       if (res.errors) throw new Error(`signConstat ${role} failed: ${JSON.stringify(res.errors)}`);
       return res.data!.signConstat;
     };
+    await opts.beforeSigning?.({
+      sessionId: pair.sessionId,
+      tokenA: pair.tokenA,
+      tokenB: pair.tokenB,
+    });
     await sign('A');
     await opts.beforeSecondSignature?.({ sessionId: pair.sessionId, tokenA: pair.tokenA });
     const secondSignAt = performance.now();
