@@ -76,6 +76,61 @@ export async function decide(
   return { kind: 'store', event };
 }
 
+/**
+ * Copies a message unchanged (key, value, headers) to a dead-letter topic, with why and where
+ * it was in `dlq-*` headers (docs/events.md).
+ */
+export async function sendDeadLetter(
+  producer: Producer,
+  toTopic: string,
+  d: {
+    topic: string;
+    partition: number;
+    message: KafkaMessage;
+    reason: string;
+    error: string;
+    headers?: Record<string, string>;
+  },
+): Promise<void> {
+  await producer.send({
+    topic: toTopic,
+    acks: -1,
+    messages: [
+      {
+        key: d.message.key,
+        value: d.message.value,
+        headers: {
+          ...d.message.headers,
+          'dlq-reason': d.reason,
+          'dlq-error': d.error.slice(0, 2000),
+          ...d.headers,
+          'dlq-topic': d.topic,
+          'dlq-partition': String(d.partition),
+          'dlq-offset': d.message.offset,
+        },
+      },
+    ],
+  });
+}
+
+/** Puts an accepted event on its constat's timeline; false when that id was already there. */
+export function storeEvent(
+  timeline: TimelineRepository,
+  topic: string,
+  event: CloudEvent,
+): Promise<boolean> {
+  return timeline.add({
+    eventId: event.id,
+    constatId: event.subject,
+    topic,
+    source: event.source,
+    type: event.type,
+    // A sender's clock is its own: a time in the future is stored as the time received.
+    time: new Date(Math.min(Date.parse(event.time), Date.now())),
+    data: event.data,
+  });
+}
+
 export class EventConsumer {
   readonly #opts: EventConsumerOptions;
   readonly #log: Logger;
@@ -110,16 +165,7 @@ export class EventConsumer {
         return;
       case 'store': {
         const { event } = disposition;
-        const stored = await this.#opts.timeline.add({
-          eventId: event.id,
-          constatId: event.subject,
-          topic,
-          source: event.source,
-          type: event.type,
-          // A sender's clock is its own: a time in the future is stored as the time received.
-          time: new Date(Math.min(Date.parse(event.time), Date.now())),
-          data: event.data,
-        });
+        const stored = await storeEvent(this.#opts.timeline, topic, event);
         if (stored) this.#opts.onStored?.(event);
         this.#log.debug(
           { eventId: event.id, type: event.type, duplicate: !stored },
@@ -140,24 +186,12 @@ export class EventConsumer {
       { topic, partition, offset: message.offset, reason, error },
       'message sent to the dead-letter topic',
     );
-    const producer = await this.#opts.producer();
-    await producer.send({
-      topic: dlqTopic(topic),
-      acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...message.headers,
-            'dlq-reason': reason,
-            'dlq-error': error,
-            'dlq-topic': topic,
-            'dlq-partition': String(partition),
-            'dlq-offset': message.offset,
-          },
-        },
-      ],
+    await sendDeadLetter(await this.#opts.producer(), dlqTopic(topic), {
+      topic,
+      partition,
+      message,
+      reason,
+      error,
     });
     this.#opts.onDeadLetter?.(reason);
   }

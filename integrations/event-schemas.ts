@@ -17,6 +17,13 @@ const money = {
   },
 };
 const share = { type: 'integer', enum: [0, 50, 100] };
+const text = { type: 'string' };
+const number = { type: 'number' };
+const objectOf = (required: string[], properties: Schema): Schema => ({
+  type: 'object',
+  required,
+  properties,
+});
 
 /** Envelope + data schema for one event type. */
 function event(
@@ -302,6 +309,22 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
         score: { type: 'number', minimum: 0, maximum: 1 },
         signals: { type: 'array', items: { type: 'string' } },
         model: { type: 'string' },
+        band: { enum: ['low', 'review', 'high'] },
+        ruleSet: { type: 'string', description: 'id of the rule set (weights and thresholds)' },
+        intercept: { type: 'number' },
+        findings: {
+          type: 'array',
+          description: 'every signal that fired, strongest first',
+          items: objectOf(['name', 'weight', 'reason'], {
+            name: text,
+            label: text,
+            weight: { type: 'number', description: 'log-odds per unit of value' },
+            value: { type: 'number', minimum: 0, maximum: 1 },
+            contribution: number,
+            reason: text,
+            values: { type: 'object' },
+          }),
+        },
       },
     },
   ),
@@ -330,7 +353,46 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
           items: {
             type: 'object',
             required: ['vehicle', 'amount', 'currency'],
-            properties: { vehicle: { enum: ['A', 'B'] }, ...money.properties },
+            properties: {
+              vehicle: { enum: ['A', 'B'] },
+              ...money.properties,
+              low: { type: 'number', minimum: 0 },
+              high: { type: 'number', minimum: 0 },
+              confidence: { type: 'number', minimum: 0, maximum: 1 },
+              segment: { type: 'string' },
+              vehicleAgeYears: { type: ['integer', 'null'] },
+              wilaya: { type: ['string', 'null'] },
+              subtotal: { type: 'number' },
+              vat: { type: 'number' },
+              lines: {
+                type: 'array',
+                items: objectOf(['part', 'operation', 'amount'], {
+                  part: text,
+                  label: text,
+                  side: text,
+                  severity: text,
+                  operation: { enum: ['paint', 'repair', 'replace'] },
+                  ...Object.fromEntries(
+                    [
+                      'partsAmount',
+                      'depreciationRate',
+                      'labourHours',
+                      'labourAmount',
+                      'paintHours',
+                      'paintAmount',
+                      'materialsAmount',
+                      'amount',
+                    ].map((k) => [k, number]),
+                  ),
+                }),
+              },
+              notes: { type: 'array', items: { type: 'string' } },
+              tables: {
+                type: 'array',
+                items: { type: 'string' },
+                description: 'versions of the cost tables used',
+              },
+            },
           },
         },
       },

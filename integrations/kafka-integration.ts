@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { createKafkaClient, type KafkaClient, type KafkaSettings } from './kafka.js';
 import { OutboxRelay } from './outbox-relay.js';
+import { Sleeper } from './poll-loop.js';
 import type { EventMode } from './cloudevents-binding.js';
 import { EventConsumer, dlqTopic } from './event-consumer.js';
 import { createEventValidator } from './event-validator.js';
@@ -41,7 +42,7 @@ export class KafkaIntegration {
   #starting: Promise<void> | undefined;
   #closed = false;
   #ready = false;
-  readonly #sleepers = new Set<() => void>();
+  readonly #sleeper = new Sleeper();
   #reconfigure: Promise<void> = Promise.resolve();
 
   constructor(opts: KafkaIntegrationOptions) {
@@ -60,19 +61,6 @@ export class KafkaIntegration {
     });
   }
 
-  /** Sleeps, but wakes at once when the integration is closed. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#sleepers.add(done);
-    });
-  }
-
   /** Retries `fn` with backoff until it succeeds or the integration closes. */
   async #retry(what: string, fn: () => Promise<void>): Promise<boolean> {
     for (let attempt = 0; !this.#closed; attempt++) {
@@ -85,7 +73,7 @@ export class KafkaIntegration {
           { err: (err as Error).message, retryInMs: wait },
           `${what} failed; events wait in the outbox`,
         );
-        await this.#sleep(wait);
+        await this.#sleeper.sleep(wait);
       }
     }
     return false;
@@ -168,7 +156,7 @@ export class KafkaIntegration {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of this.#sleepers) wake();
+    this.#sleeper.close();
     await this.#starting?.catch(() => {});
     await this.#reconfigure;
     await this.#relay?.close();

@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { Producer } from 'kafkajs';
 import type { OutboxBatch, OutboxRepository } from '../persistence/outbox-repository.js';
+import { PollLoop } from './poll-loop.js';
 import { encodeKafkaEvent, type EventMode } from './cloudevents-binding.js';
 import type { CloudEvent } from './events.js';
 
@@ -29,57 +30,39 @@ const BACKOFF = { first: 500, max: 30_000 };
 export class OutboxRelay {
   readonly #opts: OutboxRelayOptions;
   readonly #log: Logger;
-  #running: Promise<void> | undefined;
-  #closed = false;
-  #wake: (() => void) | undefined;
-  #failures = 0;
+  readonly #loop: PollLoop;
 
   constructor(opts: OutboxRelayOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'outbox-relay' });
+    this.#loop = new PollLoop({
+      step: async () => {
+        const outcome = await this.#publishBatch();
+        const published = outcome?.published ?? 0;
+        // Rows of a failing topic back off on their own; only a batch where nothing could be
+        // published makes the whole relay back off (Kafka itself is likely unreachable).
+        if (outcome?.error && published === 0) throw outcome.error;
+        return published;
+      },
+      pollMs: opts.pollMs,
+      backoff: { firstMs: BACKOFF.first, maxMs: BACKOFF.max },
+      onError: (err, failures) => {
+        this.#opts.onFailed?.();
+        this.#log.warn(
+          { err: (err as Error).message, failures },
+          'outbox publish failed; will retry',
+        );
+      },
+    });
   }
 
   start(): void {
-    this.#running ??= this.#loop();
+    this.#loop.start();
   }
 
   /** Something was just written to the outbox: look now rather than at the next poll. */
   wake(): void {
-    this.#wake?.();
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#closed) {
-      let published = 0;
-      try {
-        const outcome = await this.#publishBatch();
-        published = outcome?.published ?? 0;
-        // Rows of a failing topic back off on their own; only a batch where nothing could be
-        // published makes the whole relay back off (Kafka itself is likely unreachable).
-        if (outcome?.error && published === 0) throw outcome.error;
-        if (published > 0) this.#failures = 0;
-      } catch (err) {
-        this.#failures++;
-        this.#opts.onFailed?.();
-        this.#log.warn(
-          { err: (err as Error).message, failures: this.#failures },
-          'outbox publish failed; will retry',
-        );
-      }
-      if (published > 0 && this.#failures === 0) continue; // more may be waiting
-      const wait =
-        this.#failures > 0
-          ? Math.min(BACKOFF.first * 2 ** (this.#failures - 1), BACKOFF.max)
-          : this.#opts.pollMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
+    this.#loop.wake();
   }
 
   /**
@@ -140,8 +123,6 @@ export class OutboxRelay {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#wake?.();
-    await this.#running;
+    await this.#loop.close();
   }
 }

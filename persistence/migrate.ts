@@ -31,8 +31,8 @@ const FILE_PATTERN = /^(\d{4})_[a-z0-9_]+\.sql$/;
 export const MIGRATION_LOCK_KEY = 7_267_001;
 
 /** The migration files shipped with this code, in the order they apply. */
-export async function listMigrations(): Promise<Migration[]> {
-  const names = (await fs.readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).sort();
+export async function listMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const names = (await fs.readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   const seen = new Map<string, string>();
   return names.map((name) => {
     const number = FILE_PATTERN.exec(name)?.[1];
@@ -40,22 +40,44 @@ export async function listMigrations(): Promise<Migration[]> {
     const clash = seen.get(number);
     if (clash) throw new Error(`migrations ${clash} and ${name} share the number ${number}`);
     seen.set(number, name);
-    return { version: name.slice(0, -'.sql'.length), file: new URL(name, MIGRATIONS_DIR) };
+    return { version: name.slice(0, -'.sql'.length), file: new URL(name, dir) };
   });
 }
 
-export async function migrate(sql: postgres.Sql, logger: Logger): Promise<{ applied: string[] }> {
-  const migrations = await listMigrations();
+/**
+ * Another schema's migrations in the same database or its own (the AI service keeps its own):
+ * its folder, and the qualified name of its bookkeeping table (`ai.schema_migrations`), whose
+ * schema is created when missing.
+ */
+export interface MigrationSet {
+  dir: URL;
+  table: string;
+}
+
+const CORE_SET: MigrationSet = { dir: MIGRATIONS_DIR, table: 'schema_migrations' };
+
+export async function migrate(
+  sql: postgres.Sql,
+  logger: Logger,
+  set: MigrationSet = CORE_SET,
+): Promise<{ applied: string[] }> {
+  const migrations = await listMigrations(set.dir);
+  const table = sql(set.table);
+  const schema = set.table.includes('.') ? set.table.split('.')[0] : undefined;
 
   await sql.begin(async (tx) => {
     await lock(tx);
     // Checked first rather than `create table if not exists`, which raises a notice every run.
     const [row] = await tx<{ exists: boolean }[]>`
-      select to_regclass('schema_migrations') is not null as exists
+      select to_regclass(${set.table}) is not null as exists
     `;
     if (!row?.exists) {
+      if (schema) {
+        const [found] = await tx`select 1 from pg_namespace where nspname = ${schema}`;
+        if (!found) await tx`create schema ${tx(schema)}`;
+      }
       await tx`
-        create table schema_migrations (
+        create table ${table} (
           version text primary key,
           applied_at timestamptz not null default now()
         )
@@ -64,7 +86,7 @@ export async function migrate(sql: postgres.Sql, logger: Logger): Promise<{ appl
   });
 
   const done = new Set(
-    (await sql<{ version: string }[]>`select version from schema_migrations`).map((r) => r.version),
+    (await sql<{ version: string }[]>`select version from ${table}`).map((r) => r.version),
   );
   const known = new Set(migrations.map((m) => m.version));
   const unknown = [...done].filter((version) => !known.has(version));
@@ -83,12 +105,12 @@ export async function migrate(sql: postgres.Sql, logger: Logger): Promise<{ appl
       await lock(tx);
       // Re-check under the lock: another process may have applied it since the read above.
       const recorded = await tx`
-        select 1 from schema_migrations where version = ${migration.version}
+        select 1 from ${table} where version = ${migration.version}
       `;
       if (recorded.length > 0) return false;
       await tx.unsafe(text);
       await tx`
-        insert into schema_migrations (version, applied_at) values (${migration.version}, now())
+        insert into ${table} (version, applied_at) values (${migration.version}, now())
       `;
       return true;
     });

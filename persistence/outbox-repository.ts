@@ -24,6 +24,18 @@ export interface OutboxRepository {
   /** Runs `publish` on a locked batch of due rows, in one transaction. */
   withBatch<T>(limit: number, publish: (batch: OutboxBatch) => Promise<T>): Promise<T | undefined>;
   backlog(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+  /**
+   * Every row of a topic, sent or not, after a position (created_at, id), oldest first: how
+   * the embedded AI service reads finalized constats when there is no broker. `createdAt` is
+   * text with the column's full (microsecond) precision: a JavaScript Date would cut it to
+   * milliseconds and the row at the position would be read again and again (and the value is
+   * passed as text: postgres.js would serialise a timestamptz parameter through a Date).
+   */
+  readTopic(
+    topic: string,
+    after: { createdAt: string; id: string } | undefined,
+    limit: number,
+  ): Promise<Array<{ id: string; createdAt: string; payload: unknown }>>;
 }
 
 interface Row {
@@ -72,6 +84,16 @@ export function createOutboxRepository(sql: postgres.Sql): OutboxRepository {
           },
         });
       }) as Promise<T | undefined>;
+    },
+    async readTopic(topic, after, limit) {
+      const rows = await sql<{ id: string; created_at: string; payload: unknown }[]>`
+        select id, created_at::text as created_at, payload from outbox
+        where topic = ${topic}
+          ${after ? sql`and (created_at, id) > (${after.createdAt}::text::timestamptz, ${after.id}::uuid)` : sql``}
+        order by created_at, id
+        limit ${limit}
+      `;
+      return rows.map((r) => ({ id: r.id, createdAt: r.created_at, payload: r.payload }));
     },
     async backlog() {
       const [row] = await sql<{ pending: string; oldest: number | null }[]>`

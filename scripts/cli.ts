@@ -3,7 +3,12 @@
  * `simulate`, `test-run` (what `npm test` runs). Run `constat help` for usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadStorageConfig, tokenSigningSecret } from '../server/config.js';
+import {
+  ConfigError,
+  loadAiServiceConfig,
+  loadStorageConfig,
+  tokenSigningSecret,
+} from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import type { Database } from '../persistence/database.js';
 
@@ -19,6 +24,10 @@ commands:
   migrate                        apply database migrations and exit
   insurer --company UID          example insurer: print finalized constats from the company's topic
         [--answer] [--from-beginning]  (and answer dz.claim.opened.v1)
+  ai                             the AI service (fraud, cost) on KAFKA_BROKERS; /healthz /readyz
+                                 /metrics on AI_PORT
+  ai train --csv FILE            fit the fraud model on labelled history (docs/ai.md), report AUC and
+        [--out FILE]             precision/recall on a held-out split, write the model file
   schemas [--check]              write (or check) docs/events/*.json from the schemas in code
   rerender <constatId>…          queue new versions of these constats' PDF reports (earlier
         [--outdated]             versions stay); --outdated: every report another template made
@@ -124,6 +133,62 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     }
   },
   insurer: async (argv) => (await import('./insurer.js')).runInsurer(argv),
+  ai: async (argv) => {
+    const config = loadAiServiceConfig();
+    if (argv[0] === 'train') {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { csv: { type: 'string' }, out: { type: 'string', default: 'fraud-model.json' } },
+      });
+      if (!values.csv) throw new UsageError('ai train needs --csv FILE');
+      const { loadRuleSet } = await import('../ai/fraud/rules.js');
+      const { trainFromFile } = await import('../ai/fraud/train.js');
+      const model = trainFromFile(values.csv, values.out, loadRuleSet(config.ai.rulesFile));
+      process.stdout.write(
+        `model ${model.id} written to ${values.out} (${model.metrics.rows} rows)\n` +
+          `held-out split: AUC ${model.metrics.auc}, precision ${model.metrics.precision}, ` +
+          `recall ${model.metrics.recall} at score ≥ ${model.metrics.threshold}\n` +
+          `use it with AI_FRAUD_MODEL=${values.out}\n`,
+      );
+      return;
+    }
+    if (argv.length > 0) throw new UsageError(`ai: unknown argument "${argv[0]}"`);
+    if (!config.kafkaBrokers)
+      throw new UsageError(
+        'ai needs KAFKA_BROKERS (without a broker, `constat serve` runs the AI service itself)',
+      );
+    const { startAiService } = await import('../ai/main.js');
+    const { listen, stopOnSignals } = await import('../server/http.js');
+    const logger = createLogger(config.logLevel);
+    const service = await startAiService(
+      {
+        kafka: {
+          brokers: config.kafkaBrokers,
+          clientId: `${config.kafka.clientId}-ai`,
+          partitions: config.kafka.partitions,
+          replicationFactor: config.kafka.replicationFactor,
+        },
+        groupId: config.ai.consumerGroup,
+        databaseUrl: config.ai.databaseUrl,
+        dataDir: config.dataDir,
+        ...(config.ai.rulesFile ? { rulesFile: config.ai.rulesFile } : {}),
+        ...(config.ai.modelFile ? { modelFile: config.ai.modelFile } : {}),
+        retentionDays: config.ai.retentionDays,
+      },
+      logger,
+    );
+    const http = await listen(service.app.fetch, { port: config.ai.port, host: config.host }).catch(
+      async (err: unknown) => {
+        await service.stop();
+        throw err;
+      },
+    );
+    process.stderr.write(`constat AI service on ${http.url} (/healthz /readyz /metrics)\n`);
+    stopOnSignals(async () => {
+      await http.close();
+      await service.stop();
+    }, logger);
+  },
   schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),
   help: async () => void process.stdout.write(USAGE),
 };
@@ -162,6 +227,11 @@ try {
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`constat: invalid configuration: ${err.message}\n`);
+    process.exit(1);
+  }
+  // Bad data files or training input: one line saying which and why.
+  if (['TrainingError', 'FraudDataError', 'CostTableError'].includes((err as Error).name)) {
+    process.stderr.write(`constat: ${(err as Error).message}\n`);
     process.exit(1);
   }
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

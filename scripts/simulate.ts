@@ -5,6 +5,7 @@
  * `finalized` (scripts/sim/pair.ts). Prints a summary: sessions finalized, failures by reason,
  * fan-out latency, time to finalize, throughput. Run `constat simulate --help`.
  */
+import { collectFraudScores, type FraudGroup, type FraudSeparation } from './sim/fraud-scores.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { developmentSecret, INSURERS, mintToken, mustGql } from './sim/graphql.js';
@@ -26,6 +27,8 @@ sign → finalized. Without --url, starts a server in this process (PGlite, in-p
   --offline           in each pair, one phone drops mid-edit and comes back
   --tamper            forbidden writes and forged signatures, which must all be refused
   --kafka BROKERS     host:port,… : confirm each constat on its insurers' Kafka topics
+  --fraud-rate R      share 0–1 of pairs filled as a fraud ring would (recurring people, new
+                      policies, late, at night); their AI fraud scores are compared to the rest
   --seed S            seed for every random choice (default: random, printed)
   --typing N          updates per second per phone while filling (default 40)
   --photos N          photos each phone attaches, 0.6–2.5 MB each (default 2; 0: none)
@@ -43,6 +46,10 @@ export interface SimulateOptions {
   tamper: boolean;
   seed: string;
   kafkaBrokers?: string[];
+  /** Share of pairs filled as a fraud ring would (0 by default). */
+  fraudRate?: number;
+  /** How long to wait for the AI's fraud scores after the last pair (default 20 s). */
+  fraudScoreTimeoutMs?: number;
   /** Updates per second per phone while filling. */
   updatesPerSecond: number;
   /** Development secret the server verifies tokens with. */
@@ -91,6 +98,8 @@ export interface SimulationSummary {
   tamper?: TamperTally;
   /** Photos uploaded: how many, MB in all, and per upload (the PUT only). */
   uploads?: { files: number; megabytes: number; ms: Percentiles };
+  /** With --fraud-rate: the AI's fraud scores of suspicious and honest pairs. */
+  fraud?: FraudSeparation;
 }
 
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationSummary> {
@@ -141,6 +150,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
           insurers,
           offline: opts.offline,
           tamper: opts.tamper,
+          suspicious: (opts.fraudRate ?? 0) > 0 && rng.fork(`fraud-${i}`).chance(opts.fraudRate!),
           updatesPerSecond: opts.updatesPerSecond,
           photos: { perParty: opts.photosPerParty ?? 0, minBytes: 600_000, maxBytes: 2_500_000 },
           kafka: watch,
@@ -158,7 +168,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
     } finally {
       bar?.stop();
     }
-    return summarise(
+    const summary = summarise(
       opts,
       urls,
       results,
@@ -166,6 +176,17 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
       (performance.now() - started) / 1000,
       !!embedded,
     );
+    if ((opts.fraudRate ?? 0) > 0) {
+      opts.say?.('reading the AI fraud scores as an insurer…');
+      summary.fraud = await collectFraudScores(
+        urls[0]!,
+        opts.secret,
+        insurers,
+        results,
+        opts.fraudScoreTimeoutMs,
+      );
+    }
+    return summary;
   } finally {
     await watch?.close();
     await embedded?.stop();
@@ -273,6 +294,12 @@ export function formatSummary(s: SimulationSummary): string {
     lines.push(
       `  photo uploads        ${pct(s.uploads.ms)}   (${s.uploads.files} files, ${s.uploads.megabytes.toFixed(1)} MB)`,
     );
+  if (s.fraud) {
+    const g = (name: string, x: FraudGroup) =>
+      `  fraud score ${name.padEnd(9)} mean ${Number.isFinite(x.meanScore) ? x.meanScore.toFixed(2) : '—'}, ` +
+      `${Number.isFinite(x.flagged) ? Math.round(x.flagged * 100) : '—'} % flagged  (${x.scored}/${x.pairs} scored)`;
+    lines.push(g('suspicious', s.fraud.suspicious), g('honest', s.fraud.honest));
+  }
   if (s.transientCloses)
     lines.push(`  transient closes     ${s.transientCloses} (1013, recovered by the client)`);
   if (s.offline) {
@@ -303,6 +330,13 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return n;
 }
 
+function rate(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new SimulateUsageError('--fraud-rate must be a number between 0 and 1');
+  return n;
+}
+
 export class SimulateUsageError extends Error {}
 
 /** `constat simulate …`: exits non-zero when a pair failed or a forgery was accepted. */
@@ -316,6 +350,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
       offline: { type: 'boolean', default: false },
       tamper: { type: 'boolean', default: false },
       kafka: { type: 'string' },
+      'fraud-rate': { type: 'string' },
       seed: { type: 'string' },
       typing: { type: 'string' },
       photos: { type: 'string' },
@@ -353,6 +388,7 @@ export async function runSimulateCommand(argv: string[]): Promise<void> {
     tamper: values.tamper,
     seed,
     ...(values.kafka ? { kafkaBrokers: values.kafka.split(',').map((b) => b.trim()) } : {}),
+    ...(values['fraud-rate'] !== undefined ? { fraudRate: rate(values['fraud-rate']) } : {}),
     updatesPerSecond: positive('typing', values.typing, 40),
     photosPerParty: values.photos === '0' ? 0 : positive('photos', values.photos, 2),
     secret: developmentSecret(),

@@ -4,6 +4,7 @@
  * never has to guess which setting was wrong.
  */
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { MediaStoreConfig } from '../media/create-media-store.js';
 
@@ -42,6 +43,7 @@ export interface Config {
   graphql: GraphQLLimits;
   media: MediaSettings;
   report: ReportSettings;
+  ai: AiConfig;
 }
 
 export interface ReportSettings {
@@ -67,6 +69,20 @@ export interface MediaSettings {
   /** Uploads never referenced, and those of sessions that ended unfinalized, go after this. */
   retentionMs: number;
   cleanupIntervalMs: number;
+}
+
+/** The AI service (`constat ai`, or embedded in `constat serve` when there is no broker). */
+export interface AiConfig {
+  /** Its own PostgreSQL; absent: embedded (schema `ai` of the server's database, or PGlite). */
+  databaseUrl: string | undefined;
+  /** `constat ai` serves /healthz, /readyz and /metrics here. */
+  port: number;
+  consumerGroup: string;
+  /** Without a broker, `constat serve` runs the pipeline in process, fed from the outbox. */
+  embedded: boolean;
+  rulesFile: string | undefined;
+  modelFile: string | undefined;
+  retentionDays: number;
 }
 
 export interface GraphQLLimits {
@@ -169,8 +185,13 @@ type Env = Record<string, string | undefined>;
 /** Development secret used when no verification key is configured; never accepted in production. */
 export const DEVELOPMENT_JWT_SECRET = 'constat-development-secret-do-not-use-in-production';
 
-/** The default AI service (`constat ai`); AI_SERVICES names others. */
-export const DEFAULT_AI_SERVICES = ['constat-ai'];
+/** The functions of the AI service (`constat ai`, ai/functions.ts); AI_SERVICES names others. */
+export const DEFAULT_AI_SERVICES = [
+  'constat-ai-fraud',
+  'constat-ai-cost',
+  'constat-ai-ocr',
+  'constat-ai-video',
+];
 
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
@@ -239,6 +260,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, 'REPORT_TIMEOUT_MS', 30_000, 1_000, 600_000),
       pollMs: integer(env, 'REPORT_POLL_MS', 2_000, 10, 3600_000),
     },
+    ai: aiSettings(env),
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
@@ -321,6 +343,33 @@ function mediaSecret(env: Env): string {
  * The part of the configuration the tools that serve nothing need (`constat migrate`,
  * `constat insurer`): they must run without a token verification key.
  */
+function aiSettings(env: Env): AiConfig {
+  return {
+    databaseUrl: url(env, 'AI_DATABASE_URL', ['postgres:', 'postgresql:']),
+    port: integer(env, 'AI_PORT', 8091, 0, 65535),
+    consumerGroup: env.AI_CONSUMER_GROUP || 'constat-ai',
+    embedded: flag(env, 'AI_EMBEDDED', true),
+    rulesFile: file(env, 'AI_FRAUD_RULES'),
+    modelFile: file(env, 'AI_FRAUD_MODEL'),
+    retentionDays: integer(env, 'AI_FEATURE_RETENTION_DAYS', 1_095, 1, 36_500),
+  };
+}
+
+/**
+ * What `constat ai` needs: its database, Kafka and its own settings. It verifies no tokens, so
+ * it runs without a verification key.
+ */
+export function loadAiServiceConfig(
+  env: Env = process.env,
+): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel' | 'kafkaBrokers' | 'kafka' | 'ai' | 'host'> {
+  return {
+    ...loadStorageConfig(env),
+    ...loadKafkaConfig(env),
+    ai: aiSettings(env),
+    host: env.HOST || '0.0.0.0',
+  };
+}
+
 export function loadStorageConfig(
   env: Env = process.env,
 ): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel'> {
@@ -482,6 +531,14 @@ function list(env: Env, name: string, fallback: string[]): string[] {
     }
   }
   return values;
+}
+
+function file(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const resolved = path.resolve(raw);
+  if (!existsSync(resolved)) throw new ConfigError(name, `no such file: ${resolved}`);
+  return resolved;
 }
 
 function flag(env: Env, name: string, fallback: boolean): boolean {

@@ -3,9 +3,6 @@
  * documents, HTTP app and websocket endpoint. `stop()` releases everything in reverse order
  * and works even when start-up failed half way.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -16,6 +13,7 @@ import { createGraphQL } from './graphql/yoga.js';
 import { createSyncEndpoint } from './sync-endpoint.js';
 import { createWebAppRoutes } from './web-app.js';
 import { createDevTokenRoutes } from './dev-token.js';
+import { listen } from './http.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
@@ -31,6 +29,10 @@ import { createCompaniesRepository } from '../persistence/companies-repository.j
 import { createOutboxRepository } from '../persistence/outbox-repository.js';
 import { createTimelineRepository } from '../persistence/timeline-repository.js';
 import { SigningService } from '../sync/signing-service.js';
+import { decide, storeEvent } from '../integrations/event-consumer.js';
+import { createEventValidator } from '../integrations/event-validator.js';
+import { AI_RESULTS_TOPIC, CONSTATS_TOPIC } from '../integrations/events.js';
+import { startEmbeddedAi, type EmbeddedAi } from '../ai/embedded.js';
 import { createChangePubSub } from './graphql/pubsub.js';
 import { createCursorCodec } from './graphql/cursor.js';
 import { redisKeys } from '../sync/redis-keys.js';
@@ -56,6 +58,60 @@ export interface RunningServer {
 export interface StartOptions {
   /** Redis key prefix (tests give each run its own keyspace). */
   redisPrefix?: string;
+}
+
+let aiValidator: ReturnType<typeof createEventValidator> | undefined;
+
+/**
+ * The embedded AI service (no broker): its tables in schema `ai` of this database, or in its
+ * own database when AI_DATABASE_URL is set.
+ */
+async function startAi(
+  config: Config,
+  db: Database,
+  logger: Logger,
+  cleanups: Array<() => Promise<void>>,
+  io: {
+    deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
+    registry: import('prom-client').Registry;
+  },
+): Promise<EmbeddedAi> {
+  // Pools of its own, so its statements (its tables, and polling the outbox) never queue
+  // behind or count as the server's; only PGlite, which takes a single connection, is shared.
+  const open = async (url: string) => {
+    const own = await openDatabase({
+      databaseUrl: url,
+      dataDir: config.dataDir,
+      logger,
+      poolMax: 2,
+    });
+    cleanups.push(() => own.close());
+    return own.sql;
+  };
+  const sql = config.ai.databaseUrl
+    ? await open(config.ai.databaseUrl)
+    : config.databaseUrl
+      ? await open(config.databaseUrl)
+      : db.sql;
+  const feedSql = !config.databaseUrl
+    ? db.sql
+    : config.ai.databaseUrl
+      ? await open(config.databaseUrl)
+      : sql;
+  const outbox = createOutboxRepository(feedSql);
+  const ai = await startEmbeddedAi({
+    sql,
+    settings: config.ai,
+    feed: { read: (after, limit) => outbox.readTopic(CONSTATS_TOPIC, after, limit) },
+    results: async (_constatId, events) => {
+      for (const event of events) await io.deliver(event);
+    },
+    logger,
+    registry: io.registry,
+    pollMs: config.kafka.outboxPollMs,
+  });
+  cleanups.push(() => ai.close());
+  return ai;
 }
 
 export async function startServer(
@@ -254,10 +310,39 @@ export async function startServer(
       await reports.pool?.close();
     });
     metrics.trackReports(() => documents.pending());
+    let ai: EmbeddedAi | undefined;
+    if (!config.kafkaBrokers && config.ai.embedded) {
+      ai = await startAi(config, db, logger, cleanups, {
+        // The results take the path of `ai-results`: the same checks, the same timeline.
+        deliver: async (event) => {
+          const validator = (aiValidator ??= createEventValidator());
+          const disposition = await decide(
+            AI_RESULTS_TOPIC,
+            { value: Buffer.from(JSON.stringify(event)), headers: {} },
+            validator,
+            (id) => constats.insurers(id),
+            new Set(config.aiServices),
+          );
+          if (disposition.kind === 'store') {
+            if (await storeEvent(timeline, AI_RESULTS_TOPIC, disposition.event)) {
+              metrics.eventsReceived.inc({ type: event.type });
+              changes.constat(event.subject);
+            }
+          } else if (disposition.kind === 'dead-letter') {
+            metrics.deadLetters.inc({ reason: disposition.reason });
+            logger.warn({ ...disposition, eventId: event.id }, 'embedded AI result refused');
+          }
+        },
+        registry: metrics.registry,
+      });
+      const embedded = ai;
+      readiness.push({ name: 'ai', check: () => embedded.ready() });
+    }
     const finalizer = createFinalizer(
       constats,
       (constatId) => {
         kafka?.wake();
+        ai?.wake();
         reports.service.finalized(constatId);
       },
       attachments,
@@ -354,33 +439,17 @@ export async function startServer(
       logger,
     });
 
-    const listen = (fetch: typeof app.fetch, port: number) =>
-      new Promise<Server>((resolve, reject) => {
-        const s = serve({ fetch, port, hostname: config.host }, () => resolve(s as Server));
-        s.once('error', reject);
-      });
     if (config.metrics.port !== undefined) {
-      const metricsServer = await listen(
-        createMetricsApp(metrics, config.metrics.token).fetch,
-        config.metrics.port,
-      );
-      cleanups.push(
-        () =>
-          new Promise<void>((resolve) => {
-            metricsServer.close(() => resolve());
-            metricsServer.closeAllConnections();
-          }),
-      );
+      const metricsListener = await listen(createMetricsApp(metrics, config.metrics.token).fetch, {
+        port: config.metrics.port,
+        host: config.host,
+      });
+      cleanups.push(() => metricsListener.close());
     }
-    const server = await listen(app.fetch, config.port);
+    const listener = await listen(app.fetch, { port: config.port, host: config.host });
+    const { server } = listener;
     // Closing the endpoint (devices) comes before saving the documents: pushed last, runs first.
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    cleanups.push(() => listener.close());
     cleanups.push(() => endpoint.close());
     server.on('upgrade', (req, socket, head) => {
       try {
@@ -394,10 +463,9 @@ export async function startServer(
       }
     });
 
-    const { port } = server.address() as AddressInfo;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    const { port, url } = listener;
     if (!ownUrl) {
-      ownUrl = `http://${host}:${port}`;
+      ownUrl = url;
       if (media.kind === 'files' && !config.host.startsWith('127.')) {
         // GraphQL answers use the caller's origin; the finalized event has no caller.
         logger.warn(
@@ -434,10 +502,11 @@ export async function startServer(
         kafka: config.kafkaBrokers
           ? config.kafkaBrokers.join(',')
           : 'none (events wait in the outbox)',
+        ai: ai ? 'embedded' : config.kafkaBrokers ? 'constat ai (separate service)' : 'off',
       },
       'constat server listening',
     );
-    return { url: `http://${host}:${port}`, port, metrics, stop };
+    return { url, port, metrics, stop };
   } catch (err) {
     await stop();
     throw err;

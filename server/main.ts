@@ -2,6 +2,7 @@
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startServer } from './constat-server.js';
+import { stopOnSignals } from './http.js';
 
 export async function main(): Promise<void> {
   const config = loadConfig();
@@ -10,21 +11,5 @@ export async function main(): Promise<void> {
   process.stderr.write(
     `constat listening on ${server.url}  (GraphQL ${server.url}/graphql · sync ${server.url.replace(/^http/, 'ws')}/v1/sync/<sessionId>)\n`,
   );
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(server.stop, logger);
 }

@@ -27,7 +27,12 @@ test('defaults: embedded storage, development secret (asked for), documented lim
   assert.is(config.port, 8080);
   assert.is(config.host, '127.0.0.1', 'development mode listens on loopback');
   assert.is(config.devMode, true);
-  assert.equal(config.aiServices, ['constat-ai']);
+  assert.equal(config.aiServices, [
+    'constat-ai-fraud',
+    'constat-ai-cost',
+    'constat-ai-ocr',
+    'constat-ai-video',
+  ]);
   assert.equal(config.metrics, { port: undefined, token: undefined });
   assert.equal(config.tokens, {
     issuer: undefined,

@@ -175,6 +175,9 @@ test('the documented operations run against the server, in the order an app uses
     const message = `constat-sign:v1:${verified.sessionId}:${s.role}:${verified.contentHash}`;
     assert.ok(verifySignature(s.publicKey, message, s.signature), `signature ${s.role}`);
   }
+  // The AI findings as the constat's insurer reads them (filled in once the AI has run).
+  const findings = (await run(op('Findings'), saa, { id: constatId })).constat;
+  assert.ok(Array.isArray(findings.costEstimates));
   const constatSub = await subscribe(ctx.server.url, tokenA, ops.get(op('ConstatChanged'))!, {
     id: constatId,
   });

@@ -990,12 +990,13 @@ setUp(statements, async (ctx) => {
       topic: 'trust',
       data: {},
     });
+    // A finding drivers may see (fraud scores are for insurers only).
     await insertEvent(ctx.sql, {
       constatId: id,
-      type: 'dz.ai.fraud_scored.v1',
+      type: 'dz.ai.cost_estimated.v1',
       topic: 'ai-results',
-      source: 'fraud-ai',
-      data: { score: 0.2, signals: ['none'] },
+      source: 'constat-ai-cost',
+      data: { estimates: [{ vehicle: 'A', amount: 42_000, currency: 'DZD' }] },
     });
   }
   ctx.bearer = real.tokenA;

@@ -1,3 +1,4 @@
+import type { AiBenchResult } from './ai.js';
 /**
  * The benchmark's results: the figures of each setup and their ratio to the reference server,
  * the targets met or missed, as text for the terminal and as the generated part of
@@ -46,6 +47,8 @@ export interface BenchReport {
     os: string;
     fdLimit: number;
   };
+  /** The AI service (fraud, cost) fed finalized events on Kafka (scripts/bench/ai.ts). */
+  ai?: (AiBenchResult & { loadAverage: number }) | { error: string };
   /** 1-minute load average before and after the run: other work on the machine skews figures. */
   loadAverage: { before: number; after: number };
   config: {
@@ -221,6 +224,18 @@ function mark(met: boolean | undefined): string {
   return met === undefined ? '?' : met ? '✓' : '✗';
 }
 
+function aiText(report: BenchReport): string[] {
+  const ai = report.ai;
+  if (!ai) return [];
+  if ('error' in ai) return ['', `AI service: failed: ${ai.error}`];
+  return [
+    '',
+    `AI service (fraud + cost), ${int(ai.constats)} finalized constats on Kafka, load ${ai.loadAverage.toFixed(1)}: ` +
+      `${fmt(ai.resultsPerSecond)} results/s; finalized → both results p50 ${fmt(ai.latencyMs.p50, 0)} ms, ` +
+      `p99 ${fmt(ai.latencyMs.p99, 0)} ms; ${ai.deadLetters} dead letters`,
+  ];
+}
+
 export function formatText(report: BenchReport): string {
   const ref = report.targets.find((t) => t.id === 'reference');
   const lines = [
@@ -274,6 +289,7 @@ export function formatText(report: BenchReport): string {
   const reports = reportsLines(report);
   if (reports.length > 0)
     lines.push('', 'PDF reports (this server only):', ...reports.map((l) => `  ${l}`));
+  lines.push(...aiText(report));
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);
   for (const t of report.targets) {
@@ -341,6 +357,7 @@ export function markdownBlock(report: BenchReport): string {
       `${c.finalize.kafka ? ', read back from Kafka' : ', no Kafka broker'}.`,
     '',
   );
+  out.push(...aiText(report).slice(1), ...(report.ai ? [''] : []));
   const reports = reportsLines(report);
   if (reports.length > 0) out.push('**PDF reports**', '', ...reports.map((l) => `- ${l}`), '');
   out.push('**Targets**', '');

@@ -17,6 +17,8 @@
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
+ *   --ai-only   only the AI service: results per second and finalized → result latency for
+ *               1,000 constats (50 with --quick); the AI part also runs after the setups
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -31,6 +33,7 @@ import { measureBigDocs } from './bigdoc.js';
 import { measureFanout } from './fanout.js';
 import { measureFinalizations } from './finalize.js';
 import { measureReports } from './reports.js';
+import { measureAi } from './ai.js';
 import { startProfiling } from './inspector.js';
 import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
@@ -57,6 +60,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Only the large-document measurement. */
   bigdoc?: boolean;
+  /** Only the AI service measurement. */
+  aiOnly?: boolean;
   only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
@@ -154,12 +159,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = os.loadavg()[0]!;
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
-  const ids = TARGETS.filter(
-    (id) => (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
-  );
-  const withReports = !opts.bigdoc && (!opts.only || opts.only.includes('reports'));
-  const withMedia = !opts.bigdoc && (!opts.only || opts.only.includes('media'));
-  if (!kafka && !opts.bigdoc && ids.some((id) => id.startsWith('ours'))) {
+  const ids = opts.aiOnly
+    ? []
+    : TARGETS.filter(
+        (id) =>
+          (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
+      );
+  const withReports = !opts.aiOnly && !opts.bigdoc && (!opts.only || opts.only.includes('reports'));
+  const withMedia = !opts.aiOnly && !opts.bigdoc && (!opts.only || opts.only.includes('media'));
+  const withAi = opts.aiOnly || (!opts.only && !opts.bigdoc);
+  if (!kafka && (withAi || (!opts.bigdoc && ids.some((id) => id.startsWith('ours'))))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
       broker = await startBroker();
@@ -173,6 +182,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   cfg.finalize.kafka = kafka;
   const results: TargetResult[] = [];
+  let ai: BenchReport['ai'];
   try {
     for (const id of ids) {
       const result: TargetResult = { id, label: TARGET_LABELS[id] };
@@ -252,6 +262,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         log(`${id}: ${phases.join(', ')}`);
       }
     }
+    if (withAi && kafka) {
+      const constats = opts.quick ? 50 : 1_000;
+      const b4 = bar('AI service', constats);
+      try {
+        ai = {
+          ...(await measureAi({ kafkaBrokers: kafka, constats, progress: b4 })),
+          loadAverage: os.loadavg()[0]!,
+        };
+      } catch (err) {
+        ai = { error: (err as Error).message.split('\n')[0]! };
+        log(`AI: ${(err as Error).stack ?? ai.error}`);
+      } finally {
+        b4.stop();
+      }
+    }
   } finally {
     await broker?.stop({ removeData: true });
   }
@@ -292,6 +317,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     targets: results,
     ...(reports ? { reports } : {}),
     ...(media ? { media } : {}),
+    ...(ai ? { ai } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -305,6 +331,7 @@ async function main(): Promise<void> {
       profile: { type: 'boolean', default: false },
       only: { type: 'string' },
       bigdoc: { type: 'boolean', default: false },
+      'ai-only': { type: 'boolean', default: false },
     },
   });
   if (values.bigdoc && values.write)
@@ -316,6 +343,7 @@ async function main(): Promise<void> {
   }
   const report = await runBench({
     quick: values.quick,
+    aiOnly: values['ai-only'],
     profile: values.profile,
     bigdoc: values.bigdoc,
     ...(only ? { only } : {}),

@@ -10,7 +10,13 @@
  */
 import * as Y from 'yjs';
 import type { JsonObject } from '../../sync/canonical-json.js';
-import { typeText, writeSection, type RootName } from '../../sync/constat-doc.js';
+import {
+  materialise,
+  typeText,
+  writeSection,
+  type ConstatContent,
+  type RootName,
+} from '../../sync/constat-doc.js';
 import { getFormVersion } from '../../sync/form-versions.js';
 import type { Random } from './random.js';
 import type { Role } from './graphql.js';
@@ -142,15 +148,17 @@ function vehicleActions(
   accidentDay: number,
   formVersion: string,
   now: Date,
+  ring?: RingMember,
 ): FillAction[] {
   const root = `vehicle${role}` as const;
   const holder = person(rng);
   const driver = rng.chance(0.8) ? holder : person(rng);
   const [make, model] = rng.pick(VEHICLES);
-  const validFrom = accidentDay - rng.int(10, 300) * DAY;
+  // A ring's policies are taken out just before the staged accident.
+  const validFrom = accidentDay - (ring ? rng.int(1, 10) : rng.int(10, 300)) * DAY;
   const birth = Date.UTC(rng.int(1960, 2003), rng.int(0, 11), rng.int(1, 28));
   const licence = birth + rng.int(18, 30) * 365 * DAY;
-  const ticked = rng.shuffle(boxes(formVersion)).slice(0, rng.int(0, 3));
+  const ticked = ring ? [ring.box] : rng.shuffle(boxes(formVersion)).slice(0, rng.int(0, 3));
   const place = rng.pick(PLACES);
   const actions: FillAction[] = [
     {
@@ -158,7 +166,7 @@ function vehicleActions(
       root,
       what: 'vehicle and insurance pickers',
       plain: {
-        vehicle: { make, model, plate: plate(rng, now), plateCountry: 'DZ' },
+        vehicle: { make, model, plate: ring?.plate ?? plate(rng, now), plateCountry: 'DZ' },
         insurer: {
           company: insurer,
           policyNumber: `${insurer.toUpperCase()}-${rng.int(2020, 2025)}-${rng.int(1000, 999_999)}`,
@@ -166,10 +174,12 @@ function vehicleActions(
           validTo: isoDay(validFrom + 364 * DAY),
           coversOwnDamage: rng.chance(0.4),
         },
-        policyholder: { phone: `0${rng.pick([5, 6, 7])}${rng.int(10_000_000, 99_999_999)}` },
+        policyholder: {
+          phone: ring?.phone ?? `0${rng.pick([5, 6, 7])}${rng.int(10_000_000, 99_999_999)}`,
+        },
         driver: {
           birthDate: isoDay(birth),
-          licenceNumber: String(rng.int(100_000_000, 999_999_999)),
+          licenceNumber: ring?.licence ?? String(rng.int(100_000_000, 999_999_999)),
           licenceCategory: 'B',
           licenceIssuedOn: isoDay(licence),
           // Renewed every ten years: still valid on the day of the accident.
@@ -257,19 +267,51 @@ function strokePoints(rng: Random): number[] {
 }
 
 /**
+ * A small ring of people who stage accidents together, for `--fraud-rate`: suspicious pairs
+ * draw both parties from it, so plates, licences and phone numbers recur and the same two
+ * parties meet again; their policies are days old, they declare late, at night, without a
+ * witness, one of them "parked".
+ */
+interface RingMember {
+  plate: string;
+  licence: string;
+  phone: string;
+  box: string;
+}
+const RING: ReadonlyArray<Omit<RingMember, 'box'>> = [
+  { plate: '31313-112-16', licence: '161616161', phone: '0551313131' },
+  { plate: '42424-113-16', licence: '162626262', phone: '0662424242' },
+  { plate: '53535-114-09', licence: '091919191', phone: '0773535353' },
+];
+/** "Parked" for the party hit, "reversing" for the other (dz form: boxes 8 and 11). */
+const RING_BOXES: Record<string, { A: string; B: string }> = {
+  dz: { A: '11', B: '8' },
+  eu: { A: '14', B: '1' },
+};
+
+/**
  * The whole fill of one pair. A takes the date, time, place and its vehicle; B the witnesses,
  * its vehicle and a correction to the address A typed; both draw on the sketch at once.
  */
 export function pairScript(
   rng: Random,
   knownInsurers: readonly string[],
-  opts: { formVersion?: string; now?: Date } = {},
+  opts: { formVersion?: string; now?: Date; suspicious?: boolean } = {},
 ): PairScript {
   const formVersion = opts.formVersion ?? 'dz';
   const now = opts.now ?? new Date();
-  // A day or more back: never "in the future" wherever the server's day is taken.
+  const suspicious = opts.suspicious === true;
+  // A day or more back: never "in the future" wherever the server's day is taken. A ring
+  // declares past the 7-day deadline.
   const accidentDay =
-    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - rng.int(1, 60) * DAY;
+    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
+    (suspicious ? rng.int(9, 20) : rng.int(1, 60)) * DAY;
+  const ringBoxes = RING_BOXES[formVersion] ?? RING_BOXES.dz!;
+  // Drawn only for a suspicious pair, so honest pairs of a seed stay what they were.
+  const members = suspicious ? rng.shuffle([...RING]) : [];
+  const ring = suspicious
+    ? { A: { ...members[0]!, box: ringBoxes.A }, B: { ...members[1]!, box: ringBoxes.B } }
+    : undefined;
   const insurers = { A: rng.pick(knownInsurers), B: rng.pick(knownInsurers) };
   const place = rng.pick(PLACES);
   const A: FillAction[] = [
@@ -279,7 +321,9 @@ export function pairScript(
       what: 'date, time and place pickers',
       plain: {
         date: isoDay(accidentDay),
-        time: `${two(rng.int(0, 23))}:${two(rng.int(0, 59))}`,
+        time: suspicious
+          ? `${two(rng.pick([22, 23, 0, 1, 2, 3]))}:${two(rng.int(0, 59))}`
+          : `${two(rng.int(0, 23))}:${two(rng.int(0, 59))}`,
         place: {
           country: 'DZ',
           wilaya: place.wilaya,
@@ -289,7 +333,7 @@ export function pairScript(
             accuracyM: rng.int(3, 30),
           },
         },
-        injuries: rng.chance(0.1),
+        injuries: suspicious ? false : rng.chance(0.1),
         otherVehicleDamage: false,
         objectDamage: rng.chance(0.2),
       },
@@ -320,10 +364,10 @@ export function pairScript(
       },
     },
     { kind: 'stroke', id: 'A-stroke-1', points: strokePoints(rng), what: 'a stroke on the sketch' },
-    ...vehicleActions(rng, 'A', insurers.A, accidentDay, formVersion, now),
+    ...vehicleActions(rng, 'A', insurers.A, accidentDay, formVersion, now, ring?.A),
     { kind: 'stroke', id: 'A-stroke-2', points: strokePoints(rng), what: 'another stroke' },
   ];
-  const witnesses = Array.from({ length: rng.int(0, 2) }, () => {
+  const witnesses = Array.from({ length: suspicious ? 0 : rng.int(0, 2) }, () => {
     const w = person(rng);
     return {
       name: `${w.firstName} ${w.lastName}`,
@@ -331,7 +375,7 @@ export function pairScript(
       phone: `0${rng.pick([5, 6, 7])}${rng.int(10_000_000, 99_999_999)}`,
     };
   });
-  const vehicleB = vehicleActions(rng, 'B', insurers.B, accidentDay, formVersion, now);
+  const vehicleB = vehicleActions(rng, 'B', insurers.B, accidentDay, formVersion, now, ring?.B);
   const B: FillAction[] = [
     {
       kind: 'set',
@@ -475,4 +519,20 @@ export async function growSketch(
     await pause();
   }
   return size;
+}
+
+/**
+ * The content a pair would sign, without phones: the pair script's actions applied to one
+ * document at once (what the AI benchmark feeds the AI service).
+ */
+export async function pairContent(
+  rng: Random,
+  knownInsurers: readonly string[],
+  opts: { suspicious?: boolean; now?: Date } = {},
+): Promise<{ content: ConstatContent; insurers: { A: string; B: string } }> {
+  const script = pairScript(rng, knownInsurers, opts);
+  const doc = new Y.Doc();
+  const none = async () => {};
+  for (const action of [...script.A, ...script.B]) await runAction(doc, action, none);
+  return { content: materialise(doc), insurers: script.insurers };
 }

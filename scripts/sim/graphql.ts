@@ -25,7 +25,12 @@ export function developmentSecret(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 /** A token for the simulated phone; `iss` / `aud` as the server expects them when set. */
-export function mintToken(secret: string, userId: string, deviceId: string): Promise<string> {
+export function mintToken(
+  secret: string,
+  userId: string,
+  deviceId: string,
+  extra: { roles?: string[] } = {},
+): Promise<string> {
   return mintDevelopmentToken({
     secret,
     userId,
@@ -33,6 +38,7 @@ export function mintToken(secret: string, userId: string, deviceId: string): Pro
     expiresIn: '2h',
     issuer: process.env.AUTH_JWT_ISSUER,
     audience: process.env.AUTH_JWT_AUDIENCE,
+    ...extra,
   });
 }
 

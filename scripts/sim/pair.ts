@@ -54,6 +54,8 @@ export interface PairOptions {
   insurers: readonly string[];
   offline: boolean;
   tamper: boolean;
+  /** Fill the form as a fraud ring would (`--fraud-rate`; sim/content.ts). */
+  suspicious?: boolean;
   /** Updates per second each phone sends while filling (typing speed). */
   updatesPerSecond: number;
   kafka: KafkaWatch | undefined;
@@ -76,6 +78,8 @@ export interface PairResult {
   index: number;
   sessionId?: string;
   constatId?: string;
+  /** Filled as a fraud ring would. */
+  suspicious: boolean;
   failure?: { step: string; reason: string };
   /** ms from `open` until both phones were told `finalized`. */
   sessionMs?: number;
@@ -109,6 +113,7 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
   const tag = `${opts.index}-${randomBytes(3).toString('hex')}`;
   const result: PairResult = {
     index: opts.index,
+    suspicious: opts.suspicious === true,
     updates: 0,
     offline: { dropped: 0, reconnected: 0 },
     transientCloses: 0,
@@ -171,7 +176,9 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
 
     // 4. Fill, both at once.
     step = 'fill';
-    const script = pairScript(rng.fork('content'), opts.insurers);
+    const script = pairScript(rng.fork('content'), opts.insurers, {
+      suspicious: opts.suspicious === true,
+    });
     say(
       `they fill the form at the same time: A the accident and vehicle A (insurer ${script.insurers.A}),` +
         ` B vehicle B (insurer ${script.insurers.B}) and the witnesses; both draw on the sketch`,

@@ -21,6 +21,13 @@ import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
 import type { ConstatContent } from '../../sync/constat-doc.js';
 import type { AttachmentView } from '../../media/attachment-service.js';
+import {
+  COST_ESTIMATED,
+  FRAUD_SCORED,
+  costEstimates,
+  fraudAssessment,
+  insurerOf,
+} from './ai-findings.js';
 import { changeStream } from './change-stream.js';
 
 interface SessionView {
@@ -432,7 +439,19 @@ export const resolvers = {
       });
     },
     aiFindings: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
-      (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type.startsWith('dz.ai.')),
+      (await ctx.loaders.timeline.load(c.id)).filter(
+        (e) => e.type.startsWith('dz.ai.') && (e.type !== FRAUD_SCORED || insurerOf(c, ctx)),
+      ),
+    fraudAssessment: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      // Drivers never see fraud scores: only staff of one of the constat's insurers.
+      if (!insurerOf(c, ctx)) return null;
+      const scored = (await ctx.loaders.timeline.load(c.id)).filter((e) => e.type === FRAUD_SCORED);
+      return fraudAssessment(scored.at(-1));
+    },
+    costEstimates: async (c: VisibleConstat, _: unknown, ctx: GraphQLContext) => {
+      const events = await ctx.loaders.timeline.load(c.id);
+      return costEstimates(events.filter((e) => e.type === COST_ESTIMATED).at(-1));
+    },
     attachments: (c: VisibleConstat, _: unknown, ctx: GraphQLContext) =>
       ctx.services.attachments.forConstat(c.sessionId, c.content as ConstatContent),
     pdf: (c: VisibleConstat, args: { version?: number | null }, ctx: GraphQLContext) =>
@@ -467,6 +486,10 @@ export const resolvers = {
 
   FieldLabel: {
     label: (f: { labels: Label }, args: { lang: string }) => labelIn(f.labels, args.lang),
+  },
+
+  FraudSignal: {
+    values: (s: { values?: unknown }) => JSON.stringify(s.values ?? {}),
   },
 
   TimelineEvent: {

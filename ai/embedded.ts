@@ -1,0 +1,47 @@
+/**
+ * The AI service inside `constat serve` when no broker is configured: the same core and
+ * pipeline, fed from core's outbox and delivering into core's timeline through the functions
+ * core passes in. Nothing here knows core's internals.
+ */
+import type postgres from 'postgres';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { EmbeddedRunner, type FinalizedFeed } from './embedded-runner.js';
+import type { AiSinks } from './deliver.js';
+import { createAiCore, type AiSettings } from './service.js';
+
+export interface EmbeddedAi {
+  wake(): void;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedAi(opts: {
+  sql: postgres.Sql;
+  settings: AiSettings;
+  feed: FinalizedFeed;
+  results: AiSinks['results'];
+  logger: Logger;
+  registry?: Registry;
+  pollMs: number;
+}): Promise<EmbeddedAi> {
+  const core = await createAiCore(opts.sql, opts.settings, opts.logger, opts.registry);
+  const runner = new EmbeddedRunner({
+    feed: opts.feed,
+    sinks: { results: opts.results },
+    pipeline: core.pipeline,
+    store: core.store,
+    metrics: core.metrics,
+    logger: opts.logger,
+    pollMs: opts.pollMs,
+  });
+  runner.start();
+  return {
+    wake: () => runner.wake(),
+    ready: () => core.store.ping(),
+    async close() {
+      await runner.close();
+      await core.close();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The AI service's parts, assembled once: its store (migrated), the functions with their data
+ * (rule set, optional trained model, cost tables), the pipeline, metrics and the retention
+ * sweep. Both transports (Kafka in `constat ai`, the embedded outbox feed in `constat serve`)
+ * run on what this returns.
+ */
+import type postgres from 'postgres';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createEventValidator } from '../integrations/event-validator.js';
+import { loadCostTables } from './cost/tables.js';
+import { costFunction, fraudFunction } from './functions.js';
+import { loadModel, loadRuleSet } from './fraud/rules.js';
+import { AiMetrics } from './metrics.js';
+import { AiPipeline } from './pipeline.js';
+import { createAiStore, migrateAiStore, type AiStore } from './store.js';
+
+export interface AiSettings {
+  /** Fraud rule set file; the shipped expert priors when absent. */
+  rulesFile?: string;
+  /** A model written by `constat ai train`; the rule set's weights when absent. */
+  modelFile?: string;
+  retentionDays: number;
+}
+
+export interface AiCore {
+  pipeline: AiPipeline;
+  store: AiStore;
+  metrics: AiMetrics;
+  /** The rule set and model in use, for logs and /readyz. */
+  describe: { ruleSet: string; model: string; costTables: string[] };
+  close(): Promise<void>;
+}
+
+const PRUNE_EVERY_MS = 3600_000;
+
+export async function createAiCore(
+  sql: postgres.Sql,
+  settings: AiSettings,
+  logger: Logger,
+  registry?: Registry,
+): Promise<AiCore> {
+  // Data files first: a bad edit fails the start, naming the file.
+  const rules = loadRuleSet(settings.rulesFile);
+  const model = settings.modelFile ? loadModel(settings.modelFile) : undefined;
+  const tables = loadCostTables();
+  await migrateAiStore(sql, logger);
+  const store = createAiStore(sql);
+  const metrics = new AiMetrics(registry);
+  const pipeline = new AiPipeline({
+    functions: [costFunction(tables), fraudFunction(rules, model)],
+    store,
+    validator: createEventValidator(),
+    metrics,
+    logger,
+  });
+  const prune = () =>
+    store
+      .prune(settings.retentionDays)
+      .then((n) => n > 0 && logger.info({ rows: n }, 'AI feature store: forgot expired rows'))
+      .catch((err: unknown) => logger.warn({ err }, 'AI feature store retention sweep failed'));
+  await prune();
+  const timer = setInterval(() => void prune(), PRUNE_EVERY_MS);
+  timer.unref();
+  const describe = {
+    ruleSet: rules.id,
+    model: model?.id ?? rules.id,
+    costTables: [tables.segments.version, tables.parts.version, tables.rates.version],
+  };
+  logger.info(describe, 'AI functions ready');
+  return {
+    pipeline,
+    store,
+    metrics,
+    describe,
+    async close() {
+      clearInterval(timer);
+    },
+  };
+}
