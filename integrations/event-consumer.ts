@@ -23,6 +23,8 @@ export type Disposition =
 
 export interface EventConsumerOptions {
   consumer: Consumer;
+  /** The consumer group: named on each dead letter, since several groups may read one topic. */
+  group: string;
   producer: () => Promise<Producer>;
   topics: string[];
   validator: EventValidator;
@@ -192,6 +194,7 @@ export class EventConsumer {
       message,
       reason,
       error,
+      headers: { 'dlq-consumer-group': this.#opts.group },
     });
     this.#opts.onDeadLetter?.(reason);
   }

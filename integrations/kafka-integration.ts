@@ -108,6 +108,7 @@ export class KafkaIntegration {
     return this.#retry('starting the consumer', async () => {
       const consumer = new EventConsumer({
         consumer: this.#client.consumer(this.#opts.settings.consumerGroup),
+        group: this.#opts.settings.consumerGroup,
         producer: () => this.#client.producer(),
         topics: this.#topics().consumed,
         validator: createEventValidator(),

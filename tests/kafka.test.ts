@@ -49,6 +49,14 @@ const addFormats = addFormatsModule.default as unknown as (ajv: Ajv) => Ajv;
 
 const FINALIZED = 'dz.constat.finalized.v1';
 const INSURER_TOPICS = ['saa', 'trust'];
+/**
+ * This suite's server's consumer group: other suites' servers read the same insurer topics on
+ * the same broker, and dead-letter what they cannot use too; only this group's count here.
+ */
+const GROUP = `constat-test-kafka-${randomUUID().slice(0, 8)}`;
+const mine = (m: { headers: Record<string, string | undefined> }) =>
+  m.headers['dlq-consumer-group'] === GROUP;
+
 const READ_TOPICS = ['saa', 'trust', 'constats', 'saa.dlq', 'trust.dlq', 'ai-results.dlq'];
 const SERVER_TOPICS = [
   'saa',
@@ -117,7 +125,7 @@ setUp(test, async (ctx) => {
     database: 'postgres',
     hub: 'redis',
     kafka: true,
-    env: { COMPANY_REFRESH_MS: '500', AI_SERVICES: 'ai-fraud,ai-ocr' },
+    env: { COMPANY_REFRESH_MS: '500', AI_SERVICES: 'ai-fraud,ai-ocr', KAFKA_CONSUMER_GROUP: GROUP },
   });
   ctx.sql = postgres(ctx.server.databaseUrl!, { max: 3, onnotice: () => {} });
   ctx.kafka = testKafka();
@@ -322,7 +330,7 @@ test('an insurer’s dz.claim.opened.v1 on its topic reaches the timeline; deliv
   `) as unknown as [{ n: number }];
   assert.is(n, 1, 'one claim.opened with that claim number on the timeline');
   assert.is(
-    ctx.reader.on('saa.dlq', (m) => m.json?.id === opened.id).length,
+    ctx.reader.on('saa.dlq', (m) => mine(m) && m.json?.id === opened.id).length,
     0,
     'a duplicate is not a dead letter',
   );
@@ -377,20 +385,22 @@ test('unusable messages go to <topic>.dlq with dlq-reason and dlq-error; the nex
 
     const dlq = `${c.topic}.dlq`;
     await ctx.reader.waitFor(
-      () => ctx.reader.on(dlq, (m) => m.value?.toString('utf8') === c.value).length > 0,
+      () => ctx.reader.on(dlq, (m) => mine(m) && m.value?.toString('utf8') === c.value).length > 0,
       30_000,
       `${c.reason} message on ${c.topic} never reached ${dlq}`,
     );
-    const [dead] = ctx.reader.on(dlq, (m) => m.value?.toString('utf8') === c.value);
+    const [dead] = ctx.reader.on(dlq, (m) => mine(m) && m.value?.toString('utf8') === c.value);
     assert.is(dead!.headers['dlq-reason'], c.reason, `${c.reason}: dlq-reason`);
     assert.ok((dead!.headers['dlq-error'] ?? '').length > 0, `${c.reason}: dlq-error is set`);
     assert.is(dead!.key, c.key, `${c.reason}: the key is kept`);
+    assert.is(dead!.headers['dlq-consumer-group'], GROUP, `${c.reason}: names the group`);
     const row = await storedEvent(ctx, good.id);
     assert.is(row.topic, c.topic, `${c.reason}: the message after it was processed`);
   }
   await sleep(500);
   assert.is(
-    ctx.reader.on('saa.dlq', (m) => m.value?.toString('utf8') === cases[1]!.value).length,
+    ctx.reader.on('saa.dlq', (m) => mine(m) && m.value?.toString('utf8') === cases[1]!.value)
+      .length,
     1,
     'dead-lettered once',
   );
