@@ -22,6 +22,9 @@ import {
   type KafkaSuiteContext,
 } from './support/kafka.js';
 import { setUp } from './support/suite.js';
+
+/** This suite's server's consumer group: other suites' servers read the same insurer topics. */
+const GROUP = `constat-test-claims-${randomUUID().slice(0, 8)}`;
 import { authorizeEvent } from '../integrations/event-authorization.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -72,7 +75,7 @@ setUp(test, async (ctx) => {
     database: 'postgres',
     hub: 'memory',
     kafka: true,
-    env: { AI_SERVICES: 'fraud-ai' },
+    env: { AI_SERVICES: 'fraud-ai', KAFKA_CONSUMER_GROUP: GROUP },
   });
   ctx.sql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
   ctx.kafka = testKafka();
@@ -112,7 +115,11 @@ function stored(ctx: Ctx, eventId: string, count = 1): Promise<Row[]> {
 
 /** Waits for `value` on `dlq` and returns its reason header. */
 async function deadLetterReason(ctx: Ctx, dlq: string, value: string): Promise<string> {
-  const match = () => ctx.reader.on(dlq, (m) => m.value?.toString('utf8') === value);
+  const match = () =>
+    ctx.reader.on(
+      dlq,
+      (m) => m.headers['dlq-consumer-group'] === GROUP && m.value?.toString('utf8') === value,
+    );
   await ctx.reader.waitFor(() => match().length > 0, 30_000, `nothing reached ${dlq}`);
   return match()[0]!.headers['dlq-reason'] ?? '';
 }
