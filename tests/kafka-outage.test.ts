@@ -54,6 +54,8 @@ async function outboxOf(ctx: Ctx, constatIds: string[]): Promise<OutboxRow[]> {
   return ctx.sql<OutboxRow[]>`
     select message_key, topic, sent_at, attempts, last_error from outbox
     where message_key in ${ctx.sql(constatIds)}
+      -- The report's document_ready (rendered whenever the browser gets to it) has rows too.
+      and payload->>'type' = 'dz.constat.finalized.v1'
     order by message_key, topic
   `;
 }
