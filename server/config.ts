@@ -361,11 +361,16 @@ function aiSettings(env: Env): AiConfig {
  */
 export function loadAiServiceConfig(
   env: Env = process.env,
-): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel' | 'kafkaBrokers' | 'kafka' | 'ai' | 'host'> {
+): Pick<
+  Config,
+  'databaseUrl' | 'dataDir' | 'logLevel' | 'kafkaBrokers' | 'kafka' | 'ai' | 'host' | 'media'
+> {
   return {
     ...loadStorageConfig(env),
     ...loadKafkaConfig(env),
     ai: aiSettings(env),
+    // The same store as core: the AI service reads the photos and stores what it makes.
+    media: media(env),
     host: env.HOST || '0.0.0.0',
   };
 }
