@@ -14,7 +14,7 @@ import { scoreFraud } from '../ai/fraud/scorer.js';
 import { loadRuleSet } from '../ai/fraud/rules.js';
 import { viewOf } from '../ai/constat-view.js';
 import { finalizedData } from './fixtures/finalized.js';
-import type { VehicleSection } from '../sync/constat-doc.js';
+import type { VehicleSection } from '../constat/constat-doc.js';
 
 const test = suite('ai ocr: extraction and matching');
 

@@ -5,7 +5,7 @@
  * the document. Identifiers (numbers, plates, dates, the insurer) must be equal once
  * normalised; names, make and model are allowed the odd OCR slip.
  */
-import type { VehicleSection } from '../../sync/constat-doc.js';
+import type { VehicleSection } from '../../constat/constat-doc.js';
 import { normaliseText } from '../text.js';
 import { cleanText, type PaperKind, type ReadFields } from './extract.js';
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { VehicleSection } from '../../sync/constat-doc.js';
+import type { VehicleSection } from '../../constat/constat-doc.js';
 import { MediaRefused, type AiMedia, type EventAttachmentRef } from '../media.js';
 import { openEngine, OcrEngineError, type EngineSettings, type OcrEngine } from './engine.js';
 import { extractFields, type PaperKind, type ReadFields } from './extract.js';
