@@ -278,6 +278,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const cfg = config(opts.quick);
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
+  // Read now: the servers run the files as they are at the start.
+  const commit = commitHash(ROOT);
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids = opts.aiOnly
@@ -379,7 +381,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     targets: results,
     rounds,
     maxLoad,
-    commit: commitHash(ROOT),
+    commit,
     ...(reports ? { reports } : {}),
     ...(media ? { media } : {}),
     ...(ai ? { ai } : {}),
