@@ -18,7 +18,7 @@ export interface Config {
   devMode: boolean;
   /** Absent: embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
-  /** Absent: in-process hub and session store (single instance). */
+  /** Absent: the in-process hub (one instance; sessions are in the database either way). */
   redisUrl: string | undefined;
   /** Prefix of every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
