@@ -19,7 +19,7 @@ import {
   type LoopReading,
 } from '../scripts/bench/probe.js';
 import { heapDiff } from '../scripts/bench/heap-diff.js';
-import { waitFor } from '../scripts/sim/device.js';
+import { waitFor } from '../client/device.js';
 
 // On each line of stdin: block the loop for 80 ms, collect, and say so once the collector's
 // entry had time to reach the observer.
