@@ -1,18 +1,26 @@
 /**
  * The reference app in a real browser: two headless Chromium pages, each with storage of its
  * own (two phones), 360 px wide, against a real server (PostgreSQL, Redis hub) in development
- * mode. One scenario, step by step: A signs in and opens a constat; B joins by the code and
- * works in Arabic; both fill their parts and see each other's edits; both sketch; a photo is
- * attached; a write into A's column forced from B's page is refused visibly; A goes offline,
- * edits, comes back and both converge; both sign; both see the constat finalized and it is
- * listed in history. Each step leaves a screenshot in .cache/screenshots/web-app/.
+ * mode. One scenario, step by step: A signs in and opens a constat; B joins by a picture of
+ * A's QR code (the scanner's decoder on an image: a headless browser has no camera) and works
+ * in Arabic; both fill their parts and see each other's edits; both sketch; a photo is
+ * attached; a write into A's column forced from B's page is refused visibly; A loses the
+ * network, edits, reloads the page with the network still down (the service worker starts the
+ * app, IndexedDB gives back the edits), comes back and both converge; both sign; both see the
+ * constat finalized and the PDF link (announced by the subscription); it is listed in history.
+ * Each step leaves a screenshot in .cache/screenshots/web-app/.
+ *
+ * A reaches the server through a TCP gate the test can shut: the browser's offline switch
+ * does not cover a service worker's own requests, the shut gate does, as a lost network would.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import { startTestServer, gql, type TestServer } from './support/server.js';
+import { tcpGate, type TcpGate } from './support/tcp-gate.js';
 import {
   COLUMN_A,
   COLUMN_B,
@@ -20,7 +28,6 @@ import {
   fill,
   fillAccident,
   fillColumn,
-  joinConstat,
   launchBrowser,
   openConstat,
   screenshots,
@@ -32,6 +39,9 @@ import {
 } from './support/browser.js';
 
 let server: TestServer;
+let gate: TcpGate;
+/** Where A reaches the server: through the gate. */
+let aUrl = '';
 let chromium: TestBrowser;
 let a: Page;
 let b: Page;
@@ -43,6 +53,8 @@ setUp(test, async () => {
   screenshot = await screenshots('web-app');
   // Development mode (CONSTAT_DEV, the built-in secret): the app signs in with development tokens.
   server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
+  gate = await tcpGate({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+  aUrl = `http://127.0.0.1:${gate.port}`;
   chromium = await launchBrowser();
   a = await chromium.phone();
   b = await chromium.phone();
@@ -50,11 +62,12 @@ setUp(test, async () => {
 
 test.after(async () => {
   await chromium?.close();
+  await gate?.close();
   await server?.stop();
 });
 
 test('A signs in, opens a constat and shows the join code and QR code', async () => {
-  await signIn(a, server.url, 'Amina Benali');
+  await signIn(a, aUrl, 'Amina Benali');
   joinCode = await openConstat(a);
   assert.match(joinCode, /^\d{6}$/);
   await a.waitForFunction(() =>
@@ -63,11 +76,25 @@ test('A signs in, opens a constat and shows the join code and QR code', async ()
   await screenshot(a, 'a-opened-code-and-qr', 'body');
 });
 
-test('B switches to Arabic, joins by the code, and both see each other present', async () => {
+test('B switches to Arabic, joins by a picture of the QR code, and both see each other present', async () => {
   await signIn(b, server.url, 'Karim Haddad');
   await b.click('#lang');
   assert.is(await b.$eval('html', (el) => el.getAttribute('dir')), 'rtl');
-  await joinConstat(b, joinCode);
+  // The QR code on A's screen, as a picture B picks: the camera scanner's decoder reads it.
+  const qr = await a.$eval('#join-qr', (el) => (el as HTMLImageElement).src);
+  const picture = path.join(chromium.profile, 'join-qr.png');
+  await writeFile(picture, Buffer.from(qr.slice(qr.indexOf(',') + 1), 'base64'));
+  // First a picture with no QR code in it: refused with a message, nothing joined.
+  const noQr = path.join(chromium.profile, 'no-qr.png');
+  await b.screenshot({
+    path: noQr as `${string}.png`,
+    clip: { x: 0, y: 0, width: 120, height: 60 },
+  });
+  await ((await b.$('#scan-file')) as ElementHandle<HTMLInputElement>).uploadFile(noQr);
+  await b.waitForFunction(() => !!document.querySelector('#join-error')?.textContent);
+  assert.is(await b.$eval('#join-code', (el) => (el as HTMLInputElement).value), '');
+  await ((await b.$('#scan-file')) as ElementHandle<HTMLInputElement>).uploadFile(picture);
+  await b.waitForSelector('[data-presence="A"][data-here="true"]');
   await a.waitForSelector('[data-presence="B"][data-here="true"]');
   // B's own column is editable, A's is read-only on B's page.
   assert.is(
@@ -238,18 +265,34 @@ test("a write into A's column forced from B's page is refused visibly, and B rec
   assert.not.ok(await b.$('#banner-closed'));
 });
 
-test('A goes offline, edits, comes back: both converge', async () => {
+test('A loses the network, edits, reloads the page offline, comes back: both converge', async () => {
+  // The app shell is in the service worker's cache before the network goes.
+  await a.waitForSelector('html[data-offline-ready="true"]');
+  gate.shut();
   await a.setOfflineMode(true);
   await a.waitForSelector('#banner-offline');
   await fill(a, 'vehicleA.remarks', 'Le véhicule B a changé de file');
   await fill(a, 'accident.place.address', ', angle rue Larbi Ben Mhidi');
   await fill(b, 'vehicleB.remarks', 'ما كنتش نشوف');
   await screenshot(a, 'a-offline-editing', 'body');
+  const addressTyped = await a.$eval(
+    '[data-path="accident.place.address"]',
+    (el) => (el as HTMLInputElement).value,
+  );
+  // The page is reloaded with the network down: the app starts from the service worker's
+  // cache and the document from IndexedDB, with A's offline edits in it.
+  await a.reload();
+  await a.waitForSelector('#banner-offline');
+  await waitValue(a, 'vehicleA.remarks', 'Le véhicule B a changé de file');
+  await waitValue(a, 'accident.place.address', addressTyped);
+  await waitValue(a, 'vehicleA.policyholder.lastName', 'Benali');
+  await screenshot(a, 'a-reloaded-offline', 'body');
   // Nothing of A's offline edits reached B.
   assert.is(
     await b.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).value),
     '',
   );
+  gate.open();
   await a.setOfflineMode(false);
   await a.waitForFunction(
     () =>
@@ -293,8 +336,11 @@ test('both sign; both see the constat finalized with the same id', async () => {
 });
 
 test('the constat is listed in history on both phones and opens with its status', async () => {
-  for (const page of [a, b]) {
-    await page.goto(`${server.url}/app/#/`);
+  for (const [page, url] of [
+    [a, aUrl],
+    [b, server.url],
+  ] as const) {
+    await page.goto(`${url}/app/#/`);
     await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
   }
   await a.click(`#history li[data-constat="${constatId}"] button`);
