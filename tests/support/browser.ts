@@ -1,6 +1,7 @@
 /**
  * Phones in a real browser for the reference app's tests: headless Chromium (Debian's, found by
- * `chromiumPath()`), each phone a browser context with storage of its own,
+ * `chromiumPath()`, over the DevTools protocol) or Firefox ESR (Debian's, over WebDriver BiDi),
+ * each phone a browser context with storage of its own,
  * 360 × 740 with touch; helpers that act as a person would (type into the field at a document
  * path, choose, wait for a value) and save screenshots of each step.
  */
@@ -8,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { chromiumPath } from '../../scripts/system-packages.js';
+import { chromiumPath, firefoxPath } from '../../scripts/system-packages.js';
 
 export const STEP_TIMEOUT = 20_000;
 
@@ -32,22 +33,25 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-export async function launchBrowser(): Promise<TestBrowser> {
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Chromium is missing: the test runner installs it');
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'constat-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    userDataDir: profile,
-    args: CHROMIUM_FLAGS,
-  });
+export type Engine = 'chromium' | 'firefox';
+
+export async function launchBrowser(engine: Engine = 'chromium'): Promise<TestBrowser> {
+  const executablePath = engine === 'firefox' ? firefoxPath() : chromiumPath();
+  if (!executablePath) throw new Error(`${engine} is missing: the test runner installs it`);
+  const profile = await mkdtemp(path.join(os.tmpdir(), `constat-${engine}-`));
+  const browser = await puppeteer.launch(
+    engine === 'firefox'
+      ? { browser: 'firefox', executablePath, headless: true, userDataDir: profile }
+      : { executablePath, headless: true, userDataDir: profile, args: CHROMIUM_FLAGS },
+  );
   return {
     browser,
     profile,
     async phone() {
       const context = await browser.createBrowserContext();
-      const page = await context.newPage();
+      // Firefox runs input actions on animation frames, which a background tab does not get:
+      // each phone has a window of its own there, so both are in the foreground.
+      const page = await context.newPage(engine === 'firefox' ? { type: 'window' } : undefined);
       await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, hasTouch: true });
       page.setDefaultTimeout(STEP_TIMEOUT);
       page.on('pageerror', (err) => console.error(`[page error] ${String(err)}`));

@@ -39,7 +39,9 @@ applyDirection();
 const langButton = document.getElementById('lang')!;
 const title = document.getElementById('title')!;
 const paintChrome = () => {
+  // The button names the other language, in that language (its accessible name is its text).
   langButton.textContent = currentLang() === 'ar' ? 'Français' : 'عربي';
+  langButton.lang = currentLang() === 'ar' ? 'fr' : 'ar';
   title.textContent = t('title');
   document.title = t('title');
 };

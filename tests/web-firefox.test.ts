@@ -1,0 +1,150 @@
+/**
+ * The reference app in a second engine: two headless Firefox ESR pages (Debian's
+ * `firefox-esr`, driven by puppeteer-core over WebDriver BiDi), each a user context with
+ * storage of its own, 360 px wide, against a real server in development mode. The path a
+ * constat takes, in Firefox: A opens, B types the code and joins, both fill (B in Arabic),
+ * vehicle A is placed and moved from the keyboard, both sign with their WebCrypto Ed25519 keys,
+ * both see it finalized with the same constat id, it is listed in history. The Chromium suite
+ * (web-app.test.ts) covers the rest of the flow; this one proves the app is not Chromium-only.
+ * Screenshots of each step are in .cache/screenshots/web-firefox/.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Page } from 'puppeteer-core';
+import { setUp } from './support/suite.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import {
+  COLUMN_A,
+  COLUMN_B,
+  choose,
+  fill,
+  fillAccident,
+  fillColumn,
+  joinConstat,
+  launchBrowser,
+  openConstat,
+  screenshots,
+  sign,
+  signIn,
+  tickBox,
+  waitValue,
+  type TestBrowser,
+} from './support/browser.js';
+
+let server: TestServer;
+let firefox: TestBrowser;
+let a: Page;
+let b: Page;
+let joinCode = '';
+let constatId = '';
+let screenshot: Awaited<ReturnType<typeof screenshots>>;
+
+setUp(test, async () => {
+  screenshot = await screenshots('web-firefox');
+  server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
+  firefox = await launchBrowser('firefox');
+  a = await firefox.phone();
+  b = await firefox.phone();
+});
+
+test.after(async () => {
+  await firefox?.close();
+  await server?.stop();
+});
+
+test('Firefox: A opens a constat, B types the code in Arabic and joins', async () => {
+  assert.match(await firefox.browser.version(), /firefox/i);
+  await signIn(a, server.url, 'Amina Benali');
+  joinCode = await openConstat(a);
+  assert.match(joinCode, /^\d{6}$/);
+  await a.waitForFunction(() =>
+    (document.querySelector('#join-qr') as HTMLImageElement)?.src.startsWith('data:image/png'),
+  );
+  await signIn(b, server.url, 'Karim Haddad');
+  await b.click('#lang');
+  assert.is(await b.$eval('html', (el) => el.getAttribute('dir')), 'rtl');
+  await joinConstat(b, joinCode);
+  await a.waitForSelector('[data-presence="B"][data-here="true"]');
+  await screenshot(a, 'a-opened', 'body');
+  await screenshot(b, 'b-joined-arabic', 'body');
+});
+
+test('Firefox: both fill their parts and see each other’s edits', async () => {
+  await fillAccident(a);
+  await waitValue(b, 'accident.place.address', 'Rue Didouche Mourad');
+  await fillColumn(a, 'vehicleA', COLUMN_A);
+  await fill(a, 'vehicleA.vehicle.plate', '12345 115 16');
+  await waitValue(a, 'vehicleA.vehicle.plate', '12345-115-16');
+  await choose(a, 'vehicleA.insurer.company', 'saa');
+  await tickBox(a, 'vehicleA', 1);
+
+  await fillColumn(b, 'vehicleB', COLUMN_B);
+  await fill(b, 'vehicleB.vehicle.plate', '98765-219-31');
+  assert.is(await b.$eval('#f-vehicleB-vehicle-plate-check', (el) => el.className), 'ok');
+  await choose(b, 'vehicleB.insurer.company', 'trust');
+  await fill(b, 'vehicleB.insurer.policyNumber', 'TR-77');
+  await tickBox(b, 'vehicleB', 14);
+
+  await waitValue(b, 'vehicleA.vehicle.plate', '12345-115-16');
+  await waitValue(a, 'vehicleB.policyholder.lastName', 'حداد');
+  await waitValue(a, 'vehicleB.insurer.policyNumber', 'TR-77');
+  await screenshot(a, 'a-filled', '#f-vehicleA-vehicle-make');
+  await screenshot(b, 'b-filled-arabic', '#f-vehicleB-vehicle-make');
+});
+
+test('Firefox: vehicle A placed and moved from the keyboard, seen on the other phone', async () => {
+  // Keys go to the window that has the focus, as on a desktop.
+  await a.bringToFront();
+  await a.focus('[data-tool="vehicleA"]');
+  await a.keyboard.press('Enter');
+  await a.waitForFunction(
+    () =>
+      (document.querySelector('#sketch-canvas') as HTMLElement).dataset.selected ===
+      'vehicleA x 500 · y 300 · 0°',
+    { polling: 100 },
+  );
+  await a.keyboard.press('ArrowLeft');
+  await a.keyboard.press('r');
+  await a.waitForFunction(
+    () =>
+      (document.querySelector('#sketch-canvas') as HTMLElement).dataset.selected ===
+      'vehicleA x 490 · y 300 · 15°',
+    { polling: 100 },
+  );
+  await b.waitForFunction(
+    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '1',
+    { polling: 100 },
+  );
+  await screenshot(b, 'b-sketch', '#sketch');
+});
+
+test('Firefox: both sign; both see the constat finalized with the same id', async () => {
+  for (const page of [a, b]) {
+    await page.waitForFunction(
+      () => /^[0-9a-f]{64}$/.test(document.querySelector('#content-hash')?.textContent ?? ''),
+      { polling: 100 },
+    );
+    await sign(page);
+  }
+  await a.waitForSelector('#constat-id');
+  await b.waitForSelector('#constat-id');
+  constatId = await a.$eval('#constat-id', (el) => el.textContent ?? '');
+  assert.is(await b.$eval('#constat-id', (el) => el.textContent ?? ''), constatId);
+  assert.match(constatId, /\S{8,}/);
+  await screenshot(a, 'a-finalized', 'body');
+  await screenshot(b, 'b-finalized', 'body');
+});
+
+test('Firefox: the constat is listed in history and opens with its status', async () => {
+  for (const page of [a, b]) {
+    await page.goto(`${server.url}/app/#/`);
+    await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
+  }
+  await b.click(`#history li[data-constat="${constatId}"] button`);
+  await b.waitForSelector('#detail-status');
+  assert.is(await b.$eval('#detail-id', (el) => el.textContent), constatId);
+  assert.is(await b.$eval('#detail-status', (el) => el.textContent), 'FINALIZED');
+  await screenshot(b, 'b-history-detail', 'body');
+});
+
+test.run();
