@@ -25,6 +25,8 @@ import {
   openConstat,
   screenshots,
   signIn,
+  waitElements,
+  waitSelected,
   type TestBrowser,
 } from './support/browser.js';
 
@@ -119,24 +121,6 @@ async function checkScreen(page: Page, what: string): Promise<void> {
 const selected = (page: Page) =>
   page.$eval('#sketch-canvas', (el) => (el as HTMLElement).dataset.selected ?? '');
 
-async function waitSelected(page: Page, pattern: RegExp): Promise<void> {
-  await page.waitForFunction(
-    (source) =>
-      new RegExp(source).test(
-        (document.querySelector('#sketch-canvas') as HTMLElement | null)?.dataset.selected ?? '',
-      ),
-    { polling: 100 },
-    pattern.source,
-  );
-}
-
-const elementCount = (page: Page, n: number) =>
-  page.waitForFunction(
-    (count) => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === count,
-    { polling: 100 },
-    String(n),
-  );
-
 test('sign-in and home screens: named inputs, large targets, French and Arabic', async () => {
   await a.goto(`${server.url}/app/`);
   await a.waitForSelector('#name');
@@ -166,7 +150,7 @@ test('the constat screen: every input named, every target large, in both languag
 
 test('the sketch without a pointer: place, move, rotate, choose and remove from the keyboard', async () => {
   await a.waitForSelector('#sketch-canvas');
-  await elementCount(a, 0);
+  await waitElements(a, 0);
   // The toolbar button, activated from the keyboard, places vehicle A in the centre.
   await a.focus('[data-tool="vehicleA"]');
   await a.keyboard.press('Enter');
@@ -188,7 +172,7 @@ test('the sketch without a pointer: place, move, rotate, choose and remove from 
     ),
   );
   // The other phone has it, where the keyboard put it.
-  await elementCount(b, 1);
+  await waitElements(b, 1);
   await screenshot(a, 'keyboard-vehicle-a', '#sketch');
 
   // An arrow, rotated back a quarter turn with Shift+R.
@@ -205,7 +189,7 @@ test('the sketch without a pointer: place, move, rotate, choose and remove from 
   await a.focus('[data-tool="label"]');
   await a.keyboard.press('Enter');
   await waitSelected(a, /^label x 500 · y 300/);
-  await elementCount(b, 3);
+  await waitElements(b, 3);
 
   // N goes through the elements; Escape deselects; Delete removes the selection.
   const seen = new Set<string>();
@@ -218,8 +202,8 @@ test('the sketch without a pointer: place, move, rotate, choose and remove from 
   assert.is(await selected(a), '');
   while (!(await selected(a)).startsWith('arrow')) await a.keyboard.press('n');
   await a.keyboard.press('Delete');
-  await elementCount(a, 2);
-  await elementCount(b, 2);
+  await waitElements(a, 2);
+  await waitElements(b, 2);
   await screenshot(a, 'keyboard-sketch-done', '#sketch');
 
   // Tab leaves the sketch: the keyboard is never trapped in it.

@@ -30,10 +30,13 @@ import {
   fillColumn,
   launchBrowser,
   openConstat,
+  openFromHistory,
   screenshots,
   sign,
+  signBoth,
   signIn,
   tickBox,
+  waitElements,
   waitValue,
   type TestBrowser,
 } from './support/browser.js';
@@ -190,17 +193,13 @@ test('both sketch: a road and vehicle A with the mouse, vehicle B with a finger'
 
   await b.$eval('#sketch-canvas', (el) => el.scrollIntoView({ block: 'center' }));
   const canvasB = (await (await b.$('#sketch-canvas'))!.boundingBox())!;
-  await b.waitForFunction(
-    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '3',
-  );
+  await waitElements(b, 3);
   await b.click('[data-tool="vehicleB"]');
   await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
   // Rotate B's vehicle: select it by touch, then the rotate button.
   await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
   await b.click('[data-action="rotate"]');
-  await a.waitForFunction(
-    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '4',
-  );
+  await waitElements(a, 4);
   await screenshot(a, 'a-sketch', '#sketch');
   await screenshot(b, 'b-sketch', '#sketch');
 });
@@ -309,16 +308,7 @@ test('A loses the network, edits, reloads the page offline, comes back: both con
 });
 
 test('both sign; both see the constat finalized with the same id', async () => {
-  for (const page of [a, b]) {
-    const hash = await page.$eval('#content-hash', (el) => el.textContent ?? '');
-    assert.match(hash, /^[0-9a-f]{64}$/);
-    await sign(page);
-  }
-  await a.waitForSelector('#constat-id');
-  await b.waitForSelector('#constat-id');
-  constatId = await a.$eval('#constat-id', (el) => el.textContent ?? '');
-  assert.is(await b.$eval('#constat-id', (el) => el.textContent ?? ''), constatId);
-  assert.match(constatId, /\S{8,}/);
+  constatId = await signBoth(a, b);
   // Read-only from now on.
   assert.is(
     await a.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).readOnly),
@@ -336,19 +326,13 @@ test('both sign; both see the constat finalized with the same id', async () => {
 });
 
 test('the constat is listed in history on both phones and opens with its status', async () => {
-  for (const [page, url] of [
-    [a, aUrl],
-    [b, server.url],
-  ] as const) {
-    await page.goto(`${url}/app/#/`);
-    await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
-  }
-  await a.click(`#history li[data-constat="${constatId}"] button`);
-  await a.waitForSelector('#detail-status');
-  assert.is(await a.$eval('#detail-id', (el) => el.textContent), constatId);
-  assert.is(await a.$eval('#detail-status', (el) => el.textContent), 'FINALIZED');
+  assert.equal(await openFromHistory(a, aUrl, constatId), { id: constatId, status: 'FINALIZED' });
   await screenshot(a, 'a-history-detail', 'body');
-  await screenshot(b, 'b-history', '#history-card');
+  assert.equal(await openFromHistory(b, server.url, constatId), {
+    id: constatId,
+    status: 'FINALIZED',
+  });
+  await screenshot(b, 'b-history-detail', 'body');
 });
 
 test.run();

@@ -23,10 +23,13 @@ import {
   joinConstat,
   launchBrowser,
   openConstat,
+  openFromHistory,
   screenshots,
-  sign,
+  signBoth,
   signIn,
   tickBox,
+  waitElements,
+  waitSelected,
   waitValue,
   type TestBrowser,
 } from './support/browser.js';
@@ -97,53 +100,25 @@ test('Firefox: vehicle A placed and moved from the keyboard, seen on the other p
   await a.bringToFront();
   await a.focus('[data-tool="vehicleA"]');
   await a.keyboard.press('Enter');
-  await a.waitForFunction(
-    () =>
-      (document.querySelector('#sketch-canvas') as HTMLElement).dataset.selected ===
-      'vehicleA x 500 · y 300 · 0°',
-    { polling: 100 },
-  );
+  await waitSelected(a, /^vehicleA x 500 · y 300 · 0°$/);
   await a.keyboard.press('ArrowLeft');
   await a.keyboard.press('r');
-  await a.waitForFunction(
-    () =>
-      (document.querySelector('#sketch-canvas') as HTMLElement).dataset.selected ===
-      'vehicleA x 490 · y 300 · 15°',
-    { polling: 100 },
-  );
-  await b.waitForFunction(
-    () => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === '1',
-    { polling: 100 },
-  );
+  await waitSelected(a, /^vehicleA x 490 · y 300 · 15°$/);
+  await waitElements(b, 1);
   await screenshot(b, 'b-sketch', '#sketch');
 });
 
 test('Firefox: both sign; both see the constat finalized with the same id', async () => {
-  for (const page of [a, b]) {
-    await page.waitForFunction(
-      () => /^[0-9a-f]{64}$/.test(document.querySelector('#content-hash')?.textContent ?? ''),
-      { polling: 100 },
-    );
-    await sign(page);
-  }
-  await a.waitForSelector('#constat-id');
-  await b.waitForSelector('#constat-id');
-  constatId = await a.$eval('#constat-id', (el) => el.textContent ?? '');
-  assert.is(await b.$eval('#constat-id', (el) => el.textContent ?? ''), constatId);
-  assert.match(constatId, /\S{8,}/);
+  constatId = await signBoth(a, b);
   await screenshot(a, 'a-finalized', 'body');
   await screenshot(b, 'b-finalized', 'body');
 });
 
 test('Firefox: the constat is listed in history and opens with its status', async () => {
-  for (const page of [a, b]) {
-    await page.goto(`${server.url}/app/#/`);
-    await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
-  }
-  await b.click(`#history li[data-constat="${constatId}"] button`);
-  await b.waitForSelector('#detail-status');
-  assert.is(await b.$eval('#detail-id', (el) => el.textContent), constatId);
-  assert.is(await b.$eval('#detail-status', (el) => el.textContent), 'FINALIZED');
+  assert.equal(await openFromHistory(b, server.url, constatId), {
+    id: constatId,
+    status: 'FINALIZED',
+  });
   await screenshot(b, 'b-history-detail', 'body');
 });
 

@@ -191,3 +191,62 @@ export async function sign(page: Page): Promise<void> {
   await page.$eval('#sign', (el) => el.scrollIntoView({ block: 'center' }));
   await page.click('#sign');
 }
+
+/** Waits until the sketch on that page holds `n` elements. */
+export async function waitElements(page: Page, n: number): Promise<void> {
+  await page.waitForFunction(
+    (count) => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === count,
+    { timeout: STEP_TIMEOUT, polling: 100 },
+    String(n),
+  );
+}
+
+/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 0°`) matches `pattern`. */
+export async function waitSelected(page: Page, pattern: RegExp): Promise<void> {
+  await page.waitForFunction(
+    (source) =>
+      new RegExp(source).test(
+        (document.querySelector('#sketch-canvas') as HTMLElement | null)?.dataset.selected ?? '',
+      ),
+    { timeout: STEP_TIMEOUT, polling: 100 },
+    pattern.source,
+  );
+}
+
+/**
+ * Both phones sign (each after seeing the content hash it signs); returns the constat id once
+ * both show it finalized, the same on both.
+ */
+export async function signBoth(a: Page, b: Page): Promise<string> {
+  for (const page of [a, b]) {
+    await page.waitForFunction(
+      () => /^[0-9a-f]{64}$/.test(document.querySelector('#content-hash')?.textContent ?? ''),
+      { timeout: STEP_TIMEOUT, polling: 100 },
+    );
+    await sign(page);
+  }
+  const ids: string[] = [];
+  for (const page of [a, b]) {
+    await page.waitForSelector('#constat-id');
+    ids.push(await page.$eval('#constat-id', (el) => el.textContent ?? ''));
+  }
+  if (!/\S{8,}/.test(ids[0]!) || ids[0] !== ids[1])
+    throw new Error(`the phones show different constat ids: ${ids.join(' / ')}`);
+  return ids[0]!;
+}
+
+/** The phone's home screen lists the constat; opened from there, it shows its status. */
+export async function openFromHistory(
+  page: Page,
+  baseUrl: string,
+  constatId: string,
+): Promise<{ id: string; status: string }> {
+  await page.goto(`${baseUrl}/app/#/`);
+  await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
+  await page.click(`#history li[data-constat="${constatId}"] button`);
+  await page.waitForSelector('#detail-status');
+  return {
+    id: await page.$eval('#detail-id', (el) => el.textContent ?? ''),
+    status: await page.$eval('#detail-status', (el) => el.textContent ?? ''),
+  };
+}
