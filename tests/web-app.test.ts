@@ -25,17 +25,21 @@ import {
   COLUMN_A,
   COLUMN_B,
   choose,
+  comeBack,
   fill,
   fillAccident,
   fillColumn,
+  goOffline,
   launchBrowser,
   openConstat,
   openFromHistory,
+  reloadOffline,
   screenshots,
   sign,
   signBoth,
   signIn,
   tickBox,
+  valueOf,
   waitElements,
   waitValue,
   type TestBrowser,
@@ -265,45 +269,24 @@ test("a write into A's column forced from B's page is refused visibly, and B rec
 });
 
 test('A loses the network, edits, reloads the page offline, comes back: both converge', async () => {
-  // The app shell is in the service worker's cache before the network goes.
-  await a.waitForSelector('html[data-offline-ready="true"]');
-  gate.shut();
-  await a.setOfflineMode(true);
-  await a.waitForSelector('#banner-offline');
+  await goOffline(a, gate);
   await fill(a, 'vehicleA.remarks', 'Le véhicule B a changé de file');
   await fill(a, 'accident.place.address', ', angle rue Larbi Ben Mhidi');
   await fill(b, 'vehicleB.remarks', 'ما كنتش نشوف');
   await screenshot(a, 'a-offline-editing', 'body');
-  const addressTyped = await a.$eval(
-    '[data-path="accident.place.address"]',
-    (el) => (el as HTMLInputElement).value,
-  );
-  // The page is reloaded with the network down: the app starts from the service worker's
-  // cache and the document from IndexedDB, with A's offline edits in it.
-  await a.reload();
-  await a.waitForSelector('#banner-offline');
-  await waitValue(a, 'vehicleA.remarks', 'Le véhicule B a changé de file');
-  await waitValue(a, 'accident.place.address', addressTyped);
-  await waitValue(a, 'vehicleA.policyholder.lastName', 'Benali');
+  const addressTyped = await valueOf(a, 'accident.place.address');
+  await reloadOffline(a, {
+    'vehicleA.remarks': 'Le véhicule B a changé de file',
+    'accident.place.address': addressTyped,
+    'vehicleA.policyholder.lastName': 'Benali',
+  });
   await screenshot(a, 'a-reloaded-offline', 'body');
   // Nothing of A's offline edits reached B.
-  assert.is(
-    await b.$eval('[data-path="vehicleA.remarks"]', (el) => (el as HTMLTextAreaElement).value),
-    '',
-  );
-  gate.open();
-  await a.setOfflineMode(false);
-  await a.waitForFunction(
-    () =>
-      !document.querySelector('#banner-offline') && !document.querySelector('#banner-reconnecting'),
-  );
+  assert.is(await valueOf(b, 'vehicleA.remarks'), '');
+  await comeBack(a, gate);
   await waitValue(b, 'vehicleA.remarks', 'Le véhicule B a changé de file');
   await waitValue(a, 'vehicleB.remarks', 'ما كنتش نشوف');
-  const addressA = await a.$eval(
-    '[data-path="accident.place.address"]',
-    (el) => (el as HTMLInputElement).value,
-  );
-  await waitValue(b, 'accident.place.address', addressA);
+  await waitValue(b, 'accident.place.address', await valueOf(a, 'accident.place.address'));
   await screenshot(a, 'a-back-online', '#f-vehicleA-remarks');
 });
 

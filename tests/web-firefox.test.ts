@@ -3,7 +3,8 @@
  * `firefox-esr`, driven by puppeteer-core over WebDriver BiDi), each a user context with
  * storage of its own, 360 px wide, against a real server in development mode. The path a
  * constat takes, in Firefox: A opens, B types the code and joins, both fill (B in Arabic),
- * vehicle A is placed and moved from the keyboard, both sign with their WebCrypto Ed25519 keys,
+ * vehicle A is placed and moved from the keyboard, A loses the network (behind a TCP gate),
+ * edits, reloads offline and comes back, both sign with their WebCrypto Ed25519 keys,
  * both see it finalized with the same constat id, it is listed in history. The Chromium suite
  * (web-app.test.ts) covers the rest of the flow; this one proves the app is not Chromium-only.
  * Screenshots of each step are in .cache/screenshots/web-firefox/.
@@ -13,21 +14,26 @@ import * as assert from 'uvu/assert';
 import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { tcpGate, type TcpGate } from './support/tcp-gate.js';
 import {
   COLUMN_A,
   COLUMN_B,
   choose,
+  comeBack,
   fill,
   fillAccident,
   fillColumn,
+  goOffline,
   joinConstat,
   launchBrowser,
   openConstat,
   openFromHistory,
+  reloadOffline,
   screenshots,
   signBoth,
   signIn,
   tickBox,
+  valueOf,
   waitElements,
   waitSelected,
   waitValue,
@@ -35,6 +41,9 @@ import {
 } from './support/browser.js';
 
 let server: TestServer;
+let gate: TcpGate;
+/** Where A reaches the server: through the gate. */
+let aUrl = '';
 let firefox: TestBrowser;
 let a: Page;
 let b: Page;
@@ -45,6 +54,8 @@ let screenshot: Awaited<ReturnType<typeof screenshots>>;
 setUp(test, async () => {
   screenshot = await screenshots('web-firefox');
   server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
+  gate = await tcpGate({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+  aUrl = `http://127.0.0.1:${gate.port}`;
   firefox = await launchBrowser('firefox');
   a = await firefox.phone();
   b = await firefox.phone();
@@ -52,12 +63,13 @@ setUp(test, async () => {
 
 test.after(async () => {
   await firefox?.close();
+  await gate?.close();
   await server?.stop();
 });
 
 test('Firefox: A opens a constat, B types the code in Arabic and joins', async () => {
   assert.match(await firefox.browser.version(), /firefox/i);
-  await signIn(a, server.url, 'Amina Benali');
+  await signIn(a, aUrl, 'Amina Benali');
   joinCode = await openConstat(a);
   assert.match(joinCode, /^\d{6}$/);
   await a.waitForFunction(() =>
@@ -106,6 +118,19 @@ test('Firefox: vehicle A placed and moved from the keyboard, seen on the other p
   await waitSelected(a, /^vehicleA x 490 · y 300 · 15°$/);
   await waitElements(b, 1);
   await screenshot(b, 'b-sketch', '#sketch');
+});
+
+test('Firefox: A loses the network, edits, reloads offline, comes back: both converge', async () => {
+  await goOffline(a, gate);
+  await fill(a, 'vehicleA.remarks', 'Hors ligne, puis rechargé');
+  await reloadOffline(a, {
+    'vehicleA.remarks': 'Hors ligne, puis rechargé',
+    'vehicleA.vehicle.plate': '12345-115-16',
+  });
+  await screenshot(a, 'a-reloaded-offline', 'body');
+  assert.is(await valueOf(b, 'vehicleA.remarks'), '');
+  await comeBack(a, gate);
+  await waitValue(b, 'vehicleA.remarks', 'Hors ligne, puis rechargé');
 });
 
 test('Firefox: both sign; both see the constat finalized with the same id', async () => {

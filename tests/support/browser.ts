@@ -250,3 +250,47 @@ export async function openFromHistory(
     status: await page.$eval('#detail-status', (el) => el.textContent ?? ''),
   };
 }
+
+/** What cuts a phone from the server: tests/support/tcp-gate.ts. */
+interface Gate {
+  shut(): void;
+  open(): void;
+}
+
+/**
+ * The phone loses the network: the browser goes offline and its gate to the server is shut
+ * (the browser's offline switch does not cover a service worker's own requests; the gate does,
+ * as a lost network would). Waits first until the app shell is in the service worker's cache.
+ */
+export async function goOffline(page: Page, gate: Gate): Promise<void> {
+  await page.waitForSelector('html[data-offline-ready="true"]');
+  gate.shut();
+  await page.setOfflineMode(true);
+  await page.waitForSelector('#banner-offline');
+}
+
+/**
+ * Reloads the page with the network down: the app starts from the service worker's cache and
+ * the document from IndexedDB. Returns once the fields show `values` again.
+ */
+export async function reloadOffline(page: Page, values: Record<string, string>): Promise<void> {
+  await page.reload();
+  await page.waitForSelector('#banner-offline');
+  for (const [docPath, value] of Object.entries(values)) await waitValue(page, docPath, value);
+}
+
+/** The network is back: the gate opens, the browser is online, the app is connected again. */
+export async function comeBack(page: Page, gate: Gate): Promise<void> {
+  gate.open();
+  await page.setOfflineMode(false);
+  await page.waitForFunction(
+    () =>
+      !document.querySelector('#banner-offline') && !document.querySelector('#banner-reconnecting'),
+    { timeout: STEP_TIMEOUT, polling: 100 },
+  );
+}
+
+/** The value of the field at a document path on that page. */
+export async function valueOf(page: Page, docPath: string): Promise<string> {
+  return page.$eval(`[data-path="${docPath}"]`, (el) => (el as HTMLInputElement).value);
+}
