@@ -18,20 +18,19 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import type { TestServer } from './support/server.js';
+import { twoPhones, type TwoPhones } from './support/phones.js';
 import {
   joinConstat,
-  launchBrowser,
   openConstat,
   screenshots,
   signIn,
   waitElements,
   waitSelected,
-  type TestBrowser,
 } from './support/browser.js';
 
+let phones: TwoPhones;
 let server: TestServer;
-let chromium: TestBrowser;
 let a: Page;
 let b: Page;
 let axeSource = '';
@@ -40,15 +39,12 @@ let screenshot: Awaited<ReturnType<typeof screenshots>>;
 setUp(test, async () => {
   screenshot = await screenshots('web-a11y');
   axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
-  chromium = await launchBrowser();
-  a = await chromium.phone();
-  b = await chromium.phone();
+  phones = await twoPhones();
+  ({ server, a, b } = phones);
 });
 
 test.after(async () => {
-  await chromium?.close();
-  await server?.stop();
+  await phones?.close();
 });
 
 interface Violation {

@@ -19,8 +19,9 @@ import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import type { ElementHandle, Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
-import { startTestServer, gql, type TestServer } from './support/server.js';
-import { tcpGate, type TcpGate } from './support/tcp-gate.js';
+import { gql, type TestServer } from './support/server.js';
+import { twoPhones, type TwoPhones } from './support/phones.js';
+import type { TcpGate } from './support/tcp-gate.js';
 import {
   COLUMN_A,
   COLUMN_B,
@@ -30,7 +31,6 @@ import {
   fillAccident,
   fillColumn,
   goOffline,
-  launchBrowser,
   openConstat,
   openFromHistory,
   reloadOffline,
@@ -45,6 +45,7 @@ import {
   type TestBrowser,
 } from './support/browser.js';
 
+let phones: TwoPhones;
 let server: TestServer;
 let gate: TcpGate;
 /** Where A reaches the server: through the gate. */
@@ -58,19 +59,12 @@ let screenshot: Awaited<ReturnType<typeof screenshots>>;
 
 setUp(test, async () => {
   screenshot = await screenshots('web-app');
-  // Development mode (CONSTAT_DEV, the built-in secret): the app signs in with development tokens.
-  server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
-  gate = await tcpGate({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
-  aUrl = `http://127.0.0.1:${gate.port}`;
-  chromium = await launchBrowser();
-  a = await chromium.phone();
-  b = await chromium.phone();
+  phones = await twoPhones();
+  ({ server, gate, aUrl, a, b, browser: chromium } = phones);
 });
 
 test.after(async () => {
-  await chromium?.close();
-  await gate?.close();
-  await server?.stop();
+  await phones?.close();
 });
 
 test('A signs in, opens a constat and shows the join code and QR code', async () => {

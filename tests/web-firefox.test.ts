@@ -13,8 +13,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
-import { startTestServer, type TestServer } from './support/server.js';
-import { tcpGate, type TcpGate } from './support/tcp-gate.js';
+import type { TestServer } from './support/server.js';
+import { twoPhones, type TwoPhones } from './support/phones.js';
+import type { TcpGate } from './support/tcp-gate.js';
 import {
   COLUMN_A,
   COLUMN_B,
@@ -25,7 +26,6 @@ import {
   fillColumn,
   goOffline,
   joinConstat,
-  launchBrowser,
   openConstat,
   openFromHistory,
   reloadOffline,
@@ -40,6 +40,7 @@ import {
   type TestBrowser,
 } from './support/browser.js';
 
+let phones: TwoPhones;
 let server: TestServer;
 let gate: TcpGate;
 /** Where A reaches the server: through the gate. */
@@ -53,18 +54,12 @@ let screenshot: Awaited<ReturnType<typeof screenshots>>;
 
 setUp(test, async () => {
   screenshot = await screenshots('web-firefox');
-  server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
-  gate = await tcpGate({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
-  aUrl = `http://127.0.0.1:${gate.port}`;
-  firefox = await launchBrowser('firefox');
-  a = await firefox.phone();
-  b = await firefox.phone();
+  phones = await twoPhones('firefox');
+  ({ server, gate, aUrl, a, b, browser: firefox } = phones);
 });
 
 test.after(async () => {
-  await firefox?.close();
-  await gate?.close();
-  await server?.stop();
+  await phones?.close();
 });
 
 test('Firefox: A opens a constat, B types the code in Arabic and joins', async () => {
