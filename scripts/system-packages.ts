@@ -1,9 +1,10 @@
 /**
  * Debian packages some features need and npm cannot bring: headless Chromium (the PDF report
- * and the reference app's browser tests), Arabic and Latin fonts for it, poppler's
- * pdftoppm/pdftotext (the report's tests) and the `tesseract` command (the AI service's faster
- * OCR engine). `npm test` installs what is missing when it runs as root (CI and the
- * development machines); the server never installs anything: it looks for
+ * and the reference app's browser tests), Firefox ESR (the same app tests in a second engine,
+ * driven over WebDriver BiDi), Arabic and Latin fonts for them, poppler's pdftoppm/pdftotext
+ * (the report's tests) and the `tesseract` command (the AI service's faster OCR engine).
+ * `npm test` installs what is missing when it runs as root (CI and the development machines);
+ * the server never installs anything: it looks for
  * the programs at start and reports what it found in `/readyz`.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,13 @@ import { existsSync } from 'node:fs';
 import { DEBIAN_CHROMIUM } from '../report/chromium.js';
 
 export { chromiumPath } from '../report/chromium.js';
+
+/** Debian's Firefox ESR: only the reference app's browser tests use it. */
+export const DEBIAN_FIREFOX = '/usr/bin/firefox-esr';
+
+export function firefoxPath(): string | undefined {
+  return existsSync(DEBIAN_FIREFOX) ? DEBIAN_FIREFOX : undefined;
+}
 
 export interface SystemPackage {
   /** Debian package name. */
@@ -21,6 +29,7 @@ export interface SystemPackage {
 
 export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
   { name: 'chromium', provides: DEBIAN_CHROMIUM },
+  { name: 'firefox-esr', provides: DEBIAN_FIREFOX },
   {
     name: 'fonts-noto-core',
     provides: '/usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf',

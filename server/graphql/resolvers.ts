@@ -95,14 +95,22 @@ async function sessionState(id: string, ctx: GraphQLContext) {
   return { value, key };
 }
 
-/** What a constat subscriber is told about: its status and timeline (events are only added). */
+/**
+ * What a constat subscriber is told about: its status, its timeline (events are only added) and
+ * its latest report version (the rendered PDF is announced, so apps need not poll for it).
+ */
 async function constatState(id: string, ctx: GraphQLContext) {
   // A subscription lives long: read afresh at every change.
   ctx.loaders.constat.clear(id);
   ctx.loaders.timeline.clear(id);
+  ctx.loaders.documents.clear(id);
   const value = await requireConstat(id, ctx);
-  const events = await ctx.loaders.timeline.load(id);
-  return { value, key: JSON.stringify([value.status, events.length]) };
+  const [events, documents] = await Promise.all([
+    ctx.loaders.timeline.load(id),
+    ctx.loaders.documents.load(id),
+  ]);
+  const report = documents.at(-1)?.version ?? 0;
+  return { value, key: JSON.stringify([value.status, events.length, report]) };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Phones in a real browser for the reference app's tests: headless Chromium (Debian's, found by
- * `chromiumPath()`), each phone a browser context with storage of its own,
+ * `chromiumPath()`, over the DevTools protocol) or Firefox ESR (Debian's, over WebDriver BiDi),
+ * each phone a browser context with storage of its own,
  * 360 × 740 with touch; helpers that act as a person would (type into the field at a document
  * path, choose, wait for a value) and save screenshots of each step.
  */
@@ -8,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { chromiumPath } from '../../scripts/system-packages.js';
+import { chromiumPath, firefoxPath } from '../../scripts/system-packages.js';
 
 export const STEP_TIMEOUT = 20_000;
 
@@ -32,22 +33,25 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-export async function launchBrowser(): Promise<TestBrowser> {
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Chromium is missing: the test runner installs it');
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'constat-chromium-'));
-  const browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    userDataDir: profile,
-    args: CHROMIUM_FLAGS,
-  });
+export type Engine = 'chromium' | 'firefox';
+
+export async function launchBrowser(engine: Engine = 'chromium'): Promise<TestBrowser> {
+  const executablePath = engine === 'firefox' ? firefoxPath() : chromiumPath();
+  if (!executablePath) throw new Error(`${engine} is missing: the test runner installs it`);
+  const profile = await mkdtemp(path.join(os.tmpdir(), `constat-${engine}-`));
+  const browser = await puppeteer.launch(
+    engine === 'firefox'
+      ? { browser: 'firefox', executablePath, headless: true, userDataDir: profile }
+      : { executablePath, headless: true, userDataDir: profile, args: CHROMIUM_FLAGS },
+  );
   return {
     browser,
     profile,
     async phone() {
       const context = await browser.createBrowserContext();
-      const page = await context.newPage();
+      // Firefox runs input actions on animation frames, which a background tab does not get:
+      // each phone has a window of its own there, so both are in the foreground.
+      const page = await context.newPage(engine === 'firefox' ? { type: 'window' } : undefined);
       await page.setViewport({ width: 360, height: 740, deviceScaleFactor: 1, hasTouch: true });
       page.setDefaultTimeout(STEP_TIMEOUT);
       page.on('pageerror', (err) => console.error(`[page error] ${String(err)}`));
@@ -186,4 +190,107 @@ export async function tickBox(page: Page, root: string, box: number): Promise<vo
 export async function sign(page: Page): Promise<void> {
   await page.$eval('#sign', (el) => el.scrollIntoView({ block: 'center' }));
   await page.click('#sign');
+}
+
+/** Waits until the sketch on that page holds `n` elements. */
+export async function waitElements(page: Page, n: number): Promise<void> {
+  await page.waitForFunction(
+    (count) => document.querySelector('#sketch-canvas')?.getAttribute('data-elements') === count,
+    { timeout: STEP_TIMEOUT, polling: 100 },
+    String(n),
+  );
+}
+
+/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 0°`) matches `pattern`. */
+export async function waitSelected(page: Page, pattern: RegExp): Promise<void> {
+  await page.waitForFunction(
+    (source) =>
+      new RegExp(source).test(
+        (document.querySelector('#sketch-canvas') as HTMLElement | null)?.dataset.selected ?? '',
+      ),
+    { timeout: STEP_TIMEOUT, polling: 100 },
+    pattern.source,
+  );
+}
+
+/**
+ * Both phones sign (each after seeing the content hash it signs); returns the constat id once
+ * both show it finalized, the same on both.
+ */
+export async function signBoth(a: Page, b: Page): Promise<string> {
+  for (const page of [a, b]) {
+    await page.waitForFunction(
+      () => /^[0-9a-f]{64}$/.test(document.querySelector('#content-hash')?.textContent ?? ''),
+      { timeout: STEP_TIMEOUT, polling: 100 },
+    );
+    await sign(page);
+  }
+  const ids: string[] = [];
+  for (const page of [a, b]) {
+    await page.waitForSelector('#constat-id');
+    ids.push(await page.$eval('#constat-id', (el) => el.textContent ?? ''));
+  }
+  if (!/\S{8,}/.test(ids[0]!) || ids[0] !== ids[1])
+    throw new Error(`the phones show different constat ids: ${ids.join(' / ')}`);
+  return ids[0]!;
+}
+
+/** The phone's home screen lists the constat; opened from there, it shows its status. */
+export async function openFromHistory(
+  page: Page,
+  baseUrl: string,
+  constatId: string,
+): Promise<{ id: string; status: string }> {
+  await page.goto(`${baseUrl}/app/#/`);
+  await page.waitForSelector(`#history li[data-constat="${constatId}"]`);
+  await page.click(`#history li[data-constat="${constatId}"] button`);
+  await page.waitForSelector('#detail-status');
+  return {
+    id: await page.$eval('#detail-id', (el) => el.textContent ?? ''),
+    status: await page.$eval('#detail-status', (el) => el.textContent ?? ''),
+  };
+}
+
+/** What cuts a phone from the server: tests/support/tcp-gate.ts. */
+interface Gate {
+  shut(): void;
+  open(): void;
+}
+
+/**
+ * The phone loses the network: the browser goes offline and its gate to the server is shut
+ * (the browser's offline switch does not cover a service worker's own requests; the gate does,
+ * as a lost network would). Waits first until the app shell is in the service worker's cache.
+ */
+export async function goOffline(page: Page, gate: Gate): Promise<void> {
+  await page.waitForSelector('html[data-offline-ready="true"]');
+  gate.shut();
+  await page.setOfflineMode(true);
+  await page.waitForSelector('#banner-offline');
+}
+
+/**
+ * Reloads the page with the network down: the app starts from the service worker's cache and
+ * the document from IndexedDB. Returns once the fields show `values` again.
+ */
+export async function reloadOffline(page: Page, values: Record<string, string>): Promise<void> {
+  await page.reload();
+  await page.waitForSelector('#banner-offline');
+  for (const [docPath, value] of Object.entries(values)) await waitValue(page, docPath, value);
+}
+
+/** The network is back: the gate opens, the browser is online, the app is connected again. */
+export async function comeBack(page: Page, gate: Gate): Promise<void> {
+  gate.open();
+  await page.setOfflineMode(false);
+  await page.waitForFunction(
+    () =>
+      !document.querySelector('#banner-offline') && !document.querySelector('#banner-reconnecting'),
+    { timeout: STEP_TIMEOUT, polling: 100 },
+  );
+}
+
+/** The value of the field at a document path on that page. */
+export async function valueOf(page: Page, docPath: string): Promise<string> {
+  return page.$eval(`[data-path="${docPath}"]`, (el) => (el as HTMLInputElement).value);
 }

@@ -62,12 +62,18 @@ export class Api {
     return body.data as T;
   }
 
-  /** Calls `next` for each result until the returned function is called. */
+  /**
+   * Calls `next` for each result until the returned function is called. `connected` runs each
+   * time the stream is (re)established: the server has then read the state it will report
+   * changes against, so a query made from there misses nothing (a change that happened while
+   * the stream was down, or before it started, is in that query's answer).
+   */
   subscribe<T>(
     query: string,
     variables: Record<string, unknown>,
     next: (data: T) => void,
     onError: (err: Error) => void,
+    connected: () => void = () => {},
   ): () => void {
     this.#sse ??= createClient({
       url: '/graphql',
@@ -85,6 +91,7 @@ export class Api {
           onError(err instanceof Error ? err : new Error(JSON.stringify(err))),
         complete: () => {},
       },
+      { connected },
     );
   }
 

@@ -162,7 +162,12 @@ export function constatDetail(
   };
 }
 
-/** The PDF link once the report is rendered; until then a "being prepared" line, kept current. */
+/**
+ * The PDF link once the report is rendered; until then a "being prepared" line. The server
+ * announces the rendered report on `constatChanged` (its report version is part of what a
+ * subscriber is told about), so there is no polling: the constat is read when the stream is
+ * established and again at each message.
+ */
 export function pdfStatus(api: Api, id: string): { element: HTMLElement; stop: () => void } {
   const element = h('p', { class: 'hint', id: 'pdf-status' }, t('pdfPending'));
   let found = false;
@@ -170,30 +175,18 @@ export function pdfStatus(api: Api, id: string): { element: HTMLElement; stop: (
     const url = c?.pdf?.url ?? c?.pdfUrl;
     if (!url || found) return;
     found = true;
-    clearInterval(poll);
     replace(
       element,
       h('a', { href: url, target: '_blank', rel: 'noopener', id: 'pdf-link' }, t('pdf')),
     );
   };
-  const stop = watchConstat(api, id, show, () => {});
-  // The subscription says when the report is rendered; asking now and then as well covers a
-  // notice missed while the subscription was reconnecting. Bounded: two minutes.
-  let polls = 0;
-  const poll = setInterval(() => {
-    if (++polls > 40) return clearInterval(poll);
-    loadConstat(api, id).then(show, () => {});
-  }, 3_000);
-  return {
-    element,
-    stop: () => {
-      clearInterval(poll);
-      stop();
-    },
-  };
+  return { element, stop: watchConstat(api, id, show, () => {}) };
 }
 
-/** Loads a constat now and again whenever it changes (subscription); returns the stop. */
+/**
+ * Loads a constat now, again each time the subscription is (re)established, and at each of its
+ * messages; returns the stop.
+ */
 function watchConstat(
   api: Api,
   id: string,
@@ -207,5 +200,6 @@ function watchConstat(
     { id },
     () => void refresh(),
     () => {},
+    () => void refresh(),
   );
 }

@@ -43,6 +43,7 @@ export interface LiveConstatOptions {
 }
 
 const MESSAGE_SESSION_EVENT = 100;
+const ONLINE_CHECK_MS = 2_000;
 
 export class LiveConstat {
   readonly doc = new Y.Doc();
@@ -58,6 +59,14 @@ export class LiveConstat {
   readonly #eventListeners = new Set<(e: SessionEvent) => void>();
   readonly #onOnline = () => this.#setOnline(true);
   readonly #onOffline = () => this.#setOnline(false);
+  /**
+   * While offline, `navigator.onLine` is also read now and then: a browser may turn it back on
+   * without an `online` event (Firefox does so when its network emulation ends after a reload),
+   * and the edits kept here should not wait for one.
+   */
+  readonly #onlineCheck = setInterval(() => {
+    if (!this.state.online && navigator.onLine) this.#setOnline(true);
+  }, ONLINE_CHECK_MS);
   #destroyed = false;
 
   constructor(readonly options: LiveConstatOptions) {
@@ -133,6 +142,7 @@ export class LiveConstat {
     this.#destroyed = true;
     window.removeEventListener('online', this.#onOnline);
     window.removeEventListener('offline', this.#onOffline);
+    clearInterval(this.#onlineCheck);
     this.provider.destroy();
     void this.local.destroy();
     this.doc.destroy();

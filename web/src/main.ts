@@ -16,8 +16,9 @@ import { SketchView } from './sketch.js';
 import { PhotosView } from './photos.js';
 import { SignView, type SessionSignature } from './sign-view.js';
 import { historyList, constatDetail, pdfStatus } from './history.js';
-import { qrImage, scanJoinCode } from './qr.js';
+import { joinCodeFromImage, qrImage, scanJoinCode } from './qr.js';
 import { joinCodeOf } from './input-rules.js';
+import { installOfflineShell } from './offline-shell.js';
 
 interface Ticket {
   role: Role;
@@ -38,7 +39,9 @@ applyDirection();
 const langButton = document.getElementById('lang')!;
 const title = document.getElementById('title')!;
 const paintChrome = () => {
+  // The button names the other language, in that language (its accessible name is its text).
   langButton.textContent = currentLang() === 'ar' ? 'Français' : 'عربي';
+  langButton.lang = currentLang() === 'ar' ? 'fr' : 'ar';
   title.textContent = t('title');
   document.title = t('title');
 };
@@ -50,6 +53,7 @@ onLangChange(() => {
 });
 window.addEventListener('hashchange', () => void route());
 void start();
+void installOfflineShell();
 
 async function start(): Promise<void> {
   identity = await authProvider().current();
@@ -187,6 +191,30 @@ async function homeScreen(api: Api): Promise<void> {
       },
     );
   });
+  // No camera (or no permission): a picture of the QR code, through the same decoder.
+  const picture = h('input', {
+    type: 'file',
+    id: 'scan-file',
+    class: 'sr-only',
+    accept: 'image/*',
+  });
+  picture.addEventListener('change', () => {
+    const file = picture.files?.[0];
+    picture.value = '';
+    if (!file) return;
+    joinCodeFromImage(file).then(
+      (found) => {
+        code.value = found;
+        join(found);
+      },
+      (err: unknown) => (joinError.textContent = (err as Error).message),
+    );
+  });
+  const pictureLabel = h(
+    'label',
+    { for: 'scan-file', class: 'button-like', id: 'scan-file-label' },
+    `🖼 ${t('scanImage')}`,
+  );
   leaveScreen = () => stopScan?.();
   const signOut = h('button', { type: 'button', class: 'small', id: 'sign-out' }, t('signOut'));
   signOut.addEventListener('click', () => {
@@ -215,6 +243,8 @@ async function homeScreen(api: Api): Promise<void> {
       h('label', { for: 'join-code' }, t('joinCode')),
       code,
       h('div', { class: 'row' }, joinButton, scan),
+      pictureLabel,
+      picture,
       video,
       joinError,
     ),
@@ -227,24 +257,22 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
   replace(main, h('p', {}, '…'));
   let ticket = loadTicket(sessionId);
   const info = await api
-    .request<{
-      session: {
-        myRole: Role;
-        formVersion: string;
-        status: string;
-        constatId: string | null;
-        signatures: SessionSignature[];
-      } | null;
-      insurers: Array<{ uid: string; name: string }>;
-      formVersions: Array<{ id: string; circumstances: CircumstanceLabel[] }>;
-    }>(
+    .request<SessionDetails>(
       `query Session($id: ID!) {
         session(id: $id) { myRole formVersion status constatId signatures { role hash signedAt } }
         insurers { uid name }
         formVersions { id circumstances { id fr: label(lang: "fr") ar: label(lang: "ar") } } }`,
       { id: sessionId },
     )
+    .then((details) => {
+      saveDetails(sessionId, details);
+      return details;
+    })
     .catch((err: unknown) => {
+      // Offline (a reload with the network down): the details last seen, and the document
+      // from IndexedDB; the connection is made when the network is back.
+      const saved = err instanceof ApiError && err.code === 'NETWORK' && loadDetails(sessionId);
+      if (saved) return saved;
       replace(main, h('p', { class: 'error' }, describe(err)));
       return undefined;
     });
@@ -420,6 +448,9 @@ async function sessionScreen(api: Api, me: Identity, sessionId: string): Promise
       )
       .catch(() => undefined);
     if (!data?.session) return;
+    // What an offline start of this screen will show: the latest state, not the first.
+    if (info.session)
+      saveDetails(sessionId, { ...info, session: { ...info.session, ...data.session } });
     status = data.session.status;
     if (status !== 'WAITING') pairing.hidden = true;
     signing.showSignatures(data.session.signatures);
@@ -477,6 +508,33 @@ function saveTicket(sessionId: string, ticket: Ticket): void {
     `constat.ticket.${sessionId}`,
     JSON.stringify({ role, syncUrl, joinCode, qrPayload, joinCodeExpiresAt }),
   );
+}
+
+interface SessionDetails {
+  session: {
+    myRole: Role;
+    formVersion: string;
+    status: string;
+    constatId: string | null;
+    signatures: SessionSignature[];
+  } | null;
+  insurers: Array<{ uid: string; name: string }>;
+  formVersions: Array<{ id: string; circumstances: CircumstanceLabel[] }>;
+}
+
+/** What the session screen needs besides the document, kept for a start without network. */
+function saveDetails(sessionId: string, details: SessionDetails): void {
+  if (!details.session) return;
+  try {
+    localStorage.setItem(`constat.details.${sessionId}`, JSON.stringify(details));
+  } catch {
+    // A full storage only costs the offline start of this session.
+  }
+}
+
+function loadDetails(sessionId: string): SessionDetails | undefined {
+  const raw = localStorage.getItem(`constat.details.${sessionId}`);
+  return raw ? (JSON.parse(raw) as SessionDetails) : undefined;
 }
 
 function loadTicket(sessionId: string): Ticket | undefined {

@@ -5,6 +5,12 @@
  * points?, text? }). Coordinates are in a fixed 1000 × 600 space so both phones see the same
  * drawing whatever their screen width. A gesture is written once, when it ends: one update per
  * stroke rather than one per pointer move.
+ *
+ * Without a pointer (keyboard, switch access): a tool button pressed from the keyboard places
+ * its element at the centre and selects it; the focused sketch takes N / P (choose an element),
+ * the arrows (move; Shift: further), R / Shift+R (rotate), Delete, Escape. The selection is
+ * announced in a live region, so a screen reader hears what is selected and where. Free strokes
+ * need a pointer: they are drawings, not positions.
  */
 import Konva from 'konva';
 import * as Y from 'yjs';
@@ -14,6 +20,10 @@ import type { LiveConstat } from './live-constat.js';
 
 const WIDTH = 1000;
 const HEIGHT = 600;
+/** Keyboard steps, in sketch units and degrees. */
+const STEP = 10;
+const BIG_STEP = 50;
+const TURN = 15;
 
 type Tool = 'select' | 'road' | 'vehicleA' | 'vehicleB' | 'arrow' | 'stroke' | 'label';
 const TOOLS: Array<[Tool, Word]> = [
@@ -37,6 +47,7 @@ export class SketchView {
     anchorSize: 22,
   });
   readonly #host: HTMLDivElement;
+  readonly #status: HTMLParagraphElement;
   readonly #buttons = new Map<Tool, HTMLButtonElement>();
   #tool: Tool = 'select';
   #selected: string | undefined;
@@ -50,9 +61,17 @@ export class SketchView {
     this.#host = h('div', {
       class: 'sketch-host',
       id: 'sketch-canvas',
-      role: 'img',
+      role: 'application',
+      tabindex: 0,
       'aria-label': t('sketch'),
+      'aria-describedby': 'sketch-keys sketch-status',
     });
+    this.#host.addEventListener('keydown', (event) => this.#key(event));
+    this.#status = h(
+      'p',
+      { class: 'hint', id: 'sketch-status', role: 'status', 'aria-live': 'polite' },
+      t('nothingSelected'),
+    );
     const tools = h('div', { class: 'tools', role: 'toolbar', 'aria-label': t('sketch') });
     for (const [tool, word] of TOOLS) {
       const button = h(
@@ -65,7 +84,10 @@ export class SketchView {
         },
         t(word),
       );
-      button.addEventListener('click', () => this.#setTool(tool));
+      // `detail` is 0 for a click made with the keyboard (Enter, Space).
+      button.addEventListener('click', (event) =>
+        event.detail === 0 ? this.#placeFromKeyboard(tool) : this.#setTool(tool),
+      );
       this.#buttons.set(tool, button);
       tools.append(button);
     }
@@ -82,7 +104,15 @@ export class SketchView {
     );
     remove.addEventListener('click', () => this.#deleteSelected());
     tools.append(rotate, remove);
-    this.element = h('section', { id: 'sketch' }, h('h2', {}, t('sketch')), tools, this.#host);
+    this.element = h(
+      'section',
+      { id: 'sketch' },
+      h('h2', {}, t('sketch')),
+      tools,
+      this.#host,
+      this.#status,
+      h('p', { class: 'hint', id: 'sketch-keys' }, t('sketchKeys')),
+    );
 
     this.#stage = new Konva.Stage({ container: this.#host, width: WIDTH, height: HEIGHT });
     this.#stage.add(this.#layer);
@@ -199,15 +229,16 @@ export class SketchView {
     this.render();
   }
 
-  #add(fields: Record<string, unknown>): void {
+  #add(fields: Record<string, unknown>): string | undefined {
     const elements = this.#elements();
-    if (!elements) return;
+    if (!elements) return undefined;
     const el = new Y.Map<unknown>();
     const id = crypto.randomUUID();
     this.live.doc.transact(() => {
       for (const [k, v] of Object.entries(fields)) el.set(k, v);
       elements.set(id, el);
     });
+    return id;
   }
 
   #select(id: string | undefined): void {
@@ -215,13 +246,100 @@ export class SketchView {
     const node = id ? this.#layer.findOne(`#${cssId(id)}`) : undefined;
     this.#transformer.nodes(node ? [node] : []);
     this.#layer.batchDraw();
+    this.#announce();
+  }
+
+  /** Says what is selected and where, in the live region and as data for tests. */
+  #announce(): void {
+    const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
+    if (!el) {
+      delete this.#host.dataset.selected;
+      this.#status.textContent = t('nothingSelected');
+      return;
+    }
+    const kind = String(el.get('kind'));
+    const name = kind === 'vehicle' ? `vehicle${String(el.get('vehicle'))}` : kind;
+    const where = `x ${num(el.get('x'))} · y ${num(el.get('y'))} · ${num(el.get('rotation'))}°`;
+    this.#host.dataset.selected = `${name} ${where}`;
+    this.#status.textContent = `${t('selected')}: ${t(KIND_WORDS[name] ?? 'toolStroke')} · ${where}`;
+  }
+
+  /**
+   * A tool chosen from the keyboard: its element goes to the centre, selected, and the sketch
+   * takes the focus so the arrows move it. A vehicle already drawn is selected, not moved.
+   */
+  #placeFromKeyboard(tool: Tool): void {
+    const elements = this.#elements();
+    if (this.frozen() || !elements || tool === 'stroke') return this.#setTool(tool);
+    this.#setTool('select');
+    const cx = WIDTH / 2;
+    const cy = HEIGHT / 2;
+    let id: string | undefined;
+    if (tool === 'vehicleA' || tool === 'vehicleB') {
+      const letter = tool === 'vehicleA' ? 'A' : 'B';
+      id =
+        [...elements.entries()].find(
+          ([, el]) => el.get('kind') === 'vehicle' && el.get('vehicle') === letter,
+        )?.[0] ?? this.#add({ kind: 'vehicle', vehicle: letter, x: cx, y: cy, rotation: 0 });
+    } else if (tool === 'road' || tool === 'arrow') {
+      const half = tool === 'road' ? 400 : 60;
+      const points = new Y.Array<number>();
+      points.push([0, 0, 2 * half, 0]);
+      id = this.#add({ kind: tool, x: cx - half, y: cy, rotation: 0, points });
+    } else if (tool === 'label') {
+      const text = window.prompt(t('labelPrompt'))?.trim();
+      if (text)
+        id = this.#add({ kind: 'label', x: cx, y: cy, text: new Y.Text(text.slice(0, 200)) });
+    }
+    this.render();
+    this.#select(id);
+    this.#host.focus();
+  }
+
+  #key(event: KeyboardEvent): void {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const elements = this.#elements();
+    if (!elements) return;
+    const key = event.key;
+    const ids = [...elements.keys()];
+    if (key === 'n' || key === 'N' || key === 'p' || key === 'P') {
+      if (ids.length === 0) return;
+      const back = key === 'p' || key === 'P' || event.shiftKey;
+      const at = this.#selected ? ids.indexOf(this.#selected) : -1;
+      const next =
+        at === -1 ? (back ? ids.length - 1 : 0) : (at + (back ? -1 : 1) + ids.length) % ids.length;
+      this.#select(ids[next]);
+    } else if (key === 'Escape') {
+      this.#select(undefined);
+    } else if (key === 'Delete' || key === 'Backspace') {
+      this.#deleteSelected();
+    } else if (key === 'r' || key === 'R') {
+      this.#rotateSelected(event.shiftKey ? -TURN : TURN);
+    } else if (key.startsWith('Arrow')) {
+      const step = event.shiftKey ? BIG_STEP : STEP;
+      const dx = key === 'ArrowLeft' ? -step : key === 'ArrowRight' ? step : 0;
+      const dy = key === 'ArrowUp' ? -step : key === 'ArrowDown' ? step : 0;
+      this.#moveSelected(dx, dy);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  #moveSelected(dx: number, dy: number): void {
+    const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
+    if (!el || this.frozen()) return;
+    this.live.doc.transact(() => {
+      el.set('x', clamp(num(el.get('x')) + dx, 0, WIDTH));
+      el.set('y', clamp(num(el.get('y')) + dy, 0, HEIGHT));
+    });
   }
 
   #rotateSelected(degrees: number): void {
     const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
     if (!el || this.frozen()) return;
     const current = Number(el.get('rotation') ?? 0);
-    el.set('rotation', (current + degrees) % 360);
+    el.set('rotation', (((current + degrees) % 360) + 360) % 360);
   }
 
   #deleteSelected(): void {
@@ -354,6 +472,20 @@ function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
     default:
       return undefined;
   }
+}
+
+/** The words that name an element in the live region (the tool that draws it). */
+const KIND_WORDS: Record<string, Word> = {
+  vehicleA: 'toolCarA',
+  vehicleB: 'toolCarB',
+  road: 'toolRoad',
+  arrow: 'toolArrow',
+  stroke: 'toolStroke',
+  label: 'toolLabel',
+};
+
+function clamp(v: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, v));
 }
 
 function num(v: unknown): number {
