@@ -77,10 +77,12 @@ export default tseslint.config(
   boundary('media', ['constat']),
   // The PDF report, wired by the server.
   boundary('report', ['constat', 'sync', 'persistence', 'integrations', 'media']),
-  // The AI service: the domain, the event contract and the Kafka plumbing of integrations/,
-  // and the database helpers of persistence/.
-  boundary('ai', ['constat'], {
+  // The AI service: the domain, the media store (OCR reads the photos), the event contract,
+  // the company seed data and the Kafka plumbing of integrations/, and the database helpers
+  // of persistence/.
+  boundary('ai', ['constat', 'media'], {
     except: [
+      'integrations/companies.js',
       'integrations/events.js',
       'integrations/event-schemas.js',
       'integrations/event-validator.js',
