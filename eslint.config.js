@@ -77,9 +77,9 @@ export default tseslint.config(
   boundary('media', ['constat']),
   // The PDF report, wired by the server.
   boundary('report', ['constat', 'sync', 'persistence', 'integrations', 'media']),
-  // The AI service: the domain, the media store (OCR reads the photos), the event contract,
-  // the company seed data and the Kafka plumbing of integrations/, and the database helpers
-  // of persistence/.
+  // The AI service: the domain, the media store (photos in, videos out), the event contract,
+  // the Kafka plumbing and the insurer names of integrations/, and the database helpers of
+  // persistence/.
   boundary('ai', ['constat', 'media'], {
     except: [
       'integrations/companies.js',
