@@ -2,9 +2,10 @@
 // promises nobody awaits or catches (an unhandled rejection takes the process down), and
 // imports against the direction of the layers (each folder's README says what it may import):
 //
-//   server → integrations → persistence, hub → sync → constat
+//   server → finalization → integrations → persistence, hub → sync → constat
 //
 // beside them media/ (files), report/ (the PDF), ai/ (the AI service), client/ (the phone side).
+// finalization/ joins the three halves of finalization (finalization/README.md).
 import tseslint from 'typescript-eslint';
 
 const FOLDERS = [
@@ -13,6 +14,7 @@ const FOLDERS = [
   'hub',
   'persistence',
   'integrations',
+  'finalization',
   'server',
   'media',
   'report',
@@ -69,6 +71,8 @@ export default tseslint.config(
   boundary('integrations', ['persistence', 'hub', 'sync', 'constat', 'media'], {
     libraries: ['hono'],
   }),
+  // A signed document becomes a constat: the event and the transaction.
+  boundary('finalization', ['integrations', 'persistence', 'sync', 'constat', 'media']),
   // Files: media/ sits beside sync/; the server wires it to the database, never the other way.
   boundary('media', ['constat']),
   // The PDF report, wired by the server.
@@ -94,4 +98,19 @@ export default tseslint.config(
     except: ['sync/protocol.js', 'server/auth.js', 'server/config.js'],
     libraries: ['ioredis', 'postgres', 'kafkajs'],
   }),
+  // integrations/ owns Kafka: the client library stays in integrations/kafka.ts, behind the
+  // interfaces it exports (the test and benchmark tools drive a broker directly).
+  {
+    files: ['**/*.ts'],
+    ignores: ['integrations/kafka.ts', 'tests/**', 'scripts/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportDeclaration[source.value=/^kafkajs/]',
+          message: 'kafkajs is used by integrations/kafka.ts only (integrations/README.md)',
+        },
+      ],
+    },
+  },
 );

@@ -8,10 +8,9 @@
  * a few attempts it becomes a dead letter, so it never stalls its partition. While the database
  * does not answer, the message waits (that is an outage, not a poison message).
  */
-import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, eventHeaders } from '../integrations/events.js';
-import type { KafkaClient } from '../integrations/kafka.js';
+import type { KafkaClient, ReceivedMessage } from '../integrations/kafka.js';
 import { sendDeadLetter } from '../integrations/event-consumer.js';
 import { Sleeper } from '../integrations/poll-loop.js';
 import { deliver, type AiSinks, type DeadLetter } from './deliver.js';
@@ -88,7 +87,7 @@ export class KafkaRunner {
     }
   }
 
-  #sinks(partition: number, message: KafkaMessage): AiSinks {
+  #sinks(partition: number, message: ReceivedMessage): AiSinks {
     return {
       results: async (constatId, events) => {
         const producer = await this.#opts.client.producer();
@@ -125,7 +124,7 @@ export class KafkaRunner {
     };
   }
 
-  async #handle(partition: number, message: KafkaMessage, heartbeat: () => Promise<void>) {
+  async #handle(partition: number, message: ReceivedMessage, heartbeat: () => Promise<void>) {
     const sinks = this.#sinks(partition, message);
     for (let attempt = 1; ; attempt++) {
       try {

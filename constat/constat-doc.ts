@@ -61,6 +61,10 @@
  * string: phones choose, and materialisation accepts both, so the two give the same JSON.
  * "plain object" fields are written whole: a GPS fix or an impact point is one value, and
  * merging half of one fix with half of another would be meaningless.
+ *
+ * (Over 300 lines: the layout, its JSON conversion and the accessors of `meta` and
+ * `signatures` are one contract — docs/document.md — kept in one file so it changes in one
+ * place.)
  */
 import * as Y from 'yjs';
 import type { JsonObject, JsonValue } from './canonical-json.js';

@@ -7,6 +7,9 @@
  * country, policy period, ticked boxes and their declared count), so adding a rule is adding a
  * row. Errors come back in a stable order (meta, accident, vehicleA, vehicleB; table order
  * within), so the same content always yields the same list.
+ *
+ * (Over 300 lines: one rule table per section of the form, read top to bottom against
+ * docs/document.md; splitting it by section would scatter the one list a reviewer checks.)
  */
 import type { JsonObject, JsonValue } from './canonical-json.js';
 import type { ConstatContent } from './constat-doc.js';

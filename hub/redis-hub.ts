@@ -14,6 +14,9 @@
  * Entry layout: field `m` = one type byte (0 update, 1 awareness) followed by the payload.
  * Awareness rides the same stream so it is ordered with updates; the compactor skips it.
  * Notice layout: `<previous id> <id> <entry>`.
+ *
+ * (Over 300 lines: appending, reading and the catch-up share one subscription table per
+ * session; the keys are redis-keys.ts and the merging is compactor.ts.)
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';

@@ -5,7 +5,7 @@
  * A message that cannot be used goes to `<topic>.dlq` with the reason in its headers, and
  * consumption goes on. Storage failures are retried (the offset is not committed).
  */
-import type { Consumer, KafkaMessage, Producer } from 'kafkajs';
+import type { EventProducer, GroupConsumer, ReceivedMessage } from './kafka.js';
 import type { Logger } from 'pino';
 import type { TimelineRepository } from '../persistence/timeline-repository.js';
 import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
@@ -22,10 +22,10 @@ export type Disposition =
   | { kind: 'dead-letter'; reason: string; error: string };
 
 export interface EventConsumerOptions {
-  consumer: Consumer;
+  consumer: GroupConsumer;
   /** The consumer group: named on each dead letter, since several groups may read one topic. */
   group: string;
-  producer: () => Promise<Producer>;
+  producer: () => Promise<EventProducer>;
   topics: string[];
   validator: EventValidator;
   timeline: TimelineRepository;
@@ -46,7 +46,7 @@ export interface EventConsumerOptions {
  */
 export async function decide(
   topic: string,
-  message: Pick<KafkaMessage, 'headers' | 'value'>,
+  message: Pick<ReceivedMessage, 'headers' | 'value'>,
   validator: EventValidator,
   constatInsurers: (id: string) => Promise<ConstatInsurers | null>,
   aiServices: ReadonlySet<string>,
@@ -83,12 +83,12 @@ export async function decide(
  * it was in `dlq-*` headers (docs/events.md).
  */
 export async function sendDeadLetter(
-  producer: Producer,
+  producer: EventProducer,
   toTopic: string,
   d: {
     topic: string;
     partition: number;
-    message: KafkaMessage;
+    message: ReceivedMessage;
     reason: string;
     error: string;
     headers?: Record<string, string>;
@@ -151,7 +151,7 @@ export class EventConsumer {
     });
   }
 
-  async #handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+  async #handle(topic: string, partition: number, message: ReceivedMessage): Promise<void> {
     const disposition = await decide(
       topic,
       message,
@@ -180,7 +180,7 @@ export class EventConsumer {
   async #deadLetter(
     topic: string,
     partition: number,
-    message: KafkaMessage,
+    message: ReceivedMessage,
     reason: string,
     error: string,
   ): Promise<void> {

@@ -1,9 +1,50 @@
 /**
  * The one module that talks to the Kafka client library (kafkajs, in maintenance mode: keep
- * it behind this seam so it can be swapped). Producer, consumers and topic creation.
+ * it behind this seam so it can be swapped). Producer, consumers and topic creation, and the
+ * narrow interfaces the relay, the consumer and the AI service program against
+ * (`EventProducer`, `GroupConsumer`, `ReceivedMessage`): kafkajs's own objects satisfy them,
+ * and nothing outside this file names a kafkajs type (checked by `npm run lint`).
  */
 import { Kafka, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
+
+/** Headers as they travel: producers write strings, consumers read Buffers. */
+export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+/** A message to publish. */
+export interface OutgoingMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: MessageHeaders;
+}
+
+/** A message read from a topic. */
+export interface ReceivedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: MessageHeaders;
+  offset: string;
+}
+
+/** Publishes to a topic; `acks: -1` waits for every in-sync replica. */
+export interface EventProducer {
+  send(record: { topic: string; acks: -1; messages: OutgoingMessage[] }): Promise<unknown>;
+}
+
+/** A member of a consumer group. */
+export interface GroupConsumer {
+  connect(): Promise<void>;
+  subscribe(subscription: { topics: string[]; fromBeginning: boolean }): Promise<void>;
+  run(config: {
+    eachMessage: (payload: {
+      topic: string;
+      partition: number;
+      message: ReceivedMessage;
+      heartbeat: () => Promise<void>;
+    }) => Promise<void>;
+  }): Promise<void>;
+  disconnect(): Promise<void>;
+}
 
 export interface KafkaSettings {
   brokers: string[];

@@ -7,7 +7,7 @@
  * While Kafka is down, rows wait and are retried with backoff; the server keeps serving.
  */
 import type { Logger } from 'pino';
-import type { Producer } from 'kafkajs';
+import type { EventProducer } from './kafka.js';
 import type { OutboxBatch, OutboxRepository } from '../persistence/outbox-repository.js';
 import { PollLoop } from './poll-loop.js';
 import { encodeKafkaEvent, type EventMode } from './cloudevents-binding.js';
@@ -15,7 +15,7 @@ import type { CloudEvent } from './events.js';
 
 export interface OutboxRelayOptions {
   outbox: OutboxRepository;
-  producer: () => Promise<Producer>;
+  producer: () => Promise<EventProducer>;
   logger: Logger;
   pollMs: number;
   batchSize?: number;
@@ -75,7 +75,7 @@ export class OutboxRelay {
       const byTopic = new Map<string, typeof batch.rows>();
       for (const row of batch.rows)
         byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-      let producer: Producer;
+      let producer: EventProducer;
       try {
         producer = await this.#opts.producer();
       } catch (err) {

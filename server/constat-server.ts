@@ -22,7 +22,7 @@ import { createYjsOffload } from '../sync/yjs-offload.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
 import { createConstatsRepository } from '../persistence/constats-repository.js';
 import { createDevicesRepository } from '../persistence/devices-repository.js';
-import { createFinalizer } from '../integrations/finalize-constat.js';
+import { createFinalizer } from '../finalization/finalizer.js';
 import { CompanyRegistry } from '../integrations/company-registry.js';
 import { KafkaIntegration } from '../integrations/kafka-integration.js';
 import { createCompaniesRepository } from '../persistence/companies-repository.js';
@@ -40,6 +40,7 @@ import { MemoryHub, type Hub } from '../sync/hub.js';
 import { RedisHub } from '../hub/redis-hub.js';
 import { Compactor } from '../hub/compactor.js';
 import { LiveSessions } from '../sync/live-sessions.js';
+import { compaction, draftSaves } from '../sync/durability.js';
 import { SessionService } from '../sync/session-service.js';
 import { createMediaStore } from '../media/create-media-store.js';
 import { createDocumentsRepository } from '../persistence/documents-repository.js';
@@ -350,6 +351,11 @@ export async function startServer(
       },
       attachments,
     );
+    // The live documents' durability follows the hub: the compactor stores what Redis holds;
+    // without Redis, each document saves its own draft.
+    const durability = compactor
+      ? compaction(compactor)
+      : draftSaves({ drafts, folder, offload, debounceMs: config.drafts.saveDebounceMs });
     // One observer for every session: its closures would otherwise be made per session, and
     // each costs about 380 bytes of heap (tsx keeps function names with defineProperty).
     const observer = metrics.syncObserver();
@@ -361,12 +367,10 @@ export async function startServer(
         finalizer,
         hub,
         drafts,
-        folder,
+        durability,
         offload,
-        ...(compactor ? { merger: compactor } : {}),
         logger,
         observer,
-        saveDebounceMs: config.drafts.saveDebounceMs,
         maxDocumentBytes: config.limits.maxDocumentBytes,
         onChanged: () => changes.session(session.id),
       }),

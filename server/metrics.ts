@@ -1,6 +1,6 @@
 /** Prometheus metrics, one registry per server (so tests can run several in one process). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SyncObserver } from '../sync/live-session.js';
+import type { SyncObserver } from '../sync/ports.js';
 
 export class Metrics {
   readonly registry = new Registry();

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { DraftFolder } from './draft-folder.js';
 import type { DraftStore } from './draft-store.js';
 import type { YjsOffload } from './yjs-offload.js';
+import type { Durability } from './ports.js';
 
 export interface DraftWriterOptions {
   sessionId: string;
@@ -22,7 +23,8 @@ export interface DraftWriterOptions {
   onFailed: () => void;
 }
 
-export class DraftWriter {
+/** The in-process hub's durability (durability.ts). */
+export class DraftWriter implements Durability {
   readonly #opts: DraftWriterOptions;
   #unsaved: Uint8Array[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -81,6 +83,11 @@ export class DraftWriter {
         this.#saving = undefined;
       });
     return this.#saving;
+  }
+
+  /** The document ends or unloads: what is unsaved is saved (the draft holds the rest). */
+  persist(): Promise<void> {
+    return this.flush();
   }
 
   /** No more scheduled saves (a last `flush` still works). */

@@ -5,7 +5,8 @@
  * connected are put to sleep (LiveSession.sleepIfIdle) by a periodic sweep.
  */
 import type { Logger } from 'pino';
-import { LiveSession, type DeviceChannel, type LiveSessionOptions } from './live-session.js';
+import { LiveSession, type LiveSessionOptions } from './live-session.js';
+import type { DeviceChannel } from './ports.js';
 
 /** What a live document needs to know of its session. */
 export interface LiveSessionRef {

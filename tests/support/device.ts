@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { connectDevice, type Device } from '../../client/device.js';
 
-// The simulated phone is the simulator's own (scripts/sim/device.ts): tests drive the same one.
+// The simulated phone is the client kit's (client/device.ts): tests drive the same one.
 export { connectDevice, waitFor, type Device } from '../../client/device.js';
 
 /**

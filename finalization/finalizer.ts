@@ -1,9 +1,10 @@
 /**
  * Finalization: a signed document becomes a constat row plus one outbox event per insurer
  * topic (once if both parties share an insurer) and one for `constats` (AI services), in one
- * transaction (persistence/constats-repository.ts).
+ * transaction (persistence/constats-repository.ts). The decision to finalize is the live
+ * document's (sync/finalization.ts); this is the `Finalizer` it calls (README.md).
  */
-import type { Finalizer, FinalizeInput } from '../sync/live-session.js';
+import type { Finalizer, FinalizeInput } from '../sync/ports.js';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
 import type { ConstatContent } from '../constat/constat-doc.js';
 import type { FinalizedAttachment } from '../media/attachment-service.js';
@@ -13,7 +14,7 @@ import {
   eventHeaders,
   EventType,
   type ConstatFinalizedData,
-} from './events.js';
+} from '../integrations/events.js';
 import { suggestLiabilityFromContent } from '../constat/liability.js';
 
 /** The insurer company uid a vehicle section names, if any. */
