@@ -9,10 +9,14 @@ import type { Registry } from 'prom-client';
 import { EmbeddedRunner, type FinalizedFeed } from './embedded-runner.js';
 import type { AiSinks } from './deliver.js';
 import { createAiCore, type AiSettings } from './service.js';
+import { aiMediaOver } from './media.js';
+import type { MediaStore } from '../media/media-store.js';
 
 export interface EmbeddedAi {
   wake(): void;
   ready(): Promise<void>;
+  /** Optional functions and their state, for core's /readyz `features`. */
+  features: { video: string };
   close(): Promise<void>;
 }
 
@@ -24,8 +28,13 @@ export async function startEmbeddedAi(opts: {
   logger: Logger;
   registry?: Registry;
   pollMs: number;
+  /** Core's media store, shared (closed by core). */
+  media?: MediaStore;
 }): Promise<EmbeddedAi> {
-  const core = await createAiCore(opts.sql, opts.settings, opts.logger, opts.registry);
+  const settings = opts.media
+    ? { ...opts.settings, media: aiMediaOver(opts.media) }
+    : opts.settings;
+  const core = await createAiCore(opts.sql, settings, opts.logger, opts.registry);
   const runner = new EmbeddedRunner({
     feed: opts.feed,
     sinks: { results: opts.results },
@@ -39,6 +48,7 @@ export async function startEmbeddedAi(opts: {
   return {
     wake: () => runner.wake(),
     ready: () => core.store.ping(),
+    features: core.features,
     async close() {
       await runner.close();
       await core.close();

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { createKafkaClient, type KafkaSettings } from '../integrations/kafka.js';
 import { KafkaRunner } from './kafka-runner.js';
+import { openAiMedia } from './media.js';
+import type { MediaStoreConfig } from '../media/create-media-store.js';
 import { createAiCore, type AiCore, type AiSettings } from './service.js';
 
 export interface AiServiceConfig extends AiSettings {
@@ -16,6 +18,8 @@ export interface AiServiceConfig extends AiSettings {
   groupId: string;
   databaseUrl: string | undefined;
   dataDir: string;
+  /** The media store core uses (the functions read photos and keep videos there). */
+  mediaStore?: MediaStoreConfig;
 }
 
 export interface AiService {
@@ -40,7 +44,9 @@ export async function startAiService(config: AiServiceConfig, logger: Logger): P
       logger,
     });
     cleanups.push(() => db.close());
-    const core = await createAiCore(db.sql, config, logger);
+    const media = config.mediaStore ? openAiMedia(config.mediaStore) : undefined;
+    if (media) cleanups.push(() => media.close());
+    const core = await createAiCore(db.sql, { ...config, ...(media ? { media } : {}) }, logger);
     cleanups.push(() => core.close());
     const runner = new KafkaRunner({
       client: createKafkaClient(config.kafka, logger),
@@ -71,7 +77,12 @@ function healthApp(core: AiCore, runner: KafkaRunner): Hono {
     const kafka = runner.ready ? 'ok' : 'not consuming yet';
     const ready = database === 'ok' && kafka === 'ok';
     return c.json(
-      { status: ready ? 'ready' : 'not ready', checks: { database, kafka }, ...core.describe },
+      {
+        status: ready ? 'ready' : 'not ready',
+        checks: { database, kafka },
+        features: core.features,
+        ...core.describe,
+      },
       ready ? 200 : 503,
     );
   });

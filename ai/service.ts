@@ -14,6 +14,8 @@ import { loadModel, loadRuleSet } from './fraud/rules.js';
 import { AiMetrics } from './metrics.js';
 import { AiPipeline } from './pipeline.js';
 import { createAiStore, migrateAiStore, type AiStore } from './store.js';
+import type { AiMedia } from './media.js';
+import { setUpVideo, type VideoSettings } from './video/setup.js';
 
 export interface AiSettings {
   /** Fraud rule set file; the shipped expert priors when absent. */
@@ -21,6 +23,10 @@ export interface AiSettings {
   /** A model written by `constat ai train`; the rule set's weights when absent. */
   modelFile?: string;
   retentionDays: number;
+  /** The reconstruction video; off when absent. */
+  video?: VideoSettings;
+  /** Where functions read photos and keep what they make; functions needing it are off without. */
+  media?: AiMedia;
 }
 
 export interface AiCore {
@@ -29,6 +35,8 @@ export interface AiCore {
   metrics: AiMetrics;
   /** The rule set and model in use, for logs and /readyz. */
   describe: { ruleSet: string; model: string; costTables: string[] };
+  /** Optional functions and their state (`available (…)` or `unavailable: why`), for /readyz. */
+  features: { video: string };
   close(): Promise<void>;
 }
 
@@ -47,8 +55,9 @@ export async function createAiCore(
   await migrateAiStore(sql, logger);
   const store = createAiStore(sql);
   const metrics = new AiMetrics(registry);
+  const video = setUpVideo(settings.video, settings.media, logger, metrics.registry);
   const pipeline = new AiPipeline({
-    functions: [costFunction(tables), fraudFunction(rules, model)],
+    functions: [costFunction(tables), fraudFunction(rules, model), ...(video.fn ? [video.fn] : [])],
     store,
     validator: createEventValidator(),
     metrics,
@@ -73,6 +82,7 @@ export async function createAiCore(
     store,
     metrics,
     describe,
+    features: { video: video.status },
     async close() {
       clearInterval(timer);
     },

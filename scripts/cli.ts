@@ -174,6 +174,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         ...(config.ai.rulesFile ? { rulesFile: config.ai.rulesFile } : {}),
         ...(config.ai.modelFile ? { modelFile: config.ai.modelFile } : {}),
         retentionDays: config.ai.retentionDays,
+        video: config.ai.video,
+        mediaStore: config.media.store,
       },
       logger,
     );

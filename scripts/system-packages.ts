@@ -1,7 +1,8 @@
 /**
  * Debian packages some features need and npm cannot bring: headless Chromium (the PDF report
- * and the reference app's browser tests), Arabic and Latin fonts for it, and poppler's
- * pdftoppm/pdftotext (the report's tests). `npm test` installs what is missing when it runs as
+ * and the reference app's browser tests), Arabic and Latin fonts for it (and for the video's
+ * captions), poppler's pdftoppm/pdftotext (the report's tests), and ffmpeg (the AI service's
+ * reconstruction video; its tests use ffprobe). `npm test` installs what is missing when it runs as
  * root (CI and the development machines); the server never installs anything: it looks for
  * the programs at start and reports what it found in `/readyz`.
  */
@@ -29,6 +30,8 @@ export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
     provides: '/usr/share/fonts/opentype/fonts-hosny-amiri/Amiri-Regular.ttf',
   },
   { name: 'poppler-utils', provides: '/usr/bin/pdftoppm' },
+  // The AI service's reconstruction video (H.264 encoding) and its tests (ffprobe).
+  { name: 'ffmpeg', provides: '/usr/bin/ffprobe' },
 ];
 
 export function missingSystemPackages(): SystemPackage[] {

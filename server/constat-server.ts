@@ -74,6 +74,7 @@ async function startAi(
   io: {
     deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
     registry: import('prom-client').Registry;
+    media?: import('../media/media-store.js').MediaStore;
   },
 ): Promise<EmbeddedAi> {
   // Pools of its own, so its statements (its tables, and polling the outbox) never queue
@@ -109,6 +110,7 @@ async function startAi(
     logger,
     registry: io.registry,
     pollMs: config.kafka.outboxPollMs,
+    ...(io.media ? { media: io.media } : {}),
   });
   cleanups.push(() => ai.close());
   return ai;
@@ -334,6 +336,7 @@ export async function startServer(
           }
         },
         registry: metrics.registry,
+        media,
       });
       const embedded = ai;
       readiness.push({ name: 'ai', check: () => embedded.ready() });
@@ -417,6 +420,11 @@ export async function startServer(
           reports.service.available
             ? 'available'
             : `unavailable: ${reports.service.unavailableReason}`,
+        video: () =>
+          ai?.features.video ??
+          (config.kafkaBrokers
+            ? 'in the AI service (constat ai)'
+            : 'unavailable: AI_EMBEDDED=false'),
       },
       verify: { constats, documents },
       publicUrl: config.publicUrl,
