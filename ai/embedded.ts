@@ -35,22 +35,27 @@ export async function startEmbeddedAi(opts: {
     ? { ...opts.settings, media: aiMediaOver(opts.media) }
     : opts.settings;
   const core = await createAiCore(opts.sql, settings, opts.logger, opts.registry);
-  const runner = new EmbeddedRunner({
-    feed: opts.feed,
-    sinks: { results: opts.results },
-    pipeline: core.pipeline,
-    store: core.store,
-    metrics: core.metrics,
-    logger: opts.logger,
-    pollMs: opts.pollMs,
-  });
-  runner.start();
+  // One runner per lane, each with its own read position (the main lane keeps the old name).
+  const runners = core.lanes.map(
+    (lane) =>
+      new EmbeddedRunner({
+        feed: opts.feed,
+        sinks: { results: opts.results },
+        pipeline: lane.pipeline,
+        store: core.store,
+        metrics: core.metrics,
+        logger: opts.logger,
+        pollMs: opts.pollMs,
+        ...(lane.name === 'main' ? {} : { feedName: `outbox:constats:${lane.name}` }),
+      }),
+  );
+  for (const runner of runners) runner.start();
   return {
-    wake: () => runner.wake(),
+    wake: () => runners.forEach((r) => r.wake()),
     ready: () => core.store.ping(),
     features: core.features,
     async close() {
-      await runner.close();
+      await Promise.all(runners.map((r) => r.close()));
       await core.close();
     },
   };

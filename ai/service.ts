@@ -29,8 +29,19 @@ export interface AiSettings {
   media?: AiMedia;
 }
 
-export interface AiCore {
+/**
+ * A pipeline with its own read position (embedded feed) or consumer group (Kafka): the slow
+ * video has a lane of its own, so a render never delays the other functions' results.
+ */
+export interface AiLane {
+  name: 'main' | 'video';
   pipeline: AiPipeline;
+}
+
+export interface AiCore {
+  /** The main lane's pipeline (cost, fraud). */
+  pipeline: AiPipeline;
+  lanes: AiLane[];
   store: AiStore;
   metrics: AiMetrics;
   /** The rule set and model in use, for logs and /readyz. */
@@ -56,13 +67,21 @@ export async function createAiCore(
   const store = createAiStore(sql);
   const metrics = new AiMetrics(registry);
   const video = setUpVideo(settings.video, settings.media, logger, metrics.registry);
+  const validator = createEventValidator();
   const pipeline = new AiPipeline({
-    functions: [costFunction(tables), fraudFunction(rules, model), ...(video.fn ? [video.fn] : [])],
+    functions: [costFunction(tables), fraudFunction(rules, model)],
     store,
-    validator: createEventValidator(),
+    validator,
     metrics,
     logger,
   });
+  const lanes: AiLane[] = [{ name: 'main', pipeline }];
+  if (video.fn) {
+    lanes.push({
+      name: 'video',
+      pipeline: new AiPipeline({ functions: [video.fn], store, validator, metrics, logger }),
+    });
+  }
   const prune = () =>
     store
       .prune(settings.retentionDays)
@@ -79,6 +98,7 @@ export async function createAiCore(
   logger.info(describe, 'AI functions ready');
   return {
     pipeline,
+    lanes,
     store,
     metrics,
     describe,
