@@ -44,7 +44,8 @@ export function probe(file: string): { version: string } | { reason: string } {
     return { reason: `${file} does not run: ${out.error?.message ?? `exit ${out.status}`}` };
   if (!/\blibx264\b/.test(out.stdout)) return { reason: `${file} has no libx264 encoder` };
   const version = spawnSync(file, ['-version'], { encoding: 'utf8', timeout: 10_000 });
-  return { version: (version.stdout ?? '').split('\n')[0]?.trim() || 'ffmpeg' };
+  const number = /^ffmpeg version (\S+)/.exec(version.stdout ?? '')?.[1];
+  return { version: number ? `ffmpeg ${number} libx264` : 'ffmpeg libx264' };
 }
 
 export function findEncoder(configured?: string): Encoder {

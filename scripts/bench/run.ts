@@ -19,6 +19,8 @@
  *               reference
  *   --ai-only   only the AI service: results per second and finalized → result latency for
  *               1,000 constats (50 with --quick); the AI part also runs after the setups
+ *   --video     only the AI service's reconstruction video: seconds per video and peak memory
+ *               over 6 videos (2 with --quick); scripts/bench/video.ts
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -47,6 +49,7 @@ import {
 import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
 import { startBroker, type Broker } from '../kafka/broker.js';
 import { measureMedia } from './media.js';
+import { measureVideo } from './video.js';
 
 /** What `--only` may name: a setup, or the photo measurements. */
 export type BenchPart = TargetId | 'media' | 'reports';
@@ -62,6 +65,8 @@ export interface BenchOptions {
   bigdoc?: boolean;
   /** Only the AI service measurement. */
   aiOnly?: boolean;
+  /** Only the reconstruction video measurement. */
+  video?: boolean;
   only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
@@ -157,6 +162,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const cfg = config(opts.quick);
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
+  if (opts.video) return videoReport(opts, cfg, started, loadBefore, bar);
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids = opts.aiOnly
@@ -299,18 +305,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       log(`reports: ${(err as Error).stack ?? reports.error}`);
     }
   }
-  const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
     mode: opts.bigdoc ? 'large documents' : opts.quick ? 'quick' : 'full',
-    machine: {
-      cpu: cpus[0]?.model.trim() ?? 'cpu',
-      cores: cpus.length,
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      os: `${os.type()} ${os.release()}`,
-      fdLimit: fdLimit(),
-    },
+    machine: machine(),
     loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
@@ -319,6 +317,49 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     ...(media ? { media } : {}),
     ...(ai ? { ai } : {}),
     verdicts: verdicts(results),
+  };
+}
+
+function machine(): BenchReport['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'cpu',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    fdLimit: fdLimit(),
+  };
+}
+
+/** `--video`: the reconstruction video alone (no Kafka, no setups). */
+async function videoReport(
+  opts: BenchOptions,
+  cfg: BenchReport['config'],
+  started: number,
+  loadBefore: number,
+  bar: (label: string, total: number) => { tick(): void; stop(): void },
+): Promise<BenchReport> {
+  const videos = opts.quick ? 2 : 6;
+  const b = bar('reconstruction videos', videos);
+  let video: BenchReport['video'];
+  try {
+    video = { ...(await measureVideo({ videos, progress: b })), loadAverage: os.loadavg()[0]! };
+  } catch (err) {
+    video = { error: (err as Error).message.split('\n')[0]! };
+  } finally {
+    b.stop();
+  }
+  return {
+    date: new Date().toISOString(),
+    mode: 'video',
+    machine: machine(),
+    loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
+    config: cfg,
+    durationSeconds: (performance.now() - started) / 1000,
+    targets: [],
+    video,
+    verdicts: [],
   };
 }
 
@@ -332,8 +373,11 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       bigdoc: { type: 'boolean', default: false },
       'ai-only': { type: 'boolean', default: false },
+      video: { type: 'boolean', default: false },
     },
   });
+  if (values.video && values.write)
+    throw new Error('--write records a full run; --video runs one measurement');
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
@@ -344,6 +388,7 @@ async function main(): Promise<void> {
   const report = await runBench({
     quick: values.quick,
     aiOnly: values['ai-only'],
+    video: values.video,
     profile: values.profile,
     bigdoc: values.bigdoc,
     ...(only ? { only } : {}),
