@@ -5,7 +5,9 @@
  * first (+faststart); frames extracted to PNG show each vehicle's colour at its computed start
  * position and at the impact, and the impact mark. A degenerate sketch gives a still with its
  * note. A constat delivered twice is rendered once. The render limits (time, memory) kill the
- * child and fail the function; a missing encoder turns the function off.
+ * child and fail the function; a missing encoder turns the function off. Embedded in
+ * `constat serve`, a constat finalized through the whole flow gets its video on the timeline
+ * (through core's checks of ai-results), and `/readyz` says video is available.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -39,6 +41,8 @@ import { createEventValidator } from '../integrations/event-validator.js';
 import { cloudEvent, type CloudEvent } from '../integrations/events.js';
 import { finalizedData, type FinalizedOverrides } from './fixtures/finalized.js';
 import { setUp } from './support/suite.js';
+import { gql, startTestServer, token, type TestServer } from './support/server.js';
+import { eventually, finalizeConstat } from './support/signing.js';
 
 interface Ctx {
   db: TestDatabase;
@@ -416,3 +420,41 @@ test('without a usable ffmpeg the function is off and says why', async (ctx) => 
 });
 
 test.run();
+
+const embedded = suite<{ server: TestServer }>('embedded video', {} as { server: TestServer });
+setUp(embedded, async (ctx) => {
+  ctx.server = await startTestServer({
+    database: 'pglite',
+    hub: 'memory',
+    env: { AI_VIDEO: 'true' },
+  });
+});
+embedded.after(async (ctx) => {
+  await ctx.server?.stop();
+});
+
+embedded(
+  'a finalized constat gets its video on the timeline; /readyz reports video',
+  async (ctx) => {
+    const ready = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as {
+      features: Record<string, string>;
+    };
+    assert.match(
+      ready.features.video!,
+      /^available \(ffmpeg .* libx264, (system|npm|configured)\)$/,
+    );
+    const constat = await finalizeConstat(ctx.server);
+    const insurer = await token('staff-saa', 'desk-v', { roles: ['insurer:saa'] });
+    const query = `query C($id: ID!) { constat(id: $id) { aiFindings { type source } } }`;
+    const findings = await eventually(async () => {
+      const res = await gql(ctx.server.url, insurer, query, { id: constat.constatId });
+      const list = (res.data?.constat?.aiFindings ?? []) as Array<{ type: string; source: string }>;
+      return list.some((f) => f.type === 'dz.ai.video_generated.v1') ? list : undefined;
+    }, 240_000);
+    assert.ok(findings.some((f) => f.source === 'constat-ai-video'));
+    // The other functions' results are there too (their own lane).
+    assert.ok(findings.some((f) => f.type === 'dz.ai.cost_estimated.v1'));
+  },
+);
+
+embedded.run();
