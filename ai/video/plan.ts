@@ -5,7 +5,7 @@
  * and the tests compute expected pixel positions from it.
  */
 import { ROLES, str, ticked, type ConstatView, type Role } from '../constat-view.js';
-import { getFormVersion } from '../../sync/form-versions.js';
+import { getFormVersion } from '../../constat/form-versions.js';
 import {
   arrowHeading,
   fittedPath,
