@@ -6,7 +6,7 @@
  * AI service's event loop, and so the parent can kill it (with ffmpeg) at its limits.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createCanvas, GlobalFonts } from '@napi-rs/canvas';
@@ -89,6 +89,11 @@ async function render(job: RenderJob): Promise<RenderReply> {
 }
 
 process.once('message', (job: RenderJob) => {
+  // The service went away (stopped, killed): nobody will read the result, so stop and clean up.
+  process.once('disconnect', () => {
+    rmSync(job.outDir, { recursive: true, force: true });
+    process.exit(1);
+  });
   void render(job)
     .catch((err: unknown): RenderReply => ({ ok: false, error: String(err) }))
     .then((reply) => process.send?.(reply, () => process.exit(0)));
