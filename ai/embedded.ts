@@ -8,12 +8,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { EmbeddedRunner, type FinalizedFeed } from './embedded-runner.js';
 import type { AiSinks } from './deliver.js';
-import { createAiCore, type AiSettings } from './service.js';
-import { aiMediaOver } from './media.js';
 import type { MediaStore } from '../media/media-store.js';
+import { aiMediaOver } from './media.js';
+import { createAiCore, type AiSettings } from './service.js';
 
 export interface EmbeddedAi {
   wake(): void;
+  /** The OCR function's state for /readyz: `available (engine)` or `unavailable: why`. */
+  ocrState(): string;
   ready(): Promise<void>;
   /** Optional functions and their state, for core's /readyz `features`. */
   features: { video: string };
@@ -28,13 +30,16 @@ export async function startEmbeddedAi(opts: {
   logger: Logger;
   registry?: Registry;
   pollMs: number;
-  /** Core's media store, shared (closed by core). */
+  /** Core's media store, shared (the OCR function reads the papers from it). */
   media?: MediaStore;
 }): Promise<EmbeddedAi> {
-  const settings = opts.media
-    ? { ...opts.settings, media: aiMediaOver(opts.media) }
-    : opts.settings;
-  const core = await createAiCore(opts.sql, settings, opts.logger, opts.registry);
+  const core = await createAiCore(
+    opts.sql,
+    opts.settings,
+    opts.logger,
+    opts.registry,
+    opts.media ? aiMediaOver(opts.media) : undefined,
+  );
   // One runner per lane, each with its own read position (the main lane keeps the old name).
   const runners = core.lanes.map(
     (lane) =>
@@ -52,6 +57,7 @@ export async function startEmbeddedAi(opts: {
   for (const runner of runners) runner.start();
   return {
     wake: () => runners.forEach((r) => r.wake()),
+    ocrState: () => core.describe.ocr,
     ready: () => core.store.ping(),
     features: core.features,
     async close() {

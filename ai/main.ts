@@ -8,9 +8,9 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { createKafkaClient, type KafkaSettings } from '../integrations/kafka.js';
-import { KafkaRunner } from './kafka-runner.js';
-import { openAiMedia } from './media.js';
 import type { MediaStoreConfig } from '../media/create-media-store.js';
+import { openAiMedia } from './media.js';
+import { KafkaRunner } from './kafka-runner.js';
 import { createAiCore, type AiCore, type AiSettings } from './service.js';
 
 export interface AiServiceConfig extends AiSettings {
@@ -18,8 +18,8 @@ export interface AiServiceConfig extends AiSettings {
   groupId: string;
   databaseUrl: string | undefined;
   dataDir: string;
-  /** The media store core uses (the functions read photos and keep videos there). */
-  mediaStore?: MediaStoreConfig;
+  /** The media store core uses (the photos of the papers); absent: OCR is off. */
+  media?: MediaStoreConfig;
 }
 
 export interface AiService {
@@ -45,9 +45,9 @@ export async function startAiService(config: AiServiceConfig, logger: Logger): P
       logger,
     });
     cleanups.push(() => db.close());
-    const media = config.mediaStore ? openAiMedia(config.mediaStore) : undefined;
+    const media = config.media ? openAiMedia(config.media) : undefined;
     if (media) cleanups.push(() => media.close());
-    const core = await createAiCore(db.sql, { ...config, ...(media ? { media } : {}) }, logger);
+    const core = await createAiCore(db.sql, config, logger, undefined, media);
     cleanups.push(() => core.close());
     // One consumer group per lane: the video's (`<group>-video`) never holds up the others.
     const runners = core.lanes.map(

@@ -13,8 +13,10 @@ import { costFunction, fraudFunction } from './functions.js';
 import { loadModel, loadRuleSet } from './fraud/rules.js';
 import { AiMetrics } from './metrics.js';
 import { AiPipeline } from './pipeline.js';
-import { createAiStore, migrateAiStore, type AiStore } from './store.js';
 import type { AiMedia } from './media.js';
+import { ocrFunction } from './ocr/ocr-function.js';
+import { OcrReader, type OcrSettings } from './ocr/reader.js';
+import { createAiStore, migrateAiStore, type AiStore } from './store.js';
 import { setUpVideo, type VideoSettings } from './video/setup.js';
 
 export interface AiSettings {
@@ -23,10 +25,10 @@ export interface AiSettings {
   /** A model written by `constat ai train`; the rule set's weights when absent. */
   modelFile?: string;
   retentionDays: number;
+  /** Reading the drivers' papers; absent or disabled: the OCR function is off. */
+  ocr?: OcrSettings;
   /** The reconstruction video; off when absent. */
   video?: VideoSettings;
-  /** Where functions read photos and keep what they make; functions needing it are off without. */
-  media?: AiMedia;
 }
 
 /**
@@ -39,13 +41,15 @@ export interface AiLane {
 }
 
 export interface AiCore {
-  /** The main lane's pipeline (cost, fraud). */
+  /** The main lane's pipeline (cost, OCR, fraud). */
   pipeline: AiPipeline;
   lanes: AiLane[];
   store: AiStore;
   metrics: AiMetrics;
   /** The rule set and model in use, for logs and /readyz. */
-  describe: { ruleSet: string; model: string; costTables: string[] };
+  describe: { ruleSet: string; model: string; costTables: string[]; readonly ocr: string };
+  /** The OCR reader when it is on (tests and the benchmark wait for its engine). */
+  ocr: OcrReader | undefined;
   /** Optional functions and their state (`available (…)` or `unavailable: why`), for /readyz. */
   features: { video: string };
   close(): Promise<void>;
@@ -58,6 +62,8 @@ export async function createAiCore(
   settings: AiSettings,
   logger: Logger,
   registry?: Registry,
+  /** The media store (photos of the papers); without it the OCR function is off. */
+  media?: AiMedia,
 ): Promise<AiCore> {
   // Data files first: a bad edit fails the start, naming the file.
   const rules = loadRuleSet(settings.rulesFile);
@@ -66,10 +72,20 @@ export async function createAiCore(
   await migrateAiStore(sql, logger);
   const store = createAiStore(sql);
   const metrics = new AiMetrics(registry);
-  const video = setUpVideo(settings.video, settings.media, logger, metrics.registry);
+  const ocr =
+    settings.ocr?.enabled && media
+      ? new OcrReader(settings.ocr, media, logger, metrics.registry)
+      : undefined;
+  const ocrOff = !media ? 'unavailable: no media store' : 'unavailable: OCR_ENGINE=off';
+  const video = setUpVideo(settings.video, media, logger, metrics.registry);
   const validator = createEventValidator();
   const pipeline = new AiPipeline({
-    functions: [costFunction(tables), fraudFunction(rules, model)],
+    // OCR before fraud: its mismatches are one of the fraud signals.
+    functions: [
+      costFunction(tables),
+      ...(ocr ? [ocrFunction(ocr)] : []),
+      fraudFunction(rules, model),
+    ],
     store,
     validator,
     metrics,
@@ -94,6 +110,9 @@ export async function createAiCore(
     ruleSet: rules.id,
     model: model?.id ?? rules.id,
     costTables: [tables.segments.version, tables.parts.version, tables.rates.version],
+    get ocr() {
+      return ocr?.state ?? ocrOff;
+    },
   };
   logger.info(describe, 'AI functions ready');
   return {
@@ -102,9 +121,11 @@ export async function createAiCore(
     store,
     metrics,
     describe,
+    ocr,
     features: { video: video.status },
     async close() {
       clearInterval(timer);
+      await ocr?.close();
     },
   };
 }

@@ -174,8 +174,9 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         ...(config.ai.rulesFile ? { rulesFile: config.ai.rulesFile } : {}),
         ...(config.ai.modelFile ? { modelFile: config.ai.modelFile } : {}),
         retentionDays: config.ai.retentionDays,
+        ocr: config.ai.ocr,
+        media: config.media.store,
         video: config.ai.video,
-        mediaStore: config.media.store,
       },
       logger,
     );

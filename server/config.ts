@@ -7,6 +7,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { MediaStoreConfig } from '../media/create-media-store.js';
+import type { OcrSettings } from '../ai/ocr/reader.js';
 
 export interface Config {
   port: number;
@@ -18,7 +19,7 @@ export interface Config {
   devMode: boolean;
   /** Absent: embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
-  /** Absent: in-process hub and session store (single instance). */
+  /** Absent: the in-process hub (one instance; sessions are in the database either way). */
   redisUrl: string | undefined;
   /** Prefix of every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
@@ -94,6 +95,8 @@ export interface AiConfig {
     /** Resident memory of one render (renderer process and ffmpeg together). */
     maxMemoryMb: number;
   };
+  /** Reading the drivers' papers (ai/ocr/). */
+  ocr: OcrSettings;
 }
 
 export interface GraphQLLimits {
@@ -370,6 +373,22 @@ function aiSettings(env: Env): AiConfig {
       timeoutMs: integer(env, 'AI_VIDEO_TIMEOUT_MS', 120_000, 5_000, 3600_000),
       maxMemoryMb: integer(env, 'AI_VIDEO_MAX_MEMORY_MB', 768, 128, 16_384),
     },
+    ocr: ocrSettings(env),
+  };
+}
+
+function ocrSettings(env: Env): OcrSettings {
+  const engine = oneOf(env, 'OCR_ENGINE', ['auto', 'native', 'wasm', 'off'] as const, 'auto');
+  return {
+    enabled: engine !== 'off',
+    engine: engine === 'off' ? 'auto' : engine,
+    tesseractPath: env.OCR_TESSERACT_PATH || undefined,
+    concurrency: integer(env, 'OCR_CONCURRENCY', 1, 1, 64),
+    timeoutMs: integer(env, 'OCR_TIMEOUT_MS', 60_000, 1_000, 3600_000),
+    maxBytes: integer(env, 'OCR_MAX_BYTES', 15 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: integer(env, 'OCR_MAX_PIXELS', 40_000_000, 10_000, 1_000_000_000),
+    // The model files unpacked from node_modules (nothing is downloaded).
+    cacheDir: path.join(path.resolve(env.DATA_DIR ?? '.data'), 'ai', 'ocr'),
   };
 }
 

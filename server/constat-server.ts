@@ -74,7 +74,7 @@ async function startAi(
   io: {
     deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
     registry: import('prom-client').Registry;
-    media?: import('../media/media-store.js').MediaStore;
+    media: import('../media/media-store.js').MediaStore;
   },
 ): Promise<EmbeddedAi> {
   // Pools of its own, so its statements (its tables, and polling the outbox) never queue
@@ -110,7 +110,7 @@ async function startAi(
     logger,
     registry: io.registry,
     pollMs: config.kafka.outboxPollMs,
-    ...(io.media ? { media: io.media } : {}),
+    media: io.media,
   });
   cleanups.push(() => ai.close());
   return ai;
@@ -425,6 +425,7 @@ export async function startServer(
           (config.kafkaBrokers
             ? 'in the AI service (constat ai)'
             : 'unavailable: AI_EMBEDDED=false'),
+        ocr: () => ai?.ocrState() ?? 'unavailable: the AI service runs apart (constat ai)',
       },
       verify: { constats, documents },
       publicUrl: config.publicUrl,

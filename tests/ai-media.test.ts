@@ -15,6 +15,7 @@ import { FileMediaStore } from '../media/file-store.js';
 import type { MediaStore } from '../media/media-store.js';
 import { S3MediaStore } from '../media/s3-store.js';
 import { s3TestStoreOptions } from './support/s3.js';
+import { setUp } from './support/suite.js';
 
 interface Ctx {
   media: AiMedia;
@@ -68,16 +69,8 @@ for (const [name, make] of [
   ['s3', s3Variant],
 ] as const) {
   const test = suite<Ctx>(`ai media: ${name}`, {} as Ctx);
-  let failure: unknown;
-  test.before(async (ctx) => {
-    try {
-      Object.assign(ctx, await make());
-    } catch (err) {
-      failure = err;
-    }
-  });
-  test.before.each(() => {
-    if (failure) throw failure;
+  setUp(test, async (ctx) => {
+    Object.assign(ctx, await make());
   });
   test.after(async (ctx) => {
     await ctx.teardown?.();
