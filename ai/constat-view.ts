@@ -31,6 +31,8 @@ export interface ConstatView {
   signers: Record<Role, { deviceId?: string; publicKey?: string; userId?: string }>;
   attachments: Record<Role, AttachmentEntry[]>;
   sceneAttachments: AttachmentEntry[];
+  /** The sketch root as signed (`{ elements }`), read by the video function. */
+  sketch: Record<string, unknown>;
 }
 
 type Json = Record<string, unknown>;
@@ -102,6 +104,7 @@ export function viewOf(data: ConstatFinalizedData): ConstatView {
     signers,
     attachments: { A: attachmentsOf(vehicleA), B: attachmentsOf(vehicleB) },
     sceneAttachments: attachmentsOf(accident),
+    sketch: obj(content.sketch),
   };
 }
 

@@ -33,6 +33,8 @@ export interface EmbeddedRunnerOptions {
   metrics: AiMetrics;
   logger: Logger;
   pollMs: number;
+  /** The name its read position is kept under (one per lane); `outbox:constats` by default. */
+  feedName?: string;
 }
 
 const FEED = 'outbox:constats';
@@ -68,11 +70,12 @@ export class EmbeddedRunner {
     this.#loop = new PollLoop({
       step: async () => {
         const { feed, store, pipeline, metrics } = this.#opts;
-        const rows = await feed.read(await store.position(FEED), 50);
+        const name = this.#opts.feedName ?? FEED;
+        const rows = await feed.read(await store.position(name), 50);
         for (const row of rows) {
           this.#current = JSON.stringify(row.payload);
           await deliver(await pipeline.process(this.#current), sinks, metrics);
-          await store.setPosition(FEED, { createdAt: row.createdAt, id: row.id });
+          await store.setPosition(name, { createdAt: row.createdAt, id: row.id });
         }
         return rows.length;
       },

@@ -17,6 +17,8 @@ export interface EmbeddedAi {
   /** The OCR function's state for /readyz: `available (engine)` or `unavailable: why`. */
   ocrState(): string;
   ready(): Promise<void>;
+  /** Optional functions and their state, for core's /readyz `features`. */
+  features: { video: string };
   close(): Promise<void>;
 }
 
@@ -38,22 +40,28 @@ export async function startEmbeddedAi(opts: {
     opts.registry,
     opts.media ? aiMediaOver(opts.media) : undefined,
   );
-  const runner = new EmbeddedRunner({
-    feed: opts.feed,
-    sinks: { results: opts.results },
-    pipeline: core.pipeline,
-    store: core.store,
-    metrics: core.metrics,
-    logger: opts.logger,
-    pollMs: opts.pollMs,
-  });
-  runner.start();
+  // One runner per lane, each with its own read position (the main lane keeps the old name).
+  const runners = core.lanes.map(
+    (lane) =>
+      new EmbeddedRunner({
+        feed: opts.feed,
+        sinks: { results: opts.results },
+        pipeline: lane.pipeline,
+        store: core.store,
+        metrics: core.metrics,
+        logger: opts.logger,
+        pollMs: opts.pollMs,
+        ...(lane.name === 'main' ? {} : { feedName: `outbox:constats:${lane.name}` }),
+      }),
+  );
+  for (const runner of runners) runner.start();
   return {
-    wake: () => runner.wake(),
+    wake: () => runners.forEach((r) => r.wake()),
     ocrState: () => core.describe.ocr,
     ready: () => core.store.ping(),
+    features: core.features,
     async close() {
-      await runner.close();
+      await Promise.all(runners.map((r) => r.close()));
       await core.close();
     },
   };

@@ -24,6 +24,7 @@ export interface AiServiceConfig extends AiSettings {
 
 export interface AiService {
   core: AiCore;
+  /** The main lane's consumer. */
   runner: KafkaRunner;
   /** /healthz, /readyz, /metrics. */
   app: Hono;
@@ -48,25 +49,32 @@ export async function startAiService(config: AiServiceConfig, logger: Logger): P
     if (media) cleanups.push(() => media.close());
     const core = await createAiCore(db.sql, config, logger, undefined, media);
     cleanups.push(() => core.close());
-    const runner = new KafkaRunner({
-      client: createKafkaClient(config.kafka, logger),
-      groupId: config.groupId,
-      pipeline: core.pipeline,
-      store: core.store,
-      metrics: core.metrics,
-      logger,
-    });
-    runner.start();
-    cleanups.push(() => runner.close());
+    // One consumer group per lane: the video's (`<group>-video`) never holds up the others.
+    const runners = core.lanes.map(
+      (lane) =>
+        new KafkaRunner({
+          client: createKafkaClient(config.kafka, logger),
+          groupId: lane.name === 'main' ? config.groupId : `${config.groupId}-${lane.name}`,
+          pipeline: lane.pipeline,
+          store: core.store,
+          metrics: core.metrics,
+          logger,
+        }),
+    );
+    for (const runner of runners) {
+      runner.start();
+      cleanups.push(() => runner.close());
+    }
+    const runner = runners[0]!;
     logger.info({ database: db.kind, group: config.groupId }, 'constat AI service started');
-    return { core, runner, app: healthApp(core, runner), stop };
+    return { core, runner, app: healthApp(core, runners), stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-function healthApp(core: AiCore, runner: KafkaRunner): Hono {
+function healthApp(core: AiCore, runners: KafkaRunner[]): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -74,10 +82,15 @@ function healthApp(core: AiCore, runner: KafkaRunner): Hono {
       () => 'ok',
       (err: unknown) => (err as Error).message || 'failed',
     );
-    const kafka = runner.ready ? 'ok' : 'not consuming yet';
+    const kafka = runners.every((r) => r.ready) ? 'ok' : 'not consuming yet';
     const ready = database === 'ok' && kafka === 'ok';
     return c.json(
-      { status: ready ? 'ready' : 'not ready', checks: { database, kafka }, ...core.describe },
+      {
+        status: ready ? 'ready' : 'not ready',
+        checks: { database, kafka },
+        features: core.features,
+        ...core.describe,
+      },
       ready ? 200 : 503,
     );
   });

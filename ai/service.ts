@@ -17,6 +17,7 @@ import type { AiMedia } from './media.js';
 import { ocrFunction } from './ocr/ocr-function.js';
 import { OcrReader, type OcrSettings } from './ocr/reader.js';
 import { createAiStore, migrateAiStore, type AiStore } from './store.js';
+import { setUpVideo, type VideoSettings } from './video/setup.js';
 
 export interface AiSettings {
   /** Fraud rule set file; the shipped expert priors when absent. */
@@ -26,16 +27,31 @@ export interface AiSettings {
   retentionDays: number;
   /** Reading the drivers' papers; absent or disabled: the OCR function is off. */
   ocr?: OcrSettings;
+  /** The reconstruction video; off when absent. */
+  video?: VideoSettings;
+}
+
+/**
+ * A pipeline with its own read position (embedded feed) or consumer group (Kafka): the slow
+ * video has a lane of its own, so a render never delays the other functions' results.
+ */
+export interface AiLane {
+  name: 'main' | 'video';
+  pipeline: AiPipeline;
 }
 
 export interface AiCore {
+  /** The main lane's pipeline (cost, OCR, fraud). */
   pipeline: AiPipeline;
+  lanes: AiLane[];
   store: AiStore;
   metrics: AiMetrics;
   /** The rule set and model in use, for logs and /readyz. */
   describe: { ruleSet: string; model: string; costTables: string[]; readonly ocr: string };
   /** The OCR reader when it is on (tests and the benchmark wait for its engine). */
   ocr: OcrReader | undefined;
+  /** Optional functions and their state (`available (…)` or `unavailable: why`), for /readyz. */
+  features: { video: string };
   close(): Promise<void>;
 }
 
@@ -61,6 +77,8 @@ export async function createAiCore(
       ? new OcrReader(settings.ocr, media, logger, metrics.registry)
       : undefined;
   const ocrOff = !media ? 'unavailable: no media store' : 'unavailable: OCR_ENGINE=off';
+  const video = setUpVideo(settings.video, media, logger, metrics.registry);
+  const validator = createEventValidator();
   const pipeline = new AiPipeline({
     // OCR before fraud: its mismatches are one of the fraud signals.
     functions: [
@@ -69,10 +87,17 @@ export async function createAiCore(
       fraudFunction(rules, model),
     ],
     store,
-    validator: createEventValidator(),
+    validator,
     metrics,
     logger,
   });
+  const lanes: AiLane[] = [{ name: 'main', pipeline }];
+  if (video.fn) {
+    lanes.push({
+      name: 'video',
+      pipeline: new AiPipeline({ functions: [video.fn], store, validator, metrics, logger }),
+    });
+  }
   const prune = () =>
     store
       .prune(settings.retentionDays)
@@ -92,10 +117,12 @@ export async function createAiCore(
   logger.info(describe, 'AI functions ready');
   return {
     pipeline,
+    lanes,
     store,
     metrics,
     describe,
     ocr,
+    features: { video: video.status },
     async close() {
       clearInterval(timer);
       await ocr?.close();

@@ -24,6 +24,13 @@ const objectOf = (required: string[], properties: Schema): Schema => ({
   required,
   properties,
 });
+/** An object the AI put in the media store (content-addressed). */
+const mediaObject = {
+  mediaKey: { type: 'string', description: 'key in the media store (ai/sha256/<sha256>)' },
+  sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+  byteSize: { type: 'integer', minimum: 1 },
+  contentType: { type: 'string' },
+};
 
 /** Envelope + data schema for one event type. */
 function event(
@@ -435,8 +442,45 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
       type: 'object',
       required: ['url'],
       properties: {
-        url: { type: 'string', format: 'uri' },
+        url: {
+          type: 'string',
+          format: 'uri',
+          description:
+            'the MP4: urn:constat:media:<mediaKey> (a name in the media store, not a download link)',
+        },
         durationSeconds: { type: 'number', minimum: 0 },
+        // Added compatibly (all optional): what the video is, where both files are, what it shows.
+        ...mediaObject,
+        width: { type: 'integer', minimum: 1 },
+        height: { type: 'integer', minimum: 1 },
+        fps: { type: 'number', minimum: 1 },
+        codec: { type: 'string' },
+        poster: objectOf(['url', 'mediaKey', 'sha256'], {
+          url: { type: 'string', format: 'uri' },
+          ...mediaObject,
+        }),
+        advisory: {
+          type: 'boolean',
+          description: 'always true: an indicative reconstruction, neither evidence nor a decision',
+        },
+        still: { type: 'boolean', description: 'the sketch could not be animated: one picture' },
+        notes: {
+          type: 'array',
+          items: objectOf(['code', 'fr'], { code: text, fr: text, ar: text }),
+        },
+        motions: {
+          type: 'array',
+          items: objectOf(['vehicle', 'template'], {
+            vehicle: { enum: ['A', 'B'] },
+            template: text,
+            assumed: { type: 'boolean' },
+            arrow: { type: 'boolean' },
+            circumstances: { type: 'array', items: { type: 'string' } },
+          }),
+        },
+        impact: objectOf(['x', 'y'], { x: number, y: number, from: text }),
+        templates: { type: 'string', description: 'version of the motion templates' },
+        encoder: text,
       },
     },
   ),

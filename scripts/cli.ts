@@ -176,6 +176,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         retentionDays: config.ai.retentionDays,
         ocr: config.ai.ocr,
         media: config.media.store,
+        video: config.ai.video,
       },
       logger,
     );

@@ -2,9 +2,10 @@
  * Debian packages some features need and npm cannot bring: headless Chromium (the PDF report
  * and the reference app's browser tests), Firefox ESR (the same app tests in a second engine,
  * driven over WebDriver BiDi), Arabic and Latin fonts for them, poppler's pdftoppm/pdftotext
- * (the report's tests) and the `tesseract` command (the AI service's faster OCR engine).
- * `npm test` installs what is missing when it runs as root (CI and the development machines);
- * the server never installs anything: it looks for
+ * (the report's tests), the `tesseract` command (the AI service's faster OCR engine) and ffmpeg
+ * (the AI service's reconstruction video; its tests use ffprobe). `npm test` installs what is
+ * missing when it runs as root (CI and the development machines); the server never installs
+ * anything: it looks for
  * the programs at start and reports what it found in `/readyz`.
  */
 import { spawnSync } from 'node:child_process';
@@ -39,6 +40,8 @@ export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
     provides: '/usr/share/fonts/opentype/fonts-hosny-amiri/Amiri-Regular.ttf',
   },
   { name: 'poppler-utils', provides: '/usr/bin/pdftoppm' },
+  // The AI service's reconstruction video (H.264 encoding) and its tests (ffprobe).
+  { name: 'ffmpeg', provides: '/usr/bin/ffprobe' },
   // The AI service's faster OCR engine (ai/ocr/native-engine.ts); tesseract.js otherwise.
   { name: 'tesseract-ocr', provides: '/usr/bin/tesseract' },
 ];

@@ -84,6 +84,17 @@ export interface AiConfig {
   rulesFile: string | undefined;
   modelFile: string | undefined;
   retentionDays: number;
+  /** The reconstruction video function (ai/video/). */
+  video: {
+    enabled: boolean;
+    /** An ffmpeg to use; absent: Debian's on the PATH, else the npm-shipped build. */
+    ffmpeg?: string;
+    /** Videos rendered at once (each a child process and an ffmpeg). */
+    concurrency: number;
+    timeoutMs: number;
+    /** Resident memory of one render (renderer process and ffmpeg together). */
+    maxMemoryMb: number;
+  };
   /** Reading the drivers' papers (ai/ocr/). */
   ocr: OcrSettings;
 }
@@ -355,6 +366,13 @@ function aiSettings(env: Env): AiConfig {
     rulesFile: file(env, 'AI_FRAUD_RULES'),
     modelFile: file(env, 'AI_FRAUD_MODEL'),
     retentionDays: integer(env, 'AI_FEATURE_RETENTION_DAYS', 1_095, 1, 36_500),
+    video: {
+      enabled: flag(env, 'AI_VIDEO', true),
+      ...(file(env, 'AI_VIDEO_FFMPEG') ? { ffmpeg: file(env, 'AI_VIDEO_FFMPEG')! } : {}),
+      concurrency: integer(env, 'AI_VIDEO_CONCURRENCY', 1, 1, 16),
+      timeoutMs: integer(env, 'AI_VIDEO_TIMEOUT_MS', 120_000, 5_000, 3600_000),
+      maxMemoryMb: integer(env, 'AI_VIDEO_MAX_MEMORY_MB', 768, 128, 16_384),
+    },
     ocr: ocrSettings(env),
   };
 }

@@ -427,6 +427,11 @@ export async function startServer(
           reports.service.available
             ? 'available'
             : `unavailable: ${reports.service.unavailableReason}`,
+        video: () =>
+          ai?.features.video ??
+          (config.kafkaBrokers
+            ? 'in the AI service (constat ai)'
+            : 'unavailable: AI_EMBEDDED=false'),
         ocr: () => ai?.ocrState() ?? 'unavailable: the AI service runs apart (constat ai)',
       },
       verify: { constats, documents },

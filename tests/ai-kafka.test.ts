@@ -80,6 +80,8 @@ setUp(test, async (ctx) => {
     KAFKA_TOPIC_PARTITIONS: '1',
     AI_DATABASE_URL: ctx.aiDb.url,
     AI_CONSUMER_GROUP: `constat-ai-test-${randomBytes(4).toString('hex')}`,
+    // Video has its own consumer group and suite (ai-video.test.ts).
+    AI_VIDEO: 'false',
     DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'constat-ai-')),
     LOG_LEVEL: 'info',
   };

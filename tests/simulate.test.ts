@@ -100,7 +100,10 @@ test('the seeded form is complete and valid, and the same seed makes the same ch
 });
 
 test('20 pairs finalize against the embedded server', async () => {
-  const summary = await runSimulation(options({ seed: 'embedded' }));
+  // Videos (seconds of CPU each) have their own suite: tests/ai-video.test.ts.
+  const summary = await runSimulation(
+    options({ seed: 'embedded', embeddedEnv: { AI_VIDEO: 'false' } }),
+  );
   assertClean(summary, 20);
   assert.match(summary.target[0]!, /^embedded/);
 });

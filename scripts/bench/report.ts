@@ -1,4 +1,5 @@
 import type { AiBenchResult } from './ai.js';
+import type { VideoBenchResult } from './video.js';
 import type { OcrBenchResult } from './ocr.js';
 /**
  * The benchmark's results: the figures of each setup and their ratio to the reference server,
@@ -105,7 +106,7 @@ export interface Verdict {
 
 export interface BenchReport {
   date: string;
-  mode: 'quick' | 'full' | 'large documents';
+  mode: 'quick' | 'full' | 'large documents' | 'video';
   machine: {
     cpu: string;
     cores: number;
@@ -116,6 +117,8 @@ export interface BenchReport {
   };
   /** The AI service (fraud, cost) fed finalized events on Kafka (scripts/bench/ai.ts). */
   ai?: (AiBenchResult & { loadAverage: number }) | { error: string };
+  /** The AI service's reconstruction video (scripts/bench/video.ts, `--video`). */
+  video?: (VideoBenchResult & { loadAverage: number }) | { error: string };
   /** OCR of the papers, per engine, on the test specimens (scripts/bench/ocr.ts). */
   ocr?: OcrBenchResult | { error: string };
   /** 1-minute load average before and after the run: other work on the machine skews figures. */
@@ -381,6 +384,18 @@ function aiText(report: BenchReport): string[] {
   ];
 }
 
+function videoText(report: BenchReport): string[] {
+  const v = report.video;
+  if (!v) return [];
+  if ('error' in v) return ['', `reconstruction video: failed: ${v.error}`];
+  return [
+    '',
+    `reconstruction video, ${v.videos} videos of ${v.frames} frames (1280×720), one at a time, load ${v.loadAverage.toFixed(1)}: ` +
+      `${fmt(v.secondsPerVideo.p50, 1)} s per video (max ${fmt(v.secondsPerVideo.max, 1)} s), ` +
+      `peak memory ${fmt(v.peakMemoryMiB, 0)} MiB (renderer + ffmpeg), ${fmt(v.meanBytes / 1024, 0)} KiB per MP4; ${v.encoder}`,
+  ];
+}
+
 function ocrText(report: BenchReport): string[] {
   const ocr = report.ocr;
   if (!ocr) return [];
@@ -455,6 +470,7 @@ export function formatText(report: BenchReport): string {
     if (table.length > 0) lines.push('', ...table.map((l) => `  ${l}`));
   }
   lines.push(...aiText(report));
+  lines.push(...videoText(report));
   lines.push(...ocrText(report));
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);

@@ -21,6 +21,8 @@
  *               accuracy per engine on the test specimens; a full run includes it
  *   --ai-only   only the AI service: results per second and finalized → result latency for
  *               1,000 constats (50 with --quick); the AI part also runs after the setups
+ *   --video     only the AI service's reconstruction video: seconds per video and peak memory
+ *               over 6 videos (2 with --quick); scripts/bench/video.ts
  *   --rounds N  rounds of every setup, interleaved (A, B, C, A, B, C…); each figure is the
  *               median of its rounds, printed with its spread (default 3; 1 with --quick)
  *   --max-load X, --load-wait S
@@ -62,6 +64,7 @@ import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from 
 import { startBroker, type Broker } from '../kafka/broker.js';
 import { commitHash, waitForQuiet } from './rounds.js';
 import { measureMedia } from './media.js';
+import { measureVideo } from './video.js';
 import { measureOcr } from './ocr.js';
 
 /** What `--only` may name: a setup, or the photo measurements. */
@@ -78,6 +81,8 @@ export interface BenchOptions {
   bigdoc?: boolean;
   /** Only the AI service measurement. */
   aiOnly?: boolean;
+  /** Only the reconstruction video measurement. */
+  video?: boolean;
   /** Only the OCR measurement. */
   ocrOnly?: boolean;
   only?: BenchPart[];
@@ -285,6 +290,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = os.loadavg()[0]!;
   // Read now: the servers run the files as they are at the start.
   const commit = commitHash(ROOT);
+  if (opts.video) return videoReport(opts, cfg, started, loadBefore, commit, bar);
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids =
@@ -382,18 +388,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   const reference = perSetup.get('reference');
   const results = ids.map((id) => combineRounds(perSetup.get(id)!, reference));
-  const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
     mode: opts.bigdoc ? 'large documents' : opts.quick ? 'quick' : 'full',
-    machine: {
-      cpu: cpus[0]?.model.trim() ?? 'cpu',
-      cores: cpus.length,
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      os: `${os.type()} ${os.release()}`,
-      fdLimit: fdLimit(),
-    },
+    machine: machine(),
     loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
@@ -409,6 +407,53 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   };
 }
 
+function machine(): BenchReport['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'cpu',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    fdLimit: fdLimit(),
+  };
+}
+
+/** `--video`: the reconstruction video alone (no Kafka, no setups). */
+async function videoReport(
+  opts: BenchOptions,
+  cfg: BenchReport['config'],
+  started: number,
+  loadBefore: number,
+  commit: string,
+  bar: (label: string, total: number) => { tick(): void; stop(): void },
+): Promise<BenchReport> {
+  const videos = opts.quick ? 2 : 6;
+  const b = bar('reconstruction videos', videos);
+  let video: BenchReport['video'];
+  try {
+    video = { ...(await measureVideo({ videos, progress: b })), loadAverage: os.loadavg()[0]! };
+  } catch (err) {
+    video = { error: (err as Error).message.split('\n')[0]! };
+  } finally {
+    b.stop();
+  }
+  return {
+    date: new Date().toISOString(),
+    mode: 'video',
+    machine: machine(),
+    loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
+    config: cfg,
+    durationSeconds: (performance.now() - started) / 1000,
+    targets: [],
+    rounds: 1,
+    maxLoad: opts.maxLoad ?? os.cpus().length,
+    commit,
+    video,
+    verdicts: [],
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -419,6 +464,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       bigdoc: { type: 'boolean', default: false },
       'ai-only': { type: 'boolean', default: false },
+      video: { type: 'boolean', default: false },
       ocr: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'max-load': { type: 'string' },
@@ -434,6 +480,8 @@ async function main(): Promise<void> {
   const rounds = num('rounds', values.rounds, 1);
   const maxLoad = num('max-load', values['max-load'], 0);
   const loadWaitSeconds = num('load-wait', values['load-wait'], 0);
+  if (values.video && values.write)
+    throw new Error('--write records a full run; --video runs one measurement');
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
@@ -444,6 +492,7 @@ async function main(): Promise<void> {
   const report = await runBench({
     quick: values.quick,
     aiOnly: values['ai-only'],
+    video: values.video,
     ocrOnly: values.ocr,
     profile: values.profile,
     bigdoc: values.bigdoc,

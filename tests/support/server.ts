@@ -64,6 +64,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     AUTH_JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     DRAFT_SAVE_DEBOUNCE_MS: '200',
+    // A video takes seconds of CPU per constat: only tests/ai-video.test.ts turns it on.
+    AI_VIDEO: 'false',
     ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
     ...(hub === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
     ...(options.kafka ? kafkaEnv() : {}),
@@ -174,7 +176,7 @@ export type { ServerProcess };
 /** Runs `constat serve` as a separate process (test secret, info logs) until it listens. */
 export function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
   return spawnProcess({
-    env: { AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info', ...env },
+    env: { AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info', AI_VIDEO: 'false', ...env },
     name: 'constat serve',
   });
 }
