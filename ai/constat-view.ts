@@ -5,7 +5,7 @@
  * throw.
  */
 import type { ConstatFinalizedData } from '../integrations/events.js';
-import type { AccidentSection, GpsFix, VehicleSection, Witness } from '../sync/constat-doc.js';
+import type { AccidentSection, GpsFix, VehicleSection, Witness } from '../constat/constat-doc.js';
 
 export type Role = 'A' | 'B';
 export const ROLES: readonly Role[] = ['A', 'B'];

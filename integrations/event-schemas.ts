@@ -3,7 +3,7 @@
  * in docs/events/ are written from it (`constat schemas`) and checked in CI to match.
  */
 import { EventType } from './events.js';
-import { ATTACHMENT_KINDS, ATTACHMENT_SECTIONS, ATTACHMENT_TYPES } from '../sync/attachments.js';
+import { ATTACHMENT_KINDS, ATTACHMENT_SECTIONS, ATTACHMENT_TYPES } from '../constat/attachments.js';
 
 type Schema = Record<string, unknown>;
 

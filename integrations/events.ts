@@ -3,7 +3,7 @@
  * built here; every event read from Kafka is parsed against it (with its JSON Schema).
  */
 import { randomUUID } from 'node:crypto';
-import type { LiabilitySuggestion } from '../sync/liability.js';
+import type { LiabilitySuggestion } from '../constat/liability.js';
 import type { FinalizedAttachment } from '../media/attachment-service.js';
 
 export const CORE_SOURCE = 'constat-core';
@@ -88,7 +88,7 @@ export interface ConstatFinalizedData {
   /** Files the signed content names, with time-limited download URLs (docs/media.md). */
   attachments?: FinalizedAttachment[];
   /**
-   * Advisory fault shares from both parties' ticked boxes (sync/liability.ts); absent when the
+   * Advisory fault shares from both parties' ticked boxes (constat/liability.ts); absent when the
    * form version has no rule table. For insurers only: drivers never see it.
    */
   liabilitySuggestion?: LiabilitySuggestion;

@@ -5,7 +5,7 @@
  */
 import type { Finalizer, FinalizeInput } from '../sync/live-session.js';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
-import type { ConstatContent } from '../sync/constat-doc.js';
+import type { ConstatContent } from '../constat/constat-doc.js';
 import type { FinalizedAttachment } from '../media/attachment-service.js';
 import {
   cloudEvent,
@@ -14,7 +14,7 @@ import {
   EventType,
   type ConstatFinalizedData,
 } from './events.js';
-import { suggestLiabilityFromContent } from '../sync/liability.js';
+import { suggestLiabilityFromContent } from '../constat/liability.js';
 
 /** The insurer company uid a vehicle section names, if any. */
 function insurerOf(section: unknown): string | null {

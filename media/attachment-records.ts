@@ -1,5 +1,5 @@
 /** The attachment rows the media service reads and writes (persistence/attachments-repository.ts). */
-import type { Role } from '../sync/permissions.js';
+import type { Role } from '../constat/permissions.js';
 
 export type AttachmentStatus = 'pending' | 'verified' | 'missing' | 'mismatch';
 

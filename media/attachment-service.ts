@@ -9,9 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ConstatError } from '../sync/errors.js';
-import type { ConstatContent } from '../sync/constat-doc.js';
-import type { Role } from '../sync/permissions.js';
+import { ConstatError } from '../constat/errors.js';
+import type { ConstatContent } from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
 import {
   isAttachmentKind,
   isAttachmentType,
@@ -21,7 +21,7 @@ import {
   ATTACHMENT_TYPES,
   type AttachmentEntry,
   type AttachmentSection,
-} from '../sync/attachments.js';
+} from '../constat/attachments.js';
 import { MediaStoreError, type MediaStore, type UploadTarget } from './media-store.js';
 import type {
   AttachmentRecord,

@@ -4,7 +4,7 @@
  */
 import type postgres from 'postgres';
 import type { AddPartyResult, SessionStore } from '../sync/session-store.js';
-import type { Party, SessionRecord } from '../sync/session-record.js';
+import type { Party, SessionRecord } from '../constat/session-record.js';
 
 export function createSessionsRepository(sql: postgres.Sql): SessionStore {
   const json = (value: unknown) => sql.json(value as postgres.JSONValue);

@@ -7,9 +7,9 @@ import QRCode from 'qrcode';
 import type { MediaStore } from '../media/media-store.js';
 import { attachmentKey } from '../media/attachment-service.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
-import type { SignatureRecord } from '../sync/constat-doc.js';
-import type { Role } from '../sync/permissions.js';
-import { getFormVersion, DEFAULT_FORM_VERSION } from '../sync/form-versions.js';
+import type { SignatureRecord } from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
+import { getFormVersion, DEFAULT_FORM_VERSION } from '../constat/form-versions.js';
 import type { BrowserPool } from './browser-pool.js';
 import { renderReportHtml, type ReportAttachment, type ReportInput } from './report-template.js';
 

@@ -17,10 +17,10 @@ import type {
   SignatureRecord,
   VehicleSection,
   Witness,
-} from '../sync/constat-doc.js';
-import type { Role } from '../sync/permissions.js';
-import { labelIn, type FormVersion, type Language } from '../sync/form-versions.js';
-import type { FieldLabelKey } from '../sync/form-labels.js';
+} from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
+import { labelIn, type FormVersion, type Language } from '../constat/form-versions.js';
+import type { FieldLabelKey } from '../constat/form-labels.js';
 import { escapeHtml } from './html.js';
 import { impactSvg, sketchSvg, ROLE_COLOURS } from './sketch-svg.js';
 

@@ -4,7 +4,7 @@
  * a finite number is skipped, and counts are capped, so hostile content can neither break the
  * markup nor make the page huge.
  */
-import type { SketchElement } from '../sync/constat-doc.js';
+import type { SketchElement } from '../constat/constat-doc.js';
 import { escapeHtml } from './html.js';
 
 const WIDTH = 1000;

@@ -11,7 +11,7 @@
 import { verify } from 'node:crypto';
 import type { StoredConstat } from '../persistence/constats-repository.js';
 import type { StoredDocument } from '../persistence/documents-repository.js';
-import { signingMessage } from '../sync/content-hash.js';
+import { signingMessage } from '../constat/content-hash.js';
 import { ed25519Key } from '../sync/signing-service.js';
 import { escapeHtml } from './html.js';
 import { keyFingerprint } from './report-template.js';

@@ -12,7 +12,7 @@ import { bearerToken } from './auth.js';
 import type { Metrics } from './metrics.js';
 import type { ConstatYoga } from './graphql/yoga.js';
 import type { GraphQLServices } from './graphql/context.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { bodyLimit } from 'hono/body-limit';
 import { viewerOf, type GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';

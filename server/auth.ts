@@ -11,7 +11,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 import type { AuthConfig, TokenPolicy } from './config.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 
 export interface Principal {
   userId: string;

@@ -2,7 +2,7 @@
  * Websocket close codes, mirroring HTTP. 4400–4499 are permanent: a stock y-websocket client
  * stops reconnecting. 1001/1011/1013 are transient: it reconnects and re-syncs.
  */
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { ProtocolError } from '../sync/protocol.js';
 
 export const CloseCode = {

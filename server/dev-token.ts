@@ -11,7 +11,7 @@
 import { Hono } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { mintDevelopmentToken } from './auth.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 
 const ID = /^[A-Za-z0-9._:@-]{1,100}$/;
 const TOKEN_HOURS = 12;

@@ -9,9 +9,9 @@ import type { Logger } from 'pino';
 import type { Limits } from './config.js';
 import type { Metrics } from './metrics.js';
 import type { DeviceChannel, LiveSession } from '../sync/live-session.js';
-import type { Role } from '../sync/permissions.js';
+import type { Role } from '../constat/permissions.js';
 import { readMessage } from '../sync/protocol.js';
-import type { ConstatError } from '../sync/errors.js';
+import type { ConstatError } from '../constat/errors.js';
 import { CloseCode, closeCodeFor, closeReason, type CloseCodeValue } from './close-codes.js';
 import { TokenBucket } from './token-bucket.js';
 

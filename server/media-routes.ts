@@ -4,7 +4,7 @@
  * the bytes, just as with a presigned S3 URL. Mounted only when the store is the file store.
  */
 import type { Hono } from 'hono';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import type { MediaStore } from '../media/media-store.js';
 import { MEDIA_PATH, verifyMediaRequest } from '../media/signed-url.js';
 

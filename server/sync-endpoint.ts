@@ -16,7 +16,7 @@ import type { Metrics } from './metrics.js';
 import type { TokenVerifier } from './auth.js';
 import type { SessionService } from '../sync/session-service.js';
 import type { LiveSessions } from '../sync/live-sessions.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { DeviceConnection } from './device-connection.js';
 import { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
 import { runAt } from './run-at.js';

@@ -6,7 +6,7 @@
 import type { Hono } from 'hono';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
 import type { DocumentsRepository } from '../persistence/documents-repository.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { HASH_PATTERN, verifyConstat, verifyPageHtml } from '../report/verify-page.js';
 
 export interface VerifyRouteDeps {

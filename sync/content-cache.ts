@@ -6,9 +6,9 @@
  * adding a signature or the constat id keeps it.
  */
 import type * as Y from 'yjs';
-import { CONTENT_ROOTS, materialise, type ConstatContent } from './constat-doc.js';
-import { canonicalJson } from './canonical-json.js';
-import { sha256Hex } from './content-hash.js';
+import { CONTENT_ROOTS, materialise, type ConstatContent } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
+import { sha256Hex } from '../constat/content-hash.js';
 
 export interface DerivedContent {
   readonly content: ConstatContent;

@@ -19,7 +19,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import type { Logger } from 'pino';
 import type { Hub, HubMessage } from './hub.js';
 import type { DraftStore } from './draft-store.js';
-import type { Role } from './permissions.js';
+import type { Role } from '../constat/permissions.js';
 import { inspectUpdate } from './update-inspector.js';
 import { ownerOf, recordOwners } from './client-owners.js';
 import { HUB_ORIGIN, LOAD_ORIGIN, SERVER_ORIGIN } from './origins.js';
@@ -33,8 +33,12 @@ import {
   type IncomingMessage,
   type SessionEvent,
 } from './protocol.js';
-import { ConstatError } from './errors.js';
-import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
+import { ConstatError } from '../constat/errors.js';
+import {
+  readSignatures,
+  type ConstatContent,
+  type SignatureRecord,
+} from '../constat/constat-doc.js';
 import { ContentCache } from './content-cache.js';
 import { DocumentLog } from './document-log.js';
 import type { DraftFolder } from './draft-folder.js';

@@ -11,8 +11,8 @@
  * included. A state too large or too deep is refused (TOO_LARGE, close 4413).
  */
 import type { Awareness } from 'y-protocols/awareness';
-import type { Role } from './permissions.js';
-import { ConstatError } from './errors.js';
+import type { Role } from '../constat/permissions.js';
+import { ConstatError } from '../constat/errors.js';
 import {
   presenceStateProblem,
   readPresenceUpdate,

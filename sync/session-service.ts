@@ -7,13 +7,13 @@ import { randomInt, randomUUID } from 'node:crypto';
 import * as Y from 'yjs';
 import type { SessionStore } from './session-store.js';
 import type { DraftStore } from './draft-store.js';
-import { isOpen, isValidSessionId, roleOf, type SessionRecord } from './session-record.js';
-import { createSkeleton, writeMeta } from './constat-doc.js';
-import { getFormVersion } from './form-versions.js';
+import { isOpen, isValidSessionId, roleOf, type SessionRecord } from '../constat/session-record.js';
+import { createSkeleton, writeMeta } from '../constat/constat-doc.js';
+import { getFormVersion } from '../constat/form-versions.js';
 import { recordOwners } from './client-owners.js';
 import { SERVER_ORIGIN } from './origins.js';
-import { ConstatError } from './errors.js';
-import type { Role } from './permissions.js';
+import { ConstatError } from '../constat/errors.js';
+import type { Role } from '../constat/permissions.js';
 
 export interface DeviceIdentity {
   userId: string;

@@ -2,7 +2,7 @@
  * Where session state lives: the database (persistence/sessions-repository.ts), on PostgreSQL
  * or embedded PGlite; one contract suite (tests/session-store.test.ts) runs against both.
  */
-import type { Party, SessionRecord } from './session-record.js';
+import type { Party, SessionRecord } from '../constat/session-record.js';
 
 export type AddPartyResult =
   { ok: true; session: SessionRecord } | { ok: false; reason: 'not-found' | 'full' | 'closed' };

@@ -7,12 +7,16 @@ import type { Logger } from 'pino';
 import type { SessionService, DeviceIdentity } from './session-service.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { LiveSession } from './live-session.js';
-import { ConstatError } from './errors.js';
-import { signingMessage } from './content-hash.js';
-import { validateContent } from './validate-content.js';
-import { readSignatures, type ConstatContent, type SignatureRecord } from './constat-doc.js';
-import type { Role } from './permissions.js';
-import type { SessionRecord } from './session-record.js';
+import { ConstatError } from '../constat/errors.js';
+import { signingMessage } from '../constat/content-hash.js';
+import { validateContent } from '../constat/validate-content.js';
+import {
+  readSignatures,
+  type ConstatContent,
+  type SignatureRecord,
+} from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
+import type { SessionRecord } from '../constat/session-record.js';
 
 export interface DeviceKeyStore {
   register(

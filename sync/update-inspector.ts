@@ -39,8 +39,8 @@
  * - `malformed`: not a decodable Yjs update.
  */
 import * as Y from 'yjs';
-import { mayWrite, type Owner, type Role } from './permissions.js';
-import { MAX_NESTING_DEPTH, jsonDepthExceeds } from './nesting.js';
+import { mayWrite, type Owner, type Role } from '../constat/permissions.js';
+import { MAX_NESTING_DEPTH, jsonDepthExceeds } from '../constat/nesting.js';
 
 export type Inspection =
   /** `changes`: whether applying it changes anything (new structs or new deletions). */

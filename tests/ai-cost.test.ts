@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { CostTableError, loadCostTables, DEFAULT_COST_TABLES_DIR } from '../ai/cost/tables.js';
 import { readDamage } from '../ai/cost/damage.js';
 import { depreciationRate, estimateVehicle, ratesFor, segmentOf } from '../ai/cost/estimator.js';
-import type { VehicleSection } from '../sync/constat-doc.js';
+import type { VehicleSection } from '../constat/constat-doc.js';
 import { completeVehicle } from './fixtures/constat.js';
 
 const tables = loadCostTables();

@@ -164,10 +164,17 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
       async () => ((await countAnswered()) > 0 ? true : undefined),
       240_000,
       'no AI result',
-    ).catch((err: Error) => {
+    ).catch(async (err: Error) => {
+      // Say where the flow stopped: finalization, the outbox relay, the AI, or core's consumer.
       const read = ctx.reader.on('ai-results').length;
+      const [core] = (await ctx.coreSql`
+        select (select count(*)::int from constats) as finalized,
+               (select count(*)::int from outbox where topic = 'constats' and sent_at is not null) as sent,
+               (select count(*)::int from outbox where sent_at is null) as pending,
+               (select max(last_error) from outbox) as "lastError"
+      `.catch((e: Error) => [{ queryFailed: e.message }])) as unknown as [Record<string, unknown>];
       throw new Error(
-        `${err.message}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
+        `${err.message}; core: ${JSON.stringify(core)}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
       );
     });
     await ctx.ai!.kill('SIGKILL');

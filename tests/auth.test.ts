@@ -26,7 +26,7 @@ import {
   type TokenVerifier,
 } from '../server/auth.js';
 import { DEVELOPMENT_JWT_SECRET, loadConfig, type AuthConfig } from '../server/config.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { setUp } from './support/suite.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

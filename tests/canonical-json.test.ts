@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalJson, CanonicalJsonError } from '../sync/canonical-json.js';
+import { canonicalJson, CanonicalJsonError } from '../constat/canonical-json.js';
 import { SORTING_EXAMPLE } from './fixtures/rfc8785.js';
 
 test('RFC 8785 section 3.2.2 example', () => {

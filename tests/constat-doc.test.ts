@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { recordOwners } from '../sync/client-owners.js';
 import {
   CONTENT_ROOTS,
@@ -13,8 +13,8 @@ import {
   writeMeta,
   writeSection,
   writeSignature,
-} from '../sync/constat-doc.js';
-import { contentHash, hashContent, signingMessage } from '../sync/content-hash.js';
+} from '../constat/constat-doc.js';
+import { contentHash, hashContent, signingMessage } from '../constat/content-hash.js';
 import {
   completeAccident,
   completeContent,

@@ -13,8 +13,8 @@ import {
   writeMeta,
   writeSection,
   writeSignature,
-} from '../sync/constat-doc.js';
-import { contentHash } from '../sync/content-hash.js';
+} from '../constat/constat-doc.js';
+import { contentHash } from '../constat/content-hash.js';
 import { completeContent } from './fixtures/constat.js';
 
 function filled(): Y.Doc {

@@ -19,7 +19,7 @@ import { connectBoth, type Device } from './support/device.js';
 import { fillConstat, newDeviceKey, signHash, verifySignature } from './support/signing.js';
 import { subscribe } from './support/graphql.js';
 import { jcs, sha256hex } from './support/jcs.js';
-import { contentHash } from '../sync/content-hash.js';
+import { contentHash } from '../constat/content-hash.js';
 import { setUp } from './support/suite.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -23,9 +23,9 @@ import {
 } from './support/server.js';
 import { connectBoth, connectDevice, waitFor, type Device } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { materialise } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
-import { contentHash } from '../sync/content-hash.js';
+import { materialise } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
+import { contentHash } from '../constat/content-hash.js';
 import {
   eventually,
   fillConstat,

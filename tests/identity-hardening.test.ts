@@ -18,7 +18,7 @@ import { SignJWT, type JWTPayload } from 'jose';
 import { createTokenVerifier } from '../server/auth.js';
 import { ConfigError, DEVELOPMENT_JWT_SECRET, loadConfig } from '../server/config.js';
 import { createCursorCodec } from '../server/graphql/cursor.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import {
   freePort,
   gql,

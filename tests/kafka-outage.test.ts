@@ -54,8 +54,6 @@ async function outboxOf(ctx: Ctx, constatIds: string[]): Promise<OutboxRow[]> {
   return ctx.sql<OutboxRow[]>`
     select message_key, topic, sent_at, attempts, last_error from outbox
     where message_key in ${ctx.sql(constatIds)}
-      -- The report's document_ready (rendered whenever the browser gets to it) has rows too.
-      and payload->>'type' = 'dz.constat.finalized.v1'
     order by message_key, topic
   `;
 }
@@ -68,6 +66,11 @@ async function metric(ctx: Ctx, name: string): Promise<number> {
   assert.ok(line, `${name} is exported`);
   return Number(line!.split(' ')[1]);
 }
+
+// Both servers share the database, so either may render a report: a rendered PDF adds
+// document_ready rows to the backlog whenever the browser gets to it. This suite is about the
+// finalized event, so neither server renders.
+const NO_RENDERER = '/nonexistent/chromium';
 
 const test = suite<Ctx>('kafka outage', { readers: [] } as unknown as Ctx);
 
@@ -85,6 +88,7 @@ setUp(test, async (ctx) => {
     KAFKA_TOPIC_PARTITIONS: '1',
     OUTBOX_POLL_MS: '50',
     DRAFT_SAVE_DEBOUNCE_MS: '200',
+    CHROMIUM_PATH: NO_RENDERER,
     LOG_LEVEL: 'warn',
   });
   ctx.kafka = testKafka(ctx.broker.brokers);
@@ -97,6 +101,7 @@ setUp(test, async (ctx) => {
     REDIS_KEY_PREFIX: ctx.redisPrefix,
     KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, // nothing listens there
     KAFKA_CONSUMER_GROUP: `constat-outage-${randomBytes(4).toString('hex')}`,
+    CHROMIUM_PATH: NO_RENDERER,
     LOG_LEVEL: 'warn',
   });
 });
@@ -208,21 +213,12 @@ test('Kafka down: finalization commits, the server serves on; Kafka back: every 
     const ids = every.map((m) => m.json?.id as string);
     const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
     assert.equal(twice, [], `${topic}: no event id twice`);
-    // Insurer topics also get the report's document_ready once its PDF is rendered (whenever
-    // that is): counted by its own rule (no id twice, above), not as a finalization.
-    for (const m of every) {
-      assert.ok(
-        ['dz.constat.finalized.v1', 'dz.constat.document_ready.v1'].includes(m.headers.ce_type!),
-        `${topic}: ${m.headers.ce_type}`,
-      );
-    }
-    const messages = every.filter((m) => m.headers.ce_type === 'dz.constat.finalized.v1');
     assert.equal(
-      messages.map((m) => m.key).sort(),
+      every.map((m) => m.key).sort(),
       [...expected[topic]!].sort(),
       `${topic}: exactly the expected constats`,
     );
-    for (const m of messages) {
+    for (const m of every) {
       assert.is(m.headers.ce_type, 'dz.constat.finalized.v1');
       assert.is(m.json.subject, m.key);
     }

@@ -40,8 +40,8 @@ import {
   type Received,
 } from './support/kafka.js';
 import { createEventValidator } from '../integrations/event-validator.js';
-import { hashContent } from '../sync/content-hash.js';
-import type { JsonValue } from '../sync/canonical-json.js';
+import { hashContent } from '../constat/content-hash.js';
+import type { JsonValue } from '../constat/canonical-json.js';
 import { setUp } from './support/suite.js';
 
 // ajv-formats is CommonJS; its function is the module's default export.

@@ -29,8 +29,8 @@ import {
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
-import { materialise } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { materialise } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { growSketch } from '../scripts/sim/content.js';
 import { FOLD_ROWS } from '../sync/draft-folder.js';
 import { eventually } from './support/signing.js';

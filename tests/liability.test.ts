@@ -11,10 +11,10 @@ import {
   suggestLiabilityFromContent,
   tickedBoxes,
   NO_CASE,
-} from '../sync/liability.js';
-import { LIABILITY_TABLES } from '../sync/liability-rules.js';
-import { FORM_VERSIONS, getFormVersion, labelIn } from '../sync/form-versions.js';
-import { FIELD_LABEL_KEYS } from '../sync/form-labels.js';
+} from '../constat/liability.js';
+import { LIABILITY_TABLES } from '../constat/liability-rules.js';
+import { FORM_VERSIONS, getFormVersion, labelIn } from '../constat/form-versions.js';
+import { FIELD_LABEL_KEYS } from '../constat/form-labels.js';
 
 const test = suite('liability suggestion');
 

@@ -19,7 +19,7 @@ import { FileMediaStore } from '../media/file-store.js';
 import { S3MediaStore } from '../media/s3-store.js';
 import { mountMediaRoutes } from '../server/media-routes.js';
 import { HTTP_STATUS } from '../server/app.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 import { s3TestStoreOptions } from './support/s3.js';
 
 interface Ctx {

@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { readAttachments } from '../sync/attachments.js';
-import type { ConstatContent } from '../sync/constat-doc.js';
+import { readAttachments } from '../constat/attachments.js';
+import type { ConstatContent } from '../constat/constat-doc.js';
 import { signedMediaPath, verifyMediaRequest } from '../media/signed-url.js';
 import { inspectFile, typeMatches } from '../media/inspect-file.js';
 import { makePhoto } from '../scripts/sim/photo.js';

@@ -45,7 +45,7 @@ import {
   type UploadSlot,
 } from '../scripts/sim/attach.js';
 import { makePhoto } from '../scripts/sim/photo.js';
-import { contentHash } from '../sync/content-hash.js';
+import { contentHash } from '../constat/content-hash.js';
 import type { MediaStore } from '../media/media-store.js';
 import { FileMediaStore } from '../media/file-store.js';
 import { S3MediaStore } from '../media/s3-store.js';

@@ -13,8 +13,8 @@ import * as Y from 'yjs';
 import { spawnServer, openPair, REDIS_URL, type ServerProcess } from './support/server.js';
 import { connectDevice, waitFor, type Device } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { materialise, typeText, writeSection } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { materialise, typeText, writeSection } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 import { setUp } from './support/suite.js';
 

@@ -10,8 +10,8 @@ import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { openPair, type Pair } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { writeSection } from '../sync/constat-doc.js';
-import type { Role } from '../sync/permissions.js';
+import { writeSection } from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
 import { serverSuite, type ServerContext } from './support/suite.js';
 
 type Ctx = ServerContext;

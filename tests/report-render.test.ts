@@ -29,7 +29,7 @@ import { FileMediaStore } from '../media/file-store.js';
 import { attachmentKey } from '../media/attachment-service.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
 import { completeContent, completeVehicle } from './fixtures/constat.js';
-import { hashContent } from '../sync/content-hash.js';
+import { hashContent } from '../constat/content-hash.js';
 import { setUp } from './support/suite.js';
 
 const REFERENCE = path.join(

@@ -14,7 +14,7 @@ import { verifyConstat } from '../report/verify-page.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
 import type { StoredDocument } from '../persistence/documents-repository.js';
 import { completeContent } from './fixtures/constat.js';
-import { hashContent, signingMessage } from '../sync/content-hash.js';
+import { hashContent, signingMessage } from '../constat/content-hash.js';
 
 const test = suite('report template');
 

@@ -18,8 +18,8 @@ import {
 } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { materialise, writeSection } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { materialise, writeSection } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 
 interface Ctx {

@@ -20,8 +20,8 @@ import {
   type TestServerOptions,
 } from './support/server.js';
 import { connectDevice, rawSocket, waitFor, connectBoth } from './support/device.js';
-import { materialise, writeSection } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { materialise, writeSection } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { ConfigError } from '../server/config.js';
 import {
   writeAwareness,

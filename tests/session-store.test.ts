@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import type { SessionStore } from '../sync/session-store.js';
-import type { Party, SessionRecord, SessionStatus } from '../sync/session-record.js';
+import type { Party, SessionRecord, SessionStatus } from '../constat/session-record.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
 import { MEMORY_DATA_DIR, openDatabase } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';

@@ -25,8 +25,8 @@ import {
   type Pair,
 } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { typeText } from '../sync/constat-doc.js';
-import type { JsonObject } from '../sync/canonical-json.js';
+import { typeText } from '../constat/constat-doc.js';
+import type { JsonObject } from '../constat/canonical-json.js';
 import { completeVehicle } from './fixtures/constat.js';
 import {
   ABANDON_SESSION,

@@ -16,8 +16,8 @@ import {
 } from '../scripts/simulate.js';
 import { pairScript, runAction } from '../scripts/sim/content.js';
 import { seededRandom } from '../scripts/sim/random.js';
-import { createSkeleton, materialise } from '../sync/constat-doc.js';
-import { validateContent } from '../sync/validate-content.js';
+import { createSkeleton, materialise } from '../constat/constat-doc.js';
+import { validateContent } from '../constat/validate-content.js';
 import { COMPANIES } from '../integrations/companies.js';
 import path from 'node:path';
 import { startTestServer, TEST_SECRET, type TestServer } from './support/server.js';

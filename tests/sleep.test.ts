@@ -15,9 +15,9 @@ import {
   signConstat,
   signHash,
 } from './support/signing.js';
-import { materialise, typeText } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
-import { contentHash } from '../sync/content-hash.js';
+import { materialise, typeText } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
+import { contentHash } from '../constat/content-hash.js';
 
 const SLEEP_AFTER_MS = 200;
 

@@ -24,7 +24,7 @@ import * as Y from 'yjs';
 import { startTestServer, openPair, type Pair, type TestServer } from './support/server.js';
 import { connectDevice, rawSocket, waitFor, type Device } from './support/device.js';
 import { encodeRaw, type RawStruct } from './support/raw-update.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { writeUpdate } from '../sync/protocol.js';
 
 type Party = 'A' | 'B';

@@ -8,8 +8,8 @@ import * as Y from 'yjs';
 import { openPair, type TestServer } from './support/server.js';
 import { SERVER_VARIANTS, serverSuite } from './support/suite.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { materialise, typeText, writeSection } from '../sync/constat-doc.js';
-import { canonicalJson } from '../sync/canonical-json.js';
+import { materialise, typeText, writeSection } from '../constat/constat-doc.js';
+import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 
 for (const variant of SERVER_VARIANTS) {

@@ -1,15 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { COMPANY_UIDS } from '../integrations/companies.js';
-import type { JsonObject } from '../sync/canonical-json.js';
-import type { ConstatContent } from '../sync/constat-doc.js';
-import { FORM_VERSIONS, getFormVersion, DEFAULT_FORM_VERSION } from '../sync/form-versions.js';
-import { checkForeignPlate, parseDzPlate } from '../sync/plates.js';
+import type { JsonObject } from '../constat/canonical-json.js';
+import type { ConstatContent } from '../constat/constat-doc.js';
+import { FORM_VERSIONS, getFormVersion, DEFAULT_FORM_VERSION } from '../constat/form-versions.js';
+import { checkForeignPlate, parseDzPlate } from '../constat/plates.js';
 import {
   validateContent,
   type FieldError,
   type ValidateOptions,
-} from '../sync/validate-content.js';
+} from '../constat/validate-content.js';
 import { completeAccident, completeContent, completeVehicle } from './fixtures/constat.js';
 
 const NOW = new Date('2025-03-20T10:00:00Z');

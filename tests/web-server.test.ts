@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { setUp } from './support/suite.js';
 import { startTestServer, gql, type TestServer } from './support/server.js';
 import { createDevTokenRoutes, isLoopback } from '../server/dev-token.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 
 let dev: TestServer;
 let prod: TestServer;

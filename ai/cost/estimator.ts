@@ -5,8 +5,8 @@
  * paint materials, VAT. Missing information widens the range and lowers the confidence; it
  * never throws.
  */
-import { parseDzPlate } from '../../sync/plates.js';
-import type { VehicleSection } from '../../sync/constat-doc.js';
+import { parseDzPlate } from '../../constat/plates.js';
+import type { VehicleSection } from '../../constat/constat-doc.js';
 import { normaliseText } from '../text.js';
 import { readDamage, sideOfImpact, type DamagedZone } from './damage.js';
 import {

@@ -8,8 +8,8 @@
  */
 import * as Y from 'yjs';
 import { pino } from 'pino';
-import { contentHash } from '../../sync/content-hash.js';
-import { createSkeleton, materialise, writeSection } from '../../sync/constat-doc.js';
+import { contentHash } from '../../constat/content-hash.js';
+import { createSkeleton, materialise, writeSection } from '../../constat/constat-doc.js';
 import { COMPANIES } from '../../integrations/companies.js';
 import { CONSTATS_TOPIC } from '../../integrations/events.js';
 import { pairScript, runAction } from '../sim/content.js';

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { BrowserPool } from '../../report/browser-pool.js';
 import { chromiumPath } from '../../report/chromium.js';
 import { ReportRenderer } from '../../report/report-renderer.js';
-import { hashContent } from '../../sync/content-hash.js';
+import { hashContent } from '../../constat/content-hash.js';
 import { mintDevelopmentToken } from '../../server/auth.js';
 import type { StoredConstat } from '../../persistence/constats-repository.js';
 import { startEmbeddedServer } from '../sim/server.js';

@@ -8,7 +8,7 @@ import { gql, type GraphQLResponse } from './graphql.js';
 import type {
   AttachmentEntry as DocumentAttachment,
   AttachmentSection,
-} from '../../sync/attachments.js';
+} from '../../constat/attachments.js';
 
 export interface UploadSlot {
   attachmentId: string;

@@ -1,7 +1,7 @@
 /**
  * What two drivers write into a constat, drawn from a seeded generator: plausible Algerian
  * names, places, plates and policies, a few ticked circumstances and a sketch. Every value
- * passes the server's validation (sync/validate-content.ts), so a simulated pair can sign.
+ * passes the server's validation (constat/validate-content.ts), so a simulated pair can sign.
  *
  * The form is filled as a list of small actions per device, run with pauses in between the
  * way a person fills a form on a phone: pickers and toggles set whole fields at once, text is
@@ -9,15 +9,15 @@
  * by one.
  */
 import * as Y from 'yjs';
-import type { JsonObject } from '../../sync/canonical-json.js';
+import type { JsonObject } from '../../constat/canonical-json.js';
 import {
   materialise,
   typeText,
   writeSection,
   type ConstatContent,
   type RootName,
-} from '../../sync/constat-doc.js';
-import { getFormVersion } from '../../sync/form-versions.js';
+} from '../../constat/constat-doc.js';
+import { getFormVersion } from '../../constat/form-versions.js';
 import type { Random } from './random.js';
 import type { Role } from './graphql.js';
 

@@ -3,7 +3,7 @@
  * base64, signing the UTF-8 bytes of `constat-sign:v1:<sessionId>:<role>:<hashHex>`.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { signingMessage } from '../../sync/content-hash.js';
+import { signingMessage } from '../../constat/content-hash.js';
 import type { Role } from './graphql.js';
 
 export interface DeviceKey {

@@ -12,9 +12,9 @@
  */
 import * as Y from 'yjs';
 import { createHash, randomBytes } from 'node:crypto';
-import { contentHash } from '../../sync/content-hash.js';
+import { contentHash } from '../../constat/content-hash.js';
 import type { SessionEvent } from '../../sync/protocol.js';
-import { writeSection } from '../../sync/constat-doc.js';
+import { writeSection } from '../../constat/constat-doc.js';
 import { connectDevice, sleep, waitFor, TimeoutError, type Device } from './device.js';
 import {
   errorCode,

@@ -3,7 +3,7 @@
  * so a cursor is opaque and worthless to anyone else (it is refused, not reinterpreted).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ConstatError } from '../../sync/errors.js';
+import { ConstatError } from '../../constat/errors.js';
 
 /** `position` is the exact (microsecond) finalization time as text: a Date would round it. */
 export interface PagePosition {

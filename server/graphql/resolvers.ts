@@ -1,25 +1,25 @@
 /** Resolvers for schema.graphql. They translate between the API and the services only. */
-import type { SessionRecord } from '../../sync/session-record.js';
+import type { SessionRecord } from '../../constat/session-record.js';
 import type { OpenedSession } from '../../sync/session-service.js';
 import type { SessionDocumentView } from '../../sync/signing-service.js';
-import { roleOf } from '../../sync/session-record.js';
-import { ConstatError } from '../../sync/errors.js';
+import { roleOf } from '../../constat/session-record.js';
+import { ConstatError } from '../../constat/errors.js';
 import {
   FORM_VERSIONS,
   getFormVersion,
   labelIn,
   type Circumstance,
   type FormVersion,
-} from '../../sync/form-versions.js';
-import { FIELD_LABEL_KEYS, type Label } from '../../sync/form-labels.js';
-import { suggestLiabilityFromContent } from '../../sync/liability.js';
+} from '../../constat/form-versions.js';
+import { FIELD_LABEL_KEYS, type Label } from '../../constat/form-labels.js';
+import { suggestLiabilityFromContent } from '../../constat/liability.js';
 import type { StoredDocument } from '../../persistence/documents-repository.js';
 import type { ConstatStatus } from '../../persistence/constats-repository.js';
 import type { TimelineEvent } from '../../persistence/timeline-repository.js';
-import type { SignatureRecord } from '../../sync/constat-doc.js';
+import type { SignatureRecord } from '../../constat/constat-doc.js';
 import type { GraphQLContext } from './context.js';
 import type { VisibleConstat } from './loaders.js';
-import type { ConstatContent } from '../../sync/constat-doc.js';
+import type { ConstatContent } from '../../constat/constat-doc.js';
 import type { AttachmentView } from '../../media/attachment-service.js';
 import {
   COST_ESTIMATED,

@@ -13,7 +13,7 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { Logger } from 'pino';
-import { ConstatError } from '../../sync/errors.js';
+import { ConstatError } from '../../constat/errors.js';
 import type { GraphQLLimits } from '../config.js';
 import { resolvers } from './resolvers.js';
 import type { GraphQLContext } from './context.js';

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type postgres from 'postgres';
-import { canonicalJson } from '../../sync/canonical-json.js';
+import { canonicalJson } from '../../constat/canonical-json.js';
 import { completeContent } from '../fixtures/constat.js';
 import { REDIS_URL, token } from './server.js';
 

@@ -7,10 +7,10 @@
  * constat through the whole flow (`finalizeConstat`).
  */
 import { generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { writeSection } from '../../sync/constat-doc.js';
-import type { JsonObject } from '../../sync/canonical-json.js';
+import { writeSection } from '../../constat/constat-doc.js';
+import type { JsonObject } from '../../constat/canonical-json.js';
 import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
-import { contentHash } from '../../sync/content-hash.js';
+import { contentHash } from '../../constat/content-hash.js';
 import { gql, openPair, type GraphQLResponse, type Pair } from './server.js';
 import { connectBoth, waitFor, type Device } from './device.js';
 

@@ -1,9 +1,9 @@
 /**
  * Pure rules for what the driver types, kept apart from the DOM so they are unit-tested.
- * The plate rule itself is the domain's (sync/plates.ts): the app checks exactly what the
+ * The plate rule itself is the domain's (constat/plates.ts): the app checks exactly what the
  * server will check before signing.
  */
-import { parseDzPlate, checkForeignPlate } from '../../sync/plates.js';
+import { parseDzPlate, checkForeignPlate } from '../../constat/plates.js';
 
 /**
  * What the app writes for a typed Algerian plate: spaces, dots and slashes become dashes,

@@ -11,7 +11,7 @@ import { t } from './i18n.js';
 import { ApiError, isMissingField, type Api } from './api.js';
 import { toHex } from './input-rules.js';
 import { container } from './form.js';
-import { ATTACHMENT_KINDS } from '../../sync/attachments.js';
+import { ATTACHMENT_KINDS } from '../../constat/attachments.js';
 import type { LiveConstat } from './live-constat.js';
 
 const MAX_BYTES = 15 * 1024 * 1024;

@@ -4,8 +4,8 @@
  * device key and sends the signature. Refusals come back as they are: missing or invalid
  * fields beside their inputs, anything else in the message line.
  */
-import { canonicalJson } from '../../sync/canonical-json.js';
-import { materialise } from '../../sync/constat-doc.js';
+import { canonicalJson } from '../../constat/canonical-json.js';
+import { materialise } from '../../constat/constat-doc.js';
 import { h, replace } from './dom.js';
 import { t } from './i18n.js';
 import { ApiError, type Api } from './api.js';

@@ -18,9 +18,9 @@ import { randomUUID } from 'node:crypto';
 import * as Y from 'yjs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { DraftFolder } from './draft-folder.js';
-import type { DraftStore } from './draft-store.js';
-import type { YjsOffload } from './yjs-offload.js';
+import type { DraftFolder } from '../sync/draft-folder.js';
+import type { DraftStore } from '../sync/draft-store.js';
+import type { YjsOffload } from '../sync/yjs-offload.js';
 import type { RedisKeys } from './redis-keys.js';
 import { compareIds, decodeEntry, idTime } from './redis-hub.js';
 

@@ -46,7 +46,7 @@
  *   circumstanceCount number      the declared number of ticked boxes
  *   remarks         text
  *   attachments     Y.Map         attachment id -> plain object (as in accident): this party's
- *                                 photos and papers (sync/attachments.ts, docs/media.md)
+ *                                 photos and papers (constat/attachments.ts, docs/media.md)
  *
  * sketch (A and B)
  *   elements        Y.Map         element id -> Y.Map { kind: 'road' | 'vehicle' | 'arrow' |

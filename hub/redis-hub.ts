@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Hub, HubListener, HubMessage } from './hub.js';
+import type { Hub, HubListener, HubMessage } from '../sync/hub.js';
 import type { RedisKeys } from './redis-keys.js';
 
 const TYPE_UPDATE = 0;

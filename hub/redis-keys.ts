@@ -3,7 +3,7 @@
  * as a hash tag (`{…}`), so a Redis Cluster keeps all of one session's keys on one slot and the
  * Lua scripts that touch several of them stay legal.
  */
-import { isValidSessionId } from './session-record.js';
+import { isValidSessionId } from '../constat/session-record.js';
 
 export interface RedisKeys {
   /** The session's update stream. */
