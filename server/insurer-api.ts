@@ -17,10 +17,10 @@ import type { InsurerClientsRepository } from '../persistence/insurer-clients-re
 import type { InsurerFeedRepository } from '../persistence/insurer-feed-repository.js';
 import type { ConstatsRepository } from '../persistence/constats-repository.js';
 import type { AttachmentService } from '../media/attachment-service.js';
-import type { ConstatContent } from '../sync/constat-doc.js';
+import type { ConstatContent } from '../constat/constat-doc.js';
 import { receiveInsurerEvent, type InboundDeps } from '../integrations/inbound-events.js';
 import { activeSecrets, verifySignature } from '../integrations/webhook-signature.js';
-import { ConstatError } from '../sync/errors.js';
+import { ConstatError } from '../constat/errors.js';
 
 export interface InsurerApiDeps {
   auth: InsurerAuth;
