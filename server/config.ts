@@ -286,7 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     ai: aiSettings(env),
     webhooks: webhookSettings(env),
     insurerApi: {
-      tokenSecret: derivedSecret(env, authConfig, 'INSURER_TOKEN_SECRET', 'constat-insurer-token'),
+      tokenSecret: insurerTokenSecret(env, authConfig),
       tokenTtlSeconds: integer(env, 'INSURER_TOKEN_TTL_S', 300, 30, 3600),
       maxBodyBytes: integer(env, 'INSURER_MAX_BODY_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     },
@@ -490,6 +490,19 @@ function derivedSecret(env: Env, authConfig: AuthConfig, name: string, purpose: 
     );
   }
   return createHash('sha256').update(`${purpose}:${authConfig.secret}`).digest('hex');
+}
+
+/**
+ * INSURER_TOKEN_SECRET, or one derived from the cursor secret (itself CURSOR_SECRET or derived
+ * from the HS256 secret): every instance has it, and a deployment needs no new variable.
+ */
+function insurerTokenSecret(env: Env, authConfig: AuthConfig): string {
+  if (env.INSURER_TOKEN_SECRET) {
+    return derivedSecret(env, authConfig, 'INSURER_TOKEN_SECRET', 'constat-insurer-token');
+  }
+  return createHash('sha256')
+    .update(`constat-insurer-token:${cursorSecret(env, authConfig)}`)
+    .digest('hex');
 }
 
 function webhookSettings(env: Env): WebhookConfig {
