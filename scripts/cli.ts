@@ -28,6 +28,8 @@ commands:
                                  /metrics on AI_PORT
   ai train --csv FILE            fit the fraud model on labelled history (docs/ai.md), report AUC and
         [--out FILE]             precision/recall on a held-out split, write the model file
+  dev                            the local stack (npm run dev:stack): Kafka broker, server, AI
+                                 service, an insurer on Kafka and one on webhooks; Ctrl-C stops it
   companies <command>            the company registry: list, add, set-delivery, rotate-secret,
                                  credentials, revoke-client, enable-webhook, disable, enable
   deliveries <command>           webhook deliveries: failing, dead, replay (one or a company's)
@@ -192,6 +194,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       await service.stop();
     }, logger);
   },
+  dev: async () => (await import('./dev-stack.js')).runDevStack(),
   companies: async (argv) => operatorCommand('companies', argv),
   deliveries: async (argv) => operatorCommand('deliveries', argv),
   schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),

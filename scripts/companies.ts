@@ -11,6 +11,7 @@ import type postgres from 'postgres';
 import { createCompaniesRepository } from '../persistence/companies-repository.js';
 import { createInsurerClientsRepository } from '../persistence/insurer-clients-repository.js';
 import { createWebhookDeliveriesRepository } from '../persistence/webhook-deliveries-repository.js';
+import { COMPANIES } from '../integrations/companies.js';
 import { DELIVERY_MODES, type DeliveryMode } from '../integrations/delivery-channel.js';
 import { newWebhookSecret, rotateSecrets } from '../integrations/webhook-signature.js';
 
@@ -100,6 +101,8 @@ export async function runCompanies(argv: string[], sql: postgres.Sql, out: Out):
   });
   const [command, uid, arg] = positionals;
   const companies = createCompaniesRepository(sql);
+  // The server seeds the registry at start; a command run before any server did must see it too.
+  await companies.seed(COMPANIES);
   const need = (what: string | undefined, name: string) => {
     if (!what) throw new OperatorError(`companies ${command} needs ${name}`);
     return what;

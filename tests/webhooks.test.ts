@@ -28,7 +28,7 @@ import {
   writeCaFile,
   WebhookReceiver,
   type ReceivedHook,
-} from './support/webhook-receiver.js';
+} from '../scripts/insurers/webhook-receiver.js';
 import { runCompanies, runDeliveries } from '../scripts/companies.js';
 import { cloudEvent, eventHeaders } from '../integrations/events.js';
 

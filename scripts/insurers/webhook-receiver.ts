@@ -1,7 +1,7 @@
 /**
- * A real HTTPS webhook receiver for the tests: a self-signed certificate for 127.0.0.1 made at
- * start (the server under test trusts it through WEBHOOK_CA_FILE), every request recorded, and
- * the answer chosen by the test (`respond`). It can stop and listen again on the same port, to
+ * A real HTTPS webhook receiver (tests, the local stack, the benchmark): a self-signed
+ * certificate for 127.0.0.1 made at start (the server trusts it through WEBHOOK_CA_FILE), every
+ * request recorded (unless `keep` is off), and the answer chosen by the caller (`respond`). It can stop and listen again on the same port, to
  * play an endpoint that is down for a while.
  */
 import https from 'node:https';
@@ -52,6 +52,10 @@ export async function writeCaFile(path: string, cert: TestCertificate): Promise<
 export class WebhookReceiver {
   readonly received: ReceivedHook[] = [];
   respond: Responder = () => ({ status: 204 });
+  /** Whether `received` keeps every request (a long benchmark may turn it off). */
+  keep = true;
+  /** Called with every request as it arrives. */
+  onHook: ((hook: ReceivedHook) => void) | undefined;
   #server: https.Server | undefined;
   #port = 0;
 
@@ -79,7 +83,8 @@ export class WebhookReceiver {
             body: Buffer.concat(chunks).toString('utf8'),
             at: performance.now(),
           };
-          this.received.push(hook);
+          if (this.keep) this.received.push(hook);
+          this.onHook?.(hook);
           Promise.resolve(this.respond(hook)).then(
             ({ status, headers }) => {
               if (!res.destroyed) res.writeHead(status, headers).end();
