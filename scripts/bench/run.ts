@@ -15,6 +15,7 @@
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
+ *   --webhook   only the webhook channel (webhook.ts): deliveries/s and commit → webhook latency
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
  *   --ai-only   only the AI service: results per second and finalized → result latency for
@@ -332,8 +333,14 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       bigdoc: { type: 'boolean', default: false },
       'ai-only': { type: 'boolean', default: false },
+      webhook: { type: 'boolean', default: false },
     },
   });
+  if (values.webhook) {
+    const { measureWebhooks, formatWebhooks } = await import('./webhook.js');
+    process.stdout.write(formatWebhooks(await measureWebhooks(values.quick)));
+    process.exit(0);
+  }
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
