@@ -6,8 +6,9 @@
  */
 import type { ConstatFinalizedData } from '../integrations/events.js';
 import type { AccidentSection, GpsFix, VehicleSection, Witness } from '../constat/constat-doc.js';
+import type { Role } from '../constat/permissions.js';
 
-export type Role = 'A' | 'B';
+export type { Role };
 export const ROLES: readonly Role[] = ['A', 'B'];
 
 /** One attachment entry as the device writes it into its section (docs/media.md). */

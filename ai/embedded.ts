@@ -8,10 +8,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { EmbeddedRunner, type FinalizedFeed } from './embedded-runner.js';
 import type { AiSinks } from './deliver.js';
+import type { MediaStore } from '../media/media-store.js';
+import { aiMediaOver } from './media.js';
 import { createAiCore, type AiSettings } from './service.js';
 
 export interface EmbeddedAi {
   wake(): void;
+  /** The OCR function's state for /readyz: `available (engine)` or `unavailable: why`. */
+  ocrState(): string;
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -24,8 +28,16 @@ export async function startEmbeddedAi(opts: {
   logger: Logger;
   registry?: Registry;
   pollMs: number;
+  /** Core's media store, shared (the OCR function reads the papers from it). */
+  media?: MediaStore;
 }): Promise<EmbeddedAi> {
-  const core = await createAiCore(opts.sql, opts.settings, opts.logger, opts.registry);
+  const core = await createAiCore(
+    opts.sql,
+    opts.settings,
+    opts.logger,
+    opts.registry,
+    opts.media ? aiMediaOver(opts.media) : undefined,
+  );
   const runner = new EmbeddedRunner({
     feed: opts.feed,
     sinks: { results: opts.results },
@@ -38,6 +50,7 @@ export async function startEmbeddedAi(opts: {
   runner.start();
   return {
     wake: () => runner.wake(),
+    ocrState: () => core.describe.ocr,
     ready: () => core.store.ping(),
     async close() {
       await runner.close();

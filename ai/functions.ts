@@ -9,11 +9,17 @@ import type { CostTables } from './cost/tables.js';
 import { extractFeatures } from './fraud/features.js';
 import type { RuleSet, TrainedModel } from './fraud/rules.js';
 import { scoreFraud } from './fraud/scorer.js';
+import { ocrMismatchLines } from './ocr/ocr-function.js';
 import type { AiStore } from './store.js';
+import type { ConstatFinalizedData } from '../integrations/events.js';
 
 export interface FunctionContext {
   view: ConstatView;
+  /** The event as received (attachments with their digests, the session id). */
+  event: ConstatFinalizedData;
   store: AiStore;
+  /** For a function with `items`: the one this run is for. */
+  item?: string;
   /** Data of the functions that ran before, by function name. */
   earlier: ReadonlyMap<string, unknown>;
 }
@@ -24,6 +30,11 @@ export interface AiFunction {
   service: string;
   eventType: string;
   run(ctx: FunctionContext): Promise<Record<string, unknown>>;
+  /**
+   * A function that publishes one event per item (OCR: one per paper) names the items here;
+   * `run` is then called once per item, and later functions see the list of their data.
+   */
+  items?(ctx: FunctionContext): string[];
 }
 
 export interface CostData extends Record<string, unknown> {
@@ -64,7 +75,12 @@ export function fraudFunction(rules: RuleSet, model?: TrainedModel): AiFunction 
       const modelEstimates = Object.fromEntries(
         (cost?.estimates ?? []).map((e) => [e.vehicle, { amount: e.amount, high: e.high }]),
       );
-      const result = scoreFraud({ view, history, modelEstimates }, rules, model);
+      const ocr = earlier.get('ocr');
+      const result = scoreFraud(
+        { view, history, modelEstimates, ...(ocr ? { ocrMismatches: ocrMismatchLines(ocr) } : {}) },
+        rules,
+        model,
+      );
       return {
         score: result.score,
         // The v1 schema's list of names, for consumers that read only that.

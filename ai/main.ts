@@ -8,6 +8,8 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { createKafkaClient, type KafkaSettings } from '../integrations/kafka.js';
+import type { MediaStoreConfig } from '../media/create-media-store.js';
+import { openAiMedia } from './media.js';
 import { KafkaRunner } from './kafka-runner.js';
 import { createAiCore, type AiCore, type AiSettings } from './service.js';
 
@@ -16,6 +18,8 @@ export interface AiServiceConfig extends AiSettings {
   groupId: string;
   databaseUrl: string | undefined;
   dataDir: string;
+  /** The media store core uses (the photos of the papers); absent: OCR is off. */
+  media?: MediaStoreConfig;
 }
 
 export interface AiService {
@@ -40,7 +44,9 @@ export async function startAiService(config: AiServiceConfig, logger: Logger): P
       logger,
     });
     cleanups.push(() => db.close());
-    const core = await createAiCore(db.sql, config, logger);
+    const media = config.media ? openAiMedia(config.media) : undefined;
+    if (media) cleanups.push(() => media.close());
+    const core = await createAiCore(db.sql, config, logger, undefined, media);
     cleanups.push(() => core.close());
     const runner = new KafkaRunner({
       client: createKafkaClient(config.kafka, logger),

@@ -16,7 +16,7 @@ import {
 } from '../integrations/events.js';
 import { InvalidEvent, type EventValidator } from '../integrations/event-validator.js';
 import { viewOf } from './constat-view.js';
-import type { AiFunction } from './functions.js';
+import type { AiFunction, FunctionContext } from './functions.js';
 import type { AiMetrics } from './metrics.js';
 import type { AiStore } from './store.js';
 
@@ -84,34 +84,24 @@ export class AiPipeline {
     const { store, metrics } = this.#opts;
     const done = await store.results(view.constatId);
     for (const fn of this.#opts.functions) {
-      const stored = done.get(fn.name);
-      if (stored) {
-        results.push(stored.event as unknown as CloudEvent);
-        earlier.set(fn.name, (stored.event as { data?: unknown }).data);
-        continue;
+      const ctx = { view, event: data, store, earlier };
+      // A function with items (OCR: one per paper) runs them at once (its own limits queue
+      // them) and keeps and reuses each item's result on its own.
+      const keys = fn.items
+        ? fn.items(ctx).map((item) => ({ key: `${fn.name}:${item}`, item }))
+        : [];
+      const runs = fn.items
+        ? await Promise.all(
+            keys.map(({ key, item }) => this.#runOnce(fn, key, { ...ctx, item }, done)),
+          )
+        : [await this.#runOnce(fn, fn.name, ctx, done)];
+      for (const run of runs) {
+        if (run.result) results.push(run.result);
+        if (run.failure) failures.push(run.failure);
       }
-      const end = metrics.duration.startTimer({ function: fn.name });
-      let data: Record<string, unknown>;
-      try {
-        data = await fn.run({ view, store, earlier });
-      } catch (err) {
-        end();
-        metrics.errors.inc({ function: fn.name });
-        const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-        this.#log.warn({ constatId: view.constatId, fn: fn.name, error }, 'AI function failed');
-        failures.push({ fn: fn.name, error });
-        continue;
-      }
-      end();
-      const id = resultId(fn.name, view.constatId);
-      const built = cloudEvent(fn.eventType, view.constatId, data, { source: fn.service, id });
-      const kept = await store.keepResult(fn.name, view.constatId, {
-        eventId: id,
-        event: built as unknown as Record<string, unknown>,
-      });
-      metrics.results.inc({ function: fn.name });
-      results.push(kept.event as unknown as CloudEvent);
-      earlier.set(fn.name, (kept.event as { data?: unknown }).data);
+      const outs = runs.filter((r) => r.result).map((r) => r.data);
+      if (fn.items) earlier.set(fn.name, outs);
+      else if (runs[0]!.result) earlier.set(fn.name, outs[0]);
     }
     metrics.events.inc({ outcome: 'processed' });
     return {
@@ -121,6 +111,47 @@ export class AiPipeline {
       finalizedAt: view.finalizedAt,
       results,
       failures,
+    };
+  }
+
+  /** Runs one function (or one item of it), or reuses its stored result. */
+  async #runOnce(
+    fn: AiFunction,
+    key: string,
+    ctx: FunctionContext,
+    done: Map<string, { event: Record<string, unknown> }>,
+  ): Promise<{ result?: CloudEvent; data?: unknown; failure?: FunctionFailure }> {
+    const { store, metrics } = this.#opts;
+    const constatId = ctx.view.constatId;
+    const stored = done.get(key);
+    if (stored) {
+      return {
+        result: stored.event as unknown as CloudEvent,
+        data: (stored.event as { data?: unknown }).data,
+      };
+    }
+    const end = metrics.duration.startTimer({ function: fn.name });
+    let data: Record<string, unknown>;
+    try {
+      data = await fn.run(ctx);
+    } catch (err) {
+      end();
+      metrics.errors.inc({ function: fn.name });
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      this.#log.warn({ constatId, fn: key, error }, 'AI function failed');
+      return { failure: { fn: key, error } };
+    }
+    end();
+    const id = resultId(key, constatId);
+    const built = cloudEvent(fn.eventType, constatId, data, { source: fn.service, id });
+    const kept = await store.keepResult(key, constatId, {
+      eventId: id,
+      event: built as unknown as Record<string, unknown>,
+    });
+    metrics.results.inc({ function: fn.name });
+    return {
+      result: kept.event as unknown as CloudEvent,
+      data: (kept.event as { data?: unknown }).data,
     };
   }
 

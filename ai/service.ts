@@ -13,6 +13,9 @@ import { costFunction, fraudFunction } from './functions.js';
 import { loadModel, loadRuleSet } from './fraud/rules.js';
 import { AiMetrics } from './metrics.js';
 import { AiPipeline } from './pipeline.js';
+import type { AiMedia } from './media.js';
+import { ocrFunction } from './ocr/ocr-function.js';
+import { OcrReader, type OcrSettings } from './ocr/reader.js';
 import { createAiStore, migrateAiStore, type AiStore } from './store.js';
 
 export interface AiSettings {
@@ -21,6 +24,8 @@ export interface AiSettings {
   /** A model written by `constat ai train`; the rule set's weights when absent. */
   modelFile?: string;
   retentionDays: number;
+  /** Reading the drivers' papers; absent or disabled: the OCR function is off. */
+  ocr?: OcrSettings;
 }
 
 export interface AiCore {
@@ -28,7 +33,9 @@ export interface AiCore {
   store: AiStore;
   metrics: AiMetrics;
   /** The rule set and model in use, for logs and /readyz. */
-  describe: { ruleSet: string; model: string; costTables: string[] };
+  describe: { ruleSet: string; model: string; costTables: string[]; readonly ocr: string };
+  /** The OCR reader when it is on (tests and the benchmark wait for its engine). */
+  ocr: OcrReader | undefined;
   close(): Promise<void>;
 }
 
@@ -39,6 +46,8 @@ export async function createAiCore(
   settings: AiSettings,
   logger: Logger,
   registry?: Registry,
+  /** The media store (photos of the papers); without it the OCR function is off. */
+  media?: AiMedia,
 ): Promise<AiCore> {
   // Data files first: a bad edit fails the start, naming the file.
   const rules = loadRuleSet(settings.rulesFile);
@@ -47,8 +56,18 @@ export async function createAiCore(
   await migrateAiStore(sql, logger);
   const store = createAiStore(sql);
   const metrics = new AiMetrics(registry);
+  const ocr =
+    settings.ocr?.enabled && media
+      ? new OcrReader(settings.ocr, media, logger, metrics.registry)
+      : undefined;
+  const ocrOff = !media ? 'unavailable: no media store' : 'unavailable: OCR_ENGINE=off';
   const pipeline = new AiPipeline({
-    functions: [costFunction(tables), fraudFunction(rules, model)],
+    // OCR before fraud: its mismatches are one of the fraud signals.
+    functions: [
+      costFunction(tables),
+      ...(ocr ? [ocrFunction(ocr)] : []),
+      fraudFunction(rules, model),
+    ],
     store,
     validator: createEventValidator(),
     metrics,
@@ -66,6 +85,9 @@ export async function createAiCore(
     ruleSet: rules.id,
     model: model?.id ?? rules.id,
     costTables: [tables.segments.version, tables.parts.version, tables.rates.version],
+    get ocr() {
+      return ocr?.state ?? ocrOff;
+    },
   };
   logger.info(describe, 'AI functions ready');
   return {
@@ -73,8 +95,10 @@ export async function createAiCore(
     store,
     metrics,
     describe,
+    ocr,
     async close() {
       clearInterval(timer);
+      await ocr?.close();
     },
   };
 }

@@ -335,9 +335,39 @@ export const EVENT_SCHEMAS: Readonly<Record<string, Schema>> = {
       type: 'object',
       required: ['document', 'verified'],
       properties: {
-        document: { type: 'string' },
+        document: {
+          type: 'string',
+          description: 'the paper: licence, registration or insurance_certificate',
+        },
         verified: { type: 'boolean' },
-        mismatches: { type: 'array', items: { type: 'string' } },
+        mismatches: {
+          type: 'array',
+          items: { type: 'string' },
+          description: 'names of the fields that differ',
+        },
+        // Added compatibly (optional): the details behind the verdict (docs/ai.md).
+        verdict: { enum: ['verified', 'mismatch', 'unreadable'] },
+        attachmentId: text,
+        role: { enum: ['A', 'B'] },
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        fields: {
+          type: 'array',
+          description: 'each field compared: what the party typed, what the paper says',
+          items: objectOf(['field', 'read', 'similarity', 'match'], {
+            field: text,
+            typed: { type: ['string', 'null'] },
+            read: text,
+            similarity: { type: 'number', minimum: 0, maximum: 1 },
+            match: { type: 'boolean' },
+          }),
+        },
+        read: {
+          type: 'object',
+          description: 'every field read from the paper',
+          additionalProperties: text,
+        },
+        reason: { type: 'string', description: 'why the paper is unreadable' },
+        engine: { type: 'string', description: 'the OCR engine and its version' },
       },
     },
   ),

@@ -179,6 +179,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
         ...(config.ai.rulesFile ? { rulesFile: config.ai.rulesFile } : {}),
         ...(config.ai.modelFile ? { modelFile: config.ai.modelFile } : {}),
         retentionDays: config.ai.retentionDays,
+        ocr: config.ai.ocr,
+        media: config.media.store,
       },
       logger,
     );

@@ -8,7 +8,7 @@
 import { collectFraudScores, type FraudGroup, type FraudSeparation } from './sim/fraud-scores.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { developmentSecret, INSURERS, mintToken, mustGql } from './sim/graphql.js';
+import { developmentSecret, INSURERS, mintToken, mustGql } from '../client/graphql.js';
 import { KafkaWatch } from './sim/kafka-watch.js';
 import { runPair, type PairResult } from './sim/pair.js';
 import { seededRandom } from './sim/random.js';

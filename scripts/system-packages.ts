@@ -1,8 +1,9 @@
 /**
  * Debian packages some features need and npm cannot bring: headless Chromium (the PDF report
- * and the reference app's browser tests), Arabic and Latin fonts for it, and poppler's
- * pdftoppm/pdftotext (the report's tests). `npm test` installs what is missing when it runs as
- * root (CI and the development machines); the server never installs anything: it looks for
+ * and the reference app's browser tests), Arabic and Latin fonts for it, poppler's
+ * pdftoppm/pdftotext (the report's tests) and the `tesseract` command (the AI service's faster
+ * OCR engine). `npm test` installs what is missing when it runs as root (CI and the
+ * development machines); the server never installs anything: it looks for
  * the programs at start and reports what it found in `/readyz`.
  */
 import { spawnSync } from 'node:child_process';
@@ -29,6 +30,8 @@ export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
     provides: '/usr/share/fonts/opentype/fonts-hosny-amiri/Amiri-Regular.ttf',
   },
   { name: 'poppler-utils', provides: '/usr/bin/pdftoppm' },
+  // The AI service's faster OCR engine (ai/ocr/native-engine.ts); tesseract.js otherwise.
+  { name: 'tesseract-ocr', provides: '/usr/bin/tesseract' },
 ];
 
 export function missingSystemPackages(): SystemPackage[] {

@@ -13,13 +13,11 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { startBroker, type Broker } from './kafka/broker.js';
 import { installSystemPackages } from './system-packages.js';
+import { LOCAL_DATABASE_URL, LOCAL_REDIS_URL } from './local-services.js';
 import { startS3Proxy, type S3Proxy } from './s3proxy/s3proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULTS = {
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-};
+const DEFAULTS = { DATABASE_URL: LOCAL_DATABASE_URL, REDIS_URL: LOCAL_REDIS_URL };
 const PARALLEL = 2;
 
 interface FileResult {

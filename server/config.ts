@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { MediaStoreConfig } from '../media/create-media-store.js';
 import { DEFAULT_RETRY_SCHEDULE_MS, parseSchedule } from '../integrations/webhook-retry.js';
+import type { OcrSettings } from '../ai/ocr/reader.js';
 
 export interface Config {
   port: number;
@@ -19,7 +20,7 @@ export interface Config {
   devMode: boolean;
   /** Absent: embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
-  /** Absent: in-process hub and session store (single instance). */
+  /** Absent: the in-process hub (one instance; sessions are in the database either way). */
   redisUrl: string | undefined;
   /** Prefix of every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
@@ -106,6 +107,8 @@ export interface AiConfig {
   rulesFile: string | undefined;
   modelFile: string | undefined;
   retentionDays: number;
+  /** Reading the drivers' papers (ai/ocr/). */
+  ocr: OcrSettings;
 }
 
 export interface GraphQLLimits {
@@ -381,6 +384,22 @@ function aiSettings(env: Env): AiConfig {
     rulesFile: file(env, 'AI_FRAUD_RULES'),
     modelFile: file(env, 'AI_FRAUD_MODEL'),
     retentionDays: integer(env, 'AI_FEATURE_RETENTION_DAYS', 1_095, 1, 36_500),
+    ocr: ocrSettings(env),
+  };
+}
+
+function ocrSettings(env: Env): OcrSettings {
+  const engine = oneOf(env, 'OCR_ENGINE', ['auto', 'native', 'wasm', 'off'] as const, 'auto');
+  return {
+    enabled: engine !== 'off',
+    engine: engine === 'off' ? 'auto' : engine,
+    tesseractPath: env.OCR_TESSERACT_PATH || undefined,
+    concurrency: integer(env, 'OCR_CONCURRENCY', 1, 1, 64),
+    timeoutMs: integer(env, 'OCR_TIMEOUT_MS', 60_000, 1_000, 3600_000),
+    maxBytes: integer(env, 'OCR_MAX_BYTES', 15 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: integer(env, 'OCR_MAX_PIXELS', 40_000_000, 10_000, 1_000_000_000),
+    // The model files unpacked from node_modules (nothing is downloaded).
+    cacheDir: path.join(path.resolve(env.DATA_DIR ?? '.data'), 'ai', 'ocr'),
   };
 }
 
@@ -390,11 +409,16 @@ function aiSettings(env: Env): AiConfig {
  */
 export function loadAiServiceConfig(
   env: Env = process.env,
-): Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel' | 'kafkaBrokers' | 'kafka' | 'ai' | 'host'> {
+): Pick<
+  Config,
+  'databaseUrl' | 'dataDir' | 'logLevel' | 'kafkaBrokers' | 'kafka' | 'ai' | 'host' | 'media'
+> {
   return {
     ...loadStorageConfig(env),
     ...loadKafkaConfig(env),
     ai: aiSettings(env),
+    // The same store as core: the AI service reads the photos and stores what it makes.
+    media: media(env),
     host: env.HOST || '0.0.0.0',
   };
 }

@@ -80,6 +80,7 @@ async function startAi(
   io: {
     deliver: (event: import('../integrations/events.js').CloudEvent) => Promise<void>;
     registry: import('prom-client').Registry;
+    media: import('../media/media-store.js').MediaStore;
   },
 ): Promise<EmbeddedAi> {
   // Pools of its own, so its statements (its tables, and polling the outbox) never queue
@@ -115,6 +116,7 @@ async function startAi(
     logger,
     registry: io.registry,
     pollMs: config.kafka.outboxPollMs,
+    media: io.media,
   });
   cleanups.push(() => ai.close());
   return ai;
@@ -343,6 +345,7 @@ export async function startServer(
           }
         },
         registry: metrics.registry,
+        media,
       });
       const embedded = ai;
       readiness.push({ name: 'ai', check: () => embedded.ready() });
@@ -427,6 +430,7 @@ export async function startServer(
           reports.service.available
             ? 'available'
             : `unavailable: ${reports.service.unavailableReason}`,
+        ocr: () => ai?.ocrState() ?? 'unavailable: the AI service runs apart (constat ai)',
       },
       verify: { constats, documents },
       publicUrl: config.publicUrl,

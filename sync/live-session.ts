@@ -21,7 +21,7 @@ import type { Hub, HubMessage } from './hub.js';
 import type { DraftStore } from './draft-store.js';
 import type { Role } from '../constat/permissions.js';
 import { inspectUpdate } from './update-inspector.js';
-import { ownerOf, recordOwners } from './client-owners.js';
+import { ownerOf, recordOwners } from '../constat/client-owners.js';
 import { HUB_ORIGIN, LOAD_ORIGIN, SERVER_ORIGIN } from './origins.js';
 import {
   ProtocolError,
@@ -35,7 +35,13 @@ import {
 } from './protocol.js';
 import { ConstatError } from '../constat/errors.js';
 import {
+  clearSignatures,
+  readConstatId,
+  readEnded,
   readSignatures,
+  writeConstatId,
+  writeEnded,
+  writeSignature,
   type ConstatContent,
   type SignatureRecord,
 } from '../constat/constat-doc.js';
@@ -608,7 +614,7 @@ export class LiveSession {
       keyId: input.keyId,
       signedAt: new Date().toISOString(),
     };
-    this.doc.transact(() => this.doc.getMap('signatures').set(input.role, record), SERVER_ORIGIN);
+    writeSignature(this.doc, input.role, record, SERVER_ORIGIN);
     this.#signedHere.set(input.role, record.signedAt);
   }
 
@@ -646,10 +652,7 @@ export class LiveSession {
    */
   async end(status: 'abandoned' | 'expired'): Promise<void> {
     if (this.#ended || this.#constatId) return;
-    this.doc.transact(
-      () => this.doc.getMap('meta').set('ended', { status, at: new Date().toISOString() }),
-      SERVER_ORIGIN,
-    );
+    writeEnded(this.doc, status, new Date().toISOString(), SERVER_ORIGIN);
     if (this.#writer) await this.#writer.flush();
     else await this.#mergeIntoDraft();
   }
@@ -689,18 +692,18 @@ export class LiveSession {
     // load it again for that change, and again, forever. Voiding is a change and is announced.
     const restated = !this.#reviewed;
     this.#reviewed = true;
-    const constatId = this.doc.getMap('meta').get('constatId');
-    if (typeof constatId === 'string' && !this.#constatId) {
+    const constatId = readConstatId(this.doc);
+    if (constatId && !this.#constatId) {
       this.#constatId = constatId;
       this.broadcastEvent({ type: 'finalized', constatId }, !restated);
       this.#endAll(new ConstatError('GONE', 'the constat is finalized', { constatId }));
       return;
     }
     if (this.#constatId) return;
-    const ended = this.doc.getMap('meta').get('ended') as { status?: string } | undefined;
-    if (ended?.status && !this.#ended) {
-      this.#ended = ended.status;
-      this.#endAll(new ConstatError('NOT_FOUND', `session is ${ended.status}`));
+    const ended = readEnded(this.doc);
+    if (ended && !this.#ended) {
+      this.#ended = ended;
+      this.#endAll(new ConstatError('NOT_FOUND', `session is ${ended}`));
       return;
     }
     const signatures = readSignatures(this.doc);
@@ -711,9 +714,7 @@ export class LiveSession {
     }
     const hash = this.contentHash();
     if (roles.some((r) => signatures[r]!.hash !== hash)) {
-      this.doc.transact(() => {
-        for (const r of roles) this.doc.getMap('signatures').delete(r);
-      }, SERVER_ORIGIN);
+      clearSignatures(this.doc, roles, SERVER_ORIGIN);
       this.#announced.clear();
       this.broadcastEvent({
         type: 'signatures-voided',
@@ -788,9 +789,7 @@ export class LiveSession {
               { constatId: outcome.constatId, outcome: outcome.kind },
               'constat finalized',
             );
-            this.doc.transact(() => {
-              this.doc.getMap('meta').set('constatId', outcome.constatId);
-            }, SERVER_ORIGIN);
+            writeConstatId(this.doc, outcome.constatId, SERVER_ORIGIN);
             return;
           } catch (err) {
             this.#log.error({ err, retryInMs: delay }, 'finalization failed; retrying');

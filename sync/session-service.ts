@@ -10,7 +10,7 @@ import type { DraftStore } from './draft-store.js';
 import { isOpen, isValidSessionId, roleOf, type SessionRecord } from '../constat/session-record.js';
 import { createSkeleton, writeMeta } from '../constat/constat-doc.js';
 import { getFormVersion } from '../constat/form-versions.js';
-import { recordOwners } from './client-owners.js';
+import { recordOwners } from '../constat/client-owners.js';
 import { SERVER_ORIGIN } from './origins.js';
 import { ConstatError } from '../constat/errors.js';
 import type { Role } from '../constat/permissions.js';

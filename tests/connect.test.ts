@@ -22,7 +22,7 @@ import {
 } from './support/server.js';
 import { connectDevice, rawSocket, waitFor, connectBoth } from './support/device.js';
 import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { writeSection } from '../constat/constat-doc.js';
+import { writeSection } from '../client/writer.js';
 import { SERVER_VARIANTS, serverSuite, type ServerContext, setUp } from './support/suite.js';
 
 const variants = SERVER_VARIANTS;

@@ -2,18 +2,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { ConstatError } from '../constat/errors.js';
-import { recordOwners } from '../sync/client-owners.js';
+import { recordOwners } from '../constat/client-owners.js';
 import {
   CONTENT_ROOTS,
   materialise,
   readMeta,
   readSignatures,
   ROOTS,
-  typeText,
   writeMeta,
-  writeSection,
   writeSignature,
 } from '../constat/constat-doc.js';
+import { typeText, writeSection } from '../client/writer.js';
 import { contentHash, hashContent, signingMessage } from '../constat/content-hash.js';
 import {
   completeAccident,

@@ -9,11 +9,10 @@ import { ContentCache } from '../sync/content-cache.js';
 import {
   CONTENT_ROOTS,
   createSkeleton,
-  typeText,
   writeMeta,
-  writeSection,
   writeSignature,
 } from '../constat/constat-doc.js';
+import { typeText, writeSection } from '../client/writer.js';
 import { contentHash } from '../constat/content-hash.js';
 import { completeContent } from './fixtures/constat.js';
 

@@ -10,19 +10,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  spawnServer,
-  openPair,
-  deleteRedisKeys,
-  REDIS_URL,
-  type ServerProcess,
-} from './support/server.js';
+import { openPair, type ServerProcess } from './support/server.js';
 import { connectBoth, connectDevice, waitFor, type Device } from './support/device.js';
-import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
+import { startCluster, type Cluster } from './support/cluster.js';
 import { materialise } from '../constat/constat-doc.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { contentHash } from '../constat/content-hash.js';
@@ -138,14 +128,12 @@ class OutageProxy {
 }
 
 interface Ctx {
-  db: TestDatabase;
+  cluster: Cluster;
   proxy: OutageProxy;
   /** Reaches PostgreSQL through the proxy. */
   server: ServerProcess;
   /** A second instance sharing Redis, connected to PostgreSQL directly. */
   direct: ServerProcess;
-  dataDir: string;
-  prefix: string;
   devices: Device[];
 }
 
@@ -154,31 +142,26 @@ const test = suite<Ctx>('finalization during a PostgreSQL outage', {
 } as unknown as Ctx);
 
 setUp(test, async (ctx) => {
-  ctx.db = await createTestDatabase();
-  const direct = new URL(ctx.db.url);
+  ctx.cluster = await startCluster('outage');
+  const db = ctx.cluster.db!;
+  const direct = new URL(db.url);
   ctx.proxy = new OutageProxy(
     { host: direct.hostname, port: Number(direct.port || 5432) },
     'insert into constats',
   );
-  const proxied = new URL(ctx.db.url);
+  const proxied = new URL(db.url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(await ctx.proxy.listen());
-  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-outage-'));
-  ctx.prefix = `constat-outage-${randomBytes(6).toString('hex')}:`;
-  const env = { REDIS_URL, REDIS_KEY_PREFIX: ctx.prefix, DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' };
-  ctx.server = await spawnServer({ ...env, DATABASE_URL: proxied.toString() });
-  ctx.direct = await spawnServer({ ...env, DATABASE_URL: ctx.db.url });
+  ctx.server = (await ctx.cluster.start(1, { DATABASE_URL: proxied.toString() }))[0]!;
+  ctx.direct = (await ctx.cluster.start(1))[0]!;
 });
 test.after.each((ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
 });
 test.after(async (ctx) => {
-  await ctx.server?.kill('SIGKILL');
-  await ctx.direct?.kill('SIGKILL');
+  await ctx.cluster?.killAll();
   await ctx.proxy?.close();
-  await ctx.db?.drop();
-  if (ctx.dataDir) await rm(ctx.dataDir, { recursive: true, force: true });
-  if (ctx.prefix) await deleteRedisKeys(ctx.prefix);
+  await ctx.cluster?.stop();
 });
 
 const content = (d: Device) => canonicalJson(materialise(d.doc));
@@ -196,7 +179,7 @@ const OUTAGE_MS = 4_000;
 
 test('the database goes away at "insert into constats": nothing is announced, then exactly one constat once it is back', async (ctx) => {
   const { server, proxy } = ctx;
-  const sql = ctx.db.sql; // direct connection, not through the proxy
+  const sql = ctx.cluster.db!.sql; // direct connection, not through the proxy
   const pair = await openPair(server.url);
   const { a, b } = await connectBoth(server, pair, ctx.devices);
   await fillConstat(a, b, (x, y) => content(x) === content(y));
@@ -314,7 +297,7 @@ test('the database goes away at "insert into constats": nothing is announced, th
 
 test('the instance that completed the pair loses the database: another instance holding the session finalizes instead', async (ctx) => {
   const { server, direct, proxy } = ctx;
-  const sql = ctx.db.sql;
+  const sql = ctx.cluster.db!.sql;
   const pair = await openPair(direct.url);
   // A's phone on the instance with the database, B's on the one about to lose it.
   const a = connectDevice(direct.wsUrl, pair.sessionId, pair.tokenA);

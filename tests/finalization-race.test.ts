@@ -8,28 +8,17 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  spawnServer,
-  openPair,
-  deleteRedisKeys,
-  REDIS_URL,
-  type GraphQLResponse,
-  type ServerProcess,
-} from './support/server.js';
+import { openPair, type GraphQLResponse, type ServerProcess } from './support/server.js';
 import { connectDevice, waitFor, type Device } from './support/device.js';
-import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
+import { startCluster, type Cluster } from './support/cluster.js';
 import { materialise } from '../constat/constat-doc.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { contentHash } from '../constat/content-hash.js';
+import { registerKey, waitForServerHash } from '../client/flow.js';
 import {
   eventually,
   fillConstat,
   newDeviceKey,
-  registerKey,
   sessionView,
   signConstat,
   signHash,
@@ -39,9 +28,7 @@ import {
 import { setUp } from './support/suite.js';
 
 interface Ctx {
-  db: TestDatabase;
-  dataDir: string;
-  prefix: string;
+  cluster: Cluster;
   servers: ServerProcess[];
   devices: Device[];
 }
@@ -52,26 +39,14 @@ const test = suite<Ctx>('finalization race (2 instances)', {
 } as unknown as Ctx);
 
 setUp(test, async (ctx) => {
-  ctx.db = await createTestDatabase();
-  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-race-'));
-  ctx.prefix = `constat-race-${randomBytes(6).toString('hex')}:`;
-  const env = {
-    DATABASE_URL: ctx.db.url,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: ctx.prefix,
-    DATA_DIR: ctx.dataDir,
-    LOG_LEVEL: 'warn',
-  };
-  ctx.servers.push(...(await Promise.all([spawnServer(env), spawnServer(env)])));
+  ctx.cluster = await startCluster('race');
+  ctx.servers = await ctx.cluster.start(2);
 });
 test.after.each((ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
 });
 test.after(async (ctx) => {
-  await Promise.all(ctx.servers.splice(0).map((s) => s.kill('SIGKILL')));
-  await ctx.db?.drop();
-  if (ctx.dataDir) await rm(ctx.dataDir, { recursive: true, force: true });
-  if (ctx.prefix) await deleteRedisKeys(ctx.prefix);
+  await ctx.cluster?.stop();
 });
 
 const content = (d: Device) => canonicalJson(materialise(d.doc));
@@ -97,14 +72,7 @@ async function prepare(ctx: Ctx, onA: ServerProcess, onB: ServerProcess): Promis
   await fillConstat(a, b, (x, y) => content(x) === content(y));
   const hash = contentHash(a.doc);
   for (const server of ctx.servers) {
-    await eventually(
-      async () =>
-        (await sessionView(server.url, pair.tokenA, pair.sessionId))?.contentHash === hash
-          ? true
-          : undefined,
-      5_000,
-      `instance ${server.url} never reached the devices' hash`,
-    );
+    await waitForServerHash(server.url, pair.tokenA, pair.sessionId, hash, 5_000);
   }
   const keys = { A: newDeviceKey(), B: newDeviceKey() };
   const tokens = { A: pair.tokenA, B: pair.tokenB };
@@ -163,7 +131,7 @@ async function assertFinalizedOnce(ctx: Ctx, s: Signed): Promise<string> {
     await waitFor(() => d.closes.length > 0, 5_000, `device ${role} not closed`);
     assert.is(d.closes[0]!.code, 4409);
   }
-  const sql = ctx.db.sql;
+  const sql = ctx.cluster.db!.sql;
   const constats = await sql`select id from constats where session_id = ${s.sessionId}`;
   assert.equal(
     constats.map((r) => r.id),

@@ -1,73 +1,41 @@
 /**
  * Several `constat serve` processes sharing one PostgreSQL and one Redis: devices of one
  * session on different instances, an instance killed mid-session, Redis flushed mid-session.
- * Uses its own Redis logical database, so FLUSHDB touches nothing else.
+ * The cluster has its own Redis key prefix; "flushed" deletes exactly those keys.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Redis } from 'ioredis';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import * as Y from 'yjs';
-import { spawnServer, openPair, REDIS_URL, type ServerProcess } from './support/server.js';
+import { openPair, type ServerProcess } from './support/server.js';
 import { connectDevice, waitFor, type Device } from './support/device.js';
-import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { materialise, typeText, writeSection } from '../constat/constat-doc.js';
+import { startCluster, type Cluster } from './support/cluster.js';
+import { materialise } from '../constat/constat-doc.js';
+import { typeText, writeSection } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 import { setUp } from './support/suite.js';
 
-const REDIS_DB = 7;
-const redisUrl = (() => {
-  const url = new URL(REDIS_URL);
-  url.pathname = `/${REDIS_DB}`;
-  return url.toString();
-})();
-
 interface Ctx {
-  db: TestDatabase;
-  dataDir: string;
-  servers: ServerProcess[];
+  cluster: Cluster;
   devices: Device[];
 }
 
-const test = suite<Ctx>('multi-instance', { servers: [], devices: [] } as unknown as Ctx);
+const test = suite<Ctx>('multi-instance', { devices: [] } as unknown as Ctx);
 
 setUp(test, async (ctx) => {
-  ctx.db = await createTestDatabase();
-  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-multi-'));
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  ctx.cluster = await startCluster('multi', {
+    env: { COMPACTION_INTERVAL_MS: '200', HUB_MIN_MESSAGE_LIFETIME_MS: '500' },
+  });
 });
 test.after.each(async (ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
-  await Promise.all(ctx.servers.splice(0).map((s) => s.kill('SIGKILL')));
+  await ctx.cluster.killAll();
 });
 test.after(async (ctx) => {
-  await ctx.db?.drop();
-  if (ctx.dataDir) await rm(ctx.dataDir, { recursive: true, force: true });
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  await ctx.cluster?.stop();
 });
 
-const env = (ctx: Ctx, extra: Record<string, string> = {}) => ({
-  DATABASE_URL: ctx.db.url,
-  REDIS_URL: redisUrl,
-  DATA_DIR: ctx.dataDir,
-  COMPACTION_INTERVAL_MS: '200',
-  HUB_MIN_MESSAGE_LIFETIME_MS: '500',
-  LOG_LEVEL: 'warn',
-  ...extra,
-});
-
-async function instances(ctx: Ctx, n: number): Promise<ServerProcess[]> {
-  const started = await Promise.all(Array.from({ length: n }, () => spawnServer(env(ctx))));
-  ctx.servers.push(...started);
-  return started;
-}
+const instances = (ctx: Ctx, n: number): Promise<ServerProcess[]> => ctx.cluster.start(n);
 
 const content = (d: Device | Y.Doc) => canonicalJson(materialise(d instanceof Y.Doc ? d : d.doc));
 
@@ -187,9 +155,7 @@ test('Redis flushed mid-session: rebuilt from PostgreSQL and the live copies; de
   writeSection(a.doc, 'accident', completeAccident());
   await waitFor(() => content(a) === content(b), 10_000);
 
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
+  await ctx.cluster.flushRedis();
 
   typeText(a.doc, 'vehicleA', ['remarks'], 'after the flush A');
   typeText(b.doc, 'vehicleB', ['remarks'], 'after the flush B');
@@ -202,7 +168,7 @@ test('Redis flushed mid-session: rebuilt from PostgreSQL and the live copies; de
   // Every device leaves; both instances stop; a new instance serves the session from storage.
   const expected = content(a);
   for (const d of ctx.devices.splice(0)) d.destroy();
-  await Promise.all(ctx.servers.splice(0).map((s) => s.kill('SIGTERM')));
+  await ctx.cluster.killAll('SIGTERM');
   const [three] = await instances(ctx, 1);
   const copy = await serverCopy(ctx, three!, pair.sessionId, pair.tokenA);
   assert.equal(copy, expected);

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { openPair, type Pair } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { writeSection } from '../constat/constat-doc.js';
+import { writeSection } from '../client/writer.js';
 import type { Role } from '../constat/permissions.js';
 import { serverSuite, type ServerContext } from './support/suite.js';
 

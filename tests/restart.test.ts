@@ -5,56 +5,42 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import * as Y from 'yjs';
-import {
-  spawnServer,
-  openPair,
-  deleteRedisKeys,
-  REDIS_URL,
-  type ServerProcess,
-} from './support/server.js';
+import { openPair } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
-import { materialise, writeSection } from '../constat/constat-doc.js';
+import { startCluster, type Cluster } from './support/cluster.js';
+import { materialise } from '../constat/constat-doc.js';
+import { writeSection } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
+import { setUp } from './support/suite.js';
 
 interface Ctx {
-  dataDir: string;
-  db?: TestDatabase;
-  prefix: string;
-  servers: ServerProcess[];
+  cluster: Cluster;
   devices: Device[];
 }
 
-const test = suite<Ctx>('restart', { dataDir: '', prefix: '', servers: [], devices: [] });
+const test = suite<Ctx>('restart', { devices: [] } as unknown as Ctx);
 
-test.before(async (ctx) => {
-  ctx.dataDir = await mkdtemp(path.join(os.tmpdir(), 'constat-restart-'));
-  ctx.prefix = `constat-test:restart-${process.pid}:`;
+setUp(test, async (ctx) => {
+  ctx.cluster = await startCluster('restart', { env: { DRAFT_SAVE_DEBOUNCE_MS: '60000' } });
 });
 
 test.after.each(async (ctx) => {
   for (const d of ctx.devices.splice(0)) d.destroy();
-  for (const s of ctx.servers.splice(0)) await s.kill('SIGKILL');
+  await ctx.cluster.killAll();
 });
 
 test.after(async (ctx) => {
-  await ctx.db?.drop();
-  await rm(ctx.dataDir, { recursive: true, force: true });
-  await deleteRedisKeys(ctx.prefix);
+  await ctx.cluster?.stop();
 });
 
 const content = (d: Device) => canonicalJson(materialise(d.doc));
 
 async function restartScenario(ctx: Ctx, env: Record<string, string>) {
-  const first = await spawnServer(env);
-  ctx.servers.push(first);
-  const pair = await openPair(first.url);
-  const { a, b } = await connectBoth(first, pair, ctx.devices);
+  const [first] = await ctx.cluster.start(1, env);
+  const pair = await openPair(first!.url);
+  const { a, b } = await connectBoth(first!, pair, ctx.devices);
   writeSection(a.doc, 'vehicleA', completeVehicle('A'));
   writeSection(a.doc, 'accident', completeAccident());
   writeSection(b.doc, 'vehicleB', completeVehicle('B'));
@@ -66,14 +52,13 @@ async function restartScenario(ctx: Ctx, env: Record<string, string>) {
   const before = content(a);
 
   // Graceful stop: devices are told to go away and the draft is saved.
-  await first.kill('SIGTERM');
+  await first!.kill('SIGTERM');
   a.destroy();
   b.destroy();
 
-  const second = await spawnServer({ ...env, PORT: new URL(first.url).port });
-  ctx.servers.push(second);
+  const [second] = await ctx.cluster.start(1, { ...env, PORT: new URL(first!.url).port });
   // A brand-new device (empty document) must receive everything from the server alone.
-  const fresh = connectDevice(second.wsUrl, pair.sessionId, pair.tokenA, { doc: new Y.Doc() });
+  const fresh = connectDevice(second!.wsUrl, pair.sessionId, pair.tokenA, { doc: new Y.Doc() });
   ctx.devices.push(fresh);
   await fresh.synced();
   await waitFor(
@@ -85,23 +70,11 @@ async function restartScenario(ctx: Ctx, env: Record<string, string>) {
 }
 
 test('embedded default: the PGlite draft comes back after a restart', async (ctx) => {
-  await restartScenario(ctx, {
-    DATA_DIR: ctx.dataDir,
-    DATABASE_URL: '',
-    REDIS_URL: '',
-    DRAFT_SAVE_DEBOUNCE_MS: '60000',
-  });
+  await restartScenario(ctx, { DATABASE_URL: '', REDIS_URL: '' });
 });
 
 test('PostgreSQL + Redis: the draft comes back after a restart', async (ctx) => {
-  ctx.db = await createTestDatabase();
-  await restartScenario(ctx, {
-    DATA_DIR: ctx.dataDir,
-    DATABASE_URL: ctx.db.url,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: ctx.prefix,
-    DRAFT_SAVE_DEBOUNCE_MS: '60000',
-  });
+  await restartScenario(ctx, {});
 });
 
 test.run();

@@ -20,7 +20,8 @@ import {
   type TestServerOptions,
 } from './support/server.js';
 import { connectDevice, rawSocket, waitFor, connectBoth } from './support/device.js';
-import { materialise, writeSection } from '../constat/constat-doc.js';
+import { materialise } from '../constat/constat-doc.js';
+import { writeSection } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { ConfigError } from '../server/config.js';
 import {

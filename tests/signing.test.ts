@@ -25,7 +25,7 @@ import {
   type Pair,
 } from './support/server.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { typeText } from '../constat/constat-doc.js';
+import { typeText } from '../client/writer.js';
 import type { JsonObject } from '../constat/canonical-json.js';
 import { completeVehicle } from './fixtures/constat.js';
 import {

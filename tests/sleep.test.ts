@@ -15,7 +15,8 @@ import {
   signConstat,
   signHash,
 } from './support/signing.js';
-import { materialise, typeText } from '../constat/constat-doc.js';
+import { materialise } from '../constat/constat-doc.js';
+import { typeText } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { contentHash } from '../constat/content-hash.js';
 

@@ -26,7 +26,8 @@ import {
 import { connectDevice, connectBoth, rawSocket, waitFor, type Device } from './support/device.js';
 import { encodeRaw } from './support/raw-update.js';
 import { SERVER_VARIANTS, serverSuite, type ServerContext } from './support/suite.js';
-import { materialise, writeSection } from '../constat/constat-doc.js';
+import { materialise } from '../constat/constat-doc.js';
+import { writeSection } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { MessageType, writeAwareness, writeUpdate, type SessionEvent } from '../sync/protocol.js';
 import { writePresenceUpdate } from '../sync/presence.js';

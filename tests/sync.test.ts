@@ -8,7 +8,8 @@ import * as Y from 'yjs';
 import { openPair, type TestServer } from './support/server.js';
 import { SERVER_VARIANTS, serverSuite } from './support/suite.js';
 import { connectDevice, waitFor, type Device, connectBoth } from './support/device.js';
-import { materialise, typeText, writeSection } from '../constat/constat-doc.js';
+import { materialise } from '../constat/constat-doc.js';
+import { typeText, writeSection } from '../client/writer.js';
 import { canonicalJson } from '../constat/canonical-json.js';
 import { completeAccident, completeVehicle } from './fixtures/constat.js';
 

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as Y from 'yjs';
 import { inspectUpdate, type Inspection } from '../sync/update-inspector.js';
-import { ownerOf, recordOwners } from '../sync/client-owners.js';
+import { ownerOf, recordOwners } from '../constat/client-owners.js';
 import { createSkeleton, writeMeta, writeSignature } from '../constat/constat-doc.js';
 import type { Role } from '../constat/permissions.js';
 import { encodeRaw, type RawStruct } from './support/raw-update.js';

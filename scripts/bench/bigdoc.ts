@@ -14,7 +14,7 @@
  */
 import * as Y from 'yjs';
 import { growSketch } from '../sim/content.js';
-import { waitFor } from '../sim/device.js';
+import { waitFor } from '../../client/device.js';
 import { ensureElements, sketchElements, timedFanout, type FanoutResult } from './fanout.js';
 import { LightClient } from './light-client.js';
 import type { Progress } from './progress.js';

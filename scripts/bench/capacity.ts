@@ -18,7 +18,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../sim/device.js';
+import { sleep } from '../../client/device.js';
 import { percentiles } from './stats.js';
 import type { Progress } from './progress.js';
 import { machineTicks, redisCpuSeconds, type BenchSession, type Target } from './targets.js';

@@ -5,7 +5,7 @@
  * Redis. The first updates warm the server up and are not counted.
  */
 import * as Y from 'yjs';
-import { waitFor } from '../sim/device.js';
+import { waitFor } from '../../client/device.js';
 import { LightClient } from './light-client.js';
 import { percentiles, type Percentiles } from './stats.js';
 import type { Progress } from './progress.js';

@@ -8,16 +8,23 @@
  */
 import * as Y from 'yjs';
 import { pino } from 'pino';
-import { contentHash } from '../../constat/content-hash.js';
-import { createSkeleton, materialise, writeSection } from '../../constat/constat-doc.js';
+import { createSkeleton, materialise } from '../../constat/constat-doc.js';
+import { writeSection } from '../../client/writer.js';
 import { COMPANIES } from '../../integrations/companies.js';
 import { CONSTATS_TOPIC } from '../../integrations/events.js';
 import { pairScript, runAction } from '../sim/content.js';
 import { seededRandom } from '../sim/random.js';
-import { errorCode, gql, mustGql, REGISTER_DEVICE, SESSION, SIGN_CONSTAT } from '../sim/graphql.js';
-import { newDeviceKey, signHash, type DeviceKey } from '../sim/keys.js';
+import { errorCode } from '../../client/graphql.js';
+import { type DeviceKey } from '../../client/keys.js';
+import { waitFor } from '../../client/device.js';
+import {
+  finalizedConstatId,
+  registerKey,
+  signConstat,
+  waitForConverged,
+  waitForServerHash,
+} from '../../client/flow.js';
 import { KafkaWatch } from '../sim/kafka-watch.js';
-import { sleep, waitFor } from '../sim/device.js';
 import { LightClient } from './light-client.js';
 import { percentiles, type Percentiles } from './stats.js';
 import type { Progress } from './progress.js';
@@ -64,15 +71,11 @@ export async function formContent(i: number) {
 async function prepare(target: Target, i: number): Promise<Prepared> {
   const session = await target.newSession(`fin-${i}`);
   const p = session.parties!;
-  const keys = { A: newDeviceKey(), B: newDeviceKey() };
-  await Promise.all([
-    mustGql('registerDevice', p.httpA, p.tokenA, REGISTER_DEVICE, {
-      publicKey: keys.A.publicKeyBase64,
-    }),
-    mustGql('registerDevice', p.httpB, p.tokenB, REGISTER_DEVICE, {
-      publicKey: keys.B.publicKeyBase64,
-    }),
+  const [keyA, keyB] = await Promise.all([
+    registerKey(p.httpA, p.tokenA),
+    registerKey(p.httpB, p.tokenB),
   ]);
+  const keys = { A: keyA, B: keyB };
   const a = new LightClient({ url: session.urlA, room: session.room, wire: target.wire });
   const b = new LightClient({ url: session.urlB, room: session.room, wire: target.wire });
   await Promise.all([a.whenSynced(), b.whenSynced()]);
@@ -83,27 +86,8 @@ async function prepare(target: Target, i: number): Promise<Prepared> {
   writeSection(b.doc, 'vehicleB', vehicleB);
   writeSection(b.doc, 'sketch', sketch);
   if (witnesses) writeSection(b.doc, 'accident', { witnesses });
-  await waitFor(
-    () => contentHash(a.doc) === contentHash(b.doc),
-    30_000,
-    'clients did not converge',
-    20,
-  );
-  const hash = contentHash(a.doc);
-  for (const deadline = Date.now() + 30_000; ;) {
-    const view = await mustGql<{ session: { contentHash: string } }>(
-      'session',
-      p.httpA,
-      p.tokenA,
-      SESSION,
-      {
-        id: session.room,
-      },
-    );
-    if (view.session.contentHash === hash) break;
-    if (Date.now() > deadline) throw new Error("the server's copy did not catch up");
-    await sleep(50);
-  }
+  const hash = await waitForConverged(a, b);
+  await waitForServerHash(p.httpA, p.tokenA, session.room, hash, 30_000);
   return { session, a, b, keys, hash };
 }
 
@@ -148,27 +132,25 @@ export async function measureFinalizations(
           const parties = p.session.parties!;
           const results = await Promise.all(
             (['A', 'B'] as const).map((role) =>
-              gql(
-                role === 'A' ? parties.httpA : parties.httpB,
-                role === 'A' ? parties.tokenA : parties.tokenB,
-                SIGN_CONSTAT,
-                {
-                  sessionId: p.session.room,
-                  contentHash: p.hash,
-                  signature: signHash(p.keys[role], p.session.room, role, p.hash),
-                },
+              signConstat(
+                role === 'A'
+                  ? { url: parties.httpA, token: parties.tokenA }
+                  : { url: parties.httpB, token: parties.tokenB },
+                p.session.room,
+                role,
+                p.keys[role],
+                p.hash,
               ),
             ),
           );
           try {
             const refused = results.find((r) => r.errors);
             if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
-            const finalized = () => p.a.events.find((e) => e.type === 'finalized');
-            await waitFor(() => !!finalized(), 30_000, 'no finalized event', 2);
+            await waitFor(() => !!finalizedConstatId(p.a), 30_000, 'no finalized event', 2);
             const now = performance.now();
             latencies.push(now - started);
             lastCommit = Math.max(lastCommit, now);
-            constatIds.push(String(finalized()!.constatId));
+            constatIds.push(finalizedConstatId(p.a)!);
           } catch (err) {
             failures++;
             if (failures <= 3)

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { startEmbeddedServer, type EmbeddedServer } from '../sim/server.js';
-import { developmentSecret, openAndJoin } from '../sim/graphql.js';
+import { developmentSecret, openAndJoin } from '../../client/graphql.js';
 import { requestUpload, uploadBytes } from '../sim/attach.js';
 import { makePhoto } from '../sim/photo.js';
 import { runPair } from '../sim/pair.js';

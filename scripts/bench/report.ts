@@ -1,4 +1,5 @@
 import type { AiBenchResult } from './ai.js';
+import type { OcrBenchResult } from './ocr.js';
 /**
  * The benchmark's results: the figures of each setup and their ratio to the reference server,
  * the targets met or missed, as text for the terminal and as the generated part of
@@ -49,6 +50,8 @@ export interface BenchReport {
   };
   /** The AI service (fraud, cost) fed finalized events on Kafka (scripts/bench/ai.ts). */
   ai?: (AiBenchResult & { loadAverage: number }) | { error: string };
+  /** OCR of the papers, per engine, on the test specimens (scripts/bench/ocr.ts). */
+  ocr?: OcrBenchResult | { error: string };
   /** 1-minute load average before and after the run: other work on the machine skews figures. */
   loadAverage: { before: number; after: number };
   config: {
@@ -236,6 +239,22 @@ function aiText(report: BenchReport): string[] {
   ];
 }
 
+function ocrText(report: BenchReport): string[] {
+  const ocr = report.ocr;
+  if (!ocr) return [];
+  if ('error' in ocr) return ['', `OCR: failed: ${ocr.error}`];
+  return [
+    '',
+    ...ocr.engines.map(
+      (e) =>
+        `OCR ${e.engine} (${e.version}), ${e.papers} papers, load ${e.loadAverage.before.toFixed(1)} → ${e.loadAverage.after.toFixed(1)}: ` +
+        `${fmt(e.papersPerSecond, 2)} papers/s; per paper p50 ${fmt(e.msPerPaper.p50, 0)} ms, p99 ${fmt(e.msPerPaper.p99, 0)} ms; ` +
+        `fields right: clean ${fmt(e.accuracy.clean * 100, 1)} %, degraded ${fmt(e.accuracy.degraded * 100, 1)} %` +
+        (e.misses.length ? ` (missed: ${e.misses.join('; ')})` : ''),
+    ),
+  ];
+}
+
 export function formatText(report: BenchReport): string {
   const ref = report.targets.find((t) => t.id === 'reference');
   const lines = [
@@ -290,6 +309,7 @@ export function formatText(report: BenchReport): string {
   if (reports.length > 0)
     lines.push('', 'PDF reports (this server only):', ...reports.map((l) => `  ${l}`));
   lines.push(...aiText(report));
+  lines.push(...ocrText(report));
   lines.push('', 'targets:');
   for (const v of report.verdicts) lines.push(`  ${mark(v.met)} ${v.target}: ${v.detail}`);
   for (const t of report.targets) {
@@ -358,6 +378,7 @@ export function markdownBlock(report: BenchReport): string {
     '',
   );
   out.push(...aiText(report).slice(1), ...(report.ai ? [''] : []));
+  out.push(...ocrText(report).slice(1), ...(report.ocr ? [''] : []));
   const reports = reportsLines(report);
   if (reports.length > 0) out.push('**PDF reports**', '', ...reports.map((l) => `- ${l}`), '');
   out.push('**Targets**', '');

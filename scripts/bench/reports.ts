@@ -16,7 +16,7 @@ import type { StoredConstat } from '../../persistence/constats-repository.js';
 import { startEmbeddedServer } from '../sim/server.js';
 import { runPair } from '../sim/pair.js';
 import { seededRandom } from '../sim/random.js';
-import { mustGql } from '../sim/graphql.js';
+import { mustGql } from '../../client/graphql.js';
 import { formContent } from './finalize.js';
 import { percentiles, type Percentiles } from './stats.js';
 import { BENCH_SECRET } from './targets.js';

@@ -18,6 +18,8 @@
  *   --webhook   only the webhook channel (webhook.ts): deliveries/s and commit → webhook latency
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
+ *   --ocr       only OCR of the papers (ocr.ts): papers/s, p50/p99 per paper and field
+ *               accuracy per engine on the test specimens; a full run includes it
  *   --ai-only   only the AI service: results per second and finalized → result latency for
  *               1,000 constats (50 with --quick); the AI part also runs after the setups
  *
@@ -48,6 +50,7 @@ import {
 import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
 import { startBroker, type Broker } from '../kafka/broker.js';
 import { measureMedia } from './media.js';
+import { measureOcr } from './ocr.js';
 
 /** What `--only` may name: a setup, or the photo measurements. */
 export type BenchPart = TargetId | 'media' | 'reports';
@@ -63,6 +66,8 @@ export interface BenchOptions {
   bigdoc?: boolean;
   /** Only the AI service measurement. */
   aiOnly?: boolean;
+  /** Only the OCR measurement. */
+  ocrOnly?: boolean;
   only?: BenchPart[];
   profile?: boolean;
   /** Show progress bars on stderr (default true). */
@@ -160,15 +165,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const loadBefore = os.loadavg()[0]!;
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
-  const ids = opts.aiOnly
-    ? []
-    : TARGETS.filter(
-        (id) =>
-          (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
-      );
-  const withReports = !opts.aiOnly && !opts.bigdoc && (!opts.only || opts.only.includes('reports'));
-  const withMedia = !opts.aiOnly && !opts.bigdoc && (!opts.only || opts.only.includes('media'));
-  const withAi = opts.aiOnly || (!opts.only && !opts.bigdoc);
+  const ids =
+    opts.aiOnly || opts.ocrOnly
+      ? []
+      : TARGETS.filter(
+          (id) =>
+            (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
+        );
+  const alone = opts.aiOnly || opts.ocrOnly || opts.bigdoc;
+  const withReports = !alone && (!opts.only || opts.only.includes('reports'));
+  const withMedia = !alone && (!opts.only || opts.only.includes('media'));
+  const withAi = opts.aiOnly || (!alone && !opts.only);
+  // Not in --quick (the test suite's run): a pass over the papers takes a minute or more.
+  const withOcr = opts.ocrOnly || (!alone && !opts.only && !opts.quick);
   if (!kafka && (withAi || (!opts.bigdoc && ids.some((id) => id.startsWith('ours'))))) {
     try {
       log('starting a Kafka test broker for the finalizations…');
@@ -300,6 +309,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       log(`reports: ${(err as Error).stack ?? reports.error}`);
     }
   }
+  let ocr: BenchReport['ocr'];
+  if (withOcr) {
+    log('OCR of the papers…');
+    try {
+      ocr = await measureOcr({ rounds: opts.quick ? 1 : 3, concurrency: 1, log });
+    } catch (err) {
+      ocr = { error: (err as Error).message.split('\n')[0]! };
+      log(`ocr: ${(err as Error).stack ?? ocr.error}`);
+    }
+  }
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -319,6 +338,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     ...(reports ? { reports } : {}),
     ...(media ? { media } : {}),
     ...(ai ? { ai } : {}),
+    ...(ocr ? { ocr } : {}),
     verdicts: verdicts(results),
   };
 }
@@ -334,6 +354,7 @@ async function main(): Promise<void> {
       bigdoc: { type: 'boolean', default: false },
       'ai-only': { type: 'boolean', default: false },
       webhook: { type: 'boolean', default: false },
+      ocr: { type: 'boolean', default: false },
     },
   });
   if (values.webhook) {
@@ -351,6 +372,7 @@ async function main(): Promise<void> {
   const report = await runBench({
     quick: values.quick,
     aiOnly: values['ai-only'],
+    ocrOnly: values.ocr,
     profile: values.profile,
     bigdoc: values.bigdoc,
     ...(only ? { only } : {}),

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '../../persistence/test-database.js';
 import { deleteRedisKeys } from '../delete-redis-keys.js';
-import { openAndJoin } from '../sim/graphql.js';
+import { redisUrl } from '../local-services.js';
+import { openAndJoin } from '../../client/graphql.js';
 import { spawnServer, type ServerProcess } from '../sim/server.js';
 import { LightClient, type Wire } from './light-client.js';
 import { inspectorUrl } from './inspector.js';
@@ -39,7 +40,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
 };
 
 export const BENCH_SECRET = 'constat-bench-secret-0123456789abcdef';
-export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+export const REDIS_URL = redisUrl();
 
 export interface BenchSession {
   room: string;

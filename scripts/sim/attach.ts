@@ -4,7 +4,7 @@
  * its own section's `attachments` map. Used by the simulator, the tests and the benchmark.
  */
 import type * as Y from 'yjs';
-import { gql, type GraphQLResponse } from './graphql.js';
+import { gql, type GraphQLResponse } from '../../client/graphql.js';
 import type {
   AttachmentEntry as DocumentAttachment,
   AttachmentSection,

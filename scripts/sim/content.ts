@@ -10,16 +10,11 @@
  */
 import * as Y from 'yjs';
 import type { JsonObject } from '../../constat/canonical-json.js';
-import {
-  materialise,
-  typeText,
-  writeSection,
-  type ConstatContent,
-  type RootName,
-} from '../../constat/constat-doc.js';
+import { materialise, type ConstatContent, type RootName } from '../../constat/constat-doc.js';
+import { typeText, writeSection } from '../../client/writer.js';
 import { getFormVersion } from '../../constat/form-versions.js';
 import type { Random } from './random.js';
-import type { Role } from './graphql.js';
+import type { Role } from '../../client/graphql.js';
 
 export type FillAction =
   /** Pickers, toggles, dates: one transaction. */

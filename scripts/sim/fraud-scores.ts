@@ -3,7 +3,7 @@
  * constat through GraphQL, as an insurer sees it (drivers do not see fraud scores), and
  * summarises how the scores of suspicious and honest pairs separate.
  */
-import { mintToken, gql } from './graphql.js';
+import { mintToken, gql } from '../../client/graphql.js';
 
 export interface FraudGroup {
   pairs: number;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createKafkaClient, type KafkaClient } from '../../integrations/kafka.js';
-import { sleep } from './device.js';
+import { sleep } from '../../client/device.js';
 
 export class KafkaWatch {
   readonly #client: KafkaClient;

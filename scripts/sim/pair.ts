@@ -13,24 +13,27 @@
 import * as Y from 'yjs';
 import { createHash, randomBytes } from 'node:crypto';
 import { contentHash } from '../../constat/content-hash.js';
-import type { SessionEvent } from '../../sync/protocol.js';
-import { writeSection } from '../../constat/constat-doc.js';
-import { connectDevice, sleep, waitFor, TimeoutError, type Device } from './device.js';
+import { connectDevice, sleep, waitFor, TimeoutError, type Device } from '../../client/device.js';
+import { writeSection } from '../../client/writer.js';
 import {
   errorCode,
   gql,
   mintToken,
-  mustGql,
   openAndJoin,
-  REGISTER_DEVICE,
-  SESSION,
   SIGN_CONSTAT,
   GraphQLCallError,
   type OpenedPair,
   type Role,
-  type SessionView,
-} from './graphql.js';
-import { newDeviceKey, signHash, type DeviceKey } from './keys.js';
+} from '../../client/graphql.js';
+import { newDeviceKey, signHash, type DeviceKey } from '../../client/keys.js';
+import {
+  finalizeFlow,
+  registerKey,
+  sessionView,
+  StepError,
+  waitForServerHash,
+  type FlowParties,
+} from '../../client/flow.js';
 import { pairScript, runAction, updatesOf, type FillAction } from './content.js';
 import type { KafkaWatch } from './kafka-watch.js';
 import type { Random } from './random.js';
@@ -96,15 +99,6 @@ export interface PairResult {
   uploads: Array<{ bytes: number; ms: number }>;
 }
 
-class StepError extends Error {
-  constructor(
-    readonly step: string,
-    reason: string,
-  ) {
-    super(reason);
-  }
-}
-
 const FINALIZED_CLOSE = 4409;
 
 export async function runPair(opts: PairOptions): Promise<PairResult> {
@@ -139,21 +133,13 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
 
     // 2. Signing keys, as the app registers them once per phone.
     step = 'register keys';
-    const keys: Record<Role, DeviceKey> = { A: newDeviceKey(), B: newDeviceKey() };
     const tokens: Record<Role, string> = { A: pair.tokenA, B: pair.tokenB };
-    await Promise.all(
+    const [keyA, keyB] = await Promise.all(
       (['A', 'B'] as const).map((role) =>
-        mustGql(
-          'registerDevice',
-          opts.urls[role === 'A' ? 'a' : 'b'],
-          tokens[role],
-          REGISTER_DEVICE,
-          {
-            publicKey: keys[role].publicKeyBase64,
-          },
-        ),
+        registerKey(opts.urls[role === 'A' ? 'a' : 'b'], tokens[role]),
       ),
     );
+    const keys: Record<Role, DeviceKey> = { A: keyA!, B: keyB! };
     say('each phone registers its Ed25519 public key (GraphQL registerDevice)');
 
     // 3. Connect both phones.
@@ -174,215 +160,195 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
     trackFanout(a, b, opts.latencies);
     trackFanout(b, a, opts.latencies);
 
-    // 4. Fill, both at once.
-    step = 'fill';
+    // 4-8. Fill, agree with the server's copy, sign both at once, wait for `finalized`
+    // (client/flow.ts), with the simulator's own filling and checks as hooks.
+    const parties: FlowParties = {
+      sessionId: pair.sessionId,
+      A: { url: opts.urls.a, token: pair.tokenA, phone: a },
+      B: { url: opts.urls.b, token: pair.tokenB, phone: b },
+    };
     const script = pairScript(rng.fork('content'), opts.insurers, {
       suspicious: opts.suspicious === true,
     });
-    say(
-      `they fill the form at the same time: A the accident and vehicle A (insurer ${script.insurers.A}),` +
-        ` B vehicle B (insurer ${script.insurers.B}) and the witnesses; both draw on the sketch`,
-    );
-    const offlineRole: Role | undefined = opts.offline ? rng.pick(['A', 'B'] as const) : undefined;
-    const tamperAt = opts.tamper ? rng.int(1, Math.max(1, script.A.length - 2)) : -1;
-    const tampering: Array<Promise<void>> = [];
-    const fill = async (role: Role, actions: FillAction[]) => {
-      const device = phones[role];
-      const fillRng = rng.fork(`pace-${role}`);
-      const dropAt = role === offlineRole ? fillRng.int(2, Math.max(2, actions.length - 4)) : -1;
-      const backAt = dropAt < 0 ? -1 : dropAt + fillRng.int(2, 4);
-      let offline = false;
-      const pause = async (updates: number) => {
-        result.updates += updates;
-        assertOpen(device, role);
-        const ms = (updates * 1000) / opts.updatesPerSecond;
-        await sleep(ms * fillRng.float(0.6, 1.4));
-      };
-      for (let i = 0; i < actions.length; i++) {
-        const action = actions[i]!;
-        if (i === dropAt) {
-          device.disconnect();
-          offline = true;
-          result.offline.dropped++;
-          say(`${role}'s phone loses its connection and keeps editing offline`);
+    const fillForm = async () => {
+      // 4. Fill, both at once.
+      step = 'fill';
+      say(
+        `they fill the form at the same time: A the accident and vehicle A (insurer ${script.insurers.A}),` +
+          ` B vehicle B (insurer ${script.insurers.B}) and the witnesses; both draw on the sketch`,
+      );
+      const offlineRole: Role | undefined = opts.offline
+        ? rng.pick(['A', 'B'] as const)
+        : undefined;
+      const tamperAt = opts.tamper ? rng.int(1, Math.max(1, script.A.length - 2)) : -1;
+      const tampering: Array<Promise<void>> = [];
+      const fill = async (role: Role, actions: FillAction[]) => {
+        const device = phones[role];
+        const fillRng = rng.fork(`pace-${role}`);
+        const dropAt = role === offlineRole ? fillRng.int(2, Math.max(2, actions.length - 4)) : -1;
+        const backAt = dropAt < 0 ? -1 : dropAt + fillRng.int(2, 4);
+        let offline = false;
+        const pause = async (updates: number) => {
+          result.updates += updates;
+          assertOpen(device, role);
+          const ms = (updates * 1000) / opts.updatesPerSecond;
+          await sleep(ms * fillRng.float(0.6, 1.4));
+        };
+        for (let i = 0; i < actions.length; i++) {
+          const action = actions[i]!;
+          if (i === dropAt) {
+            device.disconnect();
+            offline = true;
+            result.offline.dropped++;
+            say(`${role}'s phone loses its connection and keeps editing offline`);
+          }
+          if (i === backAt && offline) {
+            device.reconnect();
+            offline = false;
+            result.offline.reconnected++;
+            say(`${role}'s phone is back online: its offline edits merge with the other's`);
+          }
+          if (role === 'A' && i === tamperAt) {
+            say('meanwhile, tampered apps try to write where their party may not:');
+            tampering.push(forbiddenWrites(pair, opts, result.tamper, say));
+          }
+          if (opts.say) say(`  ${role}: ${describe(action)}`);
+          await runAction(device.doc, action, pause);
         }
-        if (i === backAt && offline) {
+        if (offline) {
           device.reconnect();
-          offline = false;
           result.offline.reconnected++;
           say(`${role}'s phone is back online: its offline edits merge with the other's`);
         }
-        if (role === 'A' && i === tamperAt) {
-          say('meanwhile, tampered apps try to write where their party may not:');
-          tampering.push(forbiddenWrites(pair, opts, result.tamper, say));
-        }
-        if (opts.say) say(`  ${role}: ${describe(action)}`);
-        await runAction(device.doc, action, pause);
-      }
-      if (offline) {
-        device.reconnect();
-        result.offline.reconnected++;
-        say(`${role}'s phone is back online: its offline edits merge with the other's`);
-      }
-    };
-    await Promise.all([fill('A', script.A), fill('B', script.B)]);
-    await Promise.all(tampering);
+      };
+      await Promise.all([fill('A', script.A), fill('B', script.B)]);
+      await Promise.all(tampering);
 
-    // 4b. Photos: each phone uploads its own and records them in its section.
-    if (opts.photos && opts.photos.perParty > 0) {
-      step = 'attach';
-      const photos = opts.photos;
-      say(
-        `each phone attaches ${photos.perParty} photo(s): a slot (GraphQL requestUpload), the bytes` +
-          ' sent to the slot URL, the entry written into its own section (id, kind, type, size, SHA-256)',
-      );
+      // 4b. Photos: each phone uploads its own and records them in its section.
+      if (opts.photos && opts.photos.perParty > 0) {
+        step = 'attach';
+        const photos = opts.photos;
+        say(
+          `each phone attaches ${photos.perParty} photo(s): a slot (GraphQL requestUpload), the bytes` +
+            ' sent to the slot URL, the entry written into its own section (id, kind, type, size, SHA-256)',
+        );
+        await Promise.all(
+          (['A', 'B'] as const).map(async (role) => {
+            const photoRng = rng.fork(`photos-${role}`);
+            for (let i = 0; i < photos.perParty; i++) {
+              const kind = i === 0 ? 'damage' : photoRng.pick(PHOTO_KINDS);
+              const section =
+                kind === 'scene' ? 'accident' : role === 'A' ? 'vehicleA' : 'vehicleB';
+              const photo = makePhoto({
+                byteSize: photoRng.int(photos.minBytes, photos.maxBytes),
+                takenAt: new Date(),
+                gps: {
+                  lat: 36.75 + photoRng.float(-0.05, 0.05),
+                  lon: 3.05 + photoRng.float(-0.05, 0.05),
+                },
+              });
+              const entry = await attachFile(
+                opts.urls[role === 'A' ? 'a' : 'b'],
+                tokens[role],
+                pair.sessionId,
+                phones[role].doc,
+                section,
+                { kind, ...photo, takenAt: new Date().toISOString() },
+              );
+              result.uploads.push({ bytes: photo.bytes.byteLength, ms: entry.uploadMs });
+              say(
+                `  ${role}: ${kind} photo, ${(photo.bytes.byteLength / 1e6).toFixed(2)} MB, uploaded in ` +
+                  `${Math.round(entry.uploadMs)} ms → ${section}.attachments.${entry.id.slice(0, 8)}… ` +
+                  `(sha256 ${photo.sha256.slice(0, 12)}…)`,
+              );
+            }
+          }),
+        );
+        say(
+          '(the server checks each file before a signature counts: size, SHA-256, type by its first bytes)',
+        );
+      }
+
+      // 5. Both phones are connected again (the flow then waits until their copies agree).
+      step = 'converge';
       await Promise.all(
-        (['A', 'B'] as const).map(async (role) => {
-          const photoRng = rng.fork(`photos-${role}`);
-          for (let i = 0; i < photos.perParty; i++) {
-            const kind = i === 0 ? 'damage' : photoRng.pick(PHOTO_KINDS);
-            const section = kind === 'scene' ? 'accident' : role === 'A' ? 'vehicleA' : 'vehicleB';
-            const photo = makePhoto({
-              byteSize: photoRng.int(photos.minBytes, photos.maxBytes),
-              takenAt: new Date(),
-              gps: {
-                lat: 36.75 + photoRng.float(-0.05, 0.05),
-                lon: 3.05 + photoRng.float(-0.05, 0.05),
-              },
+        (['A', 'B'] as const).map((role) =>
+          phones[role].synced(30_000).catch(() => {
+            const d = phones[role];
+            throw new StepError(
+              'converge',
+              `${role} never synced again (connected: ${d.provider.wsconnected}, ws: ${(d.provider.ws as { readyState?: number } | null)?.readyState ?? 'null'}, should: ${d.provider.shouldConnect}, closes: ${d.closes.map((c) => c.code).join(',') || 'none'}, events: ${d.events.map((e) => e.type + ('reason' in e ? `(${e.reason})` : '')).join(',')})`,
+            );
+          }),
+        ),
+      );
+    };
+    const beforeSigning = async () => {
+      const hash = contentHash(a.doc);
+      say(`both copies now hash to ${hash.slice(0, 16)}… (SHA-256 of the canonical JSON)`);
+      step = 'server copy';
+      await waitForServerHash(opts.urls.a, pair.tokenA, pair.sessionId, hash);
+      say('the server reports the same content hash for its own copy');
+      // 6. Forged signatures, each of which must be refused.
+      if (opts.tamper) {
+        // No forbidden write may have reached the honest phones.
+        for (const [role, d] of Object.entries(phones)) {
+          const json = JSON.stringify(d.doc.toJSON());
+          if (json.includes('Modifié par B') || d.doc.getMap('signatures').size > 0) {
+            result.tamper.push({
+              kind: `a forbidden write reached ${role}`,
+              expected: 'none',
+              outcome: 'accepted',
             });
-            const entry = await attachFile(
-              opts.urls[role === 'A' ? 'a' : 'b'],
-              tokens[role],
-              pair.sessionId,
-              phones[role].doc,
-              section,
-              { kind, ...photo, takenAt: new Date().toISOString() },
-            );
-            result.uploads.push({ bytes: photo.bytes.byteLength, ms: entry.uploadMs });
-            say(
-              `  ${role}: ${kind} photo, ${(photo.bytes.byteLength / 1e6).toFixed(2)} MB, uploaded in ` +
-                `${Math.round(entry.uploadMs)} ms → ${section}.attachments.${entry.id.slice(0, 8)}… ` +
-                `(sha256 ${photo.sha256.slice(0, 12)}…)`,
-            );
           }
-        }),
-      );
-      say(
-        '(the server checks each file before a signature counts: size, SHA-256, type by its first bytes)',
-      );
-    }
-
-    // 5. Both copies agree, and the server's too.
-    step = 'converge';
-    await Promise.all(
-      (['A', 'B'] as const).map((role) =>
-        phones[role].synced(30_000).catch(() => {
-          const d = phones[role];
-          throw new StepError(
-            'converge',
-            `${role} never synced again (connected: ${d.provider.wsconnected}, ws: ${(d.provider.ws as { readyState?: number } | null)?.readyState ?? 'null'}, should: ${d.provider.shouldConnect}, closes: ${d.closes.map((c) => c.code).join(',') || 'none'}, events: ${d.events.map((e) => e.type + ('reason' in e ? `(${e.reason})` : '')).join(',')})`,
-          );
-        }),
-      ),
-    );
-    await waitFor(
-      () => (assertOpen(a, 'A'), assertOpen(b, 'B'), contentHash(a.doc) === contentHash(b.doc)),
-      30_000,
-      'the two phones did not converge',
-      50,
-    );
-    const hash = contentHash(a.doc);
-    say(`both copies now hash to ${hash.slice(0, 16)}… (SHA-256 of the canonical JSON)`);
-    step = 'server copy';
-    await waitForServerHash(opts.urls.a, pair.tokenA, pair.sessionId, hash);
-    say('the server reports the same content hash for its own copy');
-
-    // 6. Forged signatures, each of which must be refused.
-    if (opts.tamper) {
-      // No forbidden write may have reached the honest phones.
-      for (const [role, d] of Object.entries(phones)) {
-        const json = JSON.stringify(d.doc.toJSON());
-        if (json.includes('Modifié par B') || d.doc.getMap('signatures').size > 0) {
+        }
+        step = 'tamper';
+        say('tampered apps now send forged signatures:');
+        await forgedSignatures(pair, opts, keys, hash, result.tamper, say);
+        const view = await sessionView(opts.urls.a, pair.tokenA, pair.sessionId);
+        if (view && view.signatures.length > 0) {
           result.tamper.push({
-            kind: `a forbidden write reached ${role}`,
+            kind: 'signature left behind',
             expected: 'none',
             outcome: 'accepted',
           });
         }
       }
-      step = 'tamper';
-      say('tampered apps now send forged signatures:');
-      await forgedSignatures(pair, opts, keys, hash, result.tamper, say);
-      const view = await sessionView(opts.urls.a, pair.tokenA, pair.sessionId);
-      if (view.signatures.length > 0) {
-        result.tamper.push({
-          kind: 'signature left behind',
-          expected: 'none',
-          outcome: 'accepted',
-        });
+      const accepted = result.tamper.filter((t) => t.outcome === 'accepted');
+      if (accepted.length > 0) {
+        throw new StepError('tamper', `accepted: ${accepted.map((t) => t.kind).join(', ')}`);
       }
-    }
-    const accepted = result.tamper.filter((t) => t.outcome === 'accepted');
-    if (accepted.length > 0) {
-      throw new StepError('tamper', `accepted: ${accepted.map((t) => t.kind).join(', ')}`);
-    }
-    const unexpected = result.tamper.filter((t) => t.outcome !== t.expected);
-    if (unexpected.length > 0) {
-      const t = unexpected[0]!;
-      throw new StepError('tamper', `${t.kind}: refused with ${t.outcome}, expected ${t.expected}`);
-    }
-
-    // 7. Sign, both at once.
-    step = 'sign';
-    const signStarted = performance.now();
-    say('each driver signs the hash with the phone key (GraphQL signConstat)');
-    say(
-      '(the server checks each signature against its own copy; once both cover the same hash it' +
-        ' finalizes: one transaction stores the snapshot, canonical JSON, hash, signatures and an' +
-        ' outbox row per insurer topic)',
-    );
-    const signed = await Promise.all(
-      (['A', 'B'] as const).map((role) =>
-        gql<{ signConstat: SessionView }>(
-          opts.urls[role === 'A' ? 'a' : 'b'],
-          tokens[role],
-          SIGN_CONSTAT,
-          {
-            sessionId: pair.sessionId,
-            contentHash: hash,
-            signature: signHash(keys[role], pair.sessionId, role, hash),
-          },
-        ),
-      ),
-    );
-    signed.forEach((res, i) => {
-      if (res.errors) {
+      const unexpected = result.tamper.filter((t) => t.outcome !== t.expected);
+      if (unexpected.length > 0) {
+        const t = unexpected[0]!;
         throw new StepError(
-          'sign',
-          `${i === 0 ? 'A' : 'B'}: ${errorCode(res) ?? 'error'} ${res.errors[0]?.message ?? ''}`.trim(),
+          'tamper',
+          `${t.kind}: refused with ${t.outcome}, expected ${t.expected}`,
         );
       }
-    });
-
-    // 8. Finalized.
-    step = 'finalize';
-    const finalized = (d: Device) =>
-      d.events.find(
-        (e): e is Extract<SessionEvent, { type: 'finalized' }> => e.type === 'finalized',
-      );
-    await waitFor(
-      () => (assertOpen(a, 'A'), assertOpen(b, 'B'), !!finalized(a) && !!finalized(b)),
-      30_000,
-      'no finalized event',
-      20,
+    };
+    const flow = await finalizeFlow(
+      parties,
+      {
+        fill: fillForm,
+        beforeSigning,
+        check: () => (assertOpen(a, 'A'), assertOpen(b, 'B')),
+        onStep: (name) => {
+          step = name;
+          if (name !== 'sign') return;
+          say('each driver signs the hash with the phone key (GraphQL signConstat)');
+          say(
+            '(the server checks each signature against its own copy; once both cover the same hash it' +
+              ' finalizes: one transaction stores the snapshot, canonical JSON, hash, signatures and an' +
+              ' outbox row per insurer topic)',
+          );
+        },
+      },
+      { keys, concurrentSignatures: true },
     );
-    const constatId = finalized(a)!.constatId;
-    if (finalized(b)!.constatId !== constatId) {
-      throw new StepError('finalize', 'the two phones were told different constat ids');
-    }
-    const finalizedAt = performance.now();
+    const { constatId, finalizedAt } = flow;
     result.constatId = constatId;
-    result.finalizeMs = finalizedAt - signStarted;
+    result.finalizeMs = finalizedAt - flow.signStartedAt;
     result.sessionMs = finalizedAt - started;
     say(`both phones are told: finalized, constat ${constatId}; the document is now read-only`);
 
@@ -463,26 +429,6 @@ function trackFanout(from: Device, to: Device, samples: number[]): void {
     const now = performance.now();
     while (pending.length > 0 && pending[0]![0] <= have) samples.push(now - pending.shift()![1]);
   });
-}
-
-async function sessionView(url: string, token: string, id: string): Promise<SessionView> {
-  const data = await mustGql<{ session: SessionView | null }>('session', url, token, SESSION, {
-    id,
-  });
-  if (!data.session) throw new StepError('session', 'the server does not know the session');
-  return data.session;
-}
-
-async function waitForServerHash(url: string, token: string, id: string, hash: string) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const view = await sessionView(url, token, id);
-    if (view.contentHash === hash) return;
-    if (Date.now() > deadline) {
-      throw new StepError('server copy', "the server's content hash never matched the phones'");
-    }
-    await sleep(100);
-  }
 }
 
 function describe(action: FillAction): string {
@@ -576,9 +522,7 @@ async function forgedSignatures(
   const otherHash = createHash('sha256').update(`${hash}:tampered`).digest('hex');
   const outsider = await mintToken(opts.secret, `sim-outsider-${id}`, `sim-outsider-phone-${id}`);
   const outsiderKey = newDeviceKey();
-  await mustGql('registerDevice', url, outsider, REGISTER_DEVICE, {
-    publicKey: outsiderKey.publicKeyBase64,
-  });
+  await registerKey(url, outsider, outsiderKey);
   const attempts: Array<{
     kind: string;
     expected: string;

@@ -1,9 +1,9 @@
 /** Devices for tests: the simulator's phone, and raw sockets for hostile frames. */
 import WebSocket from 'ws';
-import { connectDevice, type Device } from '../../scripts/sim/device.js';
+import { connectDevice, type Device } from '../../client/device.js';
 
 // The simulated phone is the simulator's own (scripts/sim/device.ts): tests drive the same one.
-export { connectDevice, waitFor, type Device } from '../../scripts/sim/device.js';
+export { connectDevice, waitFor, type Device } from '../../client/device.js';
 
 /**
  * Connects both parties' phones to an opened session and waits until both synced. They are

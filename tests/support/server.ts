@@ -13,11 +13,12 @@ import { startServer, type RunningServer } from '../../server/constat-server.js'
 import { createTestDatabase, type TestDatabase } from '../../persistence/test-database.js';
 import { mintDevelopmentToken } from '../../server/auth.js';
 import { spawnServer as spawnProcess, type ServerProcess } from '../../scripts/sim/server.js';
-import { gql } from '../../scripts/sim/graphql.js';
+import { gql, OPEN_SESSION, JOIN_SESSION } from '../../client/graphql.js';
+import { redisUrl } from '../../scripts/local-services.js';
 import { deleteRedisKeys as deleteKeysUnder } from '../../scripts/delete-redis-keys.js';
 
 export const TEST_SECRET = 'constat-test-secret-0123456789abcdef';
-export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+export const REDIS_URL = redisUrl();
 
 export interface TestServerOptions {
   database?: 'postgres' | 'pglite';
@@ -136,14 +137,7 @@ export function token(
 }
 
 // The simulator's GraphQL client: the same calls a phone makes.
-export { gql, type GraphQLResponse } from '../../scripts/sim/graphql.js';
-
-export const OPEN_SESSION = `mutation Open($formVersion: String) {
-  openSession(formVersion: $formVersion) { role joinCode qrPayload syncUrl joinCodeExpiresAt session { id status formVersion } }
-}`;
-export const JOIN_SESSION = `mutation Join($code: String!) {
-  joinSession(code: $code) { role syncUrl session { id status parties { role userId deviceId } } }
-}`;
+export { gql, OPEN_SESSION, JOIN_SESSION, type GraphQLResponse } from '../../client/graphql.js';
 
 export interface Pair {
   sessionId: string;

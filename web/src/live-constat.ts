@@ -9,8 +9,9 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import * as decoding from 'lib0/decoding';
+import type { Role } from '../../constat/permissions.js';
 
-export type Role = 'A' | 'B';
+export type { Role };
 
 export type SessionEvent =
   | { type: 'signed'; role: Role; hash: string }

@@ -7,16 +7,17 @@
  */
 import { Server } from '@hocuspocus/server';
 import { Redis } from '@hocuspocus/extension-redis';
+import { redisUrl } from '../../local-services.js';
 
 const port = Number(process.env.PORT ?? 0);
-const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const redis = new URL(redisUrl());
 const server = new Server({
   quiet: true,
   stopOnSignals: false,
   extensions: [
     new Redis({
-      host: redisUrl.hostname,
-      port: Number(redisUrl.port || 6379),
+      host: redis.hostname,
+      port: Number(redis.port || 6379),
       prefix: process.env.REDIS_PREFIX ?? 'hocuspocus-bench',
     }),
   ],

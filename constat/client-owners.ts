@@ -3,7 +3,7 @@
  * travels with the document (drafts, hub, snapshots). See update-inspector.ts for why.
  */
 import * as Y from 'yjs';
-import type { Owner } from '../constat/permissions.js';
+import type { Owner } from './permissions.js';
 
 const CLIENTS = 'clients';
 

@@ -3,10 +3,11 @@
  * session, join it by code, register a device key, sign, read the session. Tokens are minted
  * with the development secret (`AUTH_JWT_SECRET`, or the built-in one), as `constat token` does.
  */
-import { DEVELOPMENT_JWT_SECRET } from '../../server/config.js';
-import { mintDevelopmentToken } from '../../server/auth.js';
+import { DEVELOPMENT_JWT_SECRET } from '../server/config.js';
+import { mintDevelopmentToken } from '../server/auth.js';
+import type { Role } from '../constat/permissions.js';
 
-export type Role = 'A' | 'B';
+export type { Role };
 
 export interface GraphQLError {
   message: string;
@@ -103,25 +104,33 @@ export function errorCode(res: GraphQLResponse<unknown>): string | undefined {
   return res.errors?.[0]?.extensions?.code;
 }
 
+// The documents the phone sends. Their selections are what the simulator, the benchmarks and
+// the tests read back (the tests check more of the answer than the simulator does).
+
 export const OPEN_SESSION = `mutation Open($formVersion: String) {
-  openSession(formVersion: $formVersion) { role joinCode qrPayload syncUrl session { id status } }
+  openSession(formVersion: $formVersion) { role joinCode qrPayload syncUrl joinCodeExpiresAt session { id status formVersion } }
 }`;
 
 export const JOIN_SESSION = `mutation Join($code: String!) {
-  joinSession(code: $code) { role syncUrl session { id status } }
+  joinSession(code: $code) { role syncUrl session { id status parties { role userId deviceId } } }
 }`;
 
 export const REGISTER_DEVICE = `mutation Register($publicKey: String!) {
-  registerDevice(publicKey: $publicKey) { deviceId }
+  registerDevice(publicKey: $publicKey) { userId deviceId publicKey registeredAt updatedAt }
 }`;
 
-const SESSION_FIELDS = 'id status myRole constatId contentHash signatures { role hash deviceId }';
+const SESSION_FIELDS = `id status myRole constatId contentHash
+  signatures { role hash signature userId deviceId signedAt }`;
 
 export const SIGN_CONSTAT = `mutation Sign($sessionId: ID!, $contentHash: String!, $signature: String!) {
   signConstat(sessionId: $sessionId, contentHash: $contentHash, signature: $signature) { ${SESSION_FIELDS} }
 }`;
 
 export const SESSION = `query Session($id: ID!) { session(id: $id) { ${SESSION_FIELDS} } }`;
+
+export const ABANDON_SESSION = `mutation Abandon($sessionId: ID!) {
+  abandonSession(sessionId: $sessionId) { id status }
+}`;
 
 export const INSURERS = `query { insurers { uid } }`;
 
@@ -131,7 +140,14 @@ export interface SessionView {
   myRole: Role;
   constatId: string | null;
   contentHash: string;
-  signatures: Array<{ role: Role; hash: string; deviceId: string }>;
+  signatures: Array<{
+    role: Role;
+    hash: string;
+    signature: string;
+    userId: string;
+    deviceId: string;
+    signedAt: string;
+  }>;
 }
 
 export interface OpenedPair {

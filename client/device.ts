@@ -7,7 +7,7 @@ import * as Y from 'yjs';
 import WebSocket from 'ws';
 import * as decoding from 'lib0/decoding';
 import { WebsocketProvider } from 'y-websocket';
-import type { SessionEvent } from '../../sync/protocol.js';
+import type { SessionEvent } from '../sync/protocol.js';
 
 export interface Device {
   doc: Y.Doc;
