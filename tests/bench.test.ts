@@ -61,6 +61,32 @@ test('every setup produces fan-out and capacity figures', (ctx) => {
   }
 });
 
+test('every server is probed from inside: event loop and GC per window, heap per idle session', (ctx) => {
+  const report = ctx.report!;
+  assert.is(report.rounds, 1);
+  assert.match(report.commit, /^([0-9a-f]{7,}(\+dirty)?|unknown)$/);
+  for (const t of report.targets) {
+    const instances = t.id.endsWith('redis') ? 2 : 1;
+    const fanout = t.loop?.['fan-out'];
+    assert.is(fanout?.length, instances, `${t.id} fan-out window read on every instance`);
+    for (const r of fanout!) {
+      finite(r.p99Ms, `${t.id} event-loop p99`);
+      assert.ok(r.maxMs >= r.p99Ms && r.p99Ms >= r.p50Ms, `${t.id} delay percentiles ordered`);
+      assert.ok(r.windowMs > 0 && r.gc.count >= 0 && r.gc.totalMs >= 0, `${t.id} GC read`);
+    }
+    for (const step of t.capacity!.steps) assert.is(step.loop.length, instances);
+    finite(t.capacity!.heapPerSessionBytes, `${t.id} heap per idle session`);
+    assert.is(t.rounds?.length, 1);
+    finite(t.rounds![0]!.loadBefore, `${t.id} load before its round`);
+    assert.ok(t.spread && t.spread['fan-out p99 (ms)'], `${t.id} spread of fan-out p99`);
+  }
+  const text = formatText(report);
+  assert.match(text, new RegExp(`commit ${report.commit.replace('+', '\\+')}`));
+  assert.match(text, /round 1, load before each setup: ours-redis [\d.]+/);
+  assert.match(text, /Event loop and GC/);
+  assert.match(text, /Spread over 1 round/);
+});
+
 test('this server is measured end to end: finalizations committed and on Kafka', (ctx) => {
   const report = ctx.report!;
   for (const id of ['ours-redis', 'ours-embedded']) {

@@ -7,8 +7,9 @@
  * - **Own**: a session whose sketch holds each of `ownBytes` (1 KB to 2 MB) measures its own
  *   fan-out.
  *
- * For each, the servers' event-loop delay p99 over the measured window is read too (our
- * `/metrics`, the reference's `/eventloop`; the largest of the instances). The documents are
+ * For each, the servers' event-loop delay p99 and max over the measured window are read too
+ * (the probe preloaded in every server, loop-probe.mjs; the largest of the instances) and
+ * their GC pauses summed. The documents are
  * built through the server like any edit: strokes of 200 points, sent in updates of about
  * 25 KB, until the encoded document reaches the size.
  */
@@ -18,6 +19,7 @@ import { waitFor } from '../../client/device.js';
 import { ensureElements, sketchElements, timedFanout, type FanoutResult } from './fanout.js';
 import { LightClient } from './light-client.js';
 import type { Progress } from './progress.js';
+import { worstLoop } from './probe.js';
 import type { Target } from './targets.js';
 
 export interface BigDocConfig {
@@ -35,6 +37,8 @@ export interface BigDocMeasurement extends FanoutResult {
   /** Event-loop delay p99 of the server(s) during the window, ms (the largest instance). */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
+  /** GC pauses of the server(s) during the window, ms in all. */
+  gcMs: number;
 }
 
 export interface BigDocResult {
@@ -74,41 +78,21 @@ async function pair(target: Target, tag: string): Promise<[LightClient, LightCli
   return [a, b];
 }
 
-/** The servers' event-loop delay since the last call (which resets it). */
-async function eventLoop(target: Target): Promise<{ p99Ms: number; maxMs: number }> {
-  const bases = target.httpUrls.length
-    ? target.httpUrls
-    : target.instances.map((i) => i.url.replace(/^ws/, 'http'));
-  let p99Ms = 0;
-  let maxMs = 0;
-  for (const base of bases) {
-    if (target.httpUrls.length) {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      const read = (name: string) =>
-        Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-      p99Ms = Math.max(p99Ms, read('nodejs_eventloop_lag_p99_seconds'));
-      maxMs = Math.max(maxMs, read('nodejs_eventloop_lag_max_seconds'));
-    } else {
-      const body = (await (await fetch(`${base}/eventloop`)).json()) as {
-        p99Ms: number;
-        maxMs: number;
-      };
-      p99Ms = Math.max(p99Ms, body.p99Ms);
-      maxMs = Math.max(maxMs, body.maxMs);
-    }
-  }
-  return { p99Ms, maxMs };
-}
-
 async function measured(
   target: Target,
   documentBytes: number,
   run: () => Promise<FanoutResult>,
 ): Promise<BigDocMeasurement> {
-  await eventLoop(target); // resets the window
+  await target.loop(); // opens the window
   const fanout = await run();
-  const loop = await eventLoop(target);
-  return { ...fanout, documentBytes, eventLoopP99Ms: loop.p99Ms, eventLoopMaxMs: loop.maxMs };
+  const loop = worstLoop(await target.loop())!;
+  return {
+    ...fanout,
+    documentBytes,
+    eventLoopP99Ms: loop.p99Ms,
+    eventLoopMaxMs: loop.maxMs,
+    gcMs: loop.gc.totalMs,
+  };
 }
 
 export async function measureBigDocs(

@@ -9,8 +9,10 @@
  * (capacity-worker.ts) for the same reason.
  *
  * RSS per idle session (`idle`): before the ramp, sessions are connected in two steps and left
- * alone (awareness renewals only) for `settleMs` each time; the servers' resident memory is
- * read after each pause and the figure is the slope between the two, per instance. Those
+ * alone (awareness renewals only) for `settleMs` each time; after each pause every server
+ * runs a full garbage collection (through the probe preloaded in it, loop-probe.mjs), its used
+ * heap and then its resident memory are read, and the figures are the slopes between the two
+ * readings, per instance. Those
  * sessions are then closed and the ramp starts. (The ramp's own steps also record RSS, after
  * their sessions edited: that is memory after activity, not idle.)
  */
@@ -23,6 +25,7 @@ import { percentiles } from './stats.js';
 import type { Progress } from './progress.js';
 import { machineTicks, redisCpuSeconds, type BenchSession, type Target } from './targets.js';
 import type { WorkerCommand, WorkerReply } from './capacity-worker.js';
+import type { LoopReading } from './probe.js';
 
 export interface CapacityStep {
   sessions: number;
@@ -42,6 +45,8 @@ export interface CapacityStep {
   redisCpu: number | undefined;
   /** Share of the whole machine (every core) busy during the window. */
   machineBusy: number;
+  /** Each instance's event-loop delay and GC pauses during the window. */
+  loop: LoopReading[];
 }
 
 export interface CapacityResult {
@@ -55,8 +60,13 @@ export interface CapacityResult {
   socketsPerInstance: number;
   /** Memory per idle session per instance (KiB), from the RSS slope of the idle phase. */
   rssPerSessionKiB: number | undefined;
-  /** The idle phase: sessions connected, and each instance's RSS (KiB) after the pause. */
-  idle: Array<{ sessions: number; rssKiB: number[] }>;
+  /** Used V8 heap per idle session per instance (bytes), after full collections. */
+  heapPerSessionBytes: number | undefined;
+  /**
+   * The idle phase: sessions connected, each instance's RSS (KiB) after the pause and its
+   * used heap (bytes) after a full collection.
+   */
+  idle: Array<{ sessions: number; rssKiB: number[]; heapBytes: number[] }>;
   fdLimit: number;
 }
 
@@ -146,6 +156,7 @@ async function measureWindow(
   const cpu0 = target.cpuSeconds();
   const redis0 = target.usesRedis ? await redisCpuSeconds() : NaN;
   const ticks0 = machineTicks();
+  await target.loop(); // opens the window
   const windowStarted = performance.now();
   const measured = await Promise.all(
     workers.map((w) =>
@@ -158,6 +169,7 @@ async function measureWindow(
     ),
   );
   const windowSeconds = (performance.now() - windowStarted) / 1000;
+  const loop = await target.loop();
   const cpu1 = target.cpuSeconds();
   const redis1 = target.usesRedis ? await redisCpuSeconds() : NaN;
   const ticks1 = machineTicks();
@@ -177,6 +189,7 @@ async function measureWindow(
     serverCpu: cpu1.map((c, i) => (c - cpu0[i]!) / windowSeconds),
     redisCpu: target.usesRedis ? (redis1 - redis0) / windowSeconds : undefined,
     machineBusy: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
+    loop,
   };
 }
 
@@ -201,13 +214,17 @@ async function measureIdleMemory(
         );
       have = n;
       await sleep(idle.settleMs);
-      result.idle.push({ sessions: n, rssKiB: target.rssKiB() });
+      // The heap is read after a full collection, and RSS after it: garbage the sessions'
+      // creation left in the heap would otherwise land in the slope at random (the same code
+      // measured 16 and 70 KB per session in two runs).
+      const heapBytes = await target.heapBytes();
+      result.idle.push({ sessions: n, rssKiB: target.rssKiB(), heapBytes });
     }
     const [first, last] = result.idle as [CapacityResult['idle'][0], CapacityResult['idle'][0]];
-    const perInstance = first.rssKiB.map(
-      (kib, i) => (last.rssKiB[i]! - kib) / (last.sessions - first.sessions),
-    );
-    result.rssPerSessionKiB = perInstance.reduce((sum, x) => sum + x, 0) / perInstance.length;
+    const slope = (a: number[], b: number[]) =>
+      a.reduce((sum, x, i) => sum + (b[i]! - x), 0) / a.length / (last.sessions - first.sessions);
+    result.rssPerSessionKiB = slope(first.rssKiB, last.rssKiB);
+    result.heapPerSessionBytes = slope(first.heapBytes, last.heapBytes);
   } finally {
     await worker.close(); // the idle sessions' clients leave before the ramp
   }
@@ -257,6 +274,7 @@ export async function measureCapacity(
     ratePerSession: opts.ratePerSession,
     socketsPerInstance,
     rssPerSessionKiB: undefined,
+    heapPerSessionBytes: undefined,
     idle: [],
     fdLimit: limit,
   };

@@ -38,7 +38,10 @@ function moduleOf(url: string): string {
   if (nm) return nm[1]!;
   if (url.startsWith('node:')) return url;
   const rel = url.replace(/^file:\/\//, '');
-  const m = /\/(sync|server|persistence|integrations|scripts)\//.exec(rel);
+  const m =
+    /\/(constat|hub|client|sync|server|persistence|integrations|media|report|ai|scripts)\//.exec(
+      rel,
+    );
   return m ? `${m[1]}/` : path.basename(rel);
 }
 

@@ -16,6 +16,8 @@ import type { FanoutResult } from './fanout.js';
 import type { FinalizeResult } from './finalize.js';
 import type { ProfileSummary } from './profile.js';
 import type { TargetId } from './targets.js';
+import { worstLoop, type LoopReading } from './probe.js';
+import { deepMedian, spreadOf, type LoadGate, type Spread } from './rounds.js';
 
 export interface TargetResult {
   id: TargetId;
@@ -27,7 +29,71 @@ export interface TargetResult {
   /** Baseline RSS of each instance (KiB) before any session. */
   idleRssKiB?: number[];
   profiles?: Array<{ phase: string; summary: ProfileSummary }>;
+  /** Event-loop delay and GC pauses of each instance over a phase (fan-out, finalizations). */
+  loop?: Record<string, LoopReading[]>;
+  /** The rounds this result folds: when each started, at what load, and how it ended. */
+  rounds?: Array<{ round: number; error?: string } & LoadGate>;
+  /** Headline figures across rounds (median, min, max), and their ratio to the reference
+   * measured in the same round. */
+  spread?: Record<string, Spread>;
+  ratioSpread?: Record<string, Spread>;
   error?: string;
+}
+
+/** The figures whose spread across rounds is reported, and how to read them from a round. */
+const HEADLINES: Record<string, (t: TargetResult) => number | undefined> = {
+  'fan-out p50 (ms)': (t) => t.fanout?.latencyMs.p50,
+  'fan-out p99 (ms)': (t) => t.fanout?.latencyMs.p99,
+  'event-loop p99 during fan-out (ms)': (t) => worstLoop(t.loop?.['fan-out'] ?? [])?.p99Ms,
+  'sessions per instance': (t) => t.capacity?.sessions,
+  'RSS per idle session (KiB)': (t) => t.capacity?.rssPerSessionKiB,
+  'heap per idle session (KiB)': (t) =>
+    t.capacity?.heapPerSessionBytes !== undefined
+      ? t.capacity.heapPerSessionBytes / 1024
+      : undefined,
+  'finalizations committed/s': (t) => t.finalize?.committedPerSecond,
+  'finalizations on Kafka/s': (t) => t.finalize?.kafkaPerSecond,
+  'server CPU per constat (ms)': (t) => t.finalize?.serverCpuMsPerConstat,
+  'large doc: neighbour p99 (ms)': (t) => t.bigdoc?.neighbour.latencyMs.p99,
+  'large doc: worst own p99 (ms)': (t) =>
+    t.bigdoc ? Math.max(...t.bigdoc.own.map((m) => m.latencyMs.p99)) : undefined,
+};
+
+/**
+ * One setup's rounds as one result: each figure the median of the rounds that produced it
+ * (rounds that failed are left out), the headline figures' spread, and their ratio to the
+ * reference of the same round (`reference`: the reference's rounds, in the same order).
+ */
+export function combineRounds(rounds: TargetResult[], reference?: TargetResult[]): TargetResult {
+  const ok = rounds.filter((r) => !r.error);
+  const first = rounds[0]!;
+  const meta = {
+    id: first.id,
+    label: first.label,
+    rounds: rounds.flatMap((r) => r.rounds ?? []),
+    ...(rounds.some((r) => r.profiles)
+      ? { profiles: rounds.flatMap((r) => r.profiles ?? []) }
+      : {}),
+  };
+  if (ok.length === 0) return { ...meta, error: first.error! };
+  const { profiles: _p, rounds: _r, error: _e, ...figures } = deepMedian(ok);
+  const spread: Record<string, Spread> = {};
+  const ratioSpread: Record<string, Spread> = {};
+  for (const [name, read] of Object.entries(HEADLINES)) {
+    const s = spreadOf(ok.map(read));
+    if (s) spread[name] = s;
+    if (!reference || first.id === 'reference') continue;
+    const q = spreadOf(
+      rounds.map((r, i) => {
+        const ref = reference[i];
+        const v = r.error ? undefined : read(r);
+        const w = ref && !ref.error ? read(ref) : undefined;
+        return v !== undefined && w !== undefined && w > 0 ? v / w : undefined;
+      }),
+    );
+    if (q) ratioSpread[name] = q;
+  }
+  return { ...figures, ...meta, spread, ratioSpread };
 }
 
 export interface Verdict {
@@ -72,6 +138,12 @@ export interface BenchReport {
     media: { uploads: number; concurrency: number; pairs: number; photoBytes: number };
   };
   durationSeconds: number;
+  /** Rounds of every setup (interleaved); each figure is the median of its rounds. */
+  rounds: number;
+  /** Load average above which a round waited, then ran flagged busy. */
+  maxLoad: number;
+  /** The commit measured (`+dirty`: with uncommitted changes). */
+  commit: string;
   targets: TargetResult[];
   /** The PDF report (this server only); absent when not selected. */
   reports?: ReportsResult | { error: string };
@@ -198,7 +270,7 @@ function bigDocVerdicts(targets: TargetResult[]): Verdict[] {
 }
 
 function bigDocLine(label: string, m: BigDocMeasurement, r: BigDocMeasurement | undefined): string {
-  return `| ${label} | ${mb(m.documentBytes)} | ${fmt(m.latencyMs.p50, 2)} / ${fmt(m.latencyMs.p99, 2)} | ${ratio(m.latencyMs.p99, r?.latencyMs.p99) || '—'} | ${fmt(m.eventLoopP99Ms)} / ${fmt(m.eventLoopMaxMs)} |`;
+  return `| ${label} | ${mb(m.documentBytes)} | ${fmt(m.latencyMs.p50, 2)} / ${fmt(m.latencyMs.p99, 2)} | ${ratio(m.latencyMs.p99, r?.latencyMs.p99) || '—'} | ${fmt(m.eventLoopP99Ms)} / ${fmt(m.eventLoopMaxMs)} | ${fmt(m.gcMs, 0)} |`;
 }
 
 /** The large-document measurements as a Markdown table, ratios to the reference. */
@@ -210,8 +282,8 @@ export function bigDocTable(report: BenchReport): string[] {
   const out = [
     `**Large documents** (fan-out A → B, ${c.updates} updates at ${c.ratePerSecond}/s; the neighbour is edited ${c.neighbourRatePerSecond} times a second meanwhile; event-loop delay of the server(s) over the window)`,
     '',
-    '| setup | situation | document | fan-out p50 / p99 (ms) | p99 ratio | event-loop delay p99 / max (ms) |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| setup | situation | document | fan-out p50 / p99 (ms) | p99 ratio | event-loop delay p99 / max (ms) | GC pauses (ms) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const t of rows) {
     const b = t.bigdoc!;
@@ -221,6 +293,76 @@ export function bigDocTable(report: BenchReport): string[] {
     b.own.forEach((m, i) => out.push(bigDocLine(`${t.label} | own document`, m, ref?.own[i])));
   }
   return out;
+}
+
+/** When each round of each setup started, at what load, flagged when the machine was busy. */
+export function roundLines(report: BenchReport): string[] {
+  const byRound = new Map<number, string[]>();
+  for (const t of report.targets) {
+    for (const r of t.rounds ?? []) {
+      const wait = r.waitedSeconds >= 1 ? `, waited ${r.waitedSeconds.toFixed(0)} s` : '';
+      const flags = `${r.busy ? ' **busy**' : ''}${r.error ? ' failed' : ''}`;
+      byRound.set(r.round, [
+        ...(byRound.get(r.round) ?? []),
+        `${t.id} ${r.loadBefore.toFixed(2)}${wait}${flags}`,
+      ]);
+    }
+  }
+  return [...byRound.entries()].map(
+    ([round, parts]) => `- round ${round}, load before each setup: ${parts.join('; ')}`,
+  );
+}
+
+const range = (s: Spread, digits: number) =>
+  s.n > 1
+    ? `${fmt(s.median, digits)} [${fmt(s.min, digits)}–${fmt(s.max, digits)}]`
+    : fmt(s.median, digits);
+
+/** The headline figures across rounds: median [min–max], and the same for the ratio to the
+ * reference measured in the same round. */
+export function spreadTable(report: BenchReport): string[] {
+  const rows = report.targets.filter((t) => t.spread && Object.keys(t.spread).length > 0);
+  if (rows.length === 0) return [];
+  const out = [
+    `**Spread over ${report.rounds} round${report.rounds > 1 ? 's' : ''}** (median [min–max]; the ratio is taken to the reference of the same round)`,
+    '',
+    '| setup | figure | median [min–max] | ratio to the reference, median [min–max] |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const t of rows) {
+    for (const [name, sp] of Object.entries(t.spread!)) {
+      const q = t.ratioSpread?.[name];
+      out.push(`| ${t.label} | ${name} | ${range(sp, 2)} | ${q ? `${range(q, 2)}×` : '—'} |`);
+    }
+  }
+  return out;
+}
+
+function loopRow(label: string, window: string, readings: LoopReading[] | undefined): string[] {
+  const l = worstLoop(readings ?? []);
+  if (!l) return [];
+  return [
+    `| ${label} | ${window} | ${fmt(l.p50Ms)} / ${fmt(l.p99Ms)} / ${fmt(l.maxMs)} | ${int(l.gc.count)} / ${fmt(l.gc.totalMs, 0)} / ${fmt(l.gc.maxMs)} / ${fmt(l.gc.majorMs, 0)} |`,
+  ];
+}
+
+/** Event-loop delay and GC pauses inside each server process, per measured window. */
+export function loopTable(report: BenchReport): string[] {
+  const rows: string[] = [];
+  for (const t of report.targets) {
+    rows.push(...loopRow(t.label, 'fan-out', t.loop?.['fan-out']));
+    for (const step of t.capacity?.steps ?? [])
+      rows.push(...loopRow(t.label, `capacity, ${int(step.sessions)} sessions`, step.loop));
+    rows.push(...loopRow(t.label, 'finalizations', t.loop?.finalizations));
+  }
+  if (rows.length === 0) return [];
+  return [
+    '**Event loop and GC** (inside each server process, loop-probe.mjs; delay beyond the 2 ms sampling period, the worst instance; GC summed over instances)',
+    '',
+    '| setup | window | event-loop delay p50 / p99 / max (ms) | GC pauses: count / total ms / longest ms / major ms |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ];
 }
 
 function mark(met: boolean | undefined): string {
@@ -260,7 +402,8 @@ export function formatText(report: BenchReport): string {
   const lines = [
     '',
     `${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node} — ${report.date}`,
-    `${report.mode} run in ${report.durationSeconds.toFixed(0)} s; load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after`,
+    `${report.mode} run of commit ${report.commit} in ${report.durationSeconds.toFixed(0)} s, ${report.rounds} round(s) of each setup, interleaved; load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after (a round waits for ≤ ${report.maxLoad})`,
+    ...roundLines(report).map((l) => `  ${l}`),
     '',
     ...bigDocTable(report).map((l) => `  ${l}`),
     '',
@@ -308,6 +451,9 @@ export function formatText(report: BenchReport): string {
   const reports = reportsLines(report);
   if (reports.length > 0)
     lines.push('', 'PDF reports (this server only):', ...reports.map((l) => `  ${l}`));
+  for (const table of [spreadTable(report), loopTable(report)]) {
+    if (table.length > 0) lines.push('', ...table.map((l) => `  ${l}`));
+  }
   lines.push(...aiText(report));
   lines.push(...ocrText(report));
   lines.push('', 'targets:');
@@ -342,9 +488,11 @@ export function markdownBlock(report: BenchReport): string {
   const m = report.machine;
   const c = report.config;
   const out = [
-    `Run: ${report.date.slice(0, 10)} (${report.date}), \`npm run bench${report.mode === 'quick' ? ' -- --quick' : ''}\`, ${report.durationSeconds.toFixed(0)} s.`,
+    `Run: ${report.date.slice(0, 10)} (${report.date}), \`npm run bench${report.mode === 'quick' ? ' -- --quick' : ''}\`, commit \`${report.commit}\`, ${report.durationSeconds.toFixed(0)} s; ${report.rounds} round(s) of each setup, interleaved, each figure the median of its rounds.`,
     `Machine: ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}; open-file limit ${m.fdLimit}.`,
-    `Load average (1 min): ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after.`,
+    `Load average (1 min): ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; a round waits for ≤ ${report.maxLoad}, then runs flagged **busy**:`,
+    '',
+    ...roundLines(report),
     '',
     '| setup | fan-out p50 (ms) | fan-out p99 (ms) | sessions per instance, p99 ≤ ' +
       `${c.capacity.limitMs} ms | RSS per idle session (KB) | finalizations/s |`,
@@ -384,12 +532,18 @@ export function markdownBlock(report: BenchReport): string {
   out.push('**Targets**', '');
   for (const v of report.verdicts) out.push(`- ${mark(v.met)} ${v.target}: ${v.detail}`);
   out.push('', ...bigDocTable(report));
+  for (const table of [spreadTable(report), loopTable(report)]) {
+    if (table.length > 0) out.push('', ...table);
+  }
   out.push('', '**Idle memory** (RSS of each instance after the idle pause)', '');
-  out.push('| setup | sessions | RSS (MiB) |', '| --- | --- | --- |');
+  out.push(
+    '| setup | sessions | RSS (MiB) | used heap after a full GC (MiB) |',
+    '| --- | --- | --- | --- |',
+  );
   for (const t of report.targets) {
     for (const i of t.capacity?.idle ?? []) {
       out.push(
-        `| ${t.label} | ${int(i.sessions)} | ${i.rssKiB.map((k) => fmt(k / 1024, 0)).join(' + ')} |`,
+        `| ${t.label} | ${int(i.sessions)} | ${i.rssKiB.map((k) => fmt(k / 1024, 0)).join(' + ')} | ${(i.heapBytes ?? []).map((b) => fmt(b / 2 ** 20)).join(' + ')} |`,
       );
     }
   }

@@ -22,6 +22,17 @@
  *               accuracy per engine on the test specimens; a full run includes it
  *   --ai-only   only the AI service: results per second and finalized → result latency for
  *               1,000 constats (50 with --quick); the AI part also runs after the setups
+ *   --rounds N  rounds of every setup, interleaved (A, B, C, A, B, C…); each figure is the
+ *               median of its rounds, printed with its spread (default 3; 1 with --quick)
+ *   --max-load X, --load-wait S
+ *               a round waits up to S seconds (default 120; 0 with --quick) for the 1-minute
+ *               load average to fall to X (default: the number of cores), then starts anyway,
+ *               flagged busy in the output
+ *
+ * Every server process runs with the probe loop-probe.mjs preloaded: event-loop delay and GC
+ * pauses per phase (per step of the capacity ramp) and used heap per idle session. The
+ * output names the commit and the load average before each round. The AI, photo and PDF
+ * parts run once, after the rounds.
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
@@ -41,6 +52,7 @@ import { startProfiling } from './inspector.js';
 import { summariseProfile } from './profile.js';
 import { progress } from './progress.js';
 import {
+  combineRounds,
   formatText,
   verdicts,
   writeBenchmarksDoc,
@@ -49,6 +61,7 @@ import {
 } from './report.js';
 import { startTarget, TARGETS, TARGET_LABELS, type Target, type TargetId } from './targets.js';
 import { startBroker, type Broker } from '../kafka/broker.js';
+import { commitHash, waitForQuiet } from './rounds.js';
 import { measureMedia } from './media.js';
 import { measureOcr } from './ocr.js';
 
@@ -70,6 +83,12 @@ export interface BenchOptions {
   ocrOnly?: boolean;
   only?: BenchPart[];
   profile?: boolean;
+  /** Rounds of every setup, interleaved (default 3, 1 with `quick`). */
+  rounds?: number;
+  /** A round starts once the 1-minute load average is at most this (default: the cores). */
+  maxLoad?: number;
+  /** How long a round waits for that before it starts anyway, flagged busy (default 120 s, 0 quick). */
+  loadWaitSeconds?: number;
   /** Show progress bars on stderr (default true). */
   showProgress?: boolean;
   log?: (line: string) => void;
@@ -155,14 +174,118 @@ async function profiled<T>(
   }
 }
 
+type Bar = (label: string, total: number) => { tick(n?: number): void; stop(): void };
+
+interface SetupContext {
+  cfg: BenchReport['config'];
+  opts: BenchOptions;
+  kafka: string | undefined;
+  bar: Bar;
+  log: (line: string) => void;
+}
+
+/** One round of one setup: started fresh, every measurement of it, stopped. */
+async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> {
+  const { cfg, opts, kafka, bar, log } = ctx;
+  const result: TargetResult = { id, label: TARGET_LABELS[id] };
+  let target: Target | undefined;
+  const phases: string[] = [];
+  let phaseStarted = performance.now();
+  const phase = (name: string) => {
+    phases.push(`${name} ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s`);
+    phaseStarted = performance.now();
+  };
+  /** The event loop and GC of the instances over a phase that does not read them itself. */
+  const watched = async <T>(t: Target, name: string, fn: () => Promise<T>): Promise<T> => {
+    await t.loop(); // opens the window
+    const value = await fn();
+    (result.loop ??= {})[name] = await t.loop();
+    return value;
+  };
+  try {
+    target = await startTarget(id, {
+      ...(kafka ? { kafkaBrokers: kafka } : {}),
+      inspect: !!opts.profile,
+    });
+    const t = target;
+    phase('start');
+    if (BIGDOC_TARGETS.includes(id)) {
+      const b0 = bar(
+        `large documents ${id}`,
+        cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
+      );
+      try {
+        result.bigdoc = await profiled(t, 'large-documents', !!opts.profile, result, () =>
+          measureBigDocs(t, cfg.bigdoc, b0),
+        );
+      } finally {
+        b0.stop();
+      }
+      phase('large documents');
+      if (opts.bigdoc) return result;
+    }
+    const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
+    try {
+      result.fanout = await watched(t, 'fan-out', () =>
+        measureFanout(t, { ...cfg.fanout, progress: b1 }),
+      );
+    } finally {
+      b1.stop();
+    }
+    phase('fan-out');
+    result.idleRssKiB = t.rssKiB();
+    const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
+    try {
+      // Each capacity step reads the event loop over its own window.
+      result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
+        measureCapacity(t, {
+          ...cfg.capacity,
+          timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
+          progress: b2,
+        }),
+      );
+    } finally {
+      b2.stop();
+    }
+    phase('capacity');
+    if (id === 'ours-redis' || id === 'ours-embedded') {
+      const b3 = bar(`finalize ${id}`, cfg.finalize.pairs);
+      try {
+        result.finalize = await watched(t, 'finalizations', () =>
+          profiled(t, 'finalizations', !!opts.profile, result, () =>
+            measureFinalizations(t, {
+              pairs: cfg.finalize.pairs,
+              concurrency: cfg.finalize.concurrency,
+              kafkaBrokers: kafka,
+              progress: b3,
+            }),
+          ),
+        );
+      } finally {
+        b3.stop();
+      }
+      phase('finalizations');
+    }
+  } catch (err) {
+    result.error = (err as Error).message.split('\n')[0]!;
+    log(`${id}: ${(err as Error).stack ?? result.error}`);
+  } finally {
+    await target?.stop();
+    phase('stop');
+    log(`${id}: ${phases.join(', ')}`);
+  }
+  return result;
+}
+
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const show = opts.showProgress ?? true;
-  const bar = (label: string, total: number) =>
-    show ? progress(label, total) : { tick() {}, stop() {} };
+  const bar: Bar = (label, total) => (show ? progress(label, total) : { tick() {}, stop() {} });
   const cfg = config(opts.quick);
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
+  // Read now: the servers run the files as they are at the start.
+  const commit = commitHash(ROOT);
   let broker: Broker | undefined;
   let kafka = process.env.KAFKA_BROKERS || undefined;
   const ids =
@@ -191,85 +314,24 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     }
   }
   cfg.finalize.kafka = kafka;
-  const results: TargetResult[] = [];
+  const rounds = Math.max(1, opts.rounds ?? (opts.quick ? 1 : 3));
+  const maxLoad = opts.maxLoad ?? os.cpus().length;
+  const loadWaitMs = (opts.loadWaitSeconds ?? (opts.quick ? 0 : 120)) * 1000;
+  const perSetup = new Map<TargetId, TargetResult[]>(ids.map((id) => [id, []]));
   let ai: BenchReport['ai'];
   try {
-    for (const id of ids) {
-      const result: TargetResult = { id, label: TARGET_LABELS[id] };
-      results.push(result);
-      let target: Target | undefined;
-      const phases: string[] = [];
-      let phaseStarted = performance.now();
-      const phase = (name: string) => {
-        phases.push(`${name} ${((performance.now() - phaseStarted) / 1000).toFixed(1)} s`);
-        phaseStarted = performance.now();
-      };
-      try {
-        target = await startTarget(id, {
-          ...(kafka ? { kafkaBrokers: kafka } : {}),
-          inspect: !!opts.profile,
-        });
-        const t = target;
-        phase('start');
-        if (BIGDOC_TARGETS.includes(id)) {
-          const b0 = bar(
-            `large documents ${id}`,
-            cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
+    // Interleaved (A, B, C, A, B, C…): a burst of other work hits one round of each setup
+    // rather than every round of one.
+    for (let round = 1; round <= rounds; round++) {
+      for (const id of ids) {
+        const gate = await waitForQuiet(maxLoad, loadWaitMs);
+        if (gate.busy && !opts.quick)
+          log(
+            `round ${round}, ${id}: load ${gate.loadBefore.toFixed(2)} > ${maxLoad} after ${gate.waitedSeconds.toFixed(0)} s of waiting; flagged busy`,
           );
-          try {
-            result.bigdoc = await profiled(t, 'large-documents', !!opts.profile, result, () =>
-              measureBigDocs(t, cfg.bigdoc, b0),
-            );
-          } finally {
-            b0.stop();
-          }
-          phase('large documents');
-          if (opts.bigdoc) continue;
-        }
-        const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
-        try {
-          result.fanout = await measureFanout(t, { ...cfg.fanout, progress: b1 });
-        } finally {
-          b1.stop();
-        }
-        phase('fan-out');
-        result.idleRssKiB = t.rssKiB();
-        const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
-        try {
-          result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
-            measureCapacity(t, {
-              ...cfg.capacity,
-              timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
-              progress: b2,
-            }),
-          );
-        } finally {
-          b2.stop();
-        }
-        phase('capacity');
-        if (id === 'ours-redis' || id === 'ours-embedded') {
-          const b3 = bar(`finalize ${id}`, cfg.finalize.pairs);
-          try {
-            result.finalize = await profiled(t, 'finalizations', !!opts.profile, result, () =>
-              measureFinalizations(t, {
-                pairs: cfg.finalize.pairs,
-                concurrency: cfg.finalize.concurrency,
-                kafkaBrokers: kafka,
-                progress: b3,
-              }),
-            );
-          } finally {
-            b3.stop();
-          }
-          phase('finalizations');
-        }
-      } catch (err) {
-        result.error = (err as Error).message.split('\n')[0]!;
-        log(`${id}: ${(err as Error).stack ?? result.error}`);
-      } finally {
-        await target?.stop();
-        phase('stop');
-        log(`${id}: ${phases.join(', ')}`);
+        const result = await runSetup(id, { cfg, opts, kafka, bar, log });
+        result.rounds = [{ round, ...gate, ...(result.error ? { error: result.error } : {}) }];
+        perSetup.get(id)!.push(result);
       }
     }
     if (withAi && kafka) {
@@ -319,6 +381,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       log(`ocr: ${(err as Error).stack ?? ocr.error}`);
     }
   }
+  const reference = perSetup.get('reference');
+  const results = ids.map((id) => combineRounds(perSetup.get(id)!, reference));
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
@@ -335,6 +399,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     config: cfg,
     durationSeconds: (performance.now() - started) / 1000,
     targets: results,
+    rounds,
+    maxLoad,
+    commit,
     ...(reports ? { reports } : {}),
     ...(media ? { media } : {}),
     ...(ai ? { ai } : {}),
@@ -355,6 +422,9 @@ async function main(): Promise<void> {
       'ai-only': { type: 'boolean', default: false },
       webhook: { type: 'boolean', default: false },
       ocr: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'max-load': { type: 'string' },
+      'load-wait': { type: 'string' },
     },
   });
   if (values.webhook) {
@@ -362,6 +432,15 @@ async function main(): Promise<void> {
     process.stdout.write(formatWebhooks(await measureWebhooks(values.quick)));
     process.exit(0);
   }
+  const num = (name: string, v: string | undefined, min: number) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: a number ≥ ${min}, not ${v}`);
+    return n;
+  };
+  const rounds = num('rounds', values.rounds, 1);
+  const maxLoad = num('max-load', values['max-load'], 0);
+  const loadWaitSeconds = num('load-wait', values['load-wait'], 0);
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
@@ -376,6 +455,9 @@ async function main(): Promise<void> {
     profile: values.profile,
     bigdoc: values.bigdoc,
     ...(only ? { only } : {}),
+    ...(rounds !== undefined ? { rounds: Math.floor(rounds) } : {}),
+    ...(maxLoad !== undefined ? { maxLoad } : {}),
+    ...(loadWaitSeconds !== undefined ? { loadWaitSeconds } : {}),
   });
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatText(report));
   if (values.write) {

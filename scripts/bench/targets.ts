@@ -22,6 +22,7 @@ import { openAndJoin } from '../../client/graphql.js';
 import { spawnServer, type ServerProcess } from '../sim/server.js';
 import { LightClient, type Wire } from './light-client.js';
 import { inspectorUrl } from './inspector.js';
+import { PROBE_NODE_ARGS, probePort, readHeaps, readLoops, type LoopReading } from './probe.js';
 
 export type TargetId = 'ours-redis' | 'ours-embedded' | 'reference' | 'hocuspocus-redis';
 
@@ -68,7 +69,28 @@ export interface Target {
   cpuSeconds(): number[];
   /** Inspector websocket URL of each instance started with `inspect`. */
   inspectorUrls(): string[];
+  /** Each instance's event-loop delay and GC pauses since the previous call (loop-probe.mjs). */
+  loop(): Promise<LoopReading[]>;
+  /** Each instance's used V8 heap in bytes after a full collection. */
+  heapBytes(): Promise<number[]>;
   stop(): Promise<void>;
+}
+
+/** What every setup reads the same way through the probe preloaded in its processes. */
+async function probed(instances: ServerProcess[]): Promise<Pick<Target, 'loop' | 'heapBytes'>> {
+  const ports: number[] = [];
+  for (const i of instances) {
+    // The probe listens while the server starts; its line comes first but is not ordered.
+    const deadline = Date.now() + 10_000;
+    let port = probePort(i.output());
+    while (port === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      port = probePort(i.output());
+    }
+    if (port === undefined) throw new Error(`no bench probe in process ${i.pid}:\n${i.output()}`);
+    ports.push(port);
+  }
+  return { loop: () => readLoops(ports), heapBytes: () => readHeaps(ports) };
 }
 
 export interface TargetOptions {
@@ -170,7 +192,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
           : { KAFKA_BROKERS: '' }),
         ...opts.env,
       };
-      const nodeArgs = opts.inspect ? ['--inspect=127.0.0.1:0'] : [];
+      const nodeArgs = [...PROBE_NODE_ARGS, ...(opts.inspect ? ['--inspect=127.0.0.1:0'] : [])];
       const count = id === 'ours-redis' ? 2 : 1;
       // One after the other: the first applies the migrations.
       for (let i = 0; i < count; i++) {
@@ -208,6 +230,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
         rssKiB: () => instances.map((i) => rssKiB(i.pid)),
         cpuSeconds: () => instances.map((i) => cpuSeconds(i.pid)),
         inspectorUrls: () => instances.flatMap((i) => inspectorUrl(i.output()) ?? []),
+        ...(await probed(instances)),
         stop,
       };
     }
@@ -215,7 +238,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
       instances.push(
         await spawnServer({
           env: {},
-          args: ['--import', 'tsx', 'scripts/bench/peers/reference-server.ts'],
+          args: [...PROBE_NODE_ARGS, '--import', 'tsx', 'scripts/bench/peers/reference-server.ts'],
           ready: 'listening on',
           name: id,
         }),
@@ -227,7 +250,12 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
         instances.push(
           await spawnServer({
             env: { REDIS_URL, REDIS_PREFIX: prefix },
-            args: ['--import', 'tsx', 'scripts/bench/peers/hocuspocus-server.ts'],
+            args: [
+              ...PROBE_NODE_ARGS,
+              '--import',
+              'tsx',
+              'scripts/bench/peers/hocuspocus-server.ts',
+            ],
             ready: 'listening on',
             name: id,
           }),
@@ -262,6 +290,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
       rssKiB: () => instances.map((i) => rssKiB(i.pid)),
       cpuSeconds: () => instances.map((i) => cpuSeconds(i.pid)),
       inspectorUrls: () => [],
+      ...(await probed(instances)),
       stop,
     };
   } catch (err) {

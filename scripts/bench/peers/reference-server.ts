@@ -1,25 +1,16 @@
 /**
  * The reference server for the benchmarks: `@y/websocket-server` (the yjs 13 line) as its own
  * bin runs it, in memory, but bound to 127.0.0.1 and on the port the harness gives (PORT).
- * Prints `listening on <port>` when ready. `GET /eventloop` answers the event-loop delay
- * since the previous call (p99 and max, ms), as our server's `/metrics` does.
+ * Prints `listening on <port>` when ready. Its event loop is measured by the probe the
+ * harness preloads (../loop-probe.mjs), as every server's is.
  */
 import http from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocketServer } from 'ws';
 import { setupWSConnection } from '@y/websocket-server/utils';
 
 const port = Number(process.env.PORT ?? 0);
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-const delay = monitorEventLoopDelay({ resolution: 10 });
-delay.enable();
-const server = http.createServer((req, res) => {
-  if (req.url === '/eventloop') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 }));
-    delay.reset();
-    return;
-  }
+const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end('okay');
 });
