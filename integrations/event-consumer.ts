@@ -51,10 +51,31 @@ export async function decide(
   constatInsurers: (id: string) => Promise<ConstatInsurers | null>,
   aiServices: ReadonlySet<string>,
 ): Promise<Disposition> {
+  return decideEvent(
+    topic,
+    () => decodeKafkaEvent(message.headers, message.value),
+    validator,
+    constatInsurers,
+    aiServices,
+  );
+}
+
+/**
+ * The decision for an event however it arrived: `topic` is the sender's identity (its Kafka
+ * topic, or on REST the company its token names: the same thing) and `decode` turns the
+ * transport's message into the envelope (throwing InvalidEvent).
+ */
+export async function decideEvent(
+  topic: string,
+  decode: () => unknown,
+  validator: EventValidator,
+  constatInsurers: (id: string) => Promise<ConstatInsurers | null>,
+  aiServices: ReadonlySet<string>,
+): Promise<Disposition> {
   let event: CloudEvent;
   try {
     // Either content mode becomes the same envelope before anything looks at it.
-    event = validator.validate(decodeKafkaEvent(message.headers, message.value));
+    event = validator.validate(decode());
   } catch (err) {
     if (err instanceof InvalidEvent)
       return { kind: 'dead-letter', reason: err.reason, error: err.message };

@@ -14,6 +14,7 @@ import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, type CloudEvent } from './events.js';
 import type { OutboxRepository } from '../persistence/outbox-repository.js';
 import type { TimelineRepository } from '../persistence/timeline-repository.js';
 import type { ConstatInsurers } from './event-authorization.js';
+import type { DeliveryChannel } from './delivery-channel.js';
 
 export interface KafkaIntegrationOptions {
   settings: KafkaSettings & { consumerGroup: string; outboxPollMs: number };
@@ -33,7 +34,8 @@ export interface KafkaIntegrationOptions {
   onDeadLetter?: (reason: string) => void;
 }
 
-export class KafkaIntegration {
+export class KafkaIntegration implements DeliveryChannel {
+  readonly name = 'kafka';
   readonly #opts: KafkaIntegrationOptions;
   readonly #log: Logger;
   readonly #client: KafkaClient;

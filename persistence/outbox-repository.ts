@@ -1,7 +1,8 @@
 /**
  * The outbox: events written in the same transaction as what they announce, published later
  * by the relay. `claim` locks a batch (FOR UPDATE SKIP LOCKED) inside a transaction the caller
- * keeps open while publishing, so two relays never publish the same row at once.
+ * keeps open while publishing, so two relays never publish the same row at once. Rows of a
+ * company that takes webhooks only (`kafka` false, migration 0011) are not Kafka's to publish.
  */
 import type postgres from 'postgres';
 
@@ -56,7 +57,7 @@ export function createOutboxRepository(sql: postgres.Sql): OutboxRepository {
       return sql.begin(async (tx) => {
         const rows = await tx<Row[]>`
           select id, topic, message_key, payload, headers, attempts from outbox
-          where sent_at is null and next_attempt_at <= now()
+          where sent_at is null and kafka and next_attempt_at <= now()
           order by created_at
           limit ${limit}
           for update skip locked
@@ -98,7 +99,7 @@ export function createOutboxRepository(sql: postgres.Sql): OutboxRepository {
     async backlog() {
       const [row] = await sql<{ pending: string; oldest: number | null }[]>`
         select count(*) as pending, extract(epoch from now() - min(created_at))::float8 as oldest
-        from outbox where sent_at is null
+        from outbox where sent_at is null and kafka
       `;
       return { pending: Number(row?.pending ?? 0), oldestAgeSeconds: row?.oldest ?? 0 };
     },

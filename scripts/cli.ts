@@ -28,6 +28,11 @@ commands:
                                  /metrics on AI_PORT
   ai train --csv FILE            fit the fraud model on labelled history (docs/ai.md), report AUC and
         [--out FILE]             precision/recall on a held-out split, write the model file
+  dev                            the local stack (npm run dev:stack): Kafka broker, server, AI
+                                 service, an insurer on Kafka and one on webhooks; Ctrl-C stops it
+  companies <command>            the company registry: list, add, set-delivery, rotate-secret,
+                                 credentials, revoke-client, enable-webhook, disable, enable
+  deliveries <command>           webhook deliveries: failing, dead, replay (one or a company's)
   schemas [--check]              write (or check) docs/events/*.json from the schemas in code
   rerender <constatId>…          queue new versions of these constats' PDF reports (earlier
         [--outdated]             versions stay); --outdated: every report another template made
@@ -192,11 +197,35 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       await service.stop();
     }, logger);
   },
+  dev: async () => (await import('./dev-stack.js')).runDevStack(),
+  companies: async (argv) => operatorCommand('companies', argv),
+  deliveries: async (argv) => operatorCommand('deliveries', argv),
   schemas: async (argv) => (await import('./write-schemas.js')).writeSchemas(argv),
   help: async () => void process.stdout.write(USAGE),
 };
 
 class UsageError extends Error {}
+
+/** `constat companies …` and `constat deliveries …` (scripts/companies.ts) on the database. */
+async function operatorCommand(which: 'companies' | 'deliveries', argv: string[]): Promise<void> {
+  const ops = await import('./companies.js');
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help') {
+    return void process.stdout.write(
+      which === 'companies' ? ops.COMPANIES_USAGE : ops.DELIVERIES_USAGE,
+    );
+  }
+  const out = (line: string) => void process.stdout.write(line + '\n');
+  const run = which === 'companies' ? ops.runCompanies : ops.runDeliveries;
+  try {
+    await withMigratedDatabase((sql) => run(argv, sql, out));
+  } catch (err) {
+    if (err instanceof ops.OperatorError) {
+      process.stderr.write(`constat ${which}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
 
 /** Opens the configured database, applies pending migrations, runs `fn`, closes it. */
 async function withMigratedDatabase(

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { MediaStoreConfig } from '../media/create-media-store.js';
+import { DEFAULT_RETRY_SCHEDULE_MS, parseSchedule } from '../integrations/webhook-retry.js';
 import type { OcrSettings } from '../ai/ocr/reader.js';
 
 export interface Config {
@@ -45,6 +46,28 @@ export interface Config {
   media: MediaSettings;
   report: ReportSettings;
   ai: AiConfig;
+  webhooks: WebhookConfig;
+  insurerApi: InsurerApiConfig;
+}
+
+/** The webhook delivery channel (docs/integration.md). */
+export interface WebhookConfig {
+  retryScheduleMs: number[];
+  timeoutMs: number;
+  concurrencyPerCompany: number;
+  disableAfterMs: number;
+  maxRetryAfterMs: number;
+  pollMs: number;
+  /** Extra CA certificates (PEM) trusted for receivers, beside Node's bundled roots. */
+  caFile: string | undefined;
+}
+
+/** The insurers' REST API: access tokens issued for client assertions. */
+export interface InsurerApiConfig {
+  /** Signs the access tokens this server issues (HS256); shared by every instance. */
+  tokenSecret: string;
+  tokenTtlSeconds: number;
+  maxBodyBytes: number;
 }
 
 export interface ReportSettings {
@@ -275,6 +298,12 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: integer(env, 'REPORT_POLL_MS', 2_000, 10, 3600_000),
     },
     ai: aiSettings(env),
+    webhooks: webhookSettings(env),
+    insurerApi: {
+      tokenSecret: insurerTokenSecret(env, authConfig),
+      tokenTtlSeconds: integer(env, 'INSURER_TOKEN_TTL_S', 300, 30, 3600),
+      maxBodyBytes: integer(env, 'INSURER_MAX_BODY_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
+    },
     hub: {
       compactionIntervalMs: integer(env, 'COMPACTION_INTERVAL_MS', 5_000, 10, 3600_000),
       minMessageLifetimeMs: integer(env, 'HUB_MIN_MESSAGE_LIFETIME_MS', 60_000, 0, 24 * 3600_000),
@@ -483,19 +512,68 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
  * JWKS URL is public: a cursor sealed with it could be forged, so those modes need their own.
  */
 function cursorSecret(env: Env, authConfig: AuthConfig): string {
-  const explicit = env.CURSOR_SECRET;
+  return derivedSecret(env, authConfig, 'CURSOR_SECRET', 'constat-cursor');
+}
+
+/**
+ * A server-side secret shared by every instance: `name` when set, else derived (`purpose`) from
+ * the HS256 secret; a public key or JWKS URL is public, so those modes need it set.
+ */
+function derivedSecret(env: Env, authConfig: AuthConfig, name: string, purpose: string): string {
+  const explicit = env[name];
   if (explicit !== undefined && explicit !== '') {
-    if (explicit.length < 32)
-      throw new ConfigError('CURSOR_SECRET', 'must be at least 32 characters');
-    return createHash('sha256').update(`constat-cursor:${explicit}`).digest('hex');
+    if (explicit.length < 32) throw new ConfigError(name, 'must be at least 32 characters');
+    return createHash('sha256').update(`${purpose}:${explicit}`).digest('hex');
   }
   if (authConfig.kind !== 'hs256') {
     throw new ConfigError(
-      'CURSOR_SECRET',
+      name,
       `required with ${authConfig.kind === 'jwks' ? 'AUTH_JWKS_URL' : 'AUTH_JWT_PUBLIC_KEY'} (at least 32 characters, the same on every instance)`,
     );
   }
-  return createHash('sha256').update(`constat-cursor:${authConfig.secret}`).digest('hex');
+  return createHash('sha256').update(`${purpose}:${authConfig.secret}`).digest('hex');
+}
+
+/**
+ * INSURER_TOKEN_SECRET, or one derived from the cursor secret (itself CURSOR_SECRET or derived
+ * from the HS256 secret): every instance has it, and a deployment needs no new variable.
+ */
+function insurerTokenSecret(env: Env, authConfig: AuthConfig): string {
+  if (env.INSURER_TOKEN_SECRET) {
+    return derivedSecret(env, authConfig, 'INSURER_TOKEN_SECRET', 'constat-insurer-token');
+  }
+  return createHash('sha256')
+    .update(`constat-insurer-token:${cursorSecret(env, authConfig)}`)
+    .digest('hex');
+}
+
+function webhookSettings(env: Env): WebhookConfig {
+  let retryScheduleMs = [...DEFAULT_RETRY_SCHEDULE_MS];
+  const schedule = env.WEBHOOK_RETRY_SCHEDULE;
+  if (schedule !== undefined && schedule.trim() !== '') {
+    try {
+      retryScheduleMs = parseSchedule(schedule);
+    } catch (err) {
+      throw new ConfigError('WEBHOOK_RETRY_SCHEDULE', (err as Error).message);
+    }
+    if (retryScheduleMs.length === 0 || retryScheduleMs.length > 50)
+      throw new ConfigError('WEBHOOK_RETRY_SCHEDULE', 'give 1 to 50 delays');
+  }
+  return {
+    retryScheduleMs,
+    timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100, 120_000),
+    concurrencyPerCompany: integer(env, 'WEBHOOK_CONCURRENCY', 4, 1, 256),
+    disableAfterMs: integer(
+      env,
+      'WEBHOOK_DISABLE_AFTER_MS',
+      5 * 24 * 3600_000,
+      1_000,
+      365 * 24 * 3600_000,
+    ),
+    maxRetryAfterMs: integer(env, 'WEBHOOK_MAX_RETRY_AFTER_MS', 6 * 3600_000, 0, 48 * 3600_000),
+    pollMs: integer(env, 'WEBHOOK_POLL_MS', 500, 10, 60_000),
+    caFile: file(env, 'WEBHOOK_CA_FILE'),
+  };
 }
 
 /** Development mode on the built-in secret listens on loopback only: anyone can mint its tokens. */

@@ -47,6 +47,12 @@ import { createDocumentsRepository } from '../persistence/documents-repository.j
 import { createReportService } from '../report/report-service.js';
 import { AttachmentService } from '../media/attachment-service.js';
 import { createAttachmentsRepository } from '../persistence/attachments-repository.js';
+import type { DeliveryChannel } from '../integrations/delivery-channel.js';
+import { startWebhooks } from './webhooks.js';
+import { createInsurerApiRoutes } from './insurer-api.js';
+import { createInsurerAuth } from './insurer-auth.js';
+import { createInsurerClientsRepository } from '../persistence/insurer-clients-repository.js';
+import { createInsurerFeedRepository } from '../persistence/insurer-feed-repository.js';
 
 export interface RunningServer {
   /** http://host:port of this instance. */
@@ -270,6 +276,9 @@ export async function startServer(
       integration.start();
       cleanups.push(() => integration.close());
     }
+    const webhooks = startWebhooks(config.webhooks, db.sql, metrics.registry, logger);
+    cleanups.push(() => webhooks.close());
+    const channels: DeliveryChannel[] = [webhooks.channel, ...(kafka ? [kafka] : [])];
     const outboxBacklog = createOutboxRepository(db.sql);
     metrics.trackOutbox(() => outboxBacklog.backlog());
     const attachments = new AttachmentService(
@@ -345,7 +354,7 @@ export async function startServer(
     const finalizer = createFinalizer(
       constats,
       (constatId) => {
-        kafka?.wake();
+        for (const channel of channels) channel.wake();
         ai?.wake();
         reports.service.finalized(constatId);
       },
@@ -397,6 +406,7 @@ export async function startServer(
     expiry.unref();
     cleanups.push(async () => clearInterval(expiry));
     const verifier = createTokenVerifier(config.auth, config.tokens);
+    const insurerClients = createInsurerClientsRepository(db.sql);
     const app = createApp({
       verifier,
       yoga: createGraphQL(logger, config.graphql),
@@ -441,6 +451,29 @@ export async function startServer(
       logger,
       routes: [
         createWebAppRoutes({ logger }),
+        createInsurerApiRoutes({
+          auth: createInsurerAuth(insurerClients, config.insurerApi),
+          clients: insurerClients,
+          inbound: {
+            validator: createEventValidator(),
+            timeline,
+            constatInsurers: (id) => constats.insurers(id),
+            onStored: (event) => {
+              metrics.eventsReceived.inc({ type: event.type });
+              webhooks.metrics.inbound.inc({ outcome: 'accepted' });
+              changes.constat(event.subject);
+            },
+            onRefused: (reason) => webhooks.metrics.inbound.inc({ outcome: reason }),
+          },
+          feed: createInsurerFeedRepository(db.sql),
+          constats,
+          attachments,
+          cursors: createCursorCodec(config.graphql.cursorSecret),
+          publicUrl: config.publicUrl,
+          maxBodyBytes: config.insurerApi.maxBodyBytes,
+          maxPageSize: config.graphql.maxPageSize,
+          logger,
+        }),
         ...(config.devMode && config.auth.kind === 'hs256'
           ? [createDevTokenRoutes(config.auth.secret)]
           : []),

@@ -139,6 +139,10 @@ test('production needs a real verification key; a JWKS URL or public key will do
 });
 
 const invalid: Array<[variable: string, env: Record<string, string>]> = [
+  ['WEBHOOK_RETRY_SCHEDULE', { WEBHOOK_RETRY_SCHEDULE: '0,5x' }],
+  ['WEBHOOK_TIMEOUT_MS', { WEBHOOK_TIMEOUT_MS: '10' }],
+  ['WEBHOOK_CA_FILE', { WEBHOOK_CA_FILE: '/no/such/ca.pem' }],
+  ['INSURER_TOKEN_SECRET', { INSURER_TOKEN_SECRET: 'short' }],
   ['PORT', { PORT: 'abc' }],
   ['PORT', { PORT: '70000' }],
   ['PORT', { PORT: '-1' }],

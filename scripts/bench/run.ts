@@ -15,6 +15,7 @@
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
+ *   --webhook   only the webhook channel (webhook.ts): deliveries/s and commit → webhook latency
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
  *   --ocr       only OCR of the papers (ocr.ts): papers/s, p50/p99 per paper and field
@@ -465,12 +466,18 @@ async function main(): Promise<void> {
       bigdoc: { type: 'boolean', default: false },
       'ai-only': { type: 'boolean', default: false },
       video: { type: 'boolean', default: false },
+      webhook: { type: 'boolean', default: false },
       ocr: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'max-load': { type: 'string' },
       'load-wait': { type: 'string' },
     },
   });
+  if (values.webhook) {
+    const { measureWebhooks, formatWebhooks } = await import('./webhook.js');
+    process.stdout.write(formatWebhooks(await measureWebhooks(values.quick)));
+    process.exit(0);
+  }
   const num = (name: string, v: string | undefined, min: number) => {
     if (v === undefined) return undefined;
     const n = Number(v);
