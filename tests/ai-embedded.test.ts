@@ -154,11 +154,16 @@ const pg = suite<{ server: TestServer }>('embedded AI on PostgreSQL', {
 });
 setUp(pg, async (ctx) => {
   // No report renderer: printing the PDF after finalization (and its queue's poll) is work of
-  // its own; the window below must see only what the AI feed does.
+  // its own, and so is the webhook channel's poll (WEBHOOK_POLL_MS, like the Kafka relay's);
+  // the window below must see only what the AI feed does.
   ctx.server = await startTestServer({
     database: 'postgres',
     hub: 'memory',
-    env: { CHROMIUM_PATH: '/nonexistent/chromium', REPORT_POLL_MS: '600000' },
+    env: {
+      CHROMIUM_PATH: '/nonexistent/chromium',
+      REPORT_POLL_MS: '600000',
+      WEBHOOK_POLL_MS: '60000',
+    },
   });
 });
 pg.after(async (ctx) => {
