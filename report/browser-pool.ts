@@ -100,6 +100,10 @@ export class BrowserPool {
     const browser = await puppeteer.launch({
       executablePath: this.options.executablePath,
       headless: true,
+      // Over a pipe, Chromium quits when the pipe closes: a server killed with SIGKILL (or
+      // crashing) takes its browser with it instead of leaving it running. Over a websocket
+      // the browser outlives its parent.
+      pipe: true,
       // No sandbox: the server often runs as root in a container, where Chromium refuses it;
       // the page runs no script and loads nothing from the network (see print()).
       args: [
