@@ -14,7 +14,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
 import { gql, spawnServer, startTestServer, token, type TestServer } from './support/server.js';
@@ -371,3 +371,57 @@ missing('`constat serve` starts and says so in one log line', async () => {
 });
 
 missing.run();
+
+/** Live processes whose parent is `pid` (a zombie waiting to be reaped counts as gone). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid …": comm may hold spaces, so read after its closing parenthesis.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(ppid) === pid && state !== 'Z') out.push(Number(entry));
+  }
+  return out;
+}
+
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+}
+
+const crash = suite('report browser and its server');
+
+crash('a server killed with SIGKILL takes its report browser with it', async () => {
+  const dataDir = `/tmp/constat-crash-${randomUUID()}`;
+  const server = await spawnServer({
+    DATA_DIR: dataDir,
+    DATABASE_URL: '',
+    REDIS_URL: '',
+    KAFKA_BROKERS: '',
+    REPORT_POLL_MS: '100',
+  });
+  try {
+    const constat = await finalizeConstat(server);
+    await eventually(
+      async () =>
+        (await gql(server.url, constat.tokenA, PDF, { id: constat.constatId })).data?.constat
+          ?.pdf ?? undefined,
+      60_000,
+      'the report was never printed',
+    );
+    const browsers = await childrenOf(server.pid);
+    assert.ok(browsers.length > 0, 'the server has its browser running');
+    await server.kill('SIGKILL');
+    await eventually(
+      async () => ((await Promise.all(browsers.map(alive))).some(Boolean) ? undefined : true),
+      15_000,
+      'the report browser outlived its server',
+    );
+  } finally {
+    await server.stop().catch(() => {});
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+crash.run();
