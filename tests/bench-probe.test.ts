@@ -21,12 +21,13 @@ import {
 import { heapDiff } from '../scripts/bench/heap-diff.js';
 import { waitFor } from '../client/device.js';
 
-// On each line of stdin: block the loop for 80 ms, collect, and say so once the collector's
-// entry had time to reach the observer.
+// On each line of stdin: block the loop for 80 ms of CPU time (at least as long on the clock),
+// collect, and say so once the collector's entry had time to reach the observer.
 const CHILD = `
 process.stdin.on('data', () => {
-  const end = Date.now() + 80;
-  while (Date.now() < end);
+  const start = process.cpuUsage();
+  const spent = () => { const u = process.cpuUsage(start); return (u.user + u.system) / 1000; };
+  while (spent() < 80);
   globalThis.gc();
   setTimeout(() => process.stdout.write('blocked\\n'), 100);
 });
@@ -66,6 +67,7 @@ test('a blocked event loop and a full collection show in the window, which then 
   assert.ok(reading!.gc.majorCount >= 1, `major collections: ${reading!.gc.majorCount}`);
   assert.ok(reading!.gc.totalMs > 0 && reading!.gc.maxMs <= reading!.gc.totalMs);
   assert.ok(reading!.windowMs >= 80);
+  assert.ok(reading!.cpuMs >= 80, `CPU time ${reading!.cpuMs} ms`);
   // The next window starts without that collection.
   const [next] = await readLoops([ctx.port!]);
   assert.is(next!.gc.majorCount, 0);
@@ -76,16 +78,18 @@ test('the heap is read after a full collection', async (ctx) => {
   assert.ok(bytes! > 1_000_000 && bytes! < 1_000_000_000, `used heap ${bytes}`);
 });
 
-const reading = (p99Ms: number, gcMs: number): LoopReading => ({
+const reading = (p99Ms: number, gcMs: number, cpuMs = 100): LoopReading => ({
   windowMs: 1_000,
   p50Ms: p99Ms / 10,
   p99Ms,
   maxMs: p99Ms * 2,
   gc: { count: 2, totalMs: gcMs, maxMs: gcMs / 2, majorCount: 1, majorMs: gcMs / 4 },
+  cpuMs,
 });
 
-test('worstLoop: the worst instance for delays, the sum for collections', () => {
-  const w = worstLoop([reading(10, 8), reading(30, 4)])!;
+test('worstLoop: the worst instance for delays, the sum for collections and CPU', () => {
+  const w = worstLoop([reading(10, 8, 50), reading(30, 4, 70)])!;
+  assert.is(w.cpuMs, 120);
   assert.is(w.p99Ms, 30);
   assert.is(w.maxMs, 60);
   assert.is(w.gc.totalMs, 12);

@@ -21,6 +21,7 @@ import { LightClient } from './light-client.js';
 import type { Progress } from './progress.js';
 import { worstLoop } from './probe.js';
 import type { Target } from './targets.js';
+import type { ProfileWindow } from './profile.js';
 
 export interface BigDocConfig {
   updates: number;
@@ -39,6 +40,10 @@ export interface BigDocMeasurement extends FanoutResult {
   eventLoopMaxMs: number;
   /** GC pauses of the server(s) during the window, ms in all. */
   gcMs: number;
+  /** CPU time of the server(s) during the window, ms (every thread): holds under load. */
+  cpuMs: number;
+  /** The window, on the monotonic clock (profiles are read over it: profile.ts). */
+  window: ProfileWindow;
 }
 
 export interface BigDocResult {
@@ -78,20 +83,31 @@ async function pair(target: Target, tag: string): Promise<[LightClient, LightCli
   return [a, b];
 }
 
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
 async function measured(
   target: Target,
+  label: string,
   documentBytes: number,
   run: () => Promise<FanoutResult>,
 ): Promise<BigDocMeasurement> {
   await target.loop(); // opens the window
+  const startUs = monotonicUs();
   const fanout = await run();
+  const window = {
+    label: `${label} ${(documentBytes / 1e6).toFixed(2)} MB`,
+    startUs,
+    endUs: monotonicUs(),
+  };
   const loop = worstLoop(await target.loop())!;
   return {
+    window,
     ...fanout,
     documentBytes,
     eventLoopP99Ms: loop.p99Ms,
     eventLoopMaxMs: loop.maxMs,
     gcMs: loop.gc.totalMs,
+    cpuMs: loop.cpuMs,
   };
 }
 
@@ -115,7 +131,7 @@ export async function measureBigDocs(
       1000 / cfg.neighbourRatePerSecond,
     );
     try {
-      neighbour = await measured(target, bytes, () => timedFanout(a, b, opts));
+      neighbour = await measured(target, 'neighbour', bytes, () => timedFanout(a, b, opts));
     } finally {
       clearInterval(editor);
       a.close();
@@ -130,7 +146,7 @@ export async function measureBigDocs(
     const [a, b] = await pair(target, `bigdoc-own-${size}`);
     try {
       const bytes = await grow(a, b, size);
-      own.push(await measured(target, bytes, () => timedFanout(a, b, opts)));
+      own.push(await measured(target, 'own', bytes, () => timedFanout(a, b, opts)));
     } finally {
       a.close();
       b.close();

@@ -3,7 +3,8 @@
 // measured the same way from inside: `monitorEventLoopDelay` and a `PerformanceObserver` on
 // 'gc'. It answers on its own loopback port, printed on stderr as `bench-probe port <port>`,
 // so no server needs an endpoint of its own:
-//   GET /loop  the event-loop delay and GC pauses since the previous call (which resets them)
+//   GET /loop  the event-loop delay, GC pauses and CPU time (the process's, worker threads
+//              included: it holds on a busy machine) since the previous call (which resets them)
 //   GET /heap  V8's used heap in bytes, after a full collection when the process runs with
 //              --expose-gc (what idle memory per session is made of, without the RSS noise)
 //   GET /heap/snapshot  the same collection, then a heap snapshot written to the temporary
@@ -37,6 +38,7 @@ function start() {
   });
   observer.observe({ entryTypes: ['gc'] });
   let windowStarted = performance.now();
+  let cpuAtStart = process.cpuUsage();
   const ms = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 
   const server = http.createServer((req, res) => {
@@ -48,7 +50,12 @@ function start() {
         p99Ms: ms(delay.percentile(99)),
         maxMs: ms(delay.max),
         gc,
+        cpuMs: (() => {
+          const used = process.cpuUsage(cpuAtStart);
+          return (used.user + used.system) / 1000;
+        })(),
       };
+      cpuAtStart = process.cpuUsage();
       delay.reset();
       gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0 };
       windowStarted = performance.now();

@@ -10,13 +10,18 @@ const PROBE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loop-prob
 /** Node flags for every server the benchmark starts (before the script or `--import tsx`). */
 export const PROBE_NODE_ARGS: readonly string[] = ['--expose-gc', '--import', PROBE];
 
-/** Event-loop delay and GC pauses of one process over one window (loop-probe.mjs `/loop`). */
+/**
+ * Event-loop delay, GC pauses and CPU time of one process over one window (loop-probe.mjs
+ * `/loop`).
+ */
 export interface LoopReading {
   windowMs: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
   gc: { count: number; totalMs: number; maxMs: number; majorCount: number; majorMs: number };
+  /** CPU time of the process (every thread), ms. */
+  cpuMs: number;
 }
 
 /** The probe's port from the "bench-probe port <port>" line. */
@@ -42,7 +47,7 @@ export async function readHeaps(ports: number[]): Promise<number[]> {
   return heaps.map((h) => h.usedBytes);
 }
 
-/** The worst of several processes' readings (delay) and their sum (GC), for one line. */
+/** The worst of several processes' readings (delay) and their sum (GC, CPU), for one line. */
 export function worstLoop(readings: LoopReading[]): LoopReading | undefined {
   if (readings.length === 0) return undefined;
   return {
@@ -57,5 +62,6 @@ export function worstLoop(readings: LoopReading[]): LoopReading | undefined {
       majorCount: readings.reduce((s, r) => s + r.gc.majorCount, 0),
       majorMs: readings.reduce((s, r) => s + r.gc.majorMs, 0),
     },
+    cpuMs: readings.reduce((s, r) => s + r.cpuMs, 0),
   };
 }

@@ -15,7 +15,7 @@ import type { BigDocConfig, BigDocMeasurement, BigDocResult } from './bigdoc.js'
 import type { CapacityResult } from './capacity.js';
 import type { FanoutResult } from './fanout.js';
 import type { FinalizeResult } from './finalize.js';
-import type { ProfileSummary } from './profile.js';
+import { stretchLines, type ProfileSummary } from './profile.js';
 import type { TargetId } from './targets.js';
 import { worstLoop, type LoopReading } from './probe.js';
 import { deepMedian, spreadOf, type LoadGate, type Spread } from './rounds.js';
@@ -273,7 +273,7 @@ function bigDocVerdicts(targets: TargetResult[]): Verdict[] {
 }
 
 function bigDocLine(label: string, m: BigDocMeasurement, r: BigDocMeasurement | undefined): string {
-  return `| ${label} | ${mb(m.documentBytes)} | ${fmt(m.latencyMs.p50, 2)} / ${fmt(m.latencyMs.p99, 2)} | ${ratio(m.latencyMs.p99, r?.latencyMs.p99) || '—'} | ${fmt(m.eventLoopP99Ms)} / ${fmt(m.eventLoopMaxMs)} | ${fmt(m.gcMs, 0)} |`;
+  return `| ${label} | ${mb(m.documentBytes)} | ${fmt(m.latencyMs.p50, 2)} / ${fmt(m.latencyMs.p99, 2)} | ${ratio(m.latencyMs.p99, r?.latencyMs.p99) || '—'} | ${fmt(m.eventLoopP99Ms)} / ${fmt(m.eventLoopMaxMs)} | ${fmt(m.gcMs, 0)} | ${fmt(m.cpuMs, 0)} |`;
 }
 
 /** The large-document measurements as a Markdown table, ratios to the reference. */
@@ -283,10 +283,10 @@ export function bigDocTable(report: BenchReport): string[] {
   if (rows.length === 0) return [];
   const c = report.config.bigdoc;
   const out = [
-    `**Large documents** (fan-out A → B, ${c.updates} updates at ${c.ratePerSecond}/s; the neighbour is edited ${c.neighbourRatePerSecond} times a second meanwhile; event-loop delay of the server(s) over the window)`,
+    `**Large documents** (fan-out A → B, ${c.updates} updates at ${c.ratePerSecond}/s; the neighbour is edited ${c.neighbourRatePerSecond} times a second meanwhile; event-loop delay, GC pauses and CPU time of the server(s) over the window)`,
     '',
-    '| setup | situation | document | fan-out p50 / p99 (ms) | p99 ratio | event-loop delay p99 / max (ms) | GC pauses (ms) |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| setup | situation | document | fan-out p50 / p99 (ms) | p99 ratio | event-loop delay p99 / max (ms) | GC pauses (ms) | server CPU (ms) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const t of rows) {
     const b = t.bigdoc!;
@@ -483,6 +483,8 @@ export function formatText(report: BenchReport): string {
       for (const f of p.summary.topFunctions.slice(0, 8)) {
         lines.push(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name} ${f.where}`);
       }
+      const { stretches } = p.summary;
+      lines.push(...stretchLines({ ...stretches, longest: stretches.longest.slice(0, 5) }));
     }
   }
   return lines.join('\n') + '\n';

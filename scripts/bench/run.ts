@@ -39,7 +39,7 @@
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,7 @@ import { measureFinalizations } from './finalize.js';
 import { measureReports } from './reports.js';
 import { measureAi } from './ai.js';
 import { startProfiling } from './inspector.js';
-import { summariseProfile } from './profile.js';
+import { summariseProfile, windowsFile, type ProfileWindow } from './profile.js';
 import { progress } from './progress.js';
 import {
   combineRounds,
@@ -152,28 +152,36 @@ function config(quick: boolean): BenchReport['config'] {
       };
 }
 
-/** Runs `fn` with every instance of `target` being CPU-profiled, if asked. */
+/**
+ * Runs `fn` with every instance of `target` being CPU-profiled, if asked. `windows`: the
+ * stretches of the phase its summary looks at (written beside the profile for profile.ts).
+ */
 async function profiled<T>(
   target: Target,
   phase: string,
   enabled: boolean,
   result: TargetResult,
   fn: () => Promise<T>,
+  windows?: (value: T) => ProfileWindow[],
 ): Promise<T> {
   const urls = enabled ? target.inspectorUrls() : [];
   if (urls.length === 0) return fn();
   const dir = path.join(ROOT, '.cache/bench-profiles');
   await mkdir(dir, { recursive: true });
   const sessions = await Promise.all(urls.map((u) => startProfiling(u)));
+  let value: T | undefined;
   try {
-    return await fn();
+    value = await fn();
+    return value;
   } finally {
+    const within = value !== undefined && windows ? windows(value) : undefined;
     for (const [i, s] of sessions.entries()) {
       const file = path.join(dir, `${target.id}-${phase}-${i + 1}.cpuprofile`);
       await s.stop(file);
+      if (within) await writeFile(windowsFile(file), JSON.stringify(within));
       (result.profiles ??= []).push({
         phase: `${phase}, instance ${i + 1}`,
-        summary: summariseProfile(file),
+        summary: summariseProfile(file, 12, within),
       });
     }
   }
@@ -220,8 +228,13 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
         cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
       );
       try {
-        result.bigdoc = await profiled(t, 'large-documents', !!opts.profile, result, () =>
-          measureBigDocs(t, cfg.bigdoc, b0),
+        result.bigdoc = await profiled(
+          t,
+          'large-documents',
+          !!opts.profile,
+          result,
+          () => measureBigDocs(t, cfg.bigdoc, b0),
+          (r) => [r.neighbour.window, ...r.own.map((m) => m.window)],
         );
       } finally {
         b0.stop();
