@@ -17,6 +17,7 @@ import { listen } from './http.js';
 import { openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
+import { createWorkerFolds } from '../persistence/draft-folds.js';
 import { DraftFolder } from '../sync/draft-folder.js';
 import { createYjsOffload } from '../sync/yjs-offload.js';
 import { createSessionsRepository } from '../persistence/sessions-repository.js';
@@ -166,10 +167,17 @@ export async function startServer(
     // Closed after the live documents (cleanups run in reverse): their last saves fold here.
     const offload = createYjsOffload();
     cleanups.push(() => offload.close());
+    // With a database server, folds (megabytes read and written) run on a thread of their
+    // own with its own connection; the embedded database takes one connection: folds run here.
+    const workerFolds = config.databaseUrl
+      ? createWorkerFolds({ databaseUrl: config.databaseUrl })
+      : undefined;
+    if (workerFolds) cleanups.push(() => workerFolds.close());
     const folder = new DraftFolder({
       drafts,
       offload,
       logger,
+      ...(workerFolds ? { runner: (sessionId: string) => workerFolds.fold(sessionId) } : {}),
       onFolded: (ms) => metrics.draftFolds.observe(ms / 1000),
     });
     cleanups.push(() => folder.close());

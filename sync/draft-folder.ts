@@ -5,13 +5,19 @@
  * base's size in updates, or `FOLD_ROWS` of them. Both the live documents (in-process hub) and
  * the compactor (Redis hub) append; this decides when to fold, for both.
  *
+ * A fold reads and writes the whole document, and the driver decodes and encodes those
+ * megabytes (bytea travels as hex text) on the thread that runs the statement: for a 1.7 MB
+ * sketch, tens of milliseconds of event loop each way. With a database server, folds run on a
+ * worker thread that has its own connection (`runner`, persistence/draft-folds.ts); the
+ * embedded database takes one connection only, so there the fold runs here (`foldDraft`).
+ *
  * A fold is optimistic: it is written only if the draft's version did not move since it was
  * read (drafts.fold), so two instances folding the same draft at once, or a fold racing a
  * save, cost at most one wasted merge and never lose an update.
  */
 import type { Logger } from 'pino';
 import type { AppendOutcome, DraftStore } from './draft-store.js';
-import type { YjsOffload } from './yjs-offload.js';
+import type { EncodedDocument, YjsOffload } from './yjs-offload.js';
 
 /** Fold once this many updates sit beside the base… */
 export const FOLD_ROWS = 64;
@@ -24,7 +30,33 @@ export interface DraftFolderOptions {
   drafts: DraftStore;
   offload: YjsOffload;
   logger: Logger;
+  /** Runs one fold elsewhere (a worker thread with a connection of its own); default here. */
+  runner?: (sessionId: string) => Promise<FoldResult>;
   onFolded?: (ms: number) => void;
+}
+
+/**
+ * One fold: the draft read, merged (`merge`: its parts into one update and a state vector) and
+ * written back in one statement, if its version did not move meanwhile.
+ */
+export async function foldDraft(
+  drafts: DraftStore,
+  merge: (parts: Uint8Array[]) => Promise<EncodedDocument>,
+  sessionId: string,
+): Promise<FoldResult> {
+  const draft = await drafts.load(sessionId);
+  if (!draft) return 'missing';
+  if (draft.status !== 'live') return 'closed';
+  if (draft.updates.length === 0) return 'nothing';
+  const merged = await merge([draft.state, ...draft.updates]);
+  const folded = await drafts.fold({
+    sessionId,
+    version: draft.version,
+    state: merged.update,
+    stateVector: merged.vector,
+    seqs: draft.updateSeqs,
+  });
+  return folded ? 'folded' : 'stale';
 }
 
 export function foldDue(outcome: AppendOutcome): boolean {
@@ -66,23 +98,13 @@ export class DraftFolder {
   }
 
   async #fold(sessionId: string): Promise<FoldResult> {
-    const { drafts, offload } = this.#opts;
+    const { drafts, offload, runner } = this.#opts;
     const started = performance.now();
-    const draft = await drafts.load(sessionId);
-    if (!draft) return 'missing';
-    if (draft.status !== 'live') return 'closed';
-    if (draft.updates.length === 0) return 'nothing';
-    const merged = await offload.state([draft.state, ...draft.updates]);
-    const folded = await drafts.fold({
-      sessionId,
-      version: draft.version,
-      state: merged.update,
-      stateVector: merged.vector,
-      seqs: draft.updateSeqs,
-    });
-    if (!folded) return 'stale';
-    this.#opts.onFolded?.(performance.now() - started);
-    return 'folded';
+    const result = runner
+      ? await runner(sessionId)
+      : await foldDraft(drafts, (parts) => offload.state(parts), sessionId);
+    if (result === 'folded') this.#opts.onFolded?.(performance.now() - started);
+    return result;
   }
 
   /** Waits for the folds under way (shutdown: storage closes next). */

@@ -5,7 +5,9 @@
  * - a document log rebuilds the document it recorded, its whole state equals encoding the
  *   live Y.Doc, a merge keeps what was recorded while it ran, and its size follows the edits;
  * - when a draft is due for a fold;
- * - a draft save of a large document appends what changed, not the document (embedded PGlite).
+ * - a draft save of a large document appends what changed, not the document (embedded PGlite);
+ * - a fold on the worker thread, through its own connection (a PostgreSQL server), merges what
+ *   the draft holds without reading it on the calling thread, and leaves a closed draft be.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +20,8 @@ import { DraftWriter } from '../sync/draft-writer.js';
 import { MEMORY_DATA_DIR, openDatabase, type Database } from '../persistence/database.js';
 import { migrate } from '../persistence/migrate.js';
 import { createDraftsRepository } from '../persistence/drafts-repository.js';
+import { createWorkerFolds, type WorkerFolds } from '../persistence/draft-folds.js';
+import { createTestDatabase, type TestDatabase } from '../persistence/test-database.js';
 import { setUp } from './support/suite.js';
 
 const logger = pino({ level: 'silent' });
@@ -251,6 +255,62 @@ writing('a save of a 1.7 MB document stores the edit, not the document', async (
   );
 });
 
+const folding = suite<{ db?: TestDatabase; folds?: WorkerFolds }>('draft folds on a worker');
+setUp(folding, async (ctx) => {
+  ctx.db = await createTestDatabase();
+  await migrate(ctx.db.sql, logger);
+  ctx.folds = createWorkerFolds({ databaseUrl: ctx.db.url });
+});
+folding.after(async (ctx) => {
+  await ctx.folds?.close();
+  await ctx.db?.drop();
+});
+
+folding('a 1.7 MB draft is folded by the worker, none of it read here', async (ctx) => {
+  const drafts = createDraftsRepository(ctx.db!.sql);
+  const { doc } = drawing(600_000);
+  await drafts.save({ sessionId: 'large', formVersion: 'dz', state: Y.encodeStateAsUpdate(doc) });
+  for (let i = 0; i < 5; i++) {
+    const before = Y.encodeStateVector(doc);
+    (doc.getMap('sketch').get('stroke') as Y.Array<number>).push([i]);
+    doc.getText('remarks').insert(0, `${i}`);
+    await drafts.append('large', Y.encodeStateAsUpdate(doc, before));
+  }
+  // The folder hands the fold to the worker: nothing of the draft goes through this thread.
+  let loadsHere = 0;
+  let folded = 0;
+  const folder = new DraftFolder({
+    drafts: { ...drafts, load: (id) => (loadsHere++, drafts.load(id)) },
+    offload: createYjsOffload(),
+    logger,
+    runner: (id) => ctx.folds!.fold(id),
+    onFolded: () => folded++,
+  });
+  assert.is(await folder.fold('large'), 'folded');
+  assert.is(loadsHere, 0, 'the draft was not read on this thread');
+  assert.is(folded, 1);
+  const after = (await drafts.load('large'))!;
+  assert.is(after.updates.length, 0, 'the appended updates were merged into the base');
+  assert.ok(same(after.state, Y.encodeStateAsUpdate(doc)), 'the base is the whole document');
+  assert.ok(same(after.stateVector!, Y.encodeStateVector(doc)));
+  assert.is(await ctx.folds!.fold('large'), 'nothing', 'nothing left to fold');
+  assert.is(await ctx.folds!.fold('absent'), 'missing');
+});
+
+folding('a closed draft is never folded', async (ctx) => {
+  const drafts = createDraftsRepository(ctx.db!.sql);
+  const { doc } = drawing(1_000);
+  const signed = Y.encodeStateAsUpdate(doc);
+  await drafts.save({ sessionId: 'closed', formVersion: 'dz', state: signed });
+  const before = Y.encodeStateVector(doc);
+  doc.getText('remarks').insert(0, 'late ');
+  await drafts.append('closed', Y.encodeStateAsUpdate(doc, before));
+  await drafts.setStatus('closed', 'finalized');
+  assert.is(await ctx.folds!.fold('closed'), 'closed');
+  assert.ok(same((await drafts.load('closed'))!.state, signed), 'the signed state stays');
+});
+
 offloading.run();
 log.run();
 writing.run();
+folding.run();
