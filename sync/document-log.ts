@@ -15,6 +15,11 @@ import type { EncodedDocument, YjsOffload } from './yjs-offload.js';
 /** Merge into a new base once the updates since weigh half the base, and at least this. */
 const REBASE_MIN_BYTES = 64 * 1024;
 /**
+ * Above `measureAbove`, merge (measure exactly) once this much was recorded since the last
+ * merge: the size check then finds an exact figure rather than waiting for one.
+ */
+const REMEASURE_MIN_BYTES = 4 * 1024;
+/**
  * Below this size an awake document is encoded from its Y.Doc, on the spot: well under a
  * millisecond, where rebuilding it from many small updates would take far longer.
  */
@@ -22,6 +27,11 @@ const ENCODE_LIVE_BELOW = 64 * 1024;
 
 export interface DocumentLogOptions {
   offload: YjsOffload;
+  /**
+   * Above this estimated size (the document's size limit), the size is measured exactly in the
+   * background as edits come, so a size check near the limit does not wait for a measure.
+   */
+  measureAbove?: number;
   /** The Y.Doc the log is kept in step with, while it is awake. */
   live: () => Y.Doc | undefined;
   logger: () => Logger;
@@ -47,7 +57,18 @@ export class DocumentLog {
   record(update: Uint8Array): void {
     this.#since.push(update);
     this.#sinceBytes += update.byteLength;
-    if (this.#sinceBytes >= Math.max(REBASE_MIN_BYTES, this.#base.byteLength / 2)) this.#rebase();
+    if (this.#due()) this.#rebase();
+  }
+
+  /**
+   * A merge is due once the updates since outgrow the base (memory), or, near the size limit,
+   * once the estimate is over it by more than a rounding (a size check would wait for it).
+   */
+  #due(): boolean {
+    const since = this.#sinceBytes;
+    if (since >= Math.max(REBASE_MIN_BYTES, this.#base.byteLength / 2)) return true;
+    const above = this.#opts.measureAbove;
+    return above !== undefined && since >= REMEASURE_MIN_BYTES && this.bytes > above;
   }
 
   /** The base and the updates since: applied in order, they rebuild the document. */
@@ -102,11 +123,17 @@ export class DocumentLog {
   #rebase(): void {
     if (this.#rebasing) return;
     this.#rebasing = true;
-    this.state()
-      .catch((err: unknown) =>
-        this.#opts.logger().warn({ err }, 'could not merge the document log'),
-      )
-      .finally(() => (this.#rebasing = false));
+    this.state().then(
+      () => {
+        this.#rebasing = false;
+        // What came meanwhile may make another one due (edits faster than merges).
+        if (this.#due()) this.#rebase();
+      },
+      (err: unknown) => {
+        this.#rebasing = false;
+        this.#opts.logger().warn({ err }, 'could not merge the document log');
+      },
+    );
   }
 
   /** Merges now if anything came since the last merge (sleeping: one part is the least memory). */

@@ -187,6 +187,7 @@ export class LiveSession {
       ];
       live.#encoded = new DocumentLog(draft.state, since, {
         offload: opts.offload,
+        measureAbove: opts.maxDocumentBytes,
         live: () => live.#doc,
         logger: () => live.#log,
       });

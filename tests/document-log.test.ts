@@ -121,11 +121,16 @@ log.after(async (ctx) => ctx.offload.close());
  * A live document whose log records what it applies, as LiveSession wires it. `asleep`: the
  * log does not see the Y.Doc, so every merge goes through the worker thread.
  */
-function liveDocument(offload: YjsOffload, base: Uint8Array, { asleep = true } = {}) {
+function liveDocument(
+  offload: YjsOffload,
+  base: Uint8Array,
+  { asleep = true, measureAbove }: { asleep?: boolean; measureAbove?: number } = {},
+) {
   const doc = new Y.Doc();
   Y.applyUpdate(doc, base);
   const documentLog = new DocumentLog(base, [], {
     offload,
+    ...(measureAbove !== undefined ? { measureAbove } : {}),
     live: () => (asleep ? undefined : doc),
     logger: () => logger,
   });
@@ -190,6 +195,33 @@ log('the size follows the edits without encoding, and merges in the background',
   }
   assert.is(documentLog.parts.length, 1, 'merged into one base in the background');
   assert.is(documentLog.bytes, Y.encodeStateAsUpdate(doc).byteLength);
+});
+
+log('near the size limit the size is measured in the background as edits come', async (ctx) => {
+  const { doc: start } = drawing(100_000);
+  const base = Y.encodeStateAsUpdate(start);
+  // The limit sits just above the document: a few KB of edits make the estimate pass it.
+  const { doc, documentLog } = liveDocument(ctx.offload, base, {
+    measureAbove: base.byteLength + 1_000,
+  });
+  const stroke = doc.getMap('sketch').get('stroke') as Y.Array<number>;
+  let recorded = 0;
+  doc.on('update', (u: Uint8Array) => (recorded += u.byteLength));
+  for (let i = 0; i < 600; i++) stroke.push([i % 1000, (i * 7) % 1000]);
+  assert.ok(recorded >= 4 * 1024 && recorded < 64 * 1024, `${recorded} bytes of edits`);
+  const deadline = Date.now() + 10_000;
+  while (documentLog.bytesSinceMerge >= 4 * 1024 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(documentLog.bytesSinceMerge < 4 * 1024, 'measured without anyone asking');
+  const exact = Y.encodeStateAsUpdate(doc).byteLength;
+  assert.ok(documentLog.bytes - exact < 4 * 1024, `${documentLog.bytes} vs exactly ${exact}`);
+  // Below the limit nothing is measured: the same edits leave the estimate as it is.
+  const far = liveDocument(ctx.offload, base, { measureAbove: base.byteLength * 2 });
+  const farStroke = far.doc.getMap('sketch').get('stroke') as Y.Array<number>;
+  for (let i = 0; i < 600; i++) farStroke.push([i % 1000, (i * 7) % 1000]);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(far.documentLog.parts.length, 601, 'no merge');
 });
 
 log('a draft is folded once its updates outgrow its base', () => {
