@@ -10,7 +10,8 @@
  * - In-process hub on PostgreSQL: an edit is acknowledged once the draft holds it (saved
  *   50 ms after a change); the test reads the draft to know, then kills at once. The edits
  *   come in groups, one save each, so the draft collects enough appended updates to be
- *   folded while the burst goes on.
+ *   folded while the burst goes on (on a worker thread with a connection of its own: the kill
+ *   may land in it). The fresh device must hold every point of the burst.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -167,8 +168,10 @@ test('in-process hub: every edit the draft holds survives SIGKILL mid-fold', asy
     };
     // Groups of edits, each saved on its own: enough appended updates for a fold to start.
     const stroke = strokeOf(a.doc);
-    for (let group = 0; group < FOLD_ROWS + 4; group++) {
-      for (let i = 0; i < BURST / 60; i++) stroke.push([group, i]);
+    const groups = FOLD_ROWS + 4;
+    const perGroup = BURST / 60;
+    for (let group = 0; group < groups; group++) {
+      for (let i = 0; i < perGroup; i++) stroke.push([group, i]);
       await new Promise((r) => setTimeout(r, 80));
     }
     // Polled every 20 ms; each read loads the 1.7 MB draft, so the kill lands within a
@@ -186,6 +189,7 @@ test('in-process hub: every edit the draft holds survives SIGKILL mid-fold', asy
 
     const fresh = await freshCopyAfterKill(ctx, server, env, pair.sessionId, pair.tokenA);
     await waitFor(() => content(fresh) === acknowledged, 30_000, 'saved edits were lost');
+    assert.is(strokeOf(fresh).length, groups * perGroup * 2, 'every point of the burst');
     // The draft is still whole after the kill, folded or not.
     assert.equal(content((await stored()).doc), acknowledged);
   } finally {
