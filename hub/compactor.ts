@@ -54,6 +54,15 @@ export interface CompactorOptions {
   /** Stream keys expire this long after the last compaction. */
   keyExpiryMs: number;
   leaseMs?: number;
+  /**
+   * What a whole document holds that the session's draft lacks, worked out elsewhere (a worker
+   * thread with a connection of its own, which reads the draft there: megabytes the driver
+   * would otherwise decode on the event loop). Default: the draft is read here.
+   */
+  lacking?: (
+    sessionId: string,
+    extra: Uint8Array,
+  ) => Promise<Uint8Array | undefined | 'missing' | 'closed'>;
   onCompacted?: (ms: number, entries: number) => void;
   onFailed?: () => void;
 }
@@ -159,7 +168,7 @@ export class Compactor {
     updates: Uint8Array[],
     extraState: Uint8Array | undefined,
   ): Promise<CompactionResult> {
-    const { drafts, offload } = this.#opts;
+    const { offload } = this.#opts;
     let result: CompactionResult = 'nothing';
     if (updates.length > 0) {
       let merged: Uint8Array;
@@ -177,13 +186,26 @@ export class Compactor {
       // A live document's whole state: almost always the draft already holds all of it, and
       // appending megabytes that say nothing new would cost a fold. Only what it lacks is
       // appended (worked out off the event loop).
-      const draft = await drafts.load(sessionId);
-      if (!draft) return this.#append(sessionId, extraState); // reports the missing draft
-      if (draft.status !== 'live') return result;
-      const lacking = await offload.missing([draft.state, ...draft.updates], extraState);
+      const lacking = await this.#lacking(sessionId, extraState);
+      if (lacking === 'missing') return this.#append(sessionId, extraState); // reports it
+      if (lacking === 'closed') return result;
       if (lacking) result = await this.#append(sessionId, lacking);
     }
     return result;
+  }
+
+  #lacking(
+    sessionId: string,
+    extra: Uint8Array,
+  ): Promise<Uint8Array | undefined | 'missing' | 'closed'> {
+    const { drafts, offload, lacking } = this.#opts;
+    if (lacking) return lacking(sessionId, extra);
+    return (async () => {
+      const draft = await drafts.load(sessionId);
+      if (!draft) return 'missing';
+      if (draft.status !== 'live') return 'closed';
+      return offload.missing([draft.state, ...draft.updates], extra);
+    })();
   }
 
   async #append(sessionId: string, update: Uint8Array): Promise<CompactionResult> {

@@ -6,15 +6,23 @@
  * about 20 ms each way. Here none of it touches the event loop: the worker loads, merges
  * (yjs-ops.ts, on its own thread) and writes; the caller gets the outcome (`FoldResult`).
  *
- * One thread, started on first use and stopped after a minute without folds (its connection
+ * The same thread answers what a whole document holds that its draft lacks (`lacking`: a
+ * live document unloading on a Redis hub, hub/compactor.ts), which reads the draft too.
+ *
+ * One thread, started on first use and stopped after a minute without work (its connection
  * ends with it). The same optimistic `fold` statement guards the write, so a fold here racing
  * one on another instance, or a save, costs at most a wasted merge.
  */
 import { Piscina } from 'piscina';
 import type { FoldResult } from '../sync/draft-folder.js';
+import type { DraftTask, Lacking } from './draft-fold-task.js';
+
+export type { Lacking } from './draft-fold-task.js';
 
 export interface WorkerFolds {
   fold(sessionId: string): Promise<FoldResult>;
+  /** What `extra` (a whole document) holds that the session's draft lacks. */
+  lacking(sessionId: string, extra: Uint8Array): Promise<Lacking>;
   close(): Promise<void>;
 }
 
@@ -24,18 +32,21 @@ const IDLE_TIMEOUT_MS = 60_000;
 export function createWorkerFolds(opts: { databaseUrl: string }): WorkerFolds {
   let pool: Piscina | undefined;
   let closed = false;
+  const run = async (task: DraftTask): Promise<unknown> => {
+    if (closed) throw new Error('the draft fold worker is closed');
+    pool ??= new Piscina({
+      filename: new URL('./draft-fold-worker.mjs', import.meta.url).href,
+      minThreads: 0,
+      maxThreads: 1,
+      idleTimeout: IDLE_TIMEOUT_MS,
+      workerData: { databaseUrl: opts.databaseUrl },
+    });
+    return pool.run(task);
+  };
   return {
-    async fold(sessionId) {
-      if (closed) throw new Error('the draft fold worker is closed');
-      pool ??= new Piscina({
-        filename: new URL('./draft-fold-worker.mjs', import.meta.url).href,
-        minThreads: 0,
-        maxThreads: 1,
-        idleTimeout: IDLE_TIMEOUT_MS,
-        workerData: { databaseUrl: opts.databaseUrl },
-      });
-      return (await pool.run(sessionId)) as FoldResult;
-    },
+    fold: async (sessionId) => (await run({ op: 'fold', sessionId })) as FoldResult,
+    lacking: async (sessionId, extra) =>
+      (await run({ op: 'lacking', sessionId, extra })) as Lacking,
     async close() {
       closed = true;
       await pool?.destroy();

@@ -233,6 +233,12 @@ export async function startServer(
         delayMs: config.hub.compactionIntervalMs,
         minLifetimeMs: config.hub.minMessageLifetimeMs,
         keyExpiryMs: config.sessions.ttlMs + 24 * 3600_000,
+        ...(workerFolds
+          ? {
+              lacking: (sessionId: string, extra: Uint8Array) =>
+                workerFolds.lacking(sessionId, extra),
+            }
+          : {}),
         onCompacted: (ms) => metrics.compactions.observe(ms / 1000),
         onFailed: () => metrics.compactionFailures.inc(),
       });

@@ -7,7 +7,8 @@
  * - when a draft is due for a fold;
  * - a draft save of a large document appends what changed, not the document (embedded PGlite);
  * - a fold on the worker thread, through its own connection (a PostgreSQL server), merges what
- *   the draft holds without reading it on the calling thread, and leaves a closed draft be.
+ *   the draft holds without reading it on the calling thread, and leaves a closed draft be; the
+ *   same worker tells what a whole document holds beyond its draft (an unload on Redis).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -327,6 +328,23 @@ folding('a 1.7 MB draft is folded by the worker, none of it read here', async (c
   assert.ok(same(after.stateVector!, Y.encodeStateVector(doc)));
   assert.is(await ctx.folds!.fold('large'), 'nothing', 'nothing left to fold');
   assert.is(await ctx.folds!.fold('absent'), 'missing');
+});
+
+folding('what a whole document holds beyond its draft, read by the worker', async (ctx) => {
+  const drafts = createDraftsRepository(ctx.db!.sql);
+  const { doc } = drawing(200_000);
+  await drafts.save({ sessionId: 'unload', formVersion: 'dz', state: Y.encodeStateAsUpdate(doc) });
+  assert.is(await ctx.folds!.lacking('unload', Y.encodeStateAsUpdate(doc)), undefined, 'nothing');
+  doc.getText('remarks').insert(0, 'unsaved ');
+  const lacking = await ctx.folds!.lacking('unload', Y.encodeStateAsUpdate(doc));
+  assert.instance(lacking, Uint8Array);
+  const rebuilt = new Y.Doc();
+  Y.applyUpdate(rebuilt, (await drafts.load('unload'))!.state);
+  Y.applyUpdate(rebuilt, lacking as Uint8Array);
+  assert.equal(contentOf(Y.encodeStateAsUpdate(rebuilt)), contentOf(Y.encodeStateAsUpdate(doc)));
+  assert.is(await ctx.folds!.lacking('absent', Y.encodeStateAsUpdate(doc)), 'missing');
+  await drafts.setStatus('unload', 'abandoned');
+  assert.is(await ctx.folds!.lacking('unload', Y.encodeStateAsUpdate(doc)), 'closed');
 });
 
 folding('a closed draft is never folded', async (ctx) => {
