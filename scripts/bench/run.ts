@@ -10,8 +10,10 @@
  *   --quick     a small version of every measurement (the test suite runs this)
  *   --json      the whole report as JSON on stdout
  *   --write     update the generated part of docs/benchmarks.md
- *   --profile   CPU-profile this server's instances during the capacity ramp and the
- *               finalizations (.cache/bench-profiles/*.cpuprofile, summarised in the output)
+ *   --profile   CPU-profile this server's instances during the capacity ramp, the
+ *               finalizations and the large documents (.cache/bench-profiles/*.cpuprofile,
+ *               summarised in the output with their longest busy stretches; for the large
+ *               documents, inside each measured window, written beside the profile)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
