@@ -298,9 +298,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       for (const r of results.filter((r) => r.failure))
         failures[failureKey(r)] = (failures[failureKey(r)] ?? 0) + 1;
       const invariants = await checkInvariants(db, watch, results, redisSamples.at(-1)!);
-      const warm = (s: { t: number }) => s.t >= runSeconds * warmupShare && s.t <= runSeconds;
+      const warmup = runSeconds * warmupShare;
+      const warm = (s: { t: number }) => s.t >= warmup && s.t <= runSeconds;
       for (const life of lives) {
-        const samples = life.samples.filter(warm);
+        // A restarted process warms up again from its own start.
+        const born = life.samples[0]?.t ?? 0;
+        const samples = life.samples.filter((s) => s.t >= born + warmup && s.t <= runSeconds);
         life.rssSlopeKiBPerMinute = perMinute(slope(samples.map((s) => [s.t, s.rssKiB])));
         life.loopP99SlopeMsPerMinute = perMinute(slope(samples.map((s) => [s.t, s.loopP99Ms])));
       }
@@ -408,26 +411,33 @@ async function checkInvariants(
     select id, session_id, content_hash, canonical_json, snapshot, insurer_a, insurer_b
     from constats`;
   const byId = new Map(rows.map((r) => [r.id, r]));
+  // Pairs whose phones were told `finalized` (a pair may still fail after that, on Kafka).
+  const told = results.filter((r) => r.constatId);
+  const toldSessions = new Set(told.map((r) => r.sessionId));
   const perSession = new Map<string, number>();
   for (const r of rows) perSession.set(r.session_id, (perSession.get(r.session_id) ?? 0) + 1);
   const twice = [...perSession.values()].filter((n) => n > 1).length;
-  const missing = ok.filter((r) => !byId.has(r.constatId!)).length;
-  const wrongSession = ok.filter(
+  const missing = told.filter((r) => !byId.has(r.constatId!)).length;
+  const wrongSession = told.filter(
     (r) => byId.has(r.constatId!) && byId.get(r.constatId!)!.session_id !== r.sessionId,
   ).length;
-  const strays = rows.length - ok.length;
+  const strays = rows.filter((r) => !toldSessions.has(r.session_id));
+  const strayPairs = results
+    .filter((r) => r.failure && strays.some((s) => s.session_id === r.sessionId))
+    .map((r) => `pair ${r.index} (${failureKey(r)})`);
   invariants.push({
     name: 'every session finalized exactly once (PostgreSQL)',
-    ok: twice === 0 && missing === 0 && wrongSession === 0 && strays === 0,
+    ok: twice === 0 && missing === 0 && wrongSession === 0 && strays.length === 0,
     detail:
-      `${rows.length} constats for ${ok.length} finalized pairs; ${twice} sessions finalized more ` +
-      `than once, ${missing} constats the phones were told of but not stored, ${wrongSession} of ` +
-      `another session, ${strays} rows no phone was told of`,
+      `${rows.length} constats for ${told.length} pairs told \`finalized\`; ${twice} sessions ` +
+      `finalized more than once, ${missing} constats the phones were told of but not stored, ` +
+      `${wrongSession} of another session, ${strays.length} that no phone was told of` +
+      (strayPairs.length ? `: ${strayPairs.slice(0, 3).join(', ')}` : ''),
   });
 
   const lost: string[] = [];
   let phonesChecked = 0;
-  for (const r of ok) {
+  for (const r of told) {
     const row = byId.get(r.constatId!);
     if (!row || !r.phones) continue;
     const snapshot = new Y.Doc();
@@ -445,7 +455,7 @@ async function checkInvariants(
   }
   invariants.push({
     name: 'zero lost edits',
-    ok: lost.length === 0 && phonesChecked === ok.length * 2,
+    ok: lost.length === 0 && phonesChecked === told.length * 2,
     detail:
       lost.length === 0
         ? `${phonesChecked} phones' documents are wholly in their constat's snapshot`

@@ -100,7 +100,7 @@ export interface PairResult {
   /** Files attached: bytes sent and ms per upload (the PUT only). */
   uploads: Array<{ bytes: number; ms: number }>;
   /**
-   * With `keepDocuments`, once finalized: each phone's Yjs client id and whole document (an
+   * With `keepDocuments`, once both phones were told `finalized`: each phone's Yjs client id and whole document (an
    * update), so a check can tell whether everything the phone wrote is in the constat.
    */
   phones?: Record<Role, { clientId: number; state: Uint8Array }>;
@@ -377,18 +377,19 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
       (n, d) => n + d.closes.filter((c) => c.code === 1013).length,
       0,
     );
-    if (opts.keepDocuments) {
+    return result;
+  } catch (err) {
+    result.failure = classify(step, err);
+    return result;
+  } finally {
+    const [a, b] = devices;
+    if (opts.keepDocuments && result.constatId && a && b) {
       const kept = (d: Device) => ({
         clientId: d.doc.clientID,
         state: Y.encodeStateAsUpdate(d.doc),
       });
       result.phones = { A: kept(a), B: kept(b) };
     }
-    return result;
-  } catch (err) {
-    result.failure = classify(step, err);
-    return result;
-  } finally {
     for (const d of devices) d.destroy();
   }
 }
