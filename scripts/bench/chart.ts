@@ -58,7 +58,7 @@ export interface ChartLayout {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 const HEADER = 64;
 const LEGEND = 36;
-const MARGIN = { left: 72, right: 16, top: 34, bottom: 52 };
+const MARGIN = { left: 72, right: 32, top: 34, bottom: 52 };
 
 /** Round steps (1, 2, 5 × 10^k) from 0 to at least `max`, about `count` of them. */
 export function niceTicks(max: number, count = 5): number[] {

@@ -350,7 +350,7 @@ export function curvesChart(r: CurvesReport): ChartSpec {
   }
   return {
     title: 'Constat cost curves',
-    subtitle: `${r.date.slice(0, 10)}, ${os.cpus().length} cores, load average ${r.loadAverage.before.toFixed(1)}–${r.loadAverage.after.toFixed(1)} (npm run bench -- --curves)`,
+    subtitle: `${r.date.slice(0, 10)}, ${os.cpus().length} cores, load average ${r.loadAverage.before.toFixed(1)}–${r.loadAverage.after.toFixed(1)} (npm run bench -- --curves${r.config.sessions[0]! < 1_000 ? ' --quick' : ''})`,
     panels,
     columns: 3,
     panelWidth: 400,
@@ -364,7 +364,7 @@ export const CURVES_END = '<!-- curves:end -->';
 
 function markdownCurves(r: CurvesReport, image: string): string {
   const lines = [
-    `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC, load average ${r.loadAverage.before.toFixed(2)} before and ${r.loadAverage.after.toFixed(2)} after, ${r.durationSeconds.toFixed(0)} s, \`npm run bench -- --curves --write\`${r.config.sessions[0]! < 1_000 ? ' --quick' : ''}.`,
+    `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC, load average ${r.loadAverage.before.toFixed(2)} before and ${r.loadAverage.after.toFixed(2)} after, ${r.durationSeconds.toFixed(0)} s, \`npm run bench -- --curves${r.config.sessions[0]! < 1_000 ? ' --quick' : ''} --write\`.`,
     '',
     `![Cost curves](${image})`,
     '',
