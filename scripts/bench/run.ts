@@ -16,6 +16,9 @@
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
  *   --webhook   only the webhook channel (webhook.ts): deliveries/s and commit → webhook latency
+ *   --update-cost  only server CPU per update and per awareness renewal (update-cost.ts), this
+ *               server (one instance; two through Redis) and the reference; `--only` narrows it,
+ *               `--profile` profiles one more block of each on this server
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
  *   --ocr       only OCR of the papers (ocr.ts): papers/s, p50/p99 per paper and field
@@ -467,6 +470,7 @@ async function main(): Promise<void> {
       'ai-only': { type: 'boolean', default: false },
       video: { type: 'boolean', default: false },
       webhook: { type: 'boolean', default: false },
+      'update-cost': { type: 'boolean', default: false },
       ocr: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'max-load': { type: 'string' },
@@ -476,6 +480,21 @@ async function main(): Promise<void> {
   if (values.webhook) {
     const { measureWebhooks, formatWebhooks } = await import('./webhook.js');
     process.stdout.write(formatWebhooks(await measureWebhooks(values.quick)));
+    process.exit(0);
+  }
+  if (values['update-cost']) {
+    const { measureUpdateCosts, formatUpdateCosts } = await import('./update-cost.js');
+    const only = values.only?.split(',').map((s) => s.trim());
+    const results = await measureUpdateCosts({
+      quick: values.quick,
+      ...(only ? { only } : {}),
+      ...(values.profile ? { profile: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+    process.stdout.write(
+      values.json
+        ? JSON.stringify(results, null, 2) + '\n'
+        : formatUpdateCosts(results, values.quick),
+    );
     process.exit(0);
   }
   const num = (name: string, v: string | undefined, min: number) => {

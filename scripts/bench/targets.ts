@@ -22,7 +22,15 @@ import { openAndJoin } from '../../client/graphql.js';
 import { spawnServer, type ServerProcess } from '../sim/server.js';
 import { LightClient, type Wire } from './light-client.js';
 import { inspectorUrl } from './inspector.js';
-import { PROBE_NODE_ARGS, probePort, readHeaps, readLoops, type LoopReading } from './probe.js';
+import {
+  PROBE_NODE_ARGS,
+  probePort,
+  readCpus,
+  readHeaps,
+  readLoops,
+  type CpuReading,
+  type LoopReading,
+} from './probe.js';
 
 export type TargetId = 'ours-redis' | 'ours-embedded' | 'reference' | 'hocuspocus-redis';
 
@@ -73,11 +81,15 @@ export interface Target {
   loop(): Promise<LoopReading[]>;
   /** Each instance's used V8 heap in bytes after a full collection. */
   heapBytes(): Promise<number[]>;
+  /** Each instance's CPU time so far (µs, whole process and main thread), read from inside. */
+  cpuMicros(): Promise<CpuReading[]>;
   stop(): Promise<void>;
 }
 
 /** What every setup reads the same way through the probe preloaded in its processes. */
-async function probed(instances: ServerProcess[]): Promise<Pick<Target, 'loop' | 'heapBytes'>> {
+async function probed(
+  instances: ServerProcess[],
+): Promise<Pick<Target, 'loop' | 'heapBytes' | 'cpuMicros'>> {
   const ports: number[] = [];
   for (const i of instances) {
     // The probe listens while the server starts; its line comes first but is not ordered.
@@ -90,7 +102,11 @@ async function probed(instances: ServerProcess[]): Promise<Pick<Target, 'loop' |
     if (port === undefined) throw new Error(`no bench probe in process ${i.pid}:\n${i.output()}`);
     ports.push(port);
   }
-  return { loop: () => readLoops(ports), heapBytes: () => readHeaps(ports) };
+  return {
+    loop: () => readLoops(ports),
+    heapBytes: () => readHeaps(ports),
+    cpuMicros: () => readCpus(ports),
+  };
 }
 
 export interface TargetOptions {
