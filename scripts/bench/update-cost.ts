@@ -19,7 +19,6 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../../client/device.js';
 import { ensureElements, sketchElements } from './fanout.js';
 import { LightClient } from './light-client.js';
 import { startProfiling } from './inspector.js';
@@ -259,7 +258,8 @@ async function measureOne(
       // Profiled apart from the blocks: the profiler's own cost stays out of the figures.
       await profiled(target, 'updates', log, () => updates(cfg.updates));
       await profiled(target, 'awareness', log, () => renewals(cfg.awareness));
-      await waitFor(() => !a.closed && !b.closed, 100, 'a client was closed');
+      if (a.closed || b.closed)
+        throw new Error(`a client was closed: ${JSON.stringify(a.closed ?? b.closed)}`);
       return {
         id,
         label: TARGET_LABELS[id],
