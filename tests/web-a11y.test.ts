@@ -147,10 +147,11 @@ test('the constat screen: every input named, every target large, in both languag
 test('the sketch without a pointer: place, move, rotate, choose and remove from the keyboard', async () => {
   await a.waitForSelector('#sketch-canvas');
   await waitElements(a, 0);
-  // The toolbar button, activated from the keyboard, places vehicle A in the centre.
+  // The toolbar button, activated from the keyboard, places vehicle A in the centre, facing
+  // right: 90°, as the report and the video count (0° = front up, clockwise).
   await a.focus('[data-tool="vehicleA"]');
   await a.keyboard.press('Enter');
-  await waitSelected(a, /^vehicleA x 500 · y 300 · 0°$/);
+  await waitSelected(a, /^vehicleA x 500 · y 300 · 90°$/);
   assert.is(await a.evaluate(() => document.activeElement?.id), 'sketch-canvas');
   // Arrows move it (Shift: further), R rotates it; every step is written to the document.
   for (let i = 0; i < 3; i++) await a.keyboard.press('ArrowRight');
@@ -159,26 +160,26 @@ test('the sketch without a pointer: place, move, rotate, choose and remove from 
   await a.keyboard.up('Shift');
   await a.keyboard.press('r');
   await a.keyboard.press('r');
-  await waitSelected(a, /^vehicleA x 530 · y 350 · 30°$/);
+  await waitSelected(a, /^vehicleA x 530 · y 350 · 120°$/);
   // Announced in the page's language, with the toolbar's word for it.
   const word = await a.$eval('[data-tool="vehicleA"]', (el) => el.textContent ?? '');
   assert.ok(
     (await a.$eval('#sketch-status', (el) => el.textContent ?? '')).endsWith(
-      `${word} · x 530 · y 350 · 30°`,
+      `${word} · x 530 · y 350 · 120°`,
     ),
   );
   // The other phone has it, where the keyboard put it.
   await waitElements(b, 1);
   await screenshot(a, 'keyboard-vehicle-a', '#sketch');
 
-  // An arrow, rotated back a quarter turn with Shift+R.
+  // An arrow, pointing right (90°), turned back a quarter turn with Shift+R: it points up.
   await a.focus('[data-tool="arrow"]');
   await a.keyboard.press('Space');
-  await waitSelected(a, /^arrow x 440 · y 300 · 0°$/);
+  await waitSelected(a, /^arrow x 440 · y 300 · 90°$/);
   await a.keyboard.down('Shift');
   for (let i = 0; i < 6; i++) await a.keyboard.press('KeyR');
   await a.keyboard.up('Shift');
-  await waitSelected(a, /^arrow x 440 · y 300 · 270°$/);
+  await waitSelected(a, /^arrow x 440 · y 300 · 0°$/);
 
   // A label: its text asked in a dialog.
   a.once('dialog', (dialog) => void dialog.accept('Stop'));

@@ -201,7 +201,7 @@ export async function waitElements(page: Page, n: number): Promise<void> {
   );
 }
 
-/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 0°`) matches `pattern`. */
+/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 90°`) matches `pattern`. */
 export async function waitSelected(page: Page, pattern: RegExp): Promise<void> {
   await page.waitForFunction(
     (source) =>
