@@ -2,7 +2,7 @@
  * The reference app in a real browser: two headless Chromium pages, each with storage of its
  * own (two phones), 360 px wide, against a real server (PostgreSQL, Redis hub) in development
  * mode. One scenario, step by step: A signs in and opens a constat; B joins by a picture of
- * A's QR code (the scanner's decoder on an image: a headless browser has no camera) and works
+ * A's QR code (the scanner's decoder on an image; web-camera.test.ts films it) and works
  * in Arabic; both fill their parts and see each other's edits; both sketch (a road dragged, a
  * free stroke drawn, the vehicles placed and one turned); a photo is attached; a write into A's column forced from B's page is refused visibly; A loses the
  * network, edits, reloads the page with the network still down (the service worker starts the
