@@ -12,14 +12,13 @@
  *
  * Screenshots of each step are saved in .cache/screenshots/web-a11y/.
  */
-import { createRequire } from 'node:module';
-import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import type { TestServer } from './support/server.js';
 import { twoPhones, type TwoPhones } from './support/phones.js';
+import { axeViolations } from './support/axe.js';
 import {
   joinConstat,
   openConstat,
@@ -33,12 +32,10 @@ let phones: TwoPhones;
 let server: TestServer;
 let a: Page;
 let b: Page;
-let axeSource = '';
 let screenshot: Awaited<ReturnType<typeof screenshots>>;
 
 setUp(test, async () => {
   screenshot = await screenshots('web-a11y');
-  axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   phones = await twoPhones();
   ({ server, a, b } = phones);
 });
@@ -46,32 +43,6 @@ setUp(test, async () => {
 test.after(async () => {
   await phones?.close();
 });
-
-interface Violation {
-  id: string;
-  help: string;
-  nodes: Array<{ target: unknown[] }>;
-}
-
-/** axe-core's WCAG 2.x A/AA violations on the page as it is now. */
-async function violations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') does not apply.
-  await page.evaluate(axeSource);
-  const found = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (...args: unknown[]) => Promise<unknown> } })
-      .axe;
-    const result = (await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-      resultTypes: ['violations'],
-    })) as { violations: Violation[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target })),
-    }));
-  });
-  return found.map((v) => `${v.id} (${v.help}): ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-}
 
 /**
  * Controls smaller than 44 × 44 px (a checkbox counts with its label), and page overflow. A
@@ -108,7 +79,7 @@ async function smallTargets(page: Page): Promise<string[]> {
 }
 
 async function checkScreen(page: Page, what: string): Promise<void> {
-  const found = await violations(page);
+  const found = await axeViolations(page);
   assert.equal(found, [], `${what}: axe found\n${found.join('\n')}`);
   const small = await smallTargets(page);
   assert.equal(small, [], `${what}: too small for a finger: ${small.join(', ')}`);
