@@ -4,12 +4,12 @@
  * mode. One scenario, step by step: A signs in and opens a constat; B joins by a picture of
  * A's QR code (the scanner's decoder on an image; web-camera.test.ts films it) and works
  * in Arabic; both fill their parts and see each other's edits; both sketch (a road dragged, a
- * free stroke drawn, the vehicles placed and one turned); a photo is attached; a write into A's column forced from B's page is refused visibly; A loses the
- * network, edits, reloads the page with the network still down (the service worker starts the
+ * free stroke drawn, a label, the vehicles placed and one turned); a photo is attached; a
+ * write into A's column forced from B's page is refused visibly; A loses the network, edits, reloads the page with the network still down (the service worker starts the
  * app, IndexedDB gives back the edits), comes back and both converge; both sign; both see the
  * constat finalized and the PDF link (announced by the subscription); the signed sketch holds
  * the document's units (fractions, absolute points, 0° = front up) and the report's SVG draws
- * each vehicle where and as the app showed it; it is listed in history.
+ * each vehicle and the label where and as the app showed them; it is listed in history.
  * Each step leaves a screenshot in .cache/screenshots/web-app/.
  *
  * A reaches the server through a TCP gate the test can shut: the browser's offline switch
@@ -69,7 +69,13 @@ interface Shown {
   front: Xy;
 }
 /** What the pointer drew, in fractions of the stage, and where the app showed the vehicles. */
-const drawn = { road: [] as Xy[], stroke: [] as Xy[], vehicles: {} as Record<string, Shown> };
+const drawn = {
+  road: [] as Xy[],
+  stroke: [] as Xy[],
+  vehicles: {} as Record<string, Shown>,
+  /** The label's box on the stage (fractions): left, top, right, bottom. */
+  label: [] as number[],
+};
 
 /** Page pixels to fractions of the sketch's stage (inside the host's border). */
 async function stageFractions(page: Page): Promise<(x: number, y: number) => Xy> {
@@ -93,6 +99,15 @@ const SHOWN_VEHICLES = `(() => {
     };
   }
   return out;
+})()`;
+
+/** The box of the one label on the page's stage, in fractions: left, top, right, bottom. */
+const SHOWN_LABEL = `(() => {
+  const stage = window.Konva.stages.filter((s) => s.container().isConnected).at(-1);
+  const label = stage.find('Text').find((t) => t.getParent().getClassName() === 'Layer');
+  const r = label.getClientRect();
+  return [r.x / stage.width(), r.y / stage.height(),
+    (r.x + r.width) / stage.width(), (r.y + r.height) / stage.height()];
 })()`;
 
 setUp(test, async () => {
@@ -209,7 +224,7 @@ test('signing an incomplete constat shows the server fieldErrors beside the fiel
   await waitValue(a, 'vehicleB.insurer.policyNumber', 'TR-77');
 });
 
-test('both sketch: a road and vehicle A with the mouse, vehicle B with a finger', async () => {
+test('both sketch: a road, vehicle A, a stroke and a label with the mouse, vehicle B with a finger', async () => {
   await a.$eval('#sketch-canvas', (el) => el.scrollIntoView({ block: 'center' }));
   const canvas = (await (await a.$('#sketch-canvas'))!.boundingBox())!;
   const onA = await stageFractions(a);
@@ -234,16 +249,21 @@ test('both sketch: a road and vehicle A with the mouse, vehicle B with a finger'
     drawn.stroke.push(onA(canvas.x + 40 + i * 12, canvas.y + 20 + (i % 2) * 14));
   }
   await a.mouse.up();
+  a.once('dialog', (dialog) => void dialog.accept('Stop'));
+  await a.click('[data-tool="label"]');
+  await a.mouse.click(canvas.x + canvas.width * 0.6, canvas.y + canvas.height * 0.25);
+  await waitElements(a, 4);
+  drawn.label = (await a.evaluate(SHOWN_LABEL)) as number[];
 
   await b.$eval('#sketch-canvas', (el) => el.scrollIntoView({ block: 'center' }));
   const canvasB = (await (await b.$('#sketch-canvas'))!.boundingBox())!;
-  await waitElements(b, 3);
+  await waitElements(b, 4);
   await b.click('[data-tool="vehicleB"]');
   await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
   // Rotate B's vehicle: select it by touch, then the rotate button.
   await b.touchscreen.tap(canvasB.x + canvasB.width * 0.7, canvasB.y + canvasB.height * 0.55);
   await b.click('[data-action="rotate"]');
-  await waitElements(a, 4);
+  await waitElements(a, 5);
   drawn.vehicles.A = ((await a.evaluate(SHOWN_VEHICLES)) as Record<string, Shown>).A!;
   drawn.vehicles.B = ((await b.evaluate(SHOWN_VEHICLES)) as Record<string, Shown>).B!;
   // The pointer put them there, A as placed (facing right), B turned 15° further.
@@ -354,7 +374,7 @@ test('both sign; both see the constat finalized with the same id', async () => {
   await screenshot(b, 'b-finalized', 'body');
 });
 
-test("the signed sketch is in the document's units; the report draws the vehicles as the app showed them", async () => {
+test("the signed sketch is in the document's units; the report draws vehicles and label as the app showed them", async () => {
   const identity = await a.evaluate(() => localStorage.getItem('constat.identity') ?? '{}');
   const { token } = JSON.parse(identity) as { token: string };
   const res = await gql<{
@@ -417,6 +437,18 @@ test("the signed sketch is in the document's units; the report draws the vehicle
       `report ${role} faces [${front.join(', ')}], the app [${shown.front.join(', ')}]`,
     );
   }
+  // The label: the report centres its text on x with the baseline on y; the app showed the
+  // text's box centred there, the baseline in its lower half.
+  const label =
+    /<text x="([\d.]+)" y="([\d.]+)" text-anchor="middle"[^>]*><tspan>Stop<\/tspan>/.exec(svg);
+  assert.ok(label, "the label in the report's SVG");
+  const [left, top, right, bottom] = drawn.label as [number, number, number, number];
+  near(Number(label[1]) / 1000, (left + right) / 2, 'label centre');
+  const baseline = Number(label[2]) / 600;
+  assert.ok(
+    baseline > (top + bottom) / 2 && baseline < bottom,
+    `label baseline ${baseline}, the app's box ${top}..${bottom}`,
+  );
 });
 
 test('the constat is listed in history on both phones and opens with its status', async () => {

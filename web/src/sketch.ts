@@ -474,7 +474,7 @@ function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
       });
     case 'label': {
       const text = el.get('text');
-      return new Konva.Text({
+      const label = new Konva.Text({
         x,
         y,
         rotation,
@@ -483,6 +483,10 @@ function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
         fill: '#111827',
         padding: 4,
       });
+      // Anchored as the report draws a label: centred on x, its baseline (about a quarter of
+      // the font size above the bottom of the glyphs' box) on y.
+      label.offset({ x: label.width() / 2, y: label.height() - label.padding() - 7 });
+      return label;
     }
     case 'vehicle':
     case 'sign': {
