@@ -5,8 +5,9 @@
  * A's QR code (the scanner's decoder on an image; web-camera.test.ts films it) and works
  * in Arabic; both fill their parts and see each other's edits; both sketch (a road dragged, a
  * free stroke drawn, a label, the vehicles placed and one turned); a photo is attached; a
- * write into A's column forced from B's page is refused visibly; A loses the network, edits, reloads the page with the network still down (the service worker starts the
- * app, IndexedDB gives back the edits), comes back and both converge; both sign; both see the
+ * write into A's column forced from B's page is refused visibly; A loses the network, edits,
+ * reloads the page with the network still down (the service worker starts the app, IndexedDB
+ * gives back the edits), comes back and both converge; both sign; both see the
  * constat finalized and the PDF link (announced by the subscription); the signed sketch holds
  * the document's units (fractions, absolute points, 0° = front up) and the report's SVG draws
  * each vehicle and the label where and as the app showed them; it is listed in history.
