@@ -22,6 +22,8 @@ export interface OutboxRelayOptions {
   /** The content mode a topic's reader asked for (per company); structured by default. */
   eventMode?: (topic: string) => EventMode;
   onPublished?: (n: number) => void;
+  /** A produce request was made (whatever its outcome). */
+  onSend?: () => void;
   onFailed?: () => void;
 }
 
@@ -86,6 +88,7 @@ export class OutboxRelay {
       let error: Error | undefined;
       for (const [topic, rows] of byTopic) {
         try {
+          this.#opts.onSend?.();
           await producer.send({
             topic,
             acks: -1,

@@ -264,6 +264,7 @@ export async function startServer(
         aiServices: config.aiServices,
         logger,
         onPublished: (n) => metrics.eventsPublished.inc(n),
+        onSend: () => metrics.kafkaSends.inc(),
         onPublishFailed: () => metrics.publishFailures.inc(),
         onStored: (event) => {
           metrics.eventsReceived.inc({ type: event.type });

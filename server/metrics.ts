@@ -150,6 +150,11 @@ export class Metrics {
     help: 'Outbox events published to Kafka',
     registers: [this.registry],
   });
+  readonly kafkaSends = new Counter({
+    name: 'constat_kafka_sends_total',
+    help: 'Produce requests the outbox relay made (one carries every topic of a batch)',
+    registers: [this.registry],
+  });
   readonly publishFailures = new Counter({
     name: 'constat_event_publish_failures_total',
     help: 'Failed outbox publish attempts',

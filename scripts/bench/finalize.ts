@@ -46,6 +46,11 @@ export interface FinalizeResult {
   machineBusyShare: number;
   /** SQL statements our instances sent per committed constat (its signatures included). */
   sqlStatementsPerConstat: number;
+  /**
+   * Produce requests the outbox relays made per constat, counted until the last constat was
+   * read back from Kafka; absent without Kafka.
+   */
+  kafkaSendsPerConstat: number | undefined;
 }
 
 interface Prepared {
@@ -122,6 +127,7 @@ export async function measureFinalizations(
     let lastCommit = 0;
     const queue = [...prepared];
     const sql0 = await metricSum(target, 'constat_sql_statements_total');
+    const sends0 = await metricSum(target, 'constat_kafka_sends_total');
     const cpu0 = target.cpuSeconds().reduce((s, x) => s + x, 0);
     const ticks0 = machineTicks();
     const t0 = performance.now();
@@ -164,6 +170,7 @@ export async function measureFinalizations(
     const ticks1 = machineTicks();
     const sql1 = await metricSum(target, 'constat_sql_statements_total');
     let kafkaPerSecond: number | undefined;
+    let kafkaSendsPerConstat: number | undefined;
     if (watch) {
       const w = watch;
       await waitFor(
@@ -174,6 +181,9 @@ export async function measureFinalizations(
       );
       const lastSeen = Math.max(...constatIds.map((id) => w.seenAt(id, CONSTATS_TOPIC)!));
       kafkaPerSecond = constatIds.length / ((lastSeen - t0) / 1000);
+      kafkaSendsPerConstat =
+        ((await metricSum(target, 'constat_kafka_sends_total')) - sends0) /
+        Math.max(1, constatIds.length);
     }
     return {
       pairs: opts.pairs,
@@ -185,6 +195,7 @@ export async function measureFinalizations(
       serverCpuMsPerConstat: (cpu * 1000) / Math.max(1, constatIds.length),
       machineBusyShare: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
       sqlStatementsPerConstat: (sql1 - sql0) / Math.max(1, constatIds.length),
+      kafkaSendsPerConstat,
     };
   } finally {
     await watch?.close();

@@ -106,7 +106,7 @@ export interface Verdict {
 
 export interface BenchReport {
   date: string;
-  mode: 'quick' | 'full' | 'large documents' | 'video';
+  mode: 'quick' | 'full' | 'large documents' | 'finalizations' | 'video';
   machine: {
     cpu: string;
     cores: number;
@@ -455,7 +455,7 @@ export function formatText(report: BenchReport): string {
       const f = t.finalize;
       if (!f) continue;
       lines.push(
-        `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
+        `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements${f.kafkaSendsPerConstat !== undefined ? ` and ${fmt(f.kafkaSendsPerConstat)} Kafka sends` : ''} per constat${f.failures ? `; ${f.failures} failed` : ''}`,
       );
     }
   }
