@@ -103,6 +103,8 @@ export async function measureFinalizations(
     concurrency: number;
     kafkaBrokers: string | undefined;
     progress: Progress;
+    /** Wraps the timed part (the signing), e.g. to CPU-profile it without the preparation. */
+    timed?: (fn: () => Promise<void>) => Promise<void>;
   },
 ): Promise<FinalizeResult> {
   const prepared: Prepared[] = [];
@@ -131,41 +133,44 @@ export async function measureFinalizations(
     const cpu0 = target.cpuSeconds().reduce((s, x) => s + x, 0);
     const ticks0 = machineTicks();
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: opts.concurrency }, async () => {
-        for (let p = queue.shift(); p; p = queue.shift()) {
-          const started = performance.now();
-          const parties = p.session.parties!;
-          const results = await Promise.all(
-            (['A', 'B'] as const).map((role) =>
-              signConstat(
-                role === 'A'
-                  ? { url: parties.httpA, token: parties.tokenA }
-                  : { url: parties.httpB, token: parties.tokenB },
-                p.session.room,
-                role,
-                p.keys[role],
-                p.hash,
+    const timed = opts.timed ?? ((fn) => fn());
+    await timed(async () => {
+      await Promise.all(
+        Array.from({ length: opts.concurrency }, async () => {
+          for (let p = queue.shift(); p; p = queue.shift()) {
+            const started = performance.now();
+            const parties = p.session.parties!;
+            const results = await Promise.all(
+              (['A', 'B'] as const).map((role) =>
+                signConstat(
+                  role === 'A'
+                    ? { url: parties.httpA, token: parties.tokenA }
+                    : { url: parties.httpB, token: parties.tokenB },
+                  p.session.room,
+                  role,
+                  p.keys[role],
+                  p.hash,
+                ),
               ),
-            ),
-          );
-          try {
-            const refused = results.find((r) => r.errors);
-            if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
-            await waitFor(() => !!finalizedConstatId(p.a), 30_000, 'no finalized event', 2);
-            const now = performance.now();
-            latencies.push(now - started);
-            lastCommit = Math.max(lastCommit, now);
-            constatIds.push(finalizedConstatId(p.a)!);
-          } catch (err) {
-            failures++;
-            if (failures <= 3)
-              process.stderr.write(`finalization failed: ${(err as Error).message}\n`);
+            );
+            try {
+              const refused = results.find((r) => r.errors);
+              if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
+              await waitFor(() => !!finalizedConstatId(p.a), 30_000, 'no finalized event', 2);
+              const now = performance.now();
+              latencies.push(now - started);
+              lastCommit = Math.max(lastCommit, now);
+              constatIds.push(finalizedConstatId(p.a)!);
+            } catch (err) {
+              failures++;
+              if (failures <= 3)
+                process.stderr.write(`finalization failed: ${(err as Error).message}\n`);
+            }
+            opts.progress.tick();
           }
-          opts.progress.tick();
-        }
-      }),
-    );
+        }),
+      );
+    });
     const cpu = target.cpuSeconds().reduce((s, x) => s + x, 0) - cpu0;
     const ticks1 = machineTicks();
     const sql1 = await metricSum(target, 'constat_sql_statements_total');
