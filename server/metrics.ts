@@ -145,6 +145,12 @@ export class Metrics {
     help: 'SQL statements sent to the database',
     registers: [this.registry],
   });
+  readonly finalizationGroups = new Histogram({
+    name: 'constat_finalization_group_size',
+    help: 'Finalizations committed together in one transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32],
+    registers: [this.registry],
+  });
   readonly eventsPublished = new Counter({
     name: 'constat_events_published_total',
     help: 'Outbox events published to Kafka',
