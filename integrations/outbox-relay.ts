@@ -98,6 +98,7 @@ export class OutboxRelay {
               ? { key: r.key, ...encodeKafkaEvent(r.payload as CloudEvent, 'binary') }
               : { key: r.key, value: JSON.stringify(r.payload), headers: r.headers },
           );
+        let failed: Error | undefined;
         try {
           this.#opts.onSend?.();
           await producer.sendBatch({
@@ -107,25 +108,28 @@ export class OutboxRelay {
               messages: messages(topic, rows),
             })),
           });
+        } catch (err) {
+          failed = err as Error;
+        }
+        if (!failed) {
           await batch.markSent(batch.rows.map((r) => r.id));
           this.#opts.onPublished?.(batch.rows.length);
           return { published: batch.rows.length };
-        } catch (err) {
-          // Some topics of the request may have been written: sent again below, they are
-          // duplicates a reader tells apart by the event id (as after any failed mark).
-          this.#log.warn(
-            { topics: [...byTopic.keys()], rows: batch.rows.length, err: (err as Error).message },
-            'could not publish the batch in one request; sending topic by topic',
-          );
-          if (byTopic.size === 1) {
-            this.#log.warn(
-              { topic: batch.rows[0]!.topic, rows: batch.rows.length, err: (err as Error).message },
-              'could not publish to topic',
-            );
-            await this.#markFailed(batch, batch.rows, err as Error);
-            return { published: 0, error: err as Error };
-          }
         }
+        if (byTopic.size === 1) {
+          this.#log.warn(
+            { topic: batch.rows[0]!.topic, rows: batch.rows.length, err: failed.message },
+            'could not publish to topic',
+          );
+          await this.#markFailed(batch, batch.rows, failed);
+          return { published: 0, error: failed };
+        }
+        // Some topics of the request may have been written: sent again below, they are
+        // duplicates a reader tells apart by the event id (as after any failed mark).
+        this.#log.warn(
+          { topics: [...byTopic.keys()], rows: batch.rows.length, err: failed.message },
+          'could not publish the batch in one request; sending topic by topic',
+        );
         const sent: string[] = [];
         let error: Error | undefined;
         for (const [topic, rows] of byTopic) {
