@@ -42,7 +42,12 @@ export class StepError extends Error {
 export interface Phone {
   readonly doc: Y.Doc;
   readonly events: ReadonlyArray<{ readonly type: string }>;
+  /** How the server closed the phone's connections, if the phone keeps them (a device does). */
+  readonly closes?: ReadonlyArray<{ readonly code: number }>;
 }
+
+/** The close code of a connection to a finalized session (server/close-codes.ts). */
+const FINALIZED_CLOSE = 4409;
 
 /** One party: the GraphQL endpoint it talks to (its instance), its token, its phone. */
 export interface FlowParty {
@@ -137,18 +142,26 @@ export function finalizedConstatId(phone: Phone): string | undefined {
   return typeof event?.constatId === 'string' ? event.constatId : undefined;
 }
 
-/** Resolves with the constat id once every phone was told `finalized` (the same id). */
+/**
+ * Resolves with the constat id once every phone was told `finalized` (the same id). A phone
+ * whose connection dropped (its instance restarted, say) and came back once the session was
+ * finalized is refused with 4409 instead of being sent the event: it was told too, and the id
+ * is the other phone's.
+ */
 export async function waitForFinalized(
   phones: readonly Phone[],
   opts: { timeoutMs?: number; check?: () => void; pollMs?: number } = {},
 ): Promise<string> {
+  const told = (p: Phone) =>
+    finalizedConstatId(p) !== undefined || !!p.closes?.some((c) => c.code === FINALIZED_CLOSE);
   await waitFor(
-    () => (opts.check?.(), phones.every((p) => finalizedConstatId(p) !== undefined)),
+    () => (opts.check?.(), phones.every(told)),
     opts.timeoutMs ?? 30_000,
     'no finalized event',
     opts.pollMs ?? 20,
   );
-  const ids = new Set(phones.map((p) => finalizedConstatId(p)!));
+  const ids = new Set(phones.flatMap((p) => finalizedConstatId(p) ?? []));
+  if (ids.size === 0) throw new StepError('finalize', 'no phone was told the constat id');
   if (ids.size !== 1) throw new StepError('finalize', 'the phones were told different constat ids');
   return [...ids][0]!;
 }

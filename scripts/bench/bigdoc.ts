@@ -47,7 +47,7 @@ export interface BigDocResult {
 }
 
 /** Fills the sketch of A's document with strokes until it encodes to `bytes`, synced to B. */
-async function grow(a: LightClient, b: LightClient, bytes: number): Promise<number> {
+export async function grow(a: LightClient, b: LightClient, bytes: number): Promise<number> {
   // The pause keeps A under the servers' per-connection message rate.
   const size = await growSketch(a.doc, bytes, () => new Promise((r) => setTimeout(r, 30)));
   const target = Y.encodeStateVector(a.doc);

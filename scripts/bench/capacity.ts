@@ -100,7 +100,7 @@ export function fdLimit(): number {
   }
 }
 
-class Worker {
+export class Worker {
   readonly child: ChildProcess;
   #next = 0;
   readonly #waiting = new Map<number, (reply: WorkerReply) => void>();
@@ -230,7 +230,7 @@ async function measureIdleMemory(
   }
 }
 
-async function createSessions(
+export async function createSessions(
   target: Target,
   from: number,
   to: number,

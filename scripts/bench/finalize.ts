@@ -53,7 +53,7 @@ export interface FinalizeResult {
   kafkaSendsPerConstat: number | undefined;
 }
 
-interface Prepared {
+export interface Prepared {
   session: BenchSession;
   a: LightClient;
   b: LightClient;
@@ -73,7 +73,15 @@ export async function formContent(i: number) {
   return materialise(doc);
 }
 
-async function prepare(target: Target, i: number): Promise<Prepared> {
+/**
+ * A session ready to sign: opened, joined, keys registered, the form filled from both
+ * clients (then `extra`, if given, on the clients), the server's copy caught up.
+ */
+export async function prepare(
+  target: Target,
+  i: number,
+  extra?: (a: LightClient, b: LightClient) => Promise<void>,
+): Promise<Prepared> {
   const session = await target.newSession(`fin-${i}`);
   const p = session.parties!;
   const [keyA, keyB] = await Promise.all([
@@ -91,9 +99,32 @@ async function prepare(target: Target, i: number): Promise<Prepared> {
   writeSection(b.doc, 'vehicleB', vehicleB);
   writeSection(b.doc, 'sketch', sketch);
   if (witnesses) writeSection(b.doc, 'accident', { witnesses });
+  await extra?.(a, b);
   const hash = await waitForConverged(a, b);
   await waitForServerHash(p.httpA, p.tokenA, session.room, hash, 30_000);
   return { session, a, b, keys, hash };
+}
+
+/** Both parties sign at once; resolves with the constat id once A was told `finalized`. */
+export async function signPrepared(p: Prepared): Promise<string> {
+  const parties = p.session.parties!;
+  const results = await Promise.all(
+    (['A', 'B'] as const).map((role) =>
+      signConstat(
+        role === 'A'
+          ? { url: parties.httpA, token: parties.tokenA }
+          : { url: parties.httpB, token: parties.tokenB },
+        p.session.room,
+        role,
+        p.keys[role],
+        p.hash,
+      ),
+    ),
+  );
+  const refused = results.find((r) => r.errors);
+  if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
+  await waitFor(() => !!finalizedConstatId(p.a), 30_000, 'no finalized event', 2);
+  return finalizedConstatId(p.a)!;
 }
 
 export async function measureFinalizations(
@@ -139,28 +170,12 @@ export async function measureFinalizations(
         Array.from({ length: opts.concurrency }, async () => {
           for (let p = queue.shift(); p; p = queue.shift()) {
             const started = performance.now();
-            const parties = p.session.parties!;
-            const results = await Promise.all(
-              (['A', 'B'] as const).map((role) =>
-                signConstat(
-                  role === 'A'
-                    ? { url: parties.httpA, token: parties.tokenA }
-                    : { url: parties.httpB, token: parties.tokenB },
-                  p.session.room,
-                  role,
-                  p.keys[role],
-                  p.hash,
-                ),
-              ),
-            );
             try {
-              const refused = results.find((r) => r.errors);
-              if (refused) throw new Error(`signConstat: ${errorCode(refused)}`);
-              await waitFor(() => !!finalizedConstatId(p.a), 30_000, 'no finalized event', 2);
+              const constatId = await signPrepared(p);
               const now = performance.now();
               latencies.push(now - started);
               lastCommit = Math.max(lastCommit, now);
-              constatIds.push(finalizedConstatId(p.a)!);
+              constatIds.push(constatId);
             } catch (err) {
               failures++;
               if (failures <= 3)

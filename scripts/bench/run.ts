@@ -28,6 +28,13 @@
  *               1,000 constats (50 with --quick); the AI part also runs after the setups
  *   --video     only the AI service's reconstruction video: seconds per video and peak memory
  *               over 6 videos (2 with --quick); scripts/bench/video.ts
+ *   --soak      only the soak (soak.ts): simulated pairs for a while against two instances on
+ *               PostgreSQL, Redis and Kafka, one restarted half-way; invariants checked at
+ *               the end (non-zero exit when one fails); --soak-pairs N (default 1,000) over
+ *               --soak-minutes M (default 10)
+ *   --curves    only the cost curves (curves.ts): CPU per update, heap per idle session and
+ *               finalization time against sessions and document size; a table, and with
+ *               --write a chart (docs/benchmarks/cost-curves.png); smaller with --quick
  *   --rounds N  rounds of every setup, interleaved (A, B, C, A, B, C…); each figure is the
  *               median of its rounds, printed with its spread (default 3; 1 with --quick)
  *   --max-load X, --load-wait S
@@ -77,6 +84,7 @@ export type BenchPart = TargetId | 'media' | 'reports';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCHMARKS_DOC = path.join(ROOT, 'docs/benchmarks.md');
+const CURVES_PNG = path.join(ROOT, 'docs/benchmarks/cost-curves.png');
 /** The large-document measurement compares this server with the reference only. */
 const BIGDOC_TARGETS: readonly TargetId[] = ['ours-redis', 'ours-embedded', 'reference'];
 
@@ -473,6 +481,25 @@ async function videoReport(
   };
 }
 
+/** `--soak`: 0 when every invariant held, 1 otherwise. */
+async function soak(pairs: number, minutes: number, json: boolean): Promise<number> {
+  const { runSoak, formatSoak } = await import('./soak.js');
+  let broker: Broker | undefined;
+  let kafka = process.env.KAFKA_BROKERS || undefined;
+  try {
+    if (!kafka) {
+      process.stderr.write('starting a Kafka test broker…\n');
+      broker = await startBroker();
+      kafka = broker.brokers;
+    }
+    const report = await runSoak({ pairs, minutes, kafkaBrokers: kafka, showProgress: !json });
+    process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : formatSoak(report));
+    return report.invariants.every((i) => i.ok) ? 0 : 1;
+  } finally {
+    await broker?.stop({ removeData: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -487,6 +514,10 @@ async function main(): Promise<void> {
       webhook: { type: 'boolean', default: false },
       'finalize-only': { type: 'boolean', default: false },
       pairs: { type: 'string' },
+      soak: { type: 'boolean', default: false },
+      curves: { type: 'boolean', default: false },
+      'soak-pairs': { type: 'string' },
+      'soak-minutes': { type: 'string' },
       ocr: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'max-load': { type: 'string' },
@@ -504,6 +535,28 @@ async function main(): Promise<void> {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: a number ≥ ${min}, not ${v}`);
     return n;
   };
+  if (values.soak) {
+    const pairs = num('soak-pairs', values['soak-pairs'], 1) ?? 1_000;
+    const minutes = num('soak-minutes', values['soak-minutes'], 0.1) ?? 10;
+    process.exitCode = await soak(Math.floor(pairs), minutes, values.json);
+    process.exit();
+  }
+  if (values.curves) {
+    const { curvesConfig, formatCurves, measureCurves, writeCurves } = await import('./curves.js');
+    const report = await measureCurves(
+      curvesConfig(values.quick),
+      values.json ? () => ({ tick() {}, stop() {} }) : progress,
+      (line) => process.stderr.write(`${line}\n`),
+    );
+    process.stdout.write(
+      values.json ? JSON.stringify(report, null, 2) + '\n' : formatCurves(report),
+    );
+    if (values.write) {
+      await writeCurves(report, BENCHMARKS_DOC, CURVES_PNG);
+      process.stderr.write(`wrote ${path.relative(process.cwd(), CURVES_PNG)} and its table\n`);
+    }
+    process.exit(0);
+  }
   const rounds = num('rounds', values.rounds, 1);
   const pairs = num('pairs', values.pairs, 1);
   const maxLoad = num('max-load', values['max-load'], 0);

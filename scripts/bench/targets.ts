@@ -73,24 +73,42 @@ export interface Target {
   loop(): Promise<LoopReading[]>;
   /** Each instance's used V8 heap in bytes after a full collection. */
   heapBytes(): Promise<number[]>;
+  /** Each instance's probe port (loop-probe.mjs); a restarted instance has a new one. */
+  probePorts: number[];
+  /** The Redis key prefix of our instances (setups on Redis). */
+  redisPrefix?: string;
+  /**
+   * Ours: stops instance `i` with SIGTERM and starts it again with the same environment on
+   * the same port (the other instances serve on meanwhile).
+   */
+  restart?(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** What every setup reads the same way through the probe preloaded in its processes. */
-async function probed(instances: ServerProcess[]): Promise<Pick<Target, 'loop' | 'heapBytes'>> {
-  const ports: number[] = [];
-  for (const i of instances) {
-    // The probe listens while the server starts; its line comes first but is not ordered.
-    const deadline = Date.now() + 10_000;
-    let port = probePort(i.output());
-    while (port === undefined && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      port = probePort(i.output());
-    }
-    if (port === undefined) throw new Error(`no bench probe in process ${i.pid}:\n${i.output()}`);
-    ports.push(port);
+/** The probe's port in one process (its line comes first but is not ordered with the rest). */
+async function probeOf(instance: ServerProcess): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  let port = probePort(instance.output());
+  while (port === undefined && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    port = probePort(instance.output());
   }
-  return { loop: () => readLoops(ports), heapBytes: () => readHeaps(ports) };
+  if (port === undefined)
+    throw new Error(`no bench probe in process ${instance.pid}:\n${instance.output()}`);
+  return port;
+}
+
+/** What every setup reads the same way through the probe preloaded in its processes. */
+async function probed(
+  instances: ServerProcess[],
+): Promise<Pick<Target, 'loop' | 'heapBytes' | 'probePorts'>> {
+  const ports: number[] = [];
+  for (const i of instances) ports.push(await probeOf(i));
+  return {
+    loop: () => readLoops(ports),
+    heapBytes: () => readHeaps(ports),
+    probePorts: ports,
+  };
 }
 
 export interface TargetOptions {
@@ -201,6 +219,7 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
         );
       }
       const urls = instances.map((i) => i.url);
+      const probes = await probed(instances);
       return {
         id,
         label: TARGET_LABELS[id],
@@ -230,7 +249,19 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
         rssKiB: () => instances.map((i) => rssKiB(i.pid)),
         cpuSeconds: () => instances.map((i) => cpuSeconds(i.pid)),
         inspectorUrls: () => instances.flatMap((i) => inspectorUrl(i.output()) ?? []),
-        ...(await probed(instances)),
+        ...probes,
+        ...(id === 'ours-redis' ? { redisPrefix: prefix } : {}),
+        async restart(i) {
+          const old = instances[i]!;
+          await old.stop();
+          const port = new URL(old.url).port;
+          instances[i] = await spawnServer({
+            env: { ...env, PORT: port },
+            args: [...nodeArgs, 'bin/constat.js', 'serve'],
+            name: id,
+          });
+          probes.probePorts[i] = await probeOf(instances[i]!);
+        },
         stop,
       };
     }

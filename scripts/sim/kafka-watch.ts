@@ -12,6 +12,8 @@ export class KafkaWatch {
   readonly #client: KafkaClient;
   /** constat id → topic → when it was seen (performance.now()). */
   readonly #seen = new Map<string, Map<string, number>>();
+  /** `${constat id} ${topic} ${event type}` → messages read (more than one: delivered twice). */
+  readonly #count = new Map<string, number>();
 
   private constructor(client: KafkaClient) {
     this.#client = client;
@@ -56,6 +58,10 @@ export class KafkaWatch {
         eachMessage: async ({ topic, message }) => {
           const key = message.key?.toString();
           if (!key) return;
+          // Both event modes carry the type in a ce_type header.
+          const type = message.headers?.ce_type?.toString() ?? '';
+          const counted = `${key} ${topic} ${type}`;
+          watch.#count.set(counted, (watch.#count.get(counted) ?? 0) + 1);
           let topicsSeen = watch.#seen.get(key);
           if (!topicsSeen) watch.#seen.set(key, (topicsSeen = new Map()));
           if (!topicsSeen.has(topic)) topicsSeen.set(topic, performance.now());
@@ -77,6 +83,11 @@ export class KafkaWatch {
   /** When the event of `constatId` was seen on `topic`, if it was. */
   seenAt(constatId: string, topic: string): number | undefined {
     return this.#seen.get(constatId)?.get(topic);
+  }
+
+  /** How many events of `type` about `constatId` were read from `topic`. */
+  deliveries(constatId: string, topic: string, type: string): number {
+    return this.#count.get(`${constatId} ${topic} ${type}`) ?? 0;
   }
 
   /** Waits until the constat was seen on every topic; returns the topics still missing. */

@@ -68,6 +68,8 @@ export interface PairOptions {
   photos?: { perParty: number; minBytes: number; maxBytes: number };
   /** Narration for --verbose (one line per step). */
   say?: (line: string) => void;
+  /** Keep each phone's document as it ends (`PairResult.phones`), for the soak's checks. */
+  keepDocuments?: boolean;
 }
 
 export interface TamperAttempt {
@@ -97,6 +99,11 @@ export interface PairResult {
   tamper: TamperAttempt[];
   /** Files attached: bytes sent and ms per upload (the PUT only). */
   uploads: Array<{ bytes: number; ms: number }>;
+  /**
+   * With `keepDocuments`, once both phones were told `finalized`: each phone's Yjs client id and whole document (an
+   * update), so a check can tell whether everything the phone wrote is in the constat.
+   */
+  phones?: Record<Role, { clientId: number; state: Uint8Array }>;
 }
 
 const FINALIZED_CLOSE = 4409;
@@ -375,6 +382,14 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
     result.failure = classify(step, err);
     return result;
   } finally {
+    const [a, b] = devices;
+    if (opts.keepDocuments && result.constatId && a && b) {
+      const kept = (d: Device) => ({
+        clientId: d.doc.clientID,
+        state: Y.encodeStateAsUpdate(d.doc),
+      });
+      result.phones = { A: kept(a), B: kept(b) };
+    }
     for (const d of devices) d.destroy();
   }
 }
