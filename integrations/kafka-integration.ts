@@ -29,6 +29,8 @@ export interface KafkaIntegrationOptions {
   aiServices: readonly string[];
   logger: Logger;
   onPublished?: (n: number) => void;
+  /** A produce request was made (whatever its outcome). */
+  onSend?: () => void;
   onPublishFailed?: () => void;
   onStored?: (event: CloudEvent) => void;
   onDeadLetter?: (reason: string) => void;
@@ -98,6 +100,7 @@ export class KafkaIntegration implements DeliveryChannel {
       logger: this.#opts.logger,
       pollMs: this.#opts.settings.outboxPollMs,
       ...(this.#opts.onPublished ? { onPublished: this.#opts.onPublished } : {}),
+      ...(this.#opts.onSend ? { onSend: this.#opts.onSend } : {}),
       ...(this.#opts.onPublishFailed ? { onFailed: this.#opts.onPublishFailed } : {}),
     });
     this.#relay.start();

@@ -26,9 +26,13 @@ export interface ReceivedMessage {
   offset: string;
 }
 
-/** Publishes to a topic; `acks: -1` waits for every in-sync replica. */
+/** Publishes to a topic, or to several in one request; `acks: -1` waits for every in-sync replica. */
 export interface EventProducer {
   send(record: { topic: string; acks: -1; messages: OutgoingMessage[] }): Promise<unknown>;
+  sendBatch(batch: {
+    acks: -1;
+    topicMessages: Array<{ topic: string; messages: OutgoingMessage[] }>;
+  }): Promise<unknown>;
 }
 
 /** A member of a consumer group. */

@@ -27,6 +27,9 @@ export interface OutboxEvent {
   headers: Record<string, string>;
 }
 
+/** Builds a constat's event once its id and parties are known. */
+export type OutboxBuilder = (constatId: string, parties: { a: string; b: string }) => OutboxEvent;
+
 export interface StoredConstat {
   id: string;
   sessionId: string;
@@ -84,14 +87,40 @@ export interface ConstatsRepository {
    * per topic) in one transaction,
    * unless the session already has a constat; then returns the existing id.
    */
-  finalize(
-    constat: NewConstat,
-    outbox: (constatId: string, parties: { a: string; b: string }) => OutboxEvent,
-  ): Promise<FinalizeOutcome>;
+  finalize(constat: NewConstat, outbox: OutboxBuilder): Promise<FinalizeOutcome>;
+  /**
+   * `finalize` for several sessions in one transaction (group commit): one outcome per item,
+   * in order. A session named twice is finalized once (the second is told `exists`).
+   */
+  finalizeMany(
+    items: ReadonlyArray<{ constat: NewConstat; outbox: OutboxBuilder }>,
+  ): Promise<FinalizeOutcome[]>;
   get(id: string): Promise<StoredConstat | null>;
   /** The insurers a constat names; null when there is no such constat. */
   insurers(id: string): Promise<{ insurerA: string | null; insurerB: string | null } | null>;
   bySession(sessionId: string): Promise<StoredConstat | null>;
+}
+
+/** One constat with its event, as the finalization statement reads it (`jsonb_to_recordset`). */
+interface FinalizeRow {
+  id: string;
+  session_id: string;
+  form_version: string;
+  content: unknown;
+  canonical_json: string;
+  content_hash: string;
+  /** base64: the rows travel as one JSON parameter. */
+  snapshot: string;
+  signatures: unknown;
+  party_a_user: string;
+  party_b_user: string;
+  insurer_a: string | null;
+  insurer_b: string | null;
+  signed_at: string;
+  topics: readonly string[];
+  message_key: string;
+  payload: unknown;
+  headers: Record<string, string>;
 }
 
 interface Row {
@@ -115,61 +144,112 @@ interface Row {
 
 export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository {
   const json = (value: unknown) => sql.json(value as postgres.JSONValue);
-  return {
+  const repository: ConstatsRepository = {
     async finalize(constat, outbox) {
+      const [outcome] = await repository.finalizeMany([{ constat, outbox }]);
+      return outcome!;
+    },
+
+    async finalizeMany(items) {
+      if (items.length === 0) return [];
+      const ids = [...new Set(items.map((i) => i.constat.sessionId))];
       return sql.begin(async (tx) => {
-        // Lock the session row: racing finalizers queue here, and the loser then finds the
-        // constat (a pre-check outside the transaction would let both insert).
-        const [session] = await tx<
+        // Lock the session rows (in id order, so two groups sharing sessions cannot deadlock):
+        // racing finalizers queue here, and the loser then finds the constat (a pre-check
+        // outside the transaction would let both insert).
+        const found = await tx<
           {
+            id: string;
             record: {
               status: string;
               parties: { A: { userId: string }; B?: { userId: string } };
               constatId?: string;
             };
+            constat_id: string | null;
           }[]
         >`
-          select record from sessions where id = ${constat.sessionId} for update
+          select s.id, s.record, c.id as constat_id
+          from sessions s left join constats c on c.session_id = s.id
+          where s.id = any(${tx.array(ids)}::text[])
+          order by s.id
+          for update of s
         `;
-        const [existing] = await tx<
-          { id: string }[]
-        >`select id from constats where session_id = ${constat.sessionId}`;
-        if (existing) return { kind: 'exists' as const, constatId: existing.id };
-        if (!session) return { kind: 'not-signable' as const, reason: 'unknown session' };
-        const { status, parties } = session.record;
-        if (status !== 'active' || !parties.B) {
-          return { kind: 'not-signable' as const, reason: `session is ${status}` };
-        }
-        const id = randomUUID();
-        const event = outbox(id, { a: parties.A.userId, b: parties.B.userId });
-        // One statement for everything the constat changes, and the event is sent once
-        // whatever the number of topics: the cost of a finalization is its statements.
+        const sessions = new Map(found.map((row) => [row.id, row]));
+        const created = new Map<string, string>();
+        const rows: FinalizeRow[] = [];
+        const outcomes = items.map(({ constat, outbox }): FinalizeOutcome => {
+          const session = sessions.get(constat.sessionId);
+          // A finalizer that waited for the lock sees the row as the winner left it: the
+          // record names the constat, while the join still reads the snapshot from before.
+          const existing =
+            session?.constat_id ?? session?.record.constatId ?? created.get(constat.sessionId);
+          if (existing) return { kind: 'exists', constatId: existing };
+          if (!session) return { kind: 'not-signable', reason: 'unknown session' };
+          const { status, parties } = session.record;
+          if (status !== 'active' || !parties.B) {
+            return { kind: 'not-signable', reason: `session is ${status}` };
+          }
+          const id = randomUUID();
+          created.set(constat.sessionId, id);
+          const event = outbox(id, { a: parties.A.userId, b: parties.B.userId });
+          rows.push({
+            id,
+            session_id: constat.sessionId,
+            form_version: constat.formVersion,
+            content: constat.content,
+            canonical_json: constat.canonicalJson,
+            content_hash: constat.contentHash,
+            snapshot: Buffer.from(constat.snapshot).toString('base64'),
+            signatures: constat.signatures,
+            party_a_user: parties.A.userId,
+            party_b_user: parties.B.userId,
+            insurer_a: constat.insurerA,
+            insurer_b: constat.insurerB,
+            signed_at: constat.signedAt,
+            topics: event.topics,
+            message_key: event.key,
+            payload: event.payload,
+            headers: event.headers,
+          });
+          return { kind: 'created', constatId: id };
+        });
+        if (rows.length === 0) return outcomes;
+        // One statement for everything the constats change, whatever their number and the
+        // number of topics (each event is sent once, unnested into a row per topic): the cost
+        // of a finalization is its statements.
         await tx`
-          with constat as (
+          with input as (
+            select * from jsonb_to_recordset(${json(rows)}) as x(id uuid, session_id text,
+              form_version text, content jsonb, canonical_json text, content_hash text,
+              snapshot text, signatures jsonb, party_a_user text, party_b_user text,
+              insurer_a text, insurer_b text, signed_at timestamptz, topics jsonb,
+              message_key text, payload jsonb, headers jsonb)
+          ), constat as (
             insert into constats (id, session_id, form_version, content, canonical_json, content_hash, snapshot,
               signatures, party_a_user, party_b_user, insurer_a, insurer_b, signed_at)
-            values (${id}, ${constat.sessionId}, ${constat.formVersion}, ${json(constat.content)},
-              ${constat.canonicalJson}, ${constat.contentHash}, ${Buffer.from(constat.snapshot)},
-              ${json(constat.signatures)}, ${parties.A.userId}, ${parties.B.userId}, ${constat.insurerA},
-              ${constat.insurerB}, ${constat.signedAt})
+            select id, session_id, form_version, content, canonical_json, content_hash,
+              decode(snapshot, 'base64'), signatures, party_a_user, party_b_user, insurer_a,
+              insurer_b, signed_at
+            from input
           ), events as (
             insert into outbox (id, topic, message_key, payload, headers)
-            select gen_random_uuid(), topic, ${event.key}, ${json(event.payload)}, ${json(event.headers)}
-            from unnest(${sql.array([...event.topics])}::text[]) as topic
+            select gen_random_uuid(), topic, i.message_key, i.payload, i.headers
+            from input i, jsonb_array_elements_text(i.topics) as topic
           ), draft as (
-            update drafts set status = 'finalized', state = ${Buffer.from(constat.snapshot)}, updated_at = now(),
-              version = version + 1
-            where session_id = ${constat.sessionId}
+            update drafts d set status = 'finalized', state = decode(i.snapshot, 'base64'),
+              updated_at = now(), version = d.version + 1
+            from input i where d.session_id = i.session_id
           ), superseded as (
             -- The signed snapshot is the finalized draft's whole content: updates appended
             -- after it was taken were never signed.
-            delete from draft_updates where session_id = ${constat.sessionId}
+            delete from draft_updates u using input i where u.session_id = i.session_id
           )
-          update sessions
-          set record = record || ${json({ status: 'finalized', constatId: id })}, status = 'finalized'
-          where id = ${constat.sessionId}
+          update sessions s
+          set record = s.record || jsonb_build_object('status', 'finalized', 'constatId', i.id),
+            status = 'finalized'
+          from input i where s.id = i.session_id
         `;
-        return { kind: 'created' as const, constatId: id };
+        return outcomes;
       });
     },
 
@@ -224,6 +304,7 @@ export function createConstatsRepository(sql: postgres.Sql): ConstatsRepository 
       return row ? toConstat(row) : null;
     },
   };
+  return repository;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -24,6 +24,8 @@ export interface OutboxBatch {
 export interface OutboxRepository {
   /** Runs `publish` on a locked batch of due rows, in one transaction. */
   withBatch<T>(limit: number, publish: (batch: OutboxBatch) => Promise<T>): Promise<T | undefined>;
+  /** Whether any row is due (one statement, no lock): an idle poll asks this first. */
+  due(): Promise<boolean>;
   backlog(): Promise<{ pending: number; oldestAgeSeconds: number }>;
   /**
    * Every row of a topic, sent or not, after a position (created_at, id), oldest first: how
@@ -85,6 +87,14 @@ export function createOutboxRepository(sql: postgres.Sql): OutboxRepository {
           },
         });
       }) as Promise<T | undefined>;
+    },
+    async due() {
+      const [row] = await sql<{ due: boolean }[]>`
+        select exists (
+          select 1 from outbox where sent_at is null and kafka and next_attempt_at <= now()
+        ) as due
+      `;
+      return row?.due ?? false;
     },
     async readTopic(topic, after, limit) {
       const rows = await sql<{ id: string; created_at: string; payload: unknown }[]>`

@@ -278,6 +278,7 @@ export async function startServer(
         aiServices: config.aiServices,
         logger,
         onPublished: (n) => metrics.eventsPublished.inc(n),
+        onSend: () => metrics.kafkaSends.inc(),
         onPublishFailed: () => metrics.publishFailures.inc(),
         onStored: (event) => {
           metrics.eventsReceived.inc({ type: event.type });
@@ -365,15 +366,15 @@ export async function startServer(
       const embedded = ai;
       readiness.push({ name: 'ai', check: () => embedded.ready() });
     }
-    const finalizer = createFinalizer(
-      constats,
-      (constatId) => {
+    const finalizer = createFinalizer(constats, {
+      committed: (constatId) => {
         for (const channel of channels) channel.wake();
         ai?.wake();
         reports.service.finalized(constatId);
       },
       attachments,
-    );
+      grouped: (size) => metrics.finalizationGroups.observe(size),
+    });
     // The live documents' durability follows the hub: the compactor stores what Redis holds;
     // without Redis, each document saves its own draft.
     const durability = compactor

@@ -145,9 +145,20 @@ export class Metrics {
     help: 'SQL statements sent to the database',
     registers: [this.registry],
   });
+  readonly finalizationGroups = new Histogram({
+    name: 'constat_finalization_group_size',
+    help: 'Finalizations committed together in one transaction (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32],
+    registers: [this.registry],
+  });
   readonly eventsPublished = new Counter({
     name: 'constat_events_published_total',
     help: 'Outbox events published to Kafka',
+    registers: [this.registry],
+  });
+  readonly kafkaSends = new Counter({
+    name: 'constat_kafka_sends_total',
+    help: 'Produce requests the outbox relay made (one carries every topic of a batch)',
     registers: [this.registry],
   });
   readonly publishFailures = new Counter({

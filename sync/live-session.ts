@@ -50,6 +50,7 @@ import { CATCH_UP_DELAYS_MS, UpdateGate } from './update-gate.js';
 import type { YjsOffload } from './yjs-offload.js';
 import { applyParts, rebuild } from './yjs-ops.js';
 import { PresenceGate, safePresence } from './presence-gate.js';
+import { HubEchoes } from './hub-echoes.js';
 
 export interface LiveSessionOptions {
   sessionId: string;
@@ -104,6 +105,8 @@ export class LiveSession {
   #serverAppends: Promise<unknown> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
   #content: ContentCache | undefined;
+  /** What this instance appended to a shared hub, whose copy coming back is skipped. */
+  readonly #echoes: HubEchoes | undefined;
 
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
@@ -117,6 +120,8 @@ export class LiveSession {
     // Whether other instances serve this session too: they may hold edits this one has not
     // read yet, and one of them may be the one that finalizes.
     const shared = opts.hub.shared;
+    this.#echoes = shared ? new HubEchoes() : undefined;
+    const echoes = this.#echoes;
     const live = this;
     this.#gate = new UpdateGate(
       {
@@ -131,6 +136,7 @@ export class LiveSession {
         assertWritable: () => this.#finalization.assertWritable(),
         assertAlive: () => this.#assertAlive(),
         sendEvent: (channel, event) => this.sendEvent(channel, event),
+        appended: (update) => echoes?.remember({ kind: 'update', update }),
         logger,
       },
       {
@@ -211,6 +217,7 @@ export class LiveSession {
 
   /** One bad hub entry is logged and skipped; it must not stop the session from loading. */
   #fromHub(message: HubMessage, origin: symbol = HUB_ORIGIN): void {
+    if (this.#echoes?.isEcho(message)) return;
     try {
       if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, origin);
       else {
@@ -309,8 +316,10 @@ export class LiveSession {
         if (channel !== origin) channel.send(frame);
       }
       if (origin === SERVER_ORIGIN) {
+        const message: HubMessage = { kind: 'update', update };
         const appended = this.#opts.hub
-          .append(this.sessionId, { kind: 'update', update })
+          .append(this.sessionId, message)
+          .then(() => this.#echoes?.remember(message))
           .catch((err: unknown) => {
             this.#log.error({ err }, 'failed to append a server update to the hub');
           });
@@ -337,8 +346,10 @@ export class LiveSession {
         const frame = writeAwareness(update);
         for (const e of this.#channels.values()) e.channel.send(frame);
         if (origin !== HUB_ORIGIN) {
+          const message: HubMessage = { kind: 'awareness', update };
           this.#opts.hub
-            .append(this.sessionId, { kind: 'awareness', update })
+            .append(this.sessionId, message)
+            .then(() => this.#echoes?.remember(message))
             .catch((err: unknown) => {
               this.#log.warn({ err }, 'failed to append awareness to the hub');
             });

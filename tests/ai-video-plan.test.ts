@@ -1,6 +1,6 @@
 /**
  * The reconstruction video's pure parts: the motion templates (checked at load, chosen by
- * priority), the two sketch conventions read into one space, paths built backwards from the
+ * priority), the document's sketch units read into the video's space, paths built backwards from the
  * sketched pose (ending exactly there, shrunk to fit), and the plan (captions in French and
  * Arabic from the form, the impact point from the tapped outline, a still with a note when
  * the sketch lacks a vehicle).
@@ -56,7 +56,6 @@ test('normalised sketches: 0..1 scaled to 1000 × 600, rotation 0 faces up', () 
       w: { kind: 'arrow', x: 0.5, y: 0.5, rotation: 0 },
     },
   });
-  assert.is(scene.units, 'normalised');
   assert.equal(scene.vehicles.A, { x: 300, y: 300, heading: 0 });
   const road = scene.elements.find((e) => e.kind === 'road')!;
   assert.equal(road.points, [
@@ -68,20 +67,19 @@ test('normalised sketches: 0..1 scaled to 1000 × 600, rotation 0 faces up', () 
   assert.ok(arrow[1]![1] < arrow[0]![1]);
 });
 
-test('pixel sketches (the reference app): points relative to the element, rotation 0 faces right', () => {
+test('points are absolute whatever the element position; what is not a number is skipped', () => {
   const scene = sceneOf({
     elements: {
-      b: { kind: 'vehicle', vehicle: 'B', x: 600, y: 200, rotation: 90 },
-      s: { kind: 'stroke', x: 100, y: 100, points: [0, 0, 50, 20] },
+      b: { kind: 'vehicle', vehicle: 'B', x: 0.6, y: 0.25, rotation: 180 },
+      s: { kind: 'stroke', x: 0.1, y: 0.2, points: [0, 0, 0.05, 0.02, 'x', 0.3] },
       junk: { kind: 'vehicle', vehicle: 'B', x: 'NaN' },
       bad: 'not an element',
     },
   });
-  assert.is(scene.units, 'pixels');
-  assert.equal(scene.vehicles.B, { x: 600, y: 200, heading: 90 });
+  assert.equal(scene.vehicles.B, { x: 600, y: 150, heading: 90 });
   assert.equal(scene.elements.find((e) => e.kind === 'stroke')!.points, [
-    [100, 100],
-    [150, 120],
+    [0, 0],
+    [50, 12],
   ]);
 });
 
@@ -175,10 +173,10 @@ test('an arrow drawn from a vehicle bends a straight approach', () => {
     vehicleA: { circumstances: { '2': true } },
     sketch: {
       elements: {
-        a: { kind: 'vehicle', vehicle: 'A', x: 500, y: 300, rotation: 0 },
-        b: { kind: 'vehicle', vehicle: 'B', x: 700, y: 300, rotation: 180 },
+        a: { kind: 'vehicle', vehicle: 'A', x: 0.5, y: 0.5, rotation: 90 },
+        b: { kind: 'vehicle', vehicle: 'B', x: 0.7, y: 0.5, rotation: 270 },
         // From just above A, pointing down: A came down and turned to face right.
-        w: { kind: 'arrow', x: 500, y: 160, points: [0, 0, 0, 80] },
+        w: { kind: 'arrow', x: 0.5, y: 0.25, points: [0.5, 0.25, 0.5, 0.4] },
       },
     },
   });

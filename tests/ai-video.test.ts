@@ -103,7 +103,7 @@ interface Fixture {
 
 const FIXTURES: Fixture[] = [
   {
-    // Normalised sketch (simulator, report): A turns left at a crossing into B going straight.
+    // A turns left at a crossing into B going straight.
     name: 'crossing, A turns left (dz 16), B straight (dz 2)',
     overrides: {
       vehicleA: { circumstances: { '16': true }, impactPoint: { x: 0.5, y: 0 } },
@@ -119,17 +119,17 @@ const FIXTURES: Fixture[] = [
     },
   },
   {
-    // Pixel sketch (the reference app): A reverses into B, parked.
+    // Both vehicles facing right (as the reference app places them): A reverses into B, parked.
     name: 'car park, A reversing (dz 11), B parked (dz 8)',
     overrides: {
       vehicleA: { circumstances: { '11': true }, impactPoint: { x: 0.5, y: 1 } },
       vehicleB: { circumstances: { '8': true }, impactPoint: null },
       sketch: {
         elements: {
-          r: { kind: 'road', x: 100, y: 300, points: [0, 0, 800, 0] },
-          a: { kind: 'vehicle', vehicle: 'A', x: 420, y: 300, rotation: 0 },
-          b: { kind: 'vehicle', vehicle: 'B', x: 300, y: 300, rotation: 0 },
-          s: { kind: 'sign', x: 700, y: 180, text: 'P' },
+          r: { kind: 'road', x: 0.1, y: 0.5, points: [0.1, 0.5, 0.9, 0.5] },
+          a: { kind: 'vehicle', vehicle: 'A', x: 0.42, y: 0.5, rotation: 90 },
+          b: { kind: 'vehicle', vehicle: 'B', x: 0.3, y: 0.5, rotation: 90 },
+          s: { kind: 'sign', x: 0.7, y: 0.3, text: 'P' },
         },
       },
     },
@@ -143,10 +143,10 @@ const FIXTURES: Fixture[] = [
       vehicleB: { circumstances: { '10': true }, impactPoint: null },
       sketch: {
         elements: {
-          a: { kind: 'vehicle', vehicle: 'A', x: 520, y: 330, rotation: 0 },
-          b: { kind: 'vehicle', vehicle: 'B', x: 650, y: 260, rotation: 0 },
-          w: { kind: 'arrow', x: 520, y: 230, points: [0, 0, 0, 60] },
-          l: { kind: 'label', x: 500, y: 520, text: 'Rue Didouche Mourad' },
+          a: { kind: 'vehicle', vehicle: 'A', x: 0.52, y: 0.55, rotation: 90 },
+          b: { kind: 'vehicle', vehicle: 'B', x: 0.65, y: 0.43, rotation: 90 },
+          w: { kind: 'arrow', x: 0.52, y: 0.38, points: [0.52, 0.38, 0.52, 0.48] },
+          l: { kind: 'label', x: 0.5, y: 0.87, text: 'Rue Didouche Mourad' },
         },
       },
     },

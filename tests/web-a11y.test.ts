@@ -12,14 +12,13 @@
  *
  * Screenshots of each step are saved in .cache/screenshots/web-a11y/.
  */
-import { createRequire } from 'node:module';
-import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import type { TestServer } from './support/server.js';
 import { twoPhones, type TwoPhones } from './support/phones.js';
+import { axeViolations } from './support/axe.js';
 import {
   joinConstat,
   openConstat,
@@ -33,12 +32,10 @@ let phones: TwoPhones;
 let server: TestServer;
 let a: Page;
 let b: Page;
-let axeSource = '';
 let screenshot: Awaited<ReturnType<typeof screenshots>>;
 
 setUp(test, async () => {
   screenshot = await screenshots('web-a11y');
-  axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   phones = await twoPhones();
   ({ server, a, b } = phones);
 });
@@ -46,32 +43,6 @@ setUp(test, async () => {
 test.after(async () => {
   await phones?.close();
 });
-
-interface Violation {
-  id: string;
-  help: string;
-  nodes: Array<{ target: unknown[] }>;
-}
-
-/** axe-core's WCAG 2.x A/AA violations on the page as it is now. */
-async function violations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') does not apply.
-  await page.evaluate(axeSource);
-  const found = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (...args: unknown[]) => Promise<unknown> } })
-      .axe;
-    const result = (await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-      resultTypes: ['violations'],
-    })) as { violations: Violation[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target })),
-    }));
-  });
-  return found.map((v) => `${v.id} (${v.help}): ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-}
 
 /**
  * Controls smaller than 44 × 44 px (a checkbox counts with its label), and page overflow. A
@@ -108,7 +79,7 @@ async function smallTargets(page: Page): Promise<string[]> {
 }
 
 async function checkScreen(page: Page, what: string): Promise<void> {
-  const found = await violations(page);
+  const found = await axeViolations(page);
   assert.equal(found, [], `${what}: axe found\n${found.join('\n')}`);
   const small = await smallTargets(page);
   assert.equal(small, [], `${what}: too small for a finger: ${small.join(', ')}`);
@@ -147,10 +118,11 @@ test('the constat screen: every input named, every target large, in both languag
 test('the sketch without a pointer: place, move, rotate, choose and remove from the keyboard', async () => {
   await a.waitForSelector('#sketch-canvas');
   await waitElements(a, 0);
-  // The toolbar button, activated from the keyboard, places vehicle A in the centre.
+  // The toolbar button, activated from the keyboard, places vehicle A in the centre, facing
+  // right: 90°, as the report and the video count (0° = front up, clockwise).
   await a.focus('[data-tool="vehicleA"]');
   await a.keyboard.press('Enter');
-  await waitSelected(a, /^vehicleA x 500 · y 300 · 0°$/);
+  await waitSelected(a, /^vehicleA x 500 · y 300 · 90°$/);
   assert.is(await a.evaluate(() => document.activeElement?.id), 'sketch-canvas');
   // Arrows move it (Shift: further), R rotates it; every step is written to the document.
   for (let i = 0; i < 3; i++) await a.keyboard.press('ArrowRight');
@@ -159,26 +131,26 @@ test('the sketch without a pointer: place, move, rotate, choose and remove from 
   await a.keyboard.up('Shift');
   await a.keyboard.press('r');
   await a.keyboard.press('r');
-  await waitSelected(a, /^vehicleA x 530 · y 350 · 30°$/);
+  await waitSelected(a, /^vehicleA x 530 · y 350 · 120°$/);
   // Announced in the page's language, with the toolbar's word for it.
   const word = await a.$eval('[data-tool="vehicleA"]', (el) => el.textContent ?? '');
   assert.ok(
     (await a.$eval('#sketch-status', (el) => el.textContent ?? '')).endsWith(
-      `${word} · x 530 · y 350 · 30°`,
+      `${word} · x 530 · y 350 · 120°`,
     ),
   );
   // The other phone has it, where the keyboard put it.
   await waitElements(b, 1);
   await screenshot(a, 'keyboard-vehicle-a', '#sketch');
 
-  // An arrow, rotated back a quarter turn with Shift+R.
+  // An arrow, pointing right (90°), turned back a quarter turn with Shift+R: it points up.
   await a.focus('[data-tool="arrow"]');
   await a.keyboard.press('Space');
-  await waitSelected(a, /^arrow x 440 · y 300 · 0°$/);
+  await waitSelected(a, /^arrow x 440 · y 300 · 90°$/);
   await a.keyboard.down('Shift');
   for (let i = 0; i < 6; i++) await a.keyboard.press('KeyR');
   await a.keyboard.up('Shift');
-  await waitSelected(a, /^arrow x 440 · y 300 · 270°$/);
+  await waitSelected(a, /^arrow x 440 · y 300 · 0°$/);
 
   // A label: its text asked in a dialog.
   a.once('dialog', (dialog) => void dialog.accept('Stop'));

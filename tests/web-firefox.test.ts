@@ -2,9 +2,9 @@
  * The reference app in a second engine: two headless Firefox ESR pages (Debian's
  * `firefox-esr`, driven by puppeteer-core over WebDriver BiDi), each a user context with
  * storage of its own, 360 px wide, against a real server in development mode. The path a
- * constat takes, in Firefox: A opens, B types the code and joins, both fill (B in Arabic),
- * vehicle A is placed and moved from the keyboard, A loses the network (behind a TCP gate),
- * edits, reloads offline and comes back, both sign with their WebCrypto Ed25519 keys,
+ * constat takes, in Firefox: A opens, B types the code and joins in Arabic, axe (WCAG A/AA)
+ * finds nothing on the constat screen in either language, both fill, vehicle A is placed and
+ * moved from the keyboard, A loses the network (behind a TCP gate), edits, reloads offline and comes back, both sign with their WebCrypto Ed25519 keys,
  * both see it finalized with the same constat id, it is listed in history. The Chromium suite
  * (web-app.test.ts) covers the rest of the flow; this one proves the app is not Chromium-only.
  * Screenshots of each step are in .cache/screenshots/web-firefox/.
@@ -15,6 +15,7 @@ import type { Page } from 'puppeteer-core';
 import { setUp } from './support/suite.js';
 import type { TestServer } from './support/server.js';
 import { twoPhones, type TwoPhones } from './support/phones.js';
+import { axeViolations } from './support/axe.js';
 import type { TcpGate } from './support/tcp-gate.js';
 import {
   COLUMN_A,
@@ -79,6 +80,16 @@ test('Firefox: A opens a constat, B types the code in Arabic and joins', async (
   await screenshot(b, 'b-joined-arabic', 'body');
 });
 
+test('Firefox: axe finds nothing on the constat screen, in French (A) and Arabic (B)', async () => {
+  for (const [page, what] of [
+    [a, 'constat (fr)'],
+    [b, 'constat (ar)'],
+  ] as const) {
+    const found = await axeViolations(page);
+    assert.equal(found, [], `${what}: axe found\n${found.join('\n')}`);
+  }
+});
+
 test('Firefox: both fill their parts and see each other’s edits', async () => {
   await fillAccident(a);
   await waitValue(b, 'accident.place.address', 'Rue Didouche Mourad');
@@ -107,10 +118,10 @@ test('Firefox: vehicle A placed and moved from the keyboard, seen on the other p
   await a.bringToFront();
   await a.focus('[data-tool="vehicleA"]');
   await a.keyboard.press('Enter');
-  await waitSelected(a, /^vehicleA x 500 · y 300 · 0°$/);
+  await waitSelected(a, /^vehicleA x 500 · y 300 · 90°$/);
   await a.keyboard.press('ArrowLeft');
   await a.keyboard.press('r');
-  await waitSelected(a, /^vehicleA x 490 · y 300 · 15°$/);
+  await waitSelected(a, /^vehicleA x 490 · y 300 · 105°$/);
   await waitElements(b, 1);
   await screenshot(b, 'b-sketch', '#sketch');
 });

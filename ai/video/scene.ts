@@ -1,16 +1,9 @@
 /**
  * The sketch as the video draws it: every element in one space (1000 × 600 "sketch units"),
- * with vehicle headings as angles. The two writers of sketches store them differently, and
- * docs/document.md does not fix units, so both are read:
- *
- * - **normalised** (the simulator, the report's SVG): coordinates 0..1, stroke points absolute,
- *   a vehicle at rotation 0 faces up;
- * - **pixels** (the reference app's 1000 × 600 stage): coordinates in pixels, points relative
- *   to the element's position, a vehicle at rotation 0 faces right.
- *
- * A sketch whose coordinates all lie within ±2 is normalised; any other is in pixels. Points
- * whose first pair is (0, 0) while the element is elsewhere are relative. Everything is capped
- * (elements, points, text) and non-numbers are skipped: the content is what two phones wrote.
+ * with vehicle headings as angles. The document's units (docs/document.md): coordinates 0..1 of
+ * the sketch's width and height, points absolute, a vehicle at rotation 0 faces up. Everything
+ * is capped (elements, points, text) and non-numbers are skipped: the content is what two
+ * phones wrote.
  */
 import type { Role } from '../constat-view.js';
 
@@ -40,7 +33,6 @@ export interface SceneElement {
 }
 
 export interface Scene {
-  units: 'normalised' | 'pixels';
   vehicles: Partial<Record<Role, Pose>>;
   elements: SceneElement[];
 }
@@ -59,14 +51,6 @@ function rawElements(sketch: unknown): Raw[] {
     .map(([, e]) => e as Raw);
 }
 
-function unitsOf(elements: Raw[]): Scene['units'] {
-  for (const e of elements) {
-    const values = [e.x, e.y, ...(Array.isArray(e.points) ? e.points : [])];
-    if (values.some((v) => Math.abs(num(v) ?? 0) > 2)) return 'pixels';
-  }
-  return 'normalised';
-}
-
 /** Normalises an angle to (-180, 180]. */
 export function wrapDegrees(a: number): number {
   const r = ((a % 360) + 360) % 360;
@@ -74,18 +58,13 @@ export function wrapDegrees(a: number): number {
 }
 
 export function sceneOf(sketch: unknown): Scene {
-  const raw = rawElements(sketch);
-  const units = unitsOf(raw);
-  const sx = units === 'normalised' ? SKETCH_WIDTH : 1;
-  const sy = units === 'normalised' ? SKETCH_HEIGHT : 1;
-  // Rotation 0 faces up in normalised sketches, right in pixel ones.
-  const headingOf = (rotation: number) =>
-    wrapDegrees(units === 'normalised' ? rotation - 90 : rotation);
+  // The document's 0° faces up; a heading's 0° faces right (+x).
+  const headingOf = (rotation: number) => wrapDegrees(rotation - 90);
   const budget = { points: MAX_POINTS };
-  const scene: Scene = { units, vehicles: {}, elements: [] };
-  for (const e of raw) {
-    const x = (num(e.x) ?? 0) * sx;
-    const y = (num(e.y) ?? 0) * sy;
+  const scene: Scene = { vehicles: {}, elements: [] };
+  for (const e of rawElements(sketch)) {
+    const x = (num(e.x) ?? 0) * SKETCH_WIDTH;
+    const y = (num(e.y) ?? 0) * SKETCH_HEIGHT;
     const rotation = Math.max(-3600, Math.min(3600, num(e.rotation) ?? 0));
     switch (e.kind) {
       case 'vehicle': {
@@ -98,7 +77,7 @@ export function sceneOf(sketch: unknown): Scene {
       case 'road':
       case 'stroke':
       case 'arrow': {
-        let points = pointsOf(e, units, budget);
+        let points = pointsOf(e, budget);
         if (!points && e.kind === 'arrow') {
           const h = (headingOf(rotation) * Math.PI) / 180;
           const dx = (Math.cos(h) * BARE_ARROW) / 2;
@@ -124,20 +103,15 @@ export function sceneOf(sketch: unknown): Scene {
   return scene;
 }
 
-function pointsOf(e: Raw, units: Scene['units'], budget: { points: number }): Point[] | undefined {
+function pointsOf(e: Raw, budget: { points: number }): Point[] | undefined {
   if (!Array.isArray(e.points)) return undefined;
-  const sx = units === 'normalised' ? SKETCH_WIDTH : 1;
-  const sy = units === 'normalised' ? SKETCH_HEIGHT : 1;
   const flat = e.points as unknown[];
-  const ex = num(e.x) ?? 0;
-  const ey = num(e.y) ?? 0;
-  const relative = num(flat[0]) === 0 && num(flat[1]) === 0 && (ex !== 0 || ey !== 0);
   const out: Point[] = [];
   for (let i = 0; i + 1 < flat.length && budget.points > 0; i += 2) {
     const px = num(flat[i]);
     const py = num(flat[i + 1]);
     if (px === undefined || py === undefined) continue;
-    out.push(relative ? [(ex + px) * sx, (ey + py) * sy] : [px * sx, py * sy]);
+    out.push([px * SKETCH_WIDTH, py * SKETCH_HEIGHT]);
     budget.points--;
   }
   return out.length >= 2 ? out : undefined;

@@ -46,6 +46,11 @@ export interface FinalizeResult {
   machineBusyShare: number;
   /** SQL statements our instances sent per committed constat (its signatures included). */
   sqlStatementsPerConstat: number;
+  /**
+   * Produce requests the outbox relays made per constat, counted until the last constat was
+   * read back from Kafka; absent without Kafka.
+   */
+  kafkaSendsPerConstat: number | undefined;
 }
 
 export interface Prepared {
@@ -129,6 +134,8 @@ export async function measureFinalizations(
     concurrency: number;
     kafkaBrokers: string | undefined;
     progress: Progress;
+    /** Wraps the timed part (the signing), e.g. to CPU-profile it without the preparation. */
+    timed?: (fn: () => Promise<void>) => Promise<void>;
   },
 ): Promise<FinalizeResult> {
   const prepared: Prepared[] = [];
@@ -153,32 +160,37 @@ export async function measureFinalizations(
     let lastCommit = 0;
     const queue = [...prepared];
     const sql0 = await metricSum(target, 'constat_sql_statements_total');
+    const sends0 = await metricSum(target, 'constat_kafka_sends_total');
     const cpu0 = target.cpuSeconds().reduce((s, x) => s + x, 0);
     const ticks0 = machineTicks();
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: opts.concurrency }, async () => {
-        for (let p = queue.shift(); p; p = queue.shift()) {
-          const started = performance.now();
-          try {
-            const constatId = await signPrepared(p);
-            const now = performance.now();
-            latencies.push(now - started);
-            lastCommit = Math.max(lastCommit, now);
-            constatIds.push(constatId);
-          } catch (err) {
-            failures++;
-            if (failures <= 3)
-              process.stderr.write(`finalization failed: ${(err as Error).message}\n`);
+    const timed = opts.timed ?? ((fn) => fn());
+    await timed(async () => {
+      await Promise.all(
+        Array.from({ length: opts.concurrency }, async () => {
+          for (let p = queue.shift(); p; p = queue.shift()) {
+            const started = performance.now();
+            try {
+              const constatId = await signPrepared(p);
+              const now = performance.now();
+              latencies.push(now - started);
+              lastCommit = Math.max(lastCommit, now);
+              constatIds.push(constatId);
+            } catch (err) {
+              failures++;
+              if (failures <= 3)
+                process.stderr.write(`finalization failed: ${(err as Error).message}\n`);
+            }
+            opts.progress.tick();
           }
-          opts.progress.tick();
-        }
-      }),
-    );
+        }),
+      );
+    });
     const cpu = target.cpuSeconds().reduce((s, x) => s + x, 0) - cpu0;
     const ticks1 = machineTicks();
     const sql1 = await metricSum(target, 'constat_sql_statements_total');
     let kafkaPerSecond: number | undefined;
+    let kafkaSendsPerConstat: number | undefined;
     if (watch) {
       const w = watch;
       await waitFor(
@@ -189,6 +201,9 @@ export async function measureFinalizations(
       );
       const lastSeen = Math.max(...constatIds.map((id) => w.seenAt(id, CONSTATS_TOPIC)!));
       kafkaPerSecond = constatIds.length / ((lastSeen - t0) / 1000);
+      kafkaSendsPerConstat =
+        ((await metricSum(target, 'constat_kafka_sends_total')) - sends0) /
+        Math.max(1, constatIds.length);
     }
     return {
       pairs: opts.pairs,
@@ -200,6 +215,7 @@ export async function measureFinalizations(
       serverCpuMsPerConstat: (cpu * 1000) / Math.max(1, constatIds.length),
       machineBusyShare: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
       sqlStatementsPerConstat: (sql1 - sql0) / Math.max(1, constatIds.length),
+      kafkaSendsPerConstat,
     };
   } finally {
     await watch?.close();

@@ -52,6 +52,8 @@ export class LightClient {
   readonly events: Array<{ type: string; [k: string]: unknown }> = [];
   /** Called after each received update is applied; may be replaced while connected. */
   onRemoteUpdate: ((client: LightClient) => void) | undefined;
+  /** Called for each awareness message received (not decoded); may be replaced. */
+  onAwareness: ((client: LightClient) => void) | undefined;
   readonly #opts: LightClientOptions;
   readonly #prefix: Uint8Array;
   #awarenessClock = 0;
@@ -216,6 +218,8 @@ export class LightClient {
         return;
       }
       case AWARENESS:
+        this.onAwareness?.(this);
+        return;
       case AUTH:
       case QUERY_AWARENESS:
       default:

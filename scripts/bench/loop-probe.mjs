@@ -5,11 +5,16 @@
 // so no server needs an endpoint of its own:
 //   GET /loop  the event-loop delay, GC pauses and CPU time (the process's, worker threads
 //              included: it holds on a busy machine) since the previous call (which resets them)
+//   GET /cpu   CPU time so far, in µs: `process` (user + system of the whole process, worker
+//              and V8 helper threads included) and `mainThread` (the event loop's thread alone,
+//              from /proc on Linux): CPU per operation holds on a busy machine where times
+//              do not
 //   GET /heap  V8's used heap in bytes, after a full collection when the process runs with
 //              --expose-gc (what idle memory per session is made of, without the RSS noise)
 //   GET /heap/snapshot  the same collection, then a heap snapshot written to the temporary
 //              folder; answers its path (scripts/bench/heap-diff.ts compares two of them)
 // Plain JavaScript: it runs before any TypeScript loader is registered.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
 import os from 'node:os';
@@ -62,6 +67,11 @@ function start() {
       res.end(JSON.stringify(body));
       return;
     }
+    if (req.url === '/cpu') {
+      const { user, system } = process.cpuUsage();
+      res.end(JSON.stringify({ process: user + system, mainThread: mainThreadMicros() }));
+      return;
+    }
     if (req.url === '/heap/snapshot') {
       if (typeof globalThis.gc === 'function') globalThis.gc();
       const file = path.join(os.tmpdir(), `bench-heap-${process.pid}-${Date.now()}.heapsnapshot`);
@@ -81,6 +91,16 @@ function start() {
     process.stderr.write(`bench-probe port ${server.address().port}\n`);
   });
   server.unref(); // never what keeps the process alive
+}
+
+/** The main thread's CPU time in µs (its run time in nanoseconds, from schedstat); NaN off Linux. */
+function mainThreadMicros() {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
+    return Number(stat.split(' ')[0]) / 1000;
+  } catch {
+    return NaN;
+  }
 }
 
 // Worker threads inherit --import; one probe per process, on the main thread.

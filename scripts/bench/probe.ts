@@ -41,6 +41,17 @@ export function readLoops(ports: number[]): Promise<LoopReading[]> {
   return Promise.all(ports.map((p) => get<LoopReading>(p, 'loop')));
 }
 
+/** CPU time of one process so far, in µs: all its threads, and its main thread alone. */
+export interface CpuReading {
+  process: number;
+  mainThread: number;
+}
+
+/** Each process's CPU time so far (loop-probe.mjs `/cpu`). */
+export function readCpus(ports: number[]): Promise<CpuReading[]> {
+  return Promise.all(ports.map((p) => get<CpuReading>(p, 'cpu')));
+}
+
 /** Each process's used V8 heap in bytes, after a full collection. */
 export async function readHeaps(ports: number[]): Promise<number[]> {
   const heaps = await Promise.all(ports.map((p) => get<{ usedBytes: number }>(p, 'heap')));

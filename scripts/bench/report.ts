@@ -106,7 +106,7 @@ export interface Verdict {
 
 export interface BenchReport {
   date: string;
-  mode: 'quick' | 'full' | 'large documents' | 'video';
+  mode: 'quick' | 'full' | 'large documents' | 'finalizations' | 'video';
   machine: {
     cpu: string;
     cores: number;
@@ -450,12 +450,14 @@ export function formatText(report: BenchReport): string {
         `  ${t.label.padEnd(38)} ${capacityText(cap).padEnd(24)} ${ratio(cap?.sessions, ref?.capacity?.sessions).padStart(6)}   RSS ${fmt(rssKB(kib)).padStart(6)} KB ${ratio(kib, ref?.capacity?.rssPerSessionKiB).padStart(6)}`,
       );
     }
+  }
+  if (report.targets.some((t) => t.finalize)) {
     lines.push('', 'finalizations per second (this server only):');
     for (const t of report.targets) {
       const f = t.finalize;
       if (!f) continue;
       lines.push(
-        `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements per constat${f.failures ? `; ${f.failures} failed` : ''}`,
+        `  ${t.label.padEnd(38)} ${fmt(f.committedPerSecond)}/s committed, ${f.kafkaPerSecond === undefined ? 'no Kafka' : `${fmt(f.kafkaPerSecond)}/s on Kafka`}; sign → finalized p50 ${fmt(f.commitLatencyMs.p50, 0)} ms; ${fmt(f.serverCpuMsPerConstat)} ms server CPU and ${fmt(f.sqlStatementsPerConstat)} SQL statements${f.kafkaSendsPerConstat !== undefined ? ` and ${fmt(f.kafkaSendsPerConstat)} Kafka sends` : ''} per constat; machine ${(f.machineBusyShare * 100).toFixed(0)}% busy${f.failures ? `; ${f.failures} failed` : ''}`,
       );
     }
   }

@@ -11,13 +11,21 @@
  *   --json      the whole report as JSON on stdout
  *   --write     update the generated part of docs/benchmarks.md
  *   --profile   CPU-profile this server's instances during the capacity ramp, the
- *               finalizations and the large documents (.cache/bench-profiles/*.cpuprofile,
- *               summarised in the output with their longest busy stretches; for the large
- *               documents, inside each measured window, written beside the profile)
+ *               finalizations' signing and the large documents
+ *               (.cache/bench-profiles/*.cpuprofile, summarised in the output with their longest
+ *               busy stretches; for the large documents, inside each measured window, written
+ *               beside the profile)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
+ *   --finalize-only
+ *               only the finalizations of this server's setups (no fan-out, capacity or
+ *               large documents; with --only to pick ours-redis or ours-embedded)
+ *   --pairs N   finalizations: how many pairs sign (default 400; 10 with --quick)
  *   --webhook   only the webhook channel (webhook.ts): deliveries/s and commit → webhook latency
+ *   --update-cost  only server CPU per update and per awareness renewal (update-cost.ts), this
+ *               server (one instance; two through Redis) and the reference; `--only` narrows it,
+ *               `--profile` profiles one more block of each on this server
  *   --bigdoc    only the large-document measurement (bigdoc.ts), on this server and the
  *               reference
  *   --ocr       only OCR of the papers (ocr.ts): papers/s, p50/p99 per paper and field
@@ -90,6 +98,10 @@ export interface BenchOptions {
   quick: boolean;
   /** Only the large-document measurement. */
   bigdoc?: boolean;
+  /** Only the finalizations (this server's setups). */
+  finalizeOnly?: boolean;
+  /** Pairs that sign in the finalization measurement (default from `quick`). */
+  pairs?: number;
   /** Only the AI service measurement. */
   aiOnly?: boolean;
   /** Only the reconstruction video measurement. */
@@ -232,7 +244,7 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
     });
     const t = target;
     phase('start');
-    if (BIGDOC_TARGETS.includes(id)) {
+    if (BIGDOC_TARGETS.includes(id) && !opts.finalizeOnly) {
       const b0 = bar(
         `large documents ${id}`,
         cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
@@ -252,42 +264,44 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
       phase('large documents');
       if (opts.bigdoc) return result;
     }
-    const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
-    try {
-      result.fanout = await watched(t, 'fan-out', () =>
-        measureFanout(t, { ...cfg.fanout, progress: b1 }),
-      );
-    } finally {
-      b1.stop();
+    if (!opts.finalizeOnly) {
+      const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
+      try {
+        result.fanout = await watched(t, 'fan-out', () =>
+          measureFanout(t, { ...cfg.fanout, progress: b1 }),
+        );
+      } finally {
+        b1.stop();
+      }
+      phase('fan-out');
+      result.idleRssKiB = t.rssKiB();
+      const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
+      try {
+        // Each capacity step reads the event loop over its own window.
+        result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
+          measureCapacity(t, {
+            ...cfg.capacity,
+            timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
+            progress: b2,
+          }),
+        );
+      } finally {
+        b2.stop();
+      }
+      phase('capacity');
     }
-    phase('fan-out');
-    result.idleRssKiB = t.rssKiB();
-    const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
-    try {
-      // Each capacity step reads the event loop over its own window.
-      result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
-        measureCapacity(t, {
-          ...cfg.capacity,
-          timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
-          progress: b2,
-        }),
-      );
-    } finally {
-      b2.stop();
-    }
-    phase('capacity');
     if (id === 'ours-redis' || id === 'ours-embedded') {
-      const b3 = bar(`finalize ${id}`, cfg.finalize.pairs);
+      const b3 = bar(`finalize ${id}`, opts.pairs ?? cfg.finalize.pairs);
       try {
         result.finalize = await watched(t, 'finalizations', () =>
-          profiled(t, 'finalizations', !!opts.profile, result, () =>
-            measureFinalizations(t, {
-              pairs: cfg.finalize.pairs,
-              concurrency: cfg.finalize.concurrency,
-              kafkaBrokers: kafka,
-              progress: b3,
-            }),
-          ),
+          measureFinalizations(t, {
+            pairs: opts.pairs ?? cfg.finalize.pairs,
+            concurrency: cfg.finalize.concurrency,
+            kafkaBrokers: kafka,
+            progress: b3,
+            // The signing only: preparing the pairs (opening, joining, filling) is not its cost.
+            timed: (fn) => profiled(t, 'finalizations', !!opts.profile, result, fn),
+          }),
         );
       } finally {
         b3.stop();
@@ -322,9 +336,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       ? []
       : TARGETS.filter(
           (id) =>
-            (!opts.only || opts.only.includes(id)) && (!opts.bigdoc || BIGDOC_TARGETS.includes(id)),
+            (!opts.only || opts.only.includes(id)) &&
+            (!opts.bigdoc || BIGDOC_TARGETS.includes(id)) &&
+            (!opts.finalizeOnly || id === 'ours-redis' || id === 'ours-embedded'),
         );
-  const alone = opts.aiOnly || opts.ocrOnly || opts.bigdoc;
+  const alone = opts.aiOnly || opts.ocrOnly || opts.bigdoc || opts.finalizeOnly;
   const withReports = !alone && (!opts.only || opts.only.includes('reports'));
   const withMedia = !alone && (!opts.only || opts.only.includes('media'));
   const withAi = opts.aiOnly || (!alone && !opts.only);
@@ -414,7 +430,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const results = ids.map((id) => combineRounds(perSetup.get(id)!, reference));
   return {
     date: new Date().toISOString(),
-    mode: opts.bigdoc ? 'large documents' : opts.quick ? 'quick' : 'full',
+    mode: opts.bigdoc
+      ? 'large documents'
+      : opts.finalizeOnly
+        ? 'finalizations'
+        : opts.quick
+          ? 'quick'
+          : 'full',
     machine: machine(),
     loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
     config: cfg,
@@ -509,6 +531,9 @@ async function main(): Promise<void> {
       'ai-only': { type: 'boolean', default: false },
       video: { type: 'boolean', default: false },
       webhook: { type: 'boolean', default: false },
+      'update-cost': { type: 'boolean', default: false },
+      'finalize-only': { type: 'boolean', default: false },
+      pairs: { type: 'string' },
       soak: { type: 'boolean', default: false },
       curves: { type: 'boolean', default: false },
       'soak-pairs': { type: 'string' },
@@ -522,6 +547,21 @@ async function main(): Promise<void> {
   if (values.webhook) {
     const { measureWebhooks, formatWebhooks } = await import('./webhook.js');
     process.stdout.write(formatWebhooks(await measureWebhooks(values.quick)));
+    process.exit(0);
+  }
+  if (values['update-cost']) {
+    const { measureUpdateCosts, formatUpdateCosts } = await import('./update-cost.js');
+    const only = values.only?.split(',').map((s) => s.trim());
+    const results = await measureUpdateCosts({
+      quick: values.quick,
+      ...(only ? { only } : {}),
+      ...(values.profile ? { profile: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+    process.stdout.write(
+      values.json
+        ? JSON.stringify(results, null, 2) + '\n'
+        : formatUpdateCosts(results, values.quick),
+    );
     process.exit(0);
   }
   const num = (name: string, v: string | undefined, min: number) => {
@@ -553,12 +593,15 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const rounds = num('rounds', values.rounds, 1);
+  const pairs = num('pairs', values.pairs, 1);
   const maxLoad = num('max-load', values['max-load'], 0);
   const loadWaitSeconds = num('load-wait', values['load-wait'], 0);
   if (values.video && values.write)
     throw new Error('--write records a full run; --video runs one measurement');
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
+  if ((values['finalize-only'] || values.pairs !== undefined) && values.write)
+    throw new Error('--write records a full run; --finalize-only and --pairs change it');
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
     if (id !== 'media' && id !== 'reports' && !TARGETS.includes(id))
@@ -571,6 +614,8 @@ async function main(): Promise<void> {
     ocrOnly: values.ocr,
     profile: values.profile,
     bigdoc: values.bigdoc,
+    finalizeOnly: values['finalize-only'],
+    ...(pairs !== undefined ? { pairs: Math.floor(pairs) } : {}),
     ...(only ? { only } : {}),
     ...(rounds !== undefined ? { rounds: Math.floor(rounds) } : {}),
     ...(maxLoad !== undefined ? { maxLoad } : {}),

@@ -22,7 +22,15 @@ import { openAndJoin } from '../../client/graphql.js';
 import { spawnServer, type ServerProcess } from '../sim/server.js';
 import { LightClient, type Wire } from './light-client.js';
 import { inspectorUrl } from './inspector.js';
-import { PROBE_NODE_ARGS, probePort, readHeaps, readLoops, type LoopReading } from './probe.js';
+import {
+  PROBE_NODE_ARGS,
+  probePort,
+  readCpus,
+  readHeaps,
+  readLoops,
+  type CpuReading,
+  type LoopReading,
+} from './probe.js';
 
 export type TargetId = 'ours-redis' | 'ours-embedded' | 'reference' | 'hocuspocus-redis';
 
@@ -73,6 +81,8 @@ export interface Target {
   loop(): Promise<LoopReading[]>;
   /** Each instance's used V8 heap in bytes after a full collection. */
   heapBytes(): Promise<number[]>;
+  /** Each instance's CPU time so far (µs, whole process and main thread), read from inside. */
+  cpuMicros(): Promise<CpuReading[]>;
   /** Each instance's probe port (loop-probe.mjs); a restarted instance has a new one. */
   probePorts: number[];
   /** The Redis key prefix of our instances (setups on Redis). */
@@ -101,12 +111,13 @@ async function probeOf(instance: ServerProcess): Promise<number> {
 /** What every setup reads the same way through the probe preloaded in its processes. */
 async function probed(
   instances: ServerProcess[],
-): Promise<Pick<Target, 'loop' | 'heapBytes' | 'probePorts'>> {
+): Promise<Pick<Target, 'loop' | 'heapBytes' | 'cpuMicros' | 'probePorts'>> {
   const ports: number[] = [];
   for (const i of instances) ports.push(await probeOf(i));
   return {
     loop: () => readLoops(ports),
     heapBytes: () => readHeaps(ports),
+    cpuMicros: () => readCpus(ports),
     probePorts: ports,
   };
 }

@@ -35,14 +35,39 @@ const CHROMIUM_FLAGS = [
 
 export type Engine = 'chromium' | 'firefox';
 
-export async function launchBrowser(engine: Engine = 'chromium'): Promise<TestBrowser> {
+export interface LaunchOptions {
+  /**
+   * Chromium only: a Y4M file its fake camera films (permission granted without asking), read
+   * when a page starts the camera, so it may be written after the launch.
+   */
+  camera?: string;
+}
+
+export async function launchBrowser(
+  engine: Engine = 'chromium',
+  options: LaunchOptions = {},
+): Promise<TestBrowser> {
   const executablePath = engine === 'firefox' ? firefoxPath() : chromiumPath();
   if (!executablePath) throw new Error(`${engine} is missing: the test runner installs it`);
   const profile = await mkdtemp(path.join(os.tmpdir(), `constat-${engine}-`));
   const browser = await puppeteer.launch(
     engine === 'firefox'
       ? { browser: 'firefox', executablePath, headless: true, userDataDir: profile }
-      : { executablePath, headless: true, userDataDir: profile, args: CHROMIUM_FLAGS },
+      : {
+          executablePath,
+          headless: true,
+          userDataDir: profile,
+          args: [
+            ...CHROMIUM_FLAGS,
+            ...(options.camera
+              ? [
+                  '--use-fake-ui-for-media-stream',
+                  '--use-fake-device-for-media-stream',
+                  `--use-file-for-fake-video-capture=${options.camera}`,
+                ]
+              : []),
+          ],
+        },
   );
   return {
     browser,
@@ -201,7 +226,7 @@ export async function waitElements(page: Page, n: number): Promise<void> {
   );
 }
 
-/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 0°`) matches `pattern`. */
+/** Waits until the sketch's selection (`vehicleA x 500 · y 300 · 90°`) matches `pattern`. */
 export async function waitSelected(page: Page, pattern: RegExp): Promise<void> {
   await page.waitForFunction(
     (source) =>

@@ -6,7 +6,7 @@
 import type { Page } from 'puppeteer-core';
 import { startTestServer, type TestServer } from './server.js';
 import { tcpGate, type TcpGate } from './tcp-gate.js';
-import { launchBrowser, type Engine, type TestBrowser } from './browser.js';
+import { launchBrowser, type Engine, type LaunchOptions, type TestBrowser } from './browser.js';
 
 export interface TwoPhones {
   server: TestServer;
@@ -19,7 +19,10 @@ export interface TwoPhones {
   close(): Promise<void>;
 }
 
-export async function twoPhones(engine: Engine = 'chromium'): Promise<TwoPhones> {
+export async function twoPhones(
+  engine: Engine = 'chromium',
+  options: LaunchOptions = {},
+): Promise<TwoPhones> {
   // CONSTAT_DEV with the built-in secret: POST /v1/dev/token answers loopback clients.
   const server = await startTestServer({ env: { AUTH_JWT_SECRET: '', CONSTAT_DEV: '1' } });
   let gate: TcpGate | undefined;
@@ -31,7 +34,7 @@ export async function twoPhones(engine: Engine = 'chromium'): Promise<TwoPhones>
   };
   try {
     gate = await tcpGate({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
-    browser = await launchBrowser(engine);
+    browser = await launchBrowser(engine, options);
     const a = await browser.phone();
     const b = await browser.phone();
     return { server, gate, aUrl: `http://127.0.0.1:${gate.port}`, browser, a, b, close };

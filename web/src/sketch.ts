@@ -2,9 +2,10 @@
  * The accident sketch: roads, the two vehicles (move, rotate), arrows, free strokes and labels,
  * drawn with mouse, pen or finger on a Konva stage and stored in the `sketch` root as
  * docs/document.md describes (`elements`: id → Y.Map { kind, x, y, rotation?, vehicle?,
- * points?, text? }). Coordinates are in a fixed 1000 × 600 space so both phones see the same
- * drawing whatever their screen width. A gesture is written once, when it ends: one update per
- * stroke rather than one per pointer move.
+ * points?, text? }), in the document's units: the stage draws in a fixed 1000 × 600 view and
+ * `sketch-units.ts` converts every read and write, so the report, the video and the other phone
+ * see what this one shows. A gesture is written once, when it ends: one update per stroke
+ * rather than one per pointer move.
  *
  * Without a pointer (keyboard, switch access): a tool button pressed from the keyboard places
  * its element at the centre and selects it; the focused sketch takes N / P (choose an element),
@@ -17,10 +18,17 @@ import * as Y from 'yjs';
 import { h } from './dom.js';
 import { t, type Word } from './i18n.js';
 import type { LiveConstat } from './live-constat.js';
+import {
+  VIEW_HEIGHT as HEIGHT,
+  VIEW_WIDTH as WIDTH,
+  directionOf,
+  docOf,
+  viewOf,
+  type DocGeometry,
+  type ViewGeometry,
+} from './sketch-units.js';
 
-const WIDTH = 1000;
-const HEIGHT = 600;
-/** Keyboard steps, in sketch units and degrees. */
+/** Keyboard steps, in view units and degrees. */
 const STEP = 10;
 const BIG_STEP = 50;
 const TURN = 15;
@@ -172,20 +180,23 @@ export class SketchView {
       const existing = [...elements.entries()].find(
         ([, el]) => el.get('kind') === 'vehicle' && el.get('vehicle') === letter,
       );
-      this.live.doc.transact(() => {
-        if (existing) {
-          existing[1].set('x', p.x);
-          existing[1].set('y', p.y);
-        } else {
-          this.#add({ kind: 'vehicle', vehicle: letter, x: p.x, y: p.y, rotation: 0 });
-        }
-      });
+      if (existing) {
+        const el = existing[1];
+        this.#write(el, { ...viewOf('vehicle', geometry(el)), x: p.x, y: p.y });
+      } else {
+        this.#add('vehicle', { vehicle: letter }, { x: p.x, y: p.y, rotation: 0, points: [] });
+      }
       this.#setTool('select');
       return;
     }
     if (this.#tool === 'label') {
       const text = window.prompt(t('labelPrompt'))?.trim();
-      if (text) this.#add({ kind: 'label', x: p.x, y: p.y, text: new Y.Text(text.slice(0, 200)) });
+      if (text)
+        this.#add(
+          'label',
+          { text: new Y.Text(text.slice(0, 200)) },
+          { x: p.x, y: p.y, rotation: 0, points: [] },
+        );
       this.#setTool('select');
       return;
     }
@@ -217,28 +228,30 @@ export class SketchView {
     const relative = drawing.points.map((v, i) => v - (i % 2 === 0 ? x0 : y0));
     const long = relative.length >= 4 && Math.hypot(relative.at(-2)!, relative.at(-1)!) > 10;
     if (long || (drawing.tool === 'stroke' && relative.length >= 4)) {
-      const points = new Y.Array<number>();
-      points.push(relative.slice(0, 2000));
-      this.#add({
-        kind: drawing.tool === 'road' ? 'road' : drawing.tool === 'arrow' ? 'arrow' : 'stroke',
-        x: x0,
-        y: y0,
-        points,
-      });
+      const kind = drawing.tool === 'road' ? 'road' : drawing.tool === 'arrow' ? 'arrow' : 'stroke';
+      this.#add(kind, {}, { x: x0, y: y0, rotation: 0, points: relative.slice(0, 2000) });
     }
     this.render();
   }
 
-  #add(fields: Record<string, unknown>): string | undefined {
+  /** A new element of `kind`, where `view` puts it on the stage. */
+  #add(kind: string, fields: Record<string, unknown>, view: ViewGeometry): string | undefined {
     const elements = this.#elements();
     if (!elements) return undefined;
     const el = new Y.Map<unknown>();
     const id = crypto.randomUUID();
     this.live.doc.transact(() => {
+      el.set('kind', kind);
       for (const [k, v] of Object.entries(fields)) el.set(k, v);
+      setGeometry(el, docOf(kind, view));
       elements.set(id, el);
     });
     return id;
+  }
+
+  /** An element moved or turned on the stage: written back in the document's units. */
+  #write(el: Y.Map<unknown>, view: ViewGeometry): void {
+    this.live.doc.transact(() => setGeometry(el, docOf(el.get('kind'), view)));
   }
 
   #select(id: string | undefined): void {
@@ -259,7 +272,11 @@ export class SketchView {
     }
     const kind = String(el.get('kind'));
     const name = kind === 'vehicle' ? `vehicle${String(el.get('vehicle'))}` : kind;
-    const where = `x ${num(el.get('x'))} · y ${num(el.get('y'))} · ${num(el.get('rotation'))}°`;
+    // Where in the view's units (what the arrow keys step in); which way in the document's
+    // convention, as the report and the video draw it: 0° up, clockwise.
+    const doc = geometry(el);
+    const view = viewOf(kind, doc);
+    const where = `x ${Math.round(view.x)} · y ${Math.round(view.y)} · ${directionOf(kind, doc)}°`;
     this.#host.dataset.selected = `${name} ${where}`;
     this.#status.textContent = `${t('selected')}: ${t(KIND_WORDS[name] ?? 'toolStroke')} · ${where}`;
   }
@@ -280,16 +297,19 @@ export class SketchView {
       id =
         [...elements.entries()].find(
           ([, el]) => el.get('kind') === 'vehicle' && el.get('vehicle') === letter,
-        )?.[0] ?? this.#add({ kind: 'vehicle', vehicle: letter, x: cx, y: cy, rotation: 0 });
+        )?.[0] ??
+        this.#add('vehicle', { vehicle: letter }, { x: cx, y: cy, rotation: 0, points: [] });
     } else if (tool === 'road' || tool === 'arrow') {
       const half = tool === 'road' ? 400 : 60;
-      const points = new Y.Array<number>();
-      points.push([0, 0, 2 * half, 0]);
-      id = this.#add({ kind: tool, x: cx - half, y: cy, rotation: 0, points });
+      id = this.#add(tool, {}, { x: cx - half, y: cy, rotation: 0, points: [0, 0, 2 * half, 0] });
     } else if (tool === 'label') {
       const text = window.prompt(t('labelPrompt'))?.trim();
       if (text)
-        id = this.#add({ kind: 'label', x: cx, y: cy, text: new Y.Text(text.slice(0, 200)) });
+        id = this.#add(
+          'label',
+          { text: new Y.Text(text.slice(0, 200)) },
+          { x: cx, y: cy, rotation: 0, points: [] },
+        );
     }
     this.render();
     this.#select(id);
@@ -329,17 +349,18 @@ export class SketchView {
   #moveSelected(dx: number, dy: number): void {
     const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
     if (!el || this.frozen()) return;
-    this.live.doc.transact(() => {
-      el.set('x', clamp(num(el.get('x')) + dx, 0, WIDTH));
-      el.set('y', clamp(num(el.get('y')) + dy, 0, HEIGHT));
-    });
+    const view = viewOf(el.get('kind'), geometry(el));
+    view.x = clamp(Math.round(view.x) + dx, 0, WIDTH);
+    view.y = clamp(Math.round(view.y) + dy, 0, HEIGHT);
+    this.#write(el, view);
   }
 
   #rotateSelected(degrees: number): void {
     const el = this.#selected ? this.#elements()?.get(this.#selected) : undefined;
     if (!el || this.frozen()) return;
-    const current = Number(el.get('rotation') ?? 0);
-    el.set('rotation', (((current + degrees) % 360) + 360) % 360);
+    const view = viewOf(el.get('kind'), geometry(el));
+    view.rotation += degrees;
+    this.#write(el, view);
   }
 
   #deleteSelected(): void {
@@ -366,14 +387,19 @@ export class SketchView {
       node.setAttr('elementId', id);
       node.draggable(!this.frozen() && this.#tool === 'select');
       node.on('dragstart', () => (this.#dragging = true));
+      // The node's own position and rotation, as the stage shows it (the transformer turns a
+      // node about its centre, which moves its origin too).
+      const placed = (): ViewGeometry => ({
+        ...viewOf(el.get('kind'), geometry(el)),
+        x: Math.round(node.x()),
+        y: Math.round(node.y()),
+        rotation: Math.round(node.rotation()),
+      });
       node.on('dragend', () => {
         this.#dragging = false;
-        this.live.doc.transact(() => {
-          el.set('x', Math.round(node.x()));
-          el.set('y', Math.round(node.y()));
-        });
+        this.#write(el, placed());
       });
-      node.on('transformend', () => el.set('rotation', Math.round(node.rotation())));
+      node.on('transformend', () => this.#write(el, placed()));
       this.#layer.add(node as Konva.Group | Konva.Shape);
     }
     this.#layer.add(this.#transformer);
@@ -388,12 +414,35 @@ function lineStyle(tool: Tool): Konva.LineConfig {
   return { stroke: '#dc2626', strokeWidth: 4, lineCap: 'round', lineJoin: 'round', tension: 0.4 };
 }
 
-function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
-  const x = num(el.get('x'));
-  const y = num(el.get('y'));
-  const rotation = num(el.get('rotation'));
+/** What the document holds for an element's place; anything but a finite number counts as 0. */
+function geometry(el: Y.Map<unknown>): DocGeometry {
+  const rotation = el.get('rotation');
   const points = el.get('points');
-  const pts = points instanceof Y.Array ? (points.toArray() as unknown[]).map(num) : [];
+  return {
+    x: num(el.get('x')),
+    y: num(el.get('y')),
+    ...(typeof rotation === 'number' && Number.isFinite(rotation) ? { rotation } : {}),
+    ...(points instanceof Y.Array ? { points: (points.toArray() as unknown[]).map(num) } : {}),
+  };
+}
+
+/** Writes `doc` over an element's place (inside the caller's transaction). */
+function setGeometry(el: Y.Map<unknown>, doc: DocGeometry): void {
+  el.set('x', doc.x);
+  el.set('y', doc.y);
+  // A line's turn is in its points: a `rotation` left beside them (a bare arrow's direction)
+  // would say something the points no longer do.
+  if (doc.rotation !== undefined) el.set('rotation', doc.rotation);
+  else if (el.has('rotation')) el.delete('rotation');
+  if (doc.points) {
+    const points = new Y.Array<number>();
+    points.push(doc.points);
+    el.set('points', points);
+  }
+}
+
+function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
+  const { x, y, rotation, points: pts } = viewOf(el.get('kind'), geometry(el));
   switch (el.get('kind')) {
     case 'road': {
       const group = new Konva.Group({ x, y, rotation });
@@ -425,7 +474,7 @@ function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
       });
     case 'label': {
       const text = el.get('text');
-      return new Konva.Text({
+      const label = new Konva.Text({
         x,
         y,
         rotation,
@@ -434,6 +483,10 @@ function shapeOf(el: Y.Map<unknown>): Konva.Node | undefined {
         fill: '#111827',
         padding: 4,
       });
+      // Anchored as the report draws a label: centred on x, its baseline (about a quarter of
+      // the font size above the bottom of the glyphs' box) on y.
+      label.offset({ x: label.width() / 2, y: label.height() - label.padding() - 7 });
+      return label;
     }
     case 'vehicle':
     case 'sign': {

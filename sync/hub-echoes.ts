@@ -1,0 +1,42 @@
+/**
+ * What this instance appended to a shared hub comes back to it: the hub delivers every
+ * message of a session to every instance holding it, the appending one included. Applying that
+ * copy changes nothing (it is already applied here: Yjs updates and awareness entries are
+ * idempotent), but it still costs a full decode and a transaction per edit. The live document
+ * remembers what it appended and applied, and skips a delivery that is byte for byte one of
+ * those. A copy that arrives before the append was acknowledged is not remembered yet and is
+ * applied as any other; one that never arrives ages out (at most `capacity` are remembered).
+ */
+import type { HubMessage } from './hub.js';
+
+const DEFAULT_CAPACITY = 32;
+
+export class HubEchoes {
+  readonly #sent: HubMessage[] = [];
+  readonly #capacity: number;
+
+  constructor(capacity = DEFAULT_CAPACITY) {
+    this.#capacity = capacity;
+  }
+
+  /** `message` was appended and is applied here. */
+  remember(message: HubMessage): void {
+    if (this.#sent.push(message) > this.#capacity) this.#sent.shift();
+  }
+
+  /**
+   * True when `message` is the copy of one remembered (forgotten then, with those appended
+   * before it: the hub delivers one instance's appends in the order they were acknowledged).
+   */
+  isEcho(message: HubMessage): boolean {
+    const sent = this.#sent;
+    for (let i = 0; i < sent.length; i++) {
+      const mine = sent[i]!;
+      if (mine.kind === message.kind && Buffer.compare(mine.update, message.update) === 0) {
+        sent.splice(0, i + 1);
+        return true;
+      }
+    }
+    return false;
+  }
+}
