@@ -8,21 +8,15 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openPair, type GraphQLResponse, type ServerProcess } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import type { GraphQLResponse, ServerProcess } from './support/server.js';
+import { waitFor, type Device } from './support/device.js';
 import { startCluster, type Cluster } from './support/cluster.js';
-import { materialise } from '../constat/constat-doc.js';
-import { canonicalJson } from '../constat/canonical-json.js';
-import { contentHash } from '../constat/content-hash.js';
-import { registerKey, waitForServerHash } from '../client/flow.js';
 import {
   eventually,
-  fillConstat,
-  newDeviceKey,
+  prepareSigning,
   sessionView,
   signConstat,
-  signHash,
-  type Role,
+  type ReadyToSign,
   type SessionView,
 } from './support/signing.js';
 import { setUp } from './support/suite.js';
@@ -49,43 +43,14 @@ test.after(async (ctx) => {
   await ctx.cluster?.stop();
 });
 
-const content = (d: Device) => canonicalJson(materialise(d.doc));
-
-interface Signed {
-  sessionId: string;
-  tokens: Record<Role, string>;
-  devices: Record<Role, Device>;
-  signature: (role: Role) => string;
-  hash: string;
-}
+type Signed = ReadyToSign;
 
 /**
  * A session with A's device on instance `onA`, B's on `onB`, the form complete and both keys
  * registered, the hash read back from both instances.
  */
-async function prepare(ctx: Ctx, onA: ServerProcess, onB: ServerProcess): Promise<Signed> {
-  const pair = await openPair(onA.url);
-  const a = connectDevice(onA.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(onB.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
-  await fillConstat(a, b, (x, y) => content(x) === content(y));
-  const hash = contentHash(a.doc);
-  for (const server of ctx.servers) {
-    await waitForServerHash(server.url, pair.tokenA, pair.sessionId, hash, 5_000);
-  }
-  const keys = { A: newDeviceKey(), B: newDeviceKey() };
-  const tokens = { A: pair.tokenA, B: pair.tokenB };
-  await registerKey(onA.url, tokens.A, keys.A);
-  await registerKey(onB.url, tokens.B, keys.B);
-  return {
-    sessionId: pair.sessionId,
-    tokens,
-    devices: { A: a, B: b },
-    hash,
-    signature: (role) => signHash(keys[role], pair.sessionId, role, hash),
-  };
-}
+const prepare = (ctx: Ctx, onA: ServerProcess, onB: ServerProcess): Promise<Signed> =>
+  prepareSigning(ctx.servers, ctx.devices, onA, onB, 5_000);
 
 /** Every answer is FINALIZED/ACTIVE or an error with a code that is not an internal error. */
 function tally(

@@ -10,21 +10,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { openPair, type ServerProcess } from './support/server.js';
-import { connectDevice, waitFor, type Device } from './support/device.js';
+import type { ServerProcess } from './support/server.js';
+import { waitFor, type Device } from './support/device.js';
 import { startCluster, type Cluster } from './support/cluster.js';
-import { materialise } from '../constat/constat-doc.js';
-import { canonicalJson } from '../constat/canonical-json.js';
-import { contentHash } from '../constat/content-hash.js';
-import { registerKey, waitForServerHash } from '../client/flow.js';
-import {
-  eventually,
-  fillConstat,
-  newDeviceKey,
-  signConstat,
-  signHash,
-  type Role,
-} from './support/signing.js';
+import { eventually, prepareSigning, signConstat, type ReadyToSign } from './support/signing.js';
 import { testKafka, TopicReader, waitForTopics } from './support/kafka.js';
 import { setUp } from './support/suite.js';
 
@@ -68,41 +57,10 @@ test.after(async (ctx) => {
   await ctx.cluster?.stop();
 });
 
-const content = (d: Device) => canonicalJson(materialise(d.doc));
+type Prepared = ReadyToSign;
 
-interface Prepared {
-  sessionId: string;
-  tokens: Record<Role, string>;
-  devices: Record<Role, Device>;
-  on: Record<Role, ServerProcess>;
-  hash: string;
-  signature: (role: Role) => string;
-}
-
-async function prepare(ctx: Ctx, onA: ServerProcess, onB: ServerProcess): Promise<Prepared> {
-  const pair = await openPair(onA.url);
-  const a = connectDevice(onA.wsUrl, pair.sessionId, pair.tokenA);
-  const b = connectDevice(onB.wsUrl, pair.sessionId, pair.tokenB);
-  ctx.devices.push(a, b);
-  await Promise.all([a.synced(), b.synced()]);
-  await fillConstat(a, b, (x, y) => content(x) === content(y));
-  const hash = contentHash(a.doc);
-  for (const server of ctx.servers) {
-    await waitForServerHash(server.url, pair.tokenA, pair.sessionId, hash, 10_000);
-  }
-  const keys = { A: newDeviceKey(), B: newDeviceKey() };
-  const tokens = { A: pair.tokenA, B: pair.tokenB };
-  await registerKey(onA.url, tokens.A, keys.A);
-  await registerKey(onB.url, tokens.B, keys.B);
-  return {
-    sessionId: pair.sessionId,
-    tokens,
-    devices: { A: a, B: b },
-    on: { A: onA, B: onB },
-    hash,
-    signature: (role) => signHash(keys[role], pair.sessionId, role, hash),
-  };
-}
+const prepare = (ctx: Ctx, onA: ServerProcess, onB: ServerProcess): Promise<Prepared> =>
+  prepareSigning(ctx.servers, ctx.devices, onA, onB);
 
 /** The finalized events of one constat read from a topic. */
 function finalizedOn(reader: TopicReader, topic: string, constatId: string) {

@@ -9,10 +9,19 @@ import { randomBytes, verify } from 'node:crypto';
 import type { JsonObject } from '../../constat/canonical-json.js';
 import { contentHash } from '../../constat/content-hash.js';
 import { writeSection } from '../../client/writer.js';
-import { finalizeFlow } from '../../client/flow.js';
+import {
+  finalizeFlow,
+  registerKey as registerDeviceKey,
+  waitForServerHash,
+} from '../../client/flow.js';
+import { canonicalJson } from '../../constat/canonical-json.js';
+import { materialise } from '../../constat/constat-doc.js';
+import type { Role as PartyRole } from '../../constat/permissions.js';
+import { newDeviceKey as makeDeviceKey, signHash as signWithKey } from '../../client/keys.js';
 import { completeAccident, completeSketch, completeVehicle } from '../fixtures/constat.js';
 import { gql, openPair, type GraphQLResponse, type Pair } from './server.js';
-import { connectBoth, waitFor, type Device } from './device.js';
+import { connectBoth, connectDevice, waitFor, type Device } from './device.js';
+import type { ServerProcess } from './server.js';
 
 export type { Role } from '../../constat/permissions.js';
 export {
@@ -181,4 +190,52 @@ export async function finalizeConstat(
   } finally {
     for (const d of devices) d.destroy();
   }
+}
+
+/** A session ready to sign: both devices connected and in sync, the form complete, both keys registered. */
+export interface ReadyToSign {
+  sessionId: string;
+  tokens: Record<PartyRole, string>;
+  devices: Record<PartyRole, Device>;
+  /** The instance each party's device and calls go to. */
+  on: Record<PartyRole, ServerProcess>;
+  hash: string;
+  signature: (role: PartyRole) => string;
+}
+
+/**
+ * Opens a pair with A's device on `onA` and B's on `onB` (the devices go into `devices`, for
+ * the suite to destroy), fills the form from both, waits until every instance of `servers`
+ * holds the same content hash, and registers both keys.
+ */
+export async function prepareSigning(
+  servers: readonly ServerProcess[],
+  devices: Device[],
+  onA: ServerProcess,
+  onB: ServerProcess,
+  hashTimeoutMs = 10_000,
+): Promise<ReadyToSign> {
+  const pair = await openPair(onA.url);
+  const a = connectDevice(onA.wsUrl, pair.sessionId, pair.tokenA);
+  const b = connectDevice(onB.wsUrl, pair.sessionId, pair.tokenB);
+  devices.push(a, b);
+  await Promise.all([a.synced(), b.synced()]);
+  const content = (d: Device) => canonicalJson(materialise(d.doc));
+  await fillConstat(a, b, (x, y) => content(x) === content(y));
+  const hash = contentHash(a.doc);
+  for (const server of servers) {
+    await waitForServerHash(server.url, pair.tokenA, pair.sessionId, hash, hashTimeoutMs);
+  }
+  const keys = { A: makeDeviceKey(), B: makeDeviceKey() };
+  const tokens = { A: pair.tokenA, B: pair.tokenB };
+  await registerDeviceKey(onA.url, tokens.A, keys.A);
+  await registerDeviceKey(onB.url, tokens.B, keys.B);
+  return {
+    sessionId: pair.sessionId,
+    tokens,
+    devices: { A: a, B: b },
+    on: { A: onA, B: onB },
+    hash,
+    signature: (role) => signWithKey(keys[role], pair.sessionId, role, hash),
+  };
 }
