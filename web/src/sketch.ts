@@ -61,6 +61,8 @@ export class SketchView {
   #selected: string | undefined;
   #drawing: { shape: Konva.Line; points: number[]; tool: Tool } | undefined;
   #dragging = false;
+  /** Where a label goes once the press that placed it is over. */
+  #pendingLabel: { x: number; y: number } | undefined;
 
   constructor(
     private readonly live: LiveConstat,
@@ -190,14 +192,9 @@ export class SketchView {
       return;
     }
     if (this.#tool === 'label') {
-      const text = window.prompt(t('labelPrompt'))?.trim();
-      if (text)
-        this.#add(
-          'label',
-          { text: new Y.Text(text.slice(0, 200)) },
-          { x: p.x, y: p.y, rotation: 0, points: [] },
-        );
-      this.#setTool('select');
+      // Asked once the press is over: a modal prompt opened inside pointerdown swallows the
+      // pointerup, leaving the browser (and Konva) with a button held down.
+      this.#pendingLabel = p;
       return;
     }
     const shape = new Konva.Line({ points: [p.x, p.y], ...lineStyle(this.#tool) });
@@ -221,6 +218,19 @@ export class SketchView {
   }
 
   #up(): void {
+    const label = this.#pendingLabel;
+    if (label) {
+      this.#pendingLabel = undefined;
+      const text = window.prompt(t('labelPrompt'))?.trim();
+      if (text)
+        this.#add(
+          'label',
+          { text: new Y.Text(text.slice(0, 200)) },
+          { x: label.x, y: label.y, rotation: 0, points: [] },
+        );
+      this.#setTool('select');
+      return;
+    }
     const drawing = this.#drawing;
     if (!drawing) return;
     this.#drawing = undefined;
