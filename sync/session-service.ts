@@ -97,11 +97,20 @@ export class SessionService {
   /** Expires every open session past its expiry (run periodically by each instance). */
   async expireDue(): Promise<number> {
     const expired = await this.store.expireDue();
+    // One session whose document cannot be stored must not leave the others' drafts open.
+    // Its own draft stays live (nothing it holds is closed unsaved); the error is reported.
+    const failures: unknown[] = [];
     for (const session of expired) {
-      await this.#endLive(session, 'expired');
-      await this.drafts.setStatus(session.id, 'expired');
-      this.#changed(session.id);
+      try {
+        await this.#endLive(session, 'expired');
+        await this.drafts.setStatus(session.id, 'expired');
+        this.#changed(session.id);
+      } catch (err) {
+        failures.push(err);
+      }
     }
+    if (failures.length > 0)
+      throw new AggregateError(failures, `${failures.length} expired session(s) not closed`);
     return expired.length;
   }
 
