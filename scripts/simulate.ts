@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { developmentSecret, INSURERS, mintToken, mustGql } from '../client/graphql.js';
 import { KafkaWatch } from './sim/kafka-watch.js';
-import { runPair, type PairResult } from './sim/pair.js';
+import { fanoutTally, runPair, type FanoutTally, type PairResult } from './sim/pair.js';
 import { seededRandom } from './sim/random.js';
 import { startEmbeddedServer, type EmbeddedServer } from './sim/server.js';
 import { percentiles, type Percentiles } from './bench/stats.js';
@@ -85,7 +85,8 @@ export interface SimulationSummary {
   durationSeconds: number;
   updates: number;
   /** An update leaving one phone → applied on the other (ms). */
-  fanoutMs: Percentiles & { samples: number };
+  /** `followed`: edits sent while both phones were online (each should be a sample). */
+  fanoutMs: Percentiles & { samples: number; followed: number };
   /** First signature sent → both phones told `finalized` (ms). */
   finalizeMs: Percentiles;
   /** Session opened → finalized (ms). */
@@ -134,7 +135,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
     }
 
     const rng = seededRandom(opts.seed);
-    const latencies: number[] = [];
+    const fanout = fanoutTally();
     const results: PairResult[] = [];
     const bar = opts.showProgress ? progress('simulated pairs', opts.pairs) : undefined;
     const started = performance.now();
@@ -154,7 +155,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
           updatesPerSecond: opts.updatesPerSecond,
           photos: { perParty: opts.photosPerParty ?? 0, minBytes: 600_000, maxBytes: 2_500_000 },
           kafka: watch,
-          latencies,
+          fanout,
           ...(opts.say ? { say: opts.say } : {}),
         });
         results.push(result);
@@ -172,7 +173,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationSu
       opts,
       urls,
       results,
-      latencies,
+      fanout,
       (performance.now() - started) / 1000,
       !!embedded,
     );
@@ -198,7 +199,7 @@ function summarise(
   opts: SimulateOptions,
   urls: string[],
   results: PairResult[],
-  latencies: number[],
+  fanout: FanoutTally,
   seconds: number,
   embedded: boolean,
 ): SimulationSummary {
@@ -220,7 +221,11 @@ function summarise(
     failures,
     durationSeconds: seconds,
     updates,
-    fanoutMs: { ...percentiles(latencies), samples: latencies.length },
+    fanoutMs: {
+      ...percentiles(fanout.latencies),
+      samples: fanout.latencies.length,
+      followed: fanout.followed,
+    },
     finalizeMs: percentiles(ok.map((r) => r.finalizeMs!)),
     sessionMs: percentiles(ok.map((r) => r.sessionMs!)),
     throughput: { finalizedPerSecond: ok.length / seconds, updatesPerSecond: updates / seconds },
@@ -281,7 +286,7 @@ export function formatSummary(s: SimulationSummary): string {
     lines.push(`    ${String(n).padStart(4)} × ${reason}`);
   }
   lines.push(
-    `  fan-out latency      ${pct(s.fanoutMs)}   (${s.fanoutMs.samples} updates)`,
+    `  fan-out latency      ${pct(s.fanoutMs)}   (${s.fanoutMs.samples} of ${s.fanoutMs.followed} updates sent while both were online)`,
     `  time to finalize     ${pct(s.finalizeMs)}   (first signature → both phones told)`,
     `  session duration     ${pct(s.sessionMs)}   (open → finalized)`,
   );

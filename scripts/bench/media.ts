@@ -14,7 +14,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '../sim/server.js';
 import { developmentSecret, openAndJoin } from '../../client/graphql.js';
 import { requestUpload, uploadBytes } from '../sim/attach.js';
 import { makePhoto } from '../sim/photo.js';
-import { runPair } from '../sim/pair.js';
+import { fanoutTally, runPair } from '../sim/pair.js';
 import { seededRandom } from '../sim/random.js';
 import { COMPANIES } from '../../integrations/companies.js';
 import {
@@ -164,7 +164,7 @@ async function measureFinalize(
       tamper: false,
       updatesPerSecond: 1_000,
       kafka: undefined,
-      latencies: [],
+      fanout: fanoutTally(),
       photos: { perParty, minBytes: opts.photoBytes, maxBytes: opts.photoBytes },
     });
     if (result.failure || result.finalizeMs === undefined) {

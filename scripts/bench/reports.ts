@@ -14,7 +14,7 @@ import { hashContent } from '../../constat/content-hash.js';
 import { mintDevelopmentToken } from '../../server/auth.js';
 import type { StoredConstat } from '../../persistence/constats-repository.js';
 import { startEmbeddedServer } from '../sim/server.js';
-import { runPair } from '../sim/pair.js';
+import { fanoutTally, runPair } from '../sim/pair.js';
 import { seededRandom } from '../sim/random.js';
 import { mustGql } from '../../client/graphql.js';
 import { formContent } from './finalize.js';
@@ -138,7 +138,7 @@ async function measureReady(finalizations: number): Promise<Percentiles> {
         tamper: false,
         updatesPerSecond: 500,
         kafka: undefined,
-        latencies: [],
+        fanout: fanoutTally(),
       });
       if (!pair.constatId) throw new Error(`pair ${i} failed: ${pair.failure?.reason}`);
       for (const deadline = Date.now() + 60_000; ;) {

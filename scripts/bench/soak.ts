@@ -27,7 +27,7 @@ import { materialise } from '../../constat/constat-doc.js';
 import { EventType } from '../../integrations/events.js';
 import { INSURERS, mintToken, mustGql } from '../../client/graphql.js';
 import { KafkaWatch } from '../sim/kafka-watch.js';
-import { runPair, type PairResult } from '../sim/pair.js';
+import { fanoutTally, runPair, type PairResult } from '../sim/pair.js';
 import { seededRandom } from '../sim/random.js';
 import { sleep, waitFor } from '../../client/device.js';
 import { startBalancer, type Balancer } from './balancer.js';
@@ -228,7 +228,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The pairs, at an even pace; the restart half-way.
     const rng = seededRandom(opts.seed ?? 'soak');
     const results: PairResult[] = [];
-    const latencies: number[] = [];
+    const fanout = fanoutTally();
     const bar = opts.showProgress ? progress('soak pairs', opts.pairs) : undefined;
     const restartInstance = 1;
     const restart = { instance: restartInstance, atSeconds: NaN, downSeconds: NaN };
@@ -262,7 +262,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           tamper: false,
           updatesPerSecond: opts.updatesPerSecond ?? 20,
           kafka: watch,
-          latencies,
+          fanout,
           keepDocuments: true,
         }).then((r) => {
           results.push(r);
@@ -315,7 +315,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         minutes: opts.minutes,
         durationSeconds: since(),
         updates: results.reduce((n, r) => n + r.updates, 0),
-        fanoutMs: percentiles(latencies),
+        fanoutMs: percentiles(fanout.latencies),
         sessionMs: percentiles(ok.map((r) => r.sessionMs!)),
         restart,
         failovers: balancer.failovers(),

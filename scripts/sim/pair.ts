@@ -62,8 +62,8 @@ export interface PairOptions {
   /** Updates per second each phone sends while filling (typing speed). */
   updatesPerSecond: number;
   kafka: KafkaWatch | undefined;
-  /** Fan-out latencies (ms) are pushed here: an update leaving one phone → in the other. */
-  latencies: number[];
+  /** Fan-out of the pair's edits is tallied here (fanoutTally()). */
+  fanout: FanoutTally;
   /** Photos each party attaches after filling (generated JPEGs of `byteSize` bytes). */
   photos?: { perParty: number; minBytes: number; maxBytes: number };
   /** Narration for --verbose (one line per step). */
@@ -164,8 +164,8 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
       '(the server checks every update before applying it: A may write the accident, the sketch' +
         ' and vehicle A; B the accident, the sketch and vehicle B; nobody meta or signatures)',
     );
-    trackFanout(a, b, opts.latencies);
-    trackFanout(b, a, opts.latencies);
+    trackFanout(a, b, opts.fanout);
+    trackFanout(b, a, opts.fanout);
 
     // 4-8. Fill, agree with the server's copy, sign both at once, wait for `finalized`
     // (client/flow.ts), with the simulator's own filling and checks as hooks.
@@ -418,10 +418,24 @@ function assertOpen(device: Device, role: Role): void {
 }
 
 /**
+ * Fan-out of simulated pairs: latencies (ms) of edits from one phone to the other, and how
+ * many edits were followed (sent while both phones were online, and not overtaken by a
+ * reconnection, which resends them as catch-up). Every followed edit should end as a sample:
+ * the difference is edits that never arrived as live updates.
+ */
+export interface FanoutTally {
+  latencies: number[];
+  followed: number;
+}
+
+export const fanoutTally = (): FanoutTally => ({ latencies: [], followed: 0 });
+
+/**
  * Fan-out latency from `from` to `to`: each local update is stamped with the sender's clock
  * after it; it has arrived once the receiver's state vector holds that clock.
  */
-function trackFanout(from: Device, to: Device, samples: number[]): void {
+function trackFanout(from: Device, to: Device, tally: FanoutTally): void {
+  const samples = tally.latencies;
   const pending: Array<[clock: number, at: number]> = [];
   let last = 0;
   const online = (d: Device) => d.provider.wsconnected && d.provider.synced;
@@ -431,11 +445,16 @@ function trackFanout(from: Device, to: Device, samples: number[]): void {
     if (clock === last) return; // a deletion only: nothing to follow
     last = clock;
     // Edits made while either phone is offline arrive with the reconnection: not fan-out.
-    if (online(from) && online(to)) pending.push([clock, performance.now()]);
+    if (online(from) && online(to)) {
+      pending.push([clock, performance.now()]);
+      tally.followed++;
+    }
   });
   for (const d of [from, to]) {
     d.provider.on('status', ({ status }: { status: string }) => {
-      if (status !== 'connected') pending.length = 0;
+      if (status === 'connected') return;
+      tally.followed -= pending.length;
+      pending.length = 0;
     });
   }
   to.doc.on('update', (_u: Uint8Array, origin: unknown) => {
