@@ -27,13 +27,15 @@ import { compareIds, decodeEntry, idTime } from './redis-hub.js';
 // KEYS[1] lease; ARGV[1] owner. Releases only our own lease.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-// KEYS[1] stream, KEYS[2] merged-id key; ARGV[1] min id to keep; ARGV[2] expiry (ms).
+// KEYS[1] stream, KEYS[2] merged-id key, KEYS[3] last-id key; ARGV[1] min id to keep;
+// ARGV[2] expiry (ms).
 // Returns the time-ordered oldest id left, or false. Expiry lets the keys of a session that
 // ended go away; an active session refreshes it at every compaction.
 const TRIM = `
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #first == 0 then return false end
 return first[1][1]
@@ -234,9 +236,10 @@ export class Compactor {
     const keep = trimThrough && idTime(trimThrough) <= cutoff ? nextId(trimThrough) : '0';
     const oldest = (await redis.eval(
       TRIM,
-      2,
+      3,
       keys.updates(sessionId),
       keys.mergedId(sessionId),
+      keys.lastId(sessionId),
       keep,
       this.#opts.keyExpiryMs,
     )) as string | null;

@@ -65,21 +65,41 @@ interface Subscription {
   snapshot: (() => Promise<Uint8Array>) | undefined;
 }
 
-// KEYS[1] stream; ARGV[1] '1' when this instance knows the stream existed; ARGV[2] entry;
-// ARGV[3] the session's channel. A stream is never deleted by us (trimming leaves it empty),
-// so a known stream that is gone means Redis lost its data (a flush, a failover without
-// persistence): refuse, and let the caller re-append the whole document first.
+// KEYS[1] stream, KEYS[2] the stream's last id; ARGV[1] '1' when this instance knows the
+// stream existed; ARGV[2] entry; ARGV[3] the session's channel. A stream is never deleted by
+// us (trimming leaves it empty), so a known stream that is gone means Redis lost its data (a
+// flush, a failover without persistence): refuse, and let the caller re-append the whole
+// document first.
+// The notice carries the previous id so a reader that has it applies the payload directly.
+// That id is kept in its own key: XINFO STREAM would give it too, but its reply copies the
+// stream's first and last entries, which costs as much as the document when the first entry
+// is a whole-document snapshot (measured on Redis 7.0: 3 ms of Redis CPU per append with a
+// 2 MB first entry, against 10 µs for GET). XINFO stays as the fallback for a stream whose
+// last-id key is missing (it expired apart from the stream); the key then gets the stream's TTL.
 const APPEND = `
 local prev = '0'
+local kept = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then prev = info[i + 1] break end
+  prev = redis.call('GET', KEYS[2])
+  kept = prev ~= false
+  if not kept then
+    prev = '0'
+    local info = redis.call('XINFO', 'STREAM', KEYS[1])
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then prev = info[i + 1] break end
+    end
   end
 elseif ARGV[1] == '1' then
   return false
 end
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+if kept then
+  redis.call('SET', KEYS[2], id, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[2], id)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
 redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
 return id
 `;
@@ -190,15 +210,16 @@ export class RedisHub implements Hub {
     const { redis, keys } = this.#opts;
     const args = [
       keys.updates(sessionId),
+      keys.lastId(sessionId),
       known ? '1' : '0',
       encodeEntry(message),
       keys.channel(sessionId),
     ];
     try {
-      return await redis.evalsha(APPEND_SHA, 1, ...args);
+      return await redis.evalsha(APPEND_SHA, 2, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await redis.eval(APPEND, 1, ...args);
+      return await redis.eval(APPEND, 2, ...args);
     }
   }
 

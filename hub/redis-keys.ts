@@ -12,6 +12,8 @@ export interface RedisKeys {
   channel(sessionId: string): string;
   /** The compaction lease of one session. */
   compactionLease(sessionId: string): string;
+  /** Id of the last entry appended to the session's stream. */
+  lastId(sessionId: string): string;
   /** Id of the last stream entry merged into the draft. */
   mergedId(sessionId: string): string;
   /** Sorted set of sessions that have stream entries, scored by when compaction is next due. */
@@ -39,6 +41,7 @@ export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
     updates: (id) => sessionKey(id, 'updates'),
     channel: (id) => sessionKey(id, 'notices'),
     compactionLease: (id) => sessionKey(id, 'compactor'),
+    lastId: (id) => sessionKey(id, 'last'),
     mergedId: (id) => sessionKey(id, 'merged'),
     compactionIndex: `${prefix}compaction`,
     sessionOfUpdates: sessionOf('updates'),

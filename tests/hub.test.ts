@@ -163,6 +163,49 @@ shared('in-order notices are delivered without reading any stream', async ({ key
   }
 });
 
+shared('the previous id is kept beside the stream, not read with XINFO', async ({ keys }) => {
+  const hub = redisHub(keys);
+  const peer = redisHub(keys);
+  const raw = connect();
+  const monitor = await connect().monitor();
+  try {
+    const id = sessionId();
+    const seen: string[] = [];
+    await hub.subscribe(id, (m) => {
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, m.update);
+      seen.push(doc.getText('t').toString());
+    });
+    const xinfo: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (String(args[0]).toLowerCase() === 'xinfo') xinfo.push(String(args[2]));
+    });
+    const lastGenerated = async () => {
+      const info = (await raw.xinfo('STREAM', keys.updates(id))) as unknown[];
+      return String(info[info.indexOf('last-generated-id') + 1]);
+    };
+    for (const word of ['one', 'two', 'three'])
+      await peer.append(id, { kind: 'update', update: update(word) });
+    await waitFor(() => seen.length === 3, 2_000, 'notices not delivered');
+    assert.equal(xinfo, [], 'appends to a stream with its last-id key read no XINFO');
+    assert.is(await raw.get(keys.lastId(id)), await lastGenerated());
+
+    // A last-id key gone apart from its stream (expired first): the append falls back to
+    // XINFO, keeps the chain of ids intact, and gives the key the stream's expiry.
+    await raw.del(keys.lastId(id));
+    await raw.pexpire(keys.updates(id), 60_000);
+    await peer.append(id, { kind: 'update', update: update('four') });
+    await waitFor(() => seen.length === 4, 2_000, 'notice after the fallback not delivered');
+    assert.equal(seen, ['one', 'two', 'three', 'four'], 'in order, each once');
+    assert.is(await raw.get(keys.lastId(id)), await lastGenerated());
+    const ttl = await raw.pttl(keys.lastId(id));
+    assert.ok(ttl > 0 && ttl <= 60_000, `the last-id key expires with its stream (${ttl} ms)`);
+  } finally {
+    monitor.disconnect();
+    await Promise.all([hub.close(), peer.close()]);
+  }
+});
+
 shared('appends made while the notice connection was down are caught up', async ({ keys }) => {
   const subscriber = connect();
   const subscriberId = String(await subscriber.client('ID'));
@@ -302,6 +345,8 @@ compaction(
     for (const part of [draft.state, ...draft.updates]) Y.applyUpdate(doc, part);
     assert.equal(doc.getText('t').toString(), 'draft one two three');
     assert.equal(await connect().xlen(ctx.keys.updates(id)), 0, 'merged entries were trimmed');
+    const lastIdTtl = await connect().pttl(ctx.keys.lastId(id));
+    assert.ok(lastIdTtl > 0, `the last-id key expires with the stream (${lastIdTtl})`);
     await Promise.all([hub.close(), folder.close(), offload.close()]);
   },
 );
