@@ -30,6 +30,16 @@ const update = (text: string): Uint8Array => {
   return Y.encodeStateAsUpdate(doc);
 };
 const sessionId = () => `hub-${randomBytes(6).toString('hex')}`;
+/** Subscribes to a session and collects the text each delivered update carries. */
+async function subscribeTexts(hub: Hub, id: string): Promise<string[]> {
+  const seen: string[] = [];
+  await hub.subscribe(id, (m) => {
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, m.update);
+    seen.push(doc.getText('t').toString());
+  });
+  return seen;
+}
 
 interface HubFactory {
   name: string;
@@ -170,12 +180,7 @@ shared('the previous id is kept beside the stream, not read with XINFO', async (
   const monitor = await connect().monitor();
   try {
     const id = sessionId();
-    const seen: string[] = [];
-    await hub.subscribe(id, (m) => {
-      const doc = new Y.Doc();
-      Y.applyUpdate(doc, m.update);
-      seen.push(doc.getText('t').toString());
-    });
+    const seen = await subscribeTexts(hub, id);
     const xinfo: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (String(args[0]).toLowerCase() === 'xinfo') xinfo.push(String(args[2]));
@@ -220,12 +225,7 @@ shared('appends made while the notice connection was down are caught up', async 
   const raw = connect();
   try {
     const id = sessionId();
-    const seen: string[] = [];
-    await hub.subscribe(id, (m) => {
-      const doc = new Y.Doc();
-      Y.applyUpdate(doc, m.update);
-      seen.push(doc.getText('t').toString());
-    });
+    const seen = await subscribeTexts(hub, id);
     await peer.append(id, { kind: 'update', update: update('before') });
     await waitFor(() => seen.length === 1, 2_000, 'first notice not delivered');
     await raw.client('KILL', 'ID', subscriberId);
