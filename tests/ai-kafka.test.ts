@@ -168,7 +168,15 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
       'no AI result',
     ).catch(async (err: Error) => {
       // Say where the flow stopped: finalization, the outbox relay, the AI, or core's consumer.
-      const read = ctx.reader.on('ai-results').length;
+      // Whether the AI answered for this suite's constats (then core's consumer missed them),
+      // and what core's readiness says of its Kafka consumer.
+      const ids = new Set(
+        (await ctx.coreSql`select id from constats`.catch(() => [])).map((r) => String(r.id)),
+      );
+      const read = `${ctx.reader.on('ai-results', (m) => ids.has(m.key!)).length} of this suite's constats, ${ctx.reader.on('ai-results').length} in all`;
+      const readiness = await fetch(`${ctx.server.url}/readyz`)
+        .then((r) => r.text())
+        .catch((e: Error) => e.message);
       const [core] = (await ctx.coreSql`
         select (select count(*)::int from constats) as finalized,
                (select count(*)::int from outbox where topic = 'constats' and sent_at is not null) as sent,
@@ -176,7 +184,7 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
                (select max(last_error) from outbox) as "lastError"
       `.catch((e: Error) => [{ queryFailed: e.message }])) as unknown as [Record<string, unknown>];
       throw new Error(
-        `${err.message}; core: ${JSON.stringify(core)}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
+        `${err.message}; core: ${JSON.stringify(core)}; core /readyz: ${readiness}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
       );
     });
     await ctx.ai!.kill('SIGKILL');

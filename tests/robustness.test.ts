@@ -622,7 +622,8 @@ serverSuite('robustness: limits', embedded(LIMITS), (test) => {
     }
     const reader = connectDevice(ctx.server.wsUrl, pair.sessionId, pair.tokenB);
     ctx.devices.push(reader);
-    await waitFor(() => reader.doc.getMap('vehicleA').has('photo-7'), 5_000).catch(() => {});
+    // Generous: the document is several send buffers long and a loaded machine drains slowly.
+    await waitFor(() => reader.doc.getMap('vehicleA').has('photo-7'), 20_000).catch(() => {});
     assert.equal(
       reader.closes.slice(0, 2),
       [],
