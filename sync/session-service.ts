@@ -104,9 +104,10 @@ export class SessionService {
       try {
         await this.#endLive(session, 'expired');
         await this.drafts.setStatus(session.id, 'expired');
-        this.#changed(session.id);
       } catch (err) {
         failures.push(err);
+      } finally {
+        this.#changed(session.id); // its record is expired either way
       }
     }
     if (failures.length > 0)

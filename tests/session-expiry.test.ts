@@ -43,6 +43,8 @@ test('one session that cannot be stored does not keep the others open', async (c
   );
   const [first, broken, last] = opened.map((o) => o.session.id) as [string, string, string];
   const ended: string[] = [];
+  const changed: string[] = [];
+  service.onChanged((id) => changed.push(id));
   service.onEnded(async (session) => {
     if (session.id === broken) throw new Error('the document could not be stored');
     ended.push(session.id);
@@ -59,6 +61,7 @@ test('one session that cannot be stored does not keep the others open', async (c
   for (const id of [first, last]) assert.is((await drafts.load(id))!.status, 'expired', id);
   assert.is((await drafts.load(broken))!.status, 'live', 'the unsaved draft stays open');
   assert.is((await store.get(broken))!.status, 'expired');
+  assert.equal(changed.sort(), [first, broken, last].sort(), 'subscribers hear of every expiry');
 });
 
 test.run();
