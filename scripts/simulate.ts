@@ -84,8 +84,10 @@ export interface SimulationSummary {
   failures: Record<string, number>;
   durationSeconds: number;
   updates: number;
-  /** An update leaving one phone → applied on the other (ms). */
-  /** `followed`: edits sent while both phones were online (each should be a sample). */
+  /**
+   * An update leaving one phone → applied on the other (ms); `followed`: edits sent while both
+   * phones were online (each should be a sample).
+   */
   fanoutMs: Percentiles & { samples: number; followed: number };
   /** First signature sent → both phones told `finalized` (ms). */
   finalizeMs: Percentiles;
