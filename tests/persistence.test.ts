@@ -285,6 +285,55 @@ function persistenceContract(name: string, createTarget: () => Promise<Target>) 
     assert.is((await drafts.load('fold'))!.updates.length, 1);
   });
 
+  test('bytes go in as bytea parameters and come back exactly, beside other parameters', async (state) => {
+    const sql = sqlOf(state);
+    await sql`create table bytes_round_trip (id int primary key, label text, b bytea, n int)`;
+    try {
+      const every = Uint8Array.from({ length: 256 * 64 }, (_, i) => i % 256);
+      const large = Uint8Array.from({ length: 2 * 1024 * 1024 + 3 }, (_, i) => (i * 7919) % 256);
+      // A view into a larger buffer sends its own bytes only.
+      const chunk = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
+      const view = chunk.subarray(10, 20);
+      const cases: Array<[number, Uint8Array | null]> = [
+        [1, every],
+        [2, new Uint8Array(0)],
+        [3, large],
+        [4, view],
+        [5, null],
+        [6, Buffer.from(every.subarray(3, 300))],
+      ];
+      for (const [id, b] of cases) {
+        await sql`insert into bytes_round_trip values (${id}, ${`case ${id}`}, ${b}, ${id * 10})`;
+      }
+      // Unprepared (no describe round trip) and inside a transaction, the same.
+      await sql.unsafe(
+        'insert into bytes_round_trip values ($1, $2, $3, $4)',
+        [7, 'unsafe', every, 70],
+        {
+          prepare: false,
+        },
+      );
+      await sql.begin((tx) => tx`insert into bytes_round_trip values (8, 'tx', ${view}, 80)`);
+      const rows = await sql<Array<{ id: number; label: string; b: Uint8Array | null; n: number }>>`
+        select id, label, b, n from bytes_round_trip order by id`;
+      const expected = new Map<number, Uint8Array | null>([...cases, [7, every], [8, view]]);
+      for (const row of rows) {
+        const want = expected.get(row.id)!;
+        if (want === null) assert.is(row.b, null, `case ${row.id}`);
+        else assert.ok(row.b && Buffer.from(row.b).equals(Buffer.from(want)), `case ${row.id}`);
+        assert.is(row.n, row.id * 10);
+      }
+      assert.is(rows.length, 8);
+      // The server sees bytea, not text that happens to look like it.
+      const [typed] = await sql<Array<{ len: number; first: number; last: number }>>`
+        select octet_length(${large}::bytea) as len, get_byte(${large}, 0) as first,
+          get_byte(${large}, ${large.length - 1}) as last`;
+      assert.equal(typed, { len: large.length, first: large[0]!, last: large[large.length - 1]! });
+    } finally {
+      await sql`drop table bytes_round_trip`;
+    }
+  });
+
   test('drafts and the migration record survive closing and reopening the database', async (state) => {
     const target = state.target!;
     if (!target.reopen) return; // in-memory: nothing outlives close
