@@ -15,6 +15,7 @@
  */
 import { Piscina } from 'piscina';
 import type { FoldResult } from '../sync/draft-folder.js';
+import { pack } from '../sync/transfer.js';
 import type { DraftTask, Lacking } from './draft-fold-task.js';
 
 export type { Lacking } from './draft-fold-task.js';
@@ -32,7 +33,7 @@ const IDLE_TIMEOUT_MS = 60_000;
 export function createWorkerFolds(opts: { databaseUrl: string }): WorkerFolds {
   let pool: Piscina | undefined;
   let closed = false;
-  const run = async (task: DraftTask): Promise<unknown> => {
+  const run = async (task: DraftTask, transferList?: ArrayBuffer[]): Promise<unknown> => {
     if (closed) throw new Error('the draft fold worker is closed');
     pool ??= new Piscina({
       filename: new URL('./draft-fold-worker.mjs', import.meta.url).href,
@@ -41,12 +42,15 @@ export function createWorkerFolds(opts: { databaseUrl: string }): WorkerFolds {
       idleTimeout: IDLE_TIMEOUT_MS,
       workerData: { databaseUrl: opts.databaseUrl },
     });
-    return pool.run(task);
+    return pool.run(task, transferList ? { transferList } : {});
   };
   return {
     fold: async (sessionId) => (await run({ op: 'fold', sessionId })) as FoldResult,
-    lacking: async (sessionId, extra) =>
-      (await run({ op: 'lacking', sessionId, extra })) as Lacking,
+    lacking: async (sessionId, extra) => {
+      // Moved, not cloned with whatever buffer it is a view into (transfer.ts).
+      const { arrays, transferList } = pack([extra]);
+      return (await run({ op: 'lacking', sessionId, extra: arrays[0]! }, transferList)) as Lacking;
+    },
     async close() {
       closed = true;
       await pool?.destroy();

@@ -8,6 +8,7 @@
  * round trip would cost more than the work.
  */
 import { Piscina } from 'piscina';
+import { pack } from './transfer.js';
 import { runYjsTask, type EncodedDocument, type YjsTask } from './yjs-ops.js';
 
 export type { EncodedDocument } from './yjs-ops.js';
@@ -55,7 +56,7 @@ export function createYjsOffload(opts: YjsOffloadOptions = {}): YjsOffload {
       maxThreads: opts.maxThreads ?? 1,
       idleTimeout: IDLE_TIMEOUT_MS,
     });
-    return pool.run(task);
+    return pool.run(...packed(task));
   };
   return {
     state: async (parts) => (await run({ op: 'state', parts: [...parts] })) as EncodedDocument,
@@ -69,4 +70,19 @@ export function createYjsOffload(opts: YjsOffloadOptions = {}): YjsOffload {
       await pool?.destroy();
     },
   };
+}
+
+/** The task with its arrays packed into one buffer that moves to the worker (transfer.ts). */
+function packed(task: YjsTask): [YjsTask, { transferList: ArrayBuffer[] }] {
+  const extra = task.op === 'diff' ? task.vector : task.op === 'missing' ? task.extra : undefined;
+  const { arrays, transferList } = pack(extra ? [...task.parts, extra] : task.parts);
+  const parts = extra ? arrays.slice(0, -1) : arrays;
+  const last = arrays[arrays.length - 1]!;
+  const moved: YjsTask =
+    task.op === 'diff'
+      ? { op: 'diff', parts, vector: last }
+      : task.op === 'missing'
+        ? { op: 'missing', parts, extra: last }
+        : { op: task.op, parts };
+  return [moved, { transferList }];
 }

@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import * as Y from 'yjs';
 import { createYjsOffload, type YjsOffload } from '../sync/yjs-offload.js';
+import { pack } from '../sync/transfer.js';
 import { DocumentLog } from '../sync/document-log.js';
 import { DraftFolder, FOLD_MIN_BYTES, FOLD_ROWS, foldDue } from '../sync/draft-folder.js';
 import { DraftWriter } from '../sync/draft-writer.js';
@@ -91,6 +92,45 @@ offloading(
       for (const u of [...older, lacking!]) Y.applyUpdate(rebuilt, u);
       assert.equal(contentOf(Y.encodeStateAsUpdate(rebuilt)), contentOf(whole));
     }
+  },
+);
+
+/** Each array copied into the middle of a 64 KiB buffer of its own, as a socket read leaves it. */
+function asViews(arrays: readonly Uint8Array[]): Uint8Array[] {
+  return arrays.map((a) => {
+    const chunk = new Uint8Array(64 * 1024 + a.byteLength);
+    chunk.set(a, 1000);
+    return chunk.subarray(1000, 1000 + a.byteLength);
+  });
+}
+
+offloading('arrays bound for the worker are packed into one buffer of their own size', () => {
+  const views = asViews([new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array([4])]);
+  const { arrays, transferList } = pack(views);
+  assert.is(transferList.length, 1);
+  assert.is(transferList[0]!.byteLength, 4, 'only the bytes, not the 64 KiB chunks under them');
+  assert.equal(
+    arrays.map((a) => [...a]),
+    [[1, 2, 3], [], [4]],
+  );
+  assert.ok(arrays.every((a) => a.buffer === transferList[0]));
+});
+
+offloading(
+  'updates that are views into larger buffers go to the worker and stay usable here',
+  async (ctx) => {
+    const { doc, updates } = drawing(500);
+    const views = asViews(updates);
+    const whole = Y.encodeStateAsUpdate(doc);
+    const state = await ctx.worker.state(views);
+    assert.ok(same(state.update, whole));
+    assert.equal(contentOf(await ctx.worker.merge(views)), contentOf(whole));
+    const lacking = await ctx.worker.missing(views.slice(0, -1), asViews([whole])[0]!);
+    assert.ok(lacking, 'the last update is missing');
+    const diff = await ctx.worker.diff(views, asViews([Y.encodeStateVector(new Y.Doc())])[0]!);
+    assert.equal(contentOf(diff), contentOf(whole));
+    // What was posted was a copy moved to the worker: the caller's arrays are intact.
+    assert.ok(views.every((v, i) => v.byteLength > 0 && same(v, updates[i]!)));
   },
 );
 
