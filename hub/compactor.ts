@@ -27,15 +27,19 @@ import { compareIds, decodeEntry, idTime } from './redis-hub.js';
 // KEYS[1] lease; ARGV[1] owner. Releases only our own lease.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-// KEYS[1] stream, KEYS[2] merged-id key, KEYS[3] last-id key; ARGV[1] min id to keep;
-// ARGV[2] expiry (ms).
+// KEYS[1] stream, KEYS[2] merged-id key, KEYS[3] last-id key, KEYS[4] index epoch; ARGV[1]
+// min id to keep; ARGV[2] expiry (ms).
 // Returns the time-ordered oldest id left, or false. Expiry lets the keys of a session that
-// ended go away; an active session refreshes it at every compaction.
+// ended go away; an active session refreshes it at every compaction. The epoch moves before
+// the caller reschedules or removes the session in the index (the hub skips its ZADD while
+// the epoch stays what it was at its last one: redis-hub.ts).
 const TRIM = `
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+redis.call('INCR', KEYS[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #first == 0 then return false end
 return first[1][1]
@@ -217,6 +221,9 @@ export class Compactor {
     if (outcome.kind === 'missing') {
       // No draft: the session was never opened through this deployment. Leave the stream be.
       this.#log.warn({ sessionId }, 'stream without a draft; not compacted');
+      // The epoch moves before the index changes (see TRIM), and expires like the stream.
+      const epoch = keys.indexEpoch(sessionId);
+      await redis.multi().incr(epoch).pexpire(epoch, this.#opts.keyExpiryMs).exec();
       await redis.zrem(keys.compactionIndex, sessionId);
       return 'no-draft';
     }
@@ -236,10 +243,11 @@ export class Compactor {
     const keep = trimThrough && idTime(trimThrough) <= cutoff ? nextId(trimThrough) : '0';
     const oldest = (await redis.eval(
       TRIM,
-      3,
+      4,
       keys.updates(sessionId),
       keys.mergedId(sessionId),
       keys.lastId(sessionId),
+      keys.indexEpoch(sessionId),
       keep,
       this.#opts.keyExpiryMs,
     )) as string | null;

@@ -63,10 +63,13 @@ interface Subscription {
   exists: boolean;
   /** The whole document, re-appended when the stream turns out to be lost. */
   snapshot: (() => Promise<Uint8Array>) | undefined;
+  /** The session's index epoch when this instance last put it in the compaction index. */
+  indexedEpoch: string | undefined;
 }
 
-// KEYS[1] stream, KEYS[2] the stream's last id; ARGV[1] '1' when this instance knows the
-// stream existed; ARGV[2] entry; ARGV[3] the session's channel. A stream is never deleted by
+// KEYS[1] stream, KEYS[2] the stream's last id, KEYS[3] the session's index epoch; ARGV[1]
+// '1' when this instance knows the stream existed; ARGV[2] entry; ARGV[3] the session's
+// channel. Returns the new id and the index epoch ('' before the first compaction). A stream is never deleted by
 // us (trimming leaves it empty), so a known stream that is gone means Redis lost its data (a
 // flush, a failover without persistence): refuse, and let the caller re-append the whole
 // document first.
@@ -101,7 +104,7 @@ else
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
-return id
+return {id, redis.call('GET', KEYS[3]) or ''}
 `;
 const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
@@ -176,22 +179,8 @@ export class RedisHub implements Hub {
   }
 
   async append(sessionId: string, message: HubMessage): Promise<void> {
-    const { redis, keys } = this.#opts;
     const sub = this.#subs.get(sessionId);
-    // Both commands leave together: one round trip. LT: due at the latest one delay after
-    // this update, never later than already due. A separate command: the index and the
-    // stream live in different slots of a cluster.
-    const [added] = await Promise.all([
-      this.#append(sessionId, message, sub?.exists === true),
-      message.kind === 'update'
-        ? redis.zadd(
-            keys.compactionIndex,
-            'LT',
-            Date.now() + this.#opts.compactionDelayMs,
-            sessionId,
-          )
-        : undefined,
-    ]);
+    let added = await this.#append(sessionId, message, sub?.exists === true);
     if (added === null) {
       this.#log.warn(
         { sessionId },
@@ -201,26 +190,64 @@ export class RedisHub implements Hub {
       if (sub?.snapshot) {
         await this.#append(sessionId, { kind: 'update', update: await sub.snapshot() }, false);
       }
-      await this.#append(sessionId, message, false);
+      added = await this.#append(sessionId, message, false);
+      if (sub) sub.indexedEpoch = undefined;
     }
     if (sub) sub.exists = true;
+    if (message.kind === 'update') await this.#schedule(sessionId, sub, added?.epoch);
   }
 
-  async #append(sessionId: string, message: HubMessage, known: boolean): Promise<unknown> {
+  /**
+   * Makes the session due for compaction at the latest one delay after this update (ZADD LT:
+   * never later than already due). The index is one key for every session, so in a cluster it
+   * cannot be written by the append script. Most updates skip it: if the session's index epoch
+   * is what it was at this instance's last ZADD, no compaction has moved or removed the
+   * session since (the compactor bumps the epoch before it does; an append that saw the old
+   * epoch came before that, and the compaction merges it or puts the session back), so that
+   * ZADD, one delay after an earlier update, still stands. It then costs one command per
+   * session per compaction rather than one per update.
+   */
+  async #schedule(
+    sessionId: string,
+    sub: Subscription | undefined,
+    epoch: string | undefined,
+  ): Promise<void> {
+    if (sub && epoch !== undefined && sub.indexedEpoch === epoch) return;
+    const { redis, keys } = this.#opts;
+    await redis.zadd(
+      keys.compactionIndex,
+      'LT',
+      Date.now() + this.#opts.compactionDelayMs,
+      sessionId,
+    );
+    if (sub) sub.indexedEpoch = epoch;
+  }
+
+  /** The new entry's id and the session's index epoch, or null when the stream is lost. */
+  async #append(
+    sessionId: string,
+    message: HubMessage,
+    known: boolean,
+  ): Promise<{ id: string; epoch: string } | null> {
     const { redis, keys } = this.#opts;
     const args = [
       keys.updates(sessionId),
       keys.lastId(sessionId),
+      keys.indexEpoch(sessionId),
       known ? '1' : '0',
       encodeEntry(message),
       keys.channel(sessionId),
     ];
+    let reply: unknown;
     try {
-      return await redis.evalsha(APPEND_SHA, 2, ...args);
+      reply = await redis.evalsha(APPEND_SHA, 3, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await redis.eval(APPEND, 2, ...args);
+      reply = await redis.eval(APPEND, 3, ...args);
     }
+    if (reply === null) return null;
+    const [id, epoch] = reply as [string, string];
+    return { id, epoch };
   }
 
   async subscribe(
@@ -237,6 +264,7 @@ export class RedisHub implements Hub {
         behind: false,
         exists: false,
         snapshot,
+        indexedEpoch: undefined,
       };
       this.#subs.set(sessionId, sub);
     }

@@ -16,6 +16,11 @@ export interface RedisKeys {
   lastId(sessionId: string): string;
   /** Id of the last stream entry merged into the draft. */
   mergedId(sessionId: string): string;
+  /**
+   * Counts the compactor's changes to the session's place in the compaction index; an
+   * instance that sees it unchanged since its own last ZADD knows that entry still stands.
+   */
+  indexEpoch(sessionId: string): string;
   /** Sorted set of sessions that have stream entries, scored by when compaction is next due. */
   compactionIndex: string;
   /** Session id from an `updates` key (what a stream read gets back). */
@@ -43,6 +48,7 @@ export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
     compactionLease: (id) => sessionKey(id, 'compactor'),
     lastId: (id) => sessionKey(id, 'last'),
     mergedId: (id) => sessionKey(id, 'merged'),
+    indexEpoch: (id) => sessionKey(id, 'epoch'),
     compactionIndex: `${prefix}compaction`,
     sessionOfUpdates: sessionOf('updates'),
     sessionOfChannel: sessionOf('notices'),

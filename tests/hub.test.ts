@@ -13,7 +13,7 @@ import { MemoryHub, type Hub, type HubMessage } from '../sync/hub.js';
 import { RedisHub } from '../hub/redis-hub.js';
 import { Compactor } from '../hub/compactor.js';
 import { DraftFolder } from '../sync/draft-folder.js';
-import { createYjsOffload } from '../sync/yjs-offload.js';
+import { createYjsOffload, type YjsOffload } from '../sync/yjs-offload.js';
 import { redisKeys, type RedisKeys } from '../hub/redis-keys.js';
 import type { DraftStore, StoredDraft } from '../sync/draft-store.js';
 import { waitFor } from './support/device.js';
@@ -304,6 +304,27 @@ compaction.after(async (ctx) => {
   for (const c of connections.splice(0)) c.disconnect();
 });
 
+/** A compactor as an instance runs one, trimming merged entries at once. */
+function compactorFor(
+  keys: RedisKeys,
+  drafts: DraftStore,
+  folder: DraftFolder,
+  offload: YjsOffload,
+): Compactor {
+  return new Compactor({
+    redis: connect(),
+    keys,
+    drafts,
+    folder,
+    offload,
+    logger,
+    intervalMs: 1_000,
+    delayMs: 1_000,
+    minLifetimeMs: 0,
+    keyExpiryMs: 60_000,
+  });
+}
+
 compaction(
   'two instances compacting one session at once: one wins, the draft is complete',
   async (ctx) => {
@@ -321,20 +342,10 @@ compaction(
     await new Promise((r) => setTimeout(r, 50));
     const offload = createYjsOffload();
     const folder = new DraftFolder({ drafts, offload, logger });
-    const make = () =>
-      new Compactor({
-        redis: connect(),
-        keys: ctx.keys,
-        drafts: drafts as DraftStore,
-        folder,
-        offload,
-        logger,
-        intervalMs: 1_000,
-        delayMs: 1_000,
-        minLifetimeMs: 0,
-        keyExpiryMs: 60_000,
-      });
-    const [c1, c2] = [make(), make()];
+    const [c1, c2] = [
+      compactorFor(ctx.keys, drafts, folder, offload),
+      compactorFor(ctx.keys, drafts, folder, offload),
+    ];
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => (i % 2 ? c1 : c2).compact(id)),
     );
@@ -347,6 +358,55 @@ compaction(
     assert.equal(await connect().xlen(ctx.keys.updates(id)), 0, 'merged entries were trimmed');
     const lastIdTtl = await connect().pttl(ctx.keys.lastId(id));
     assert.ok(lastIdTtl > 0, `the last-id key expires with the stream (${lastIdTtl})`);
+    await Promise.all([hub.close(), folder.close(), offload.close()]);
+  },
+);
+
+compaction(
+  'an update skips the compaction index until a compaction moves the session, then puts it back',
+  async (ctx) => {
+    const drafts = createDraftsRepository(ctx.db!.sql);
+    const id = sessionId();
+    await drafts.save({
+      sessionId: id,
+      formVersion: 'dz',
+      state: Y.encodeStateAsUpdate(new Y.Doc()),
+    });
+    const hub = redisHub(ctx.keys);
+    const unsubscribe = await hub.subscribe(id, () => {});
+    const redis = connect();
+    const device = new Y.Doc();
+    const type = async (word: string) => {
+      const before = Y.encodeStateVector(device);
+      device.getText('t').insert(device.getText('t').length, word);
+      await hub.append(id, { kind: 'update', update: Y.encodeStateAsUpdate(device, before) });
+    };
+    const due = async () => redis.zscore(ctx.keys.compactionIndex, id);
+
+    await type('one ');
+    const first = Number(await due());
+    assert.ok(Math.abs(first - (Date.now() + 1_000)) < 1_000, `due one delay after: ${first}`);
+    // Moved without the epoch changing (nothing the compactor does): the next update does not
+    // touch the index, so it is not written per update.
+    await redis.zadd(ctx.keys.compactionIndex, 'XX', 9e12, id);
+    await type('two ');
+    assert.is(Number(await due()), 9e12, 'no ZADD while the epoch stands');
+
+    const offload = createYjsOffload();
+    const folder = new DraftFolder({ drafts, offload, logger });
+    const compactor = compactorFor(ctx.keys, drafts, folder, offload);
+    assert.is(await compactor.compact(id), 'compacted');
+    assert.is(await due(), null, 'an emptied stream leaves the index');
+    assert.ok((await redis.pttl(ctx.keys.indexEpoch(id))) > 0, 'the epoch expires with the stream');
+    await type('three');
+    const back = Number(await due());
+    assert.ok(Math.abs(back - (Date.now() + 1_000)) < 1_000, `back in the index: ${back}`);
+    assert.is(await compactor.compact(id), 'compacted');
+    const draft = (await drafts.load(id)) as StoredDraft;
+    const doc = new Y.Doc();
+    for (const part of [draft.state, ...draft.updates]) Y.applyUpdate(doc, part);
+    assert.is(doc.getText('t').toString(), 'one two three');
+    unsubscribe();
     await Promise.all([hub.close(), folder.close(), offload.close()]);
   },
 );
