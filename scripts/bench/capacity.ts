@@ -13,7 +13,7 @@
  * runs a full garbage collection (through the probe preloaded in it, loop-probe.mjs), its used
  * heap and then its resident memory are read, and the figures are the slopes between the two
  * readings, per instance. Those
- * sessions are then closed and the ramp starts. (The ramp's own steps also record RSS, after
+ * sessions are then closed, and the ramp starts once the servers are quiet again. (The ramp's own steps also record RSS, after
  * their sessions edited: that is memory after activity, not idle.)
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -58,6 +58,8 @@ export interface CapacityResult {
   ratePerSession: number;
   /** Sockets per session on one instance (2 on one instance, 1 when A and B are split). */
   socketsPerInstance: number;
+  /** How long the servers took to be quiet again after the idle phase, before the ramp. */
+  quietAfterIdleSeconds?: number;
   /** Memory per idle session per instance (KiB), from the RSS slope of the idle phase. */
   rssPerSessionKiB: number | undefined;
   /** Used V8 heap per idle session per instance (bytes), after full collections. */
@@ -193,6 +195,30 @@ async function measureWindow(
   };
 }
 
+/** Below this share of a core per instance, over `QUIET_SAMPLE_MS`, a server is quiet. */
+const QUIET_CPU = 0.15;
+const QUIET_SAMPLE_MS = 2_000;
+const QUIET_MAX_MS = 90_000;
+
+/**
+ * Waits until every instance is quiet (at most `QUIET_MAX_MS`); the seconds it took. When the
+ * idle phase's thousands of sessions leave at once, this server unloads each one (through
+ * Redis: the document's state merged into its draft under a compaction lease), which kept two
+ * instances at 0.6–2.5 cores for 15–19 s here: the ramp's first steps would measure that.
+ */
+async function untilQuiet(target: Target): Promise<number> {
+  const started = performance.now();
+  let before = target.cpuSeconds();
+  while (performance.now() - started < QUIET_MAX_MS) {
+    await sleep(QUIET_SAMPLE_MS);
+    const now = target.cpuSeconds();
+    const busiest = Math.max(...now.map((c, i) => (c - before[i]!) / (QUIET_SAMPLE_MS / 1000)));
+    before = now;
+    if (!(busiest > QUIET_CPU)) break; // NaN (no /proc reading) counts as quiet
+  }
+  return (performance.now() - started) / 1000;
+}
+
 /** Connects sessions in two steps, reads RSS after each idle pause, then lets them go. */
 async function measureIdleMemory(
   target: Target,
@@ -280,6 +306,7 @@ export async function measureCapacity(
   };
   try {
     await measureIdleMemory(target, opts.idle, result);
+    result.quietAfterIdleSeconds = await untilQuiet(target);
     const started = performance.now(); // the time budget is the ramp's
     let have = 0;
     let connectMsPerSession = 0;

@@ -567,9 +567,15 @@ export function markdownBlock(report: BenchReport): string {
       );
     }
   }
+  const quiet = report.targets
+    .filter((t) => t.capacity?.quietAfterIdleSeconds !== undefined)
+    .map((t) => `${t.label} ${fmt(t.capacity!.quietAfterIdleSeconds, 0)} s`);
   out.push(
     '',
-    '**Capacity steps** (RSS read 2 s after the step connected, after earlier steps edited)',
+    '**Capacity steps** (RSS read 2 s after the step connected, after earlier steps edited' +
+      (quiet.length
+        ? `; the ramp started once every instance was quiet after the idle phase: ${quiet.join(', ')})`
+        : ')'),
     '',
   );
   out.push(

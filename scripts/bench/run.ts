@@ -55,6 +55,9 @@
  *
  * Kafka: KAFKA_BROKERS, or a test broker started for the run (scripts/kafka/broker.ts);
  * without either, finalizations are measured to the commit only.
+ *
+ * BENCH_SERVER_NODE_ARGS: extra Node flags for this server's instances (space-separated, e.g.
+ * `--max-semi-space-size=64`), to compare runtime settings in one run of the same code.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';

@@ -221,7 +221,11 @@ export async function startTarget(id: TargetId, opts: TargetOptions = {}): Promi
           : { KAFKA_BROKERS: '' }),
         ...opts.env,
       };
-      const nodeArgs = [...PROBE_NODE_ARGS, ...(opts.inspect ? ['--inspect=127.0.0.1:0'] : [])];
+      const nodeArgs = [
+        ...PROBE_NODE_ARGS,
+        ...(opts.inspect ? ['--inspect=127.0.0.1:0'] : []),
+        ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ];
       const count = id === 'ours-redis' ? 2 : 1;
       // One after the other: the first applies the migrations.
       for (let i = 0; i < count; i++) {
