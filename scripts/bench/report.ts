@@ -106,7 +106,7 @@ export interface Verdict {
 
 export interface BenchReport {
   date: string;
-  mode: 'quick' | 'full' | 'large documents' | 'finalizations' | 'video';
+  mode: 'quick' | 'full' | 'large documents' | 'finalizations' | 'capacity' | 'video';
   machine: {
     cpu: string;
     cores: number;

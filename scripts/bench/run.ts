@@ -18,6 +18,8 @@
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
+ *   --capacity-only
+ *               only the capacity ramp (with its idle-memory phase) of the chosen setups
  *   --finalize-only
  *               only the finalizations of this server's setups (no fan-out, capacity or
  *               large documents; with --only to pick ours-redis or ours-embedded)
@@ -103,6 +105,7 @@ export interface BenchOptions {
   bigdoc?: boolean;
   /** Only the finalizations (this server's setups). */
   finalizeOnly?: boolean;
+  capacityOnly?: boolean;
   /** Pairs that sign in the finalization measurement (default from `quick`). */
   pairs?: number;
   /** Only the AI service measurement. */
@@ -250,7 +253,7 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
     });
     const t = target;
     phase('start');
-    if (BIGDOC_TARGETS.includes(id) && !opts.finalizeOnly) {
+    if (BIGDOC_TARGETS.includes(id) && !opts.finalizeOnly && !opts.capacityOnly) {
       const b0 = bar(
         `large documents ${id}`,
         cfg.bigdoc.updates * (1 + cfg.bigdoc.ownBytes.length),
@@ -271,15 +274,17 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
       if (opts.bigdoc) return result;
     }
     if (!opts.finalizeOnly) {
-      const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
-      try {
-        result.fanout = await watched(t, 'fan-out', () =>
-          measureFanout(t, { ...cfg.fanout, progress: b1 }),
-        );
-      } finally {
-        b1.stop();
+      if (!opts.capacityOnly) {
+        const b1 = bar(`fan-out ${id}`, cfg.fanout.updates);
+        try {
+          result.fanout = await watched(t, 'fan-out', () =>
+            measureFanout(t, { ...cfg.fanout, progress: b1 }),
+          );
+        } finally {
+          b1.stop();
+        }
+        phase('fan-out');
       }
-      phase('fan-out');
       result.idleRssKiB = t.rssKiB();
       const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
       try {
@@ -296,7 +301,7 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
       }
       phase('capacity');
     }
-    if (id === 'ours-redis' || id === 'ours-embedded') {
+    if ((id === 'ours-redis' || id === 'ours-embedded') && !opts.capacityOnly) {
       const b3 = bar(`finalize ${id}`, opts.pairs ?? cfg.finalize.pairs);
       try {
         result.finalize = await watched(t, 'finalizations', () =>
@@ -346,13 +351,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
             (!opts.bigdoc || BIGDOC_TARGETS.includes(id)) &&
             (!opts.finalizeOnly || id === 'ours-redis' || id === 'ours-embedded'),
         );
-  const alone = opts.aiOnly || opts.ocrOnly || opts.bigdoc || opts.finalizeOnly;
+  const alone =
+    opts.aiOnly || opts.ocrOnly || opts.bigdoc || opts.finalizeOnly || opts.capacityOnly;
   const withReports = !alone && (!opts.only || opts.only.includes('reports'));
   const withMedia = !alone && (!opts.only || opts.only.includes('media'));
   const withAi = opts.aiOnly || (!alone && !opts.only);
   // Not in --quick (the test suite's run): a pass over the papers takes a minute or more.
   const withOcr = opts.ocrOnly || (!alone && !opts.only && !opts.quick);
-  if (!kafka && (withAi || (!opts.bigdoc && ids.some((id) => id.startsWith('ours'))))) {
+  const finalizing = !opts.bigdoc && !opts.capacityOnly && ids.some((id) => id.startsWith('ours'));
+  if (!kafka && (withAi || finalizing)) {
     try {
       log('starting a Kafka test broker for the finalizations…');
       broker = await startBroker();
@@ -440,9 +447,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       ? 'large documents'
       : opts.finalizeOnly
         ? 'finalizations'
-        : opts.quick
-          ? 'quick'
-          : 'full',
+        : opts.capacityOnly
+          ? 'capacity'
+          : opts.quick
+            ? 'quick'
+            : 'full',
     machine: machine(),
     loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
     config: cfg,
@@ -539,6 +548,7 @@ async function main(): Promise<void> {
       webhook: { type: 'boolean', default: false },
       'update-cost': { type: 'boolean', default: false },
       'finalize-only': { type: 'boolean', default: false },
+      'capacity-only': { type: 'boolean', default: false },
       pairs: { type: 'string' },
       soak: { type: 'boolean', default: false },
       curves: { type: 'boolean', default: false },
@@ -606,8 +616,13 @@ async function main(): Promise<void> {
     throw new Error('--write records a full run; --video runs one measurement');
   if (values.bigdoc && values.write)
     throw new Error('--write records a full run; --bigdoc runs one measurement');
-  if ((values['finalize-only'] || values.pairs !== undefined) && values.write)
-    throw new Error('--write records a full run; --finalize-only and --pairs change it');
+  if (
+    (values['finalize-only'] || values['capacity-only'] || values.pairs !== undefined) &&
+    values.write
+  )
+    throw new Error(
+      '--write records a full run; --finalize-only, --capacity-only and --pairs change it',
+    );
   const only = values.only?.split(',').map((s) => s.trim()) as BenchPart[] | undefined;
   for (const id of only ?? []) {
     if (id !== 'media' && id !== 'reports' && !TARGETS.includes(id))
@@ -621,6 +636,7 @@ async function main(): Promise<void> {
     profile: values.profile,
     bigdoc: values.bigdoc,
     finalizeOnly: values['finalize-only'],
+    capacityOnly: values['capacity-only'],
     ...(pairs !== undefined ? { pairs: Math.floor(pairs) } : {}),
     ...(only ? { only } : {}),
     ...(rounds !== undefined ? { rounds: Math.floor(rounds) } : {}),
