@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -137,6 +138,17 @@ async function findTests(dir: string): Promise<string[]> {
     .sort();
 }
 
+const DEFAULT_TIME_LIMIT_MINUTES = 5;
+
+/**
+ * A file's time limit: 5 minutes, or what a `// test-run: time limit N min` line in it says
+ * (for a file that runs a whole measurement, whose time grows with the machine's load).
+ */
+function timeLimitMinutes(file: string): number {
+  const match = /^\/\/ test-run: time limit (\d+) min$/m.exec(readFileSync(file, 'utf8'));
+  return match ? Number(match[1]) : DEFAULT_TIME_LIMIT_MINUTES;
+}
+
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
   const started = performance.now();
   return new Promise((resolve) => {
@@ -149,7 +161,7 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     // A suite that hangs is a failure, not a stuck CI run.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5 * 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeLimitMinutes(file) * 60_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const clean = output.replace(/\x1b\[[0-9;]*m/g, '');

@@ -86,8 +86,9 @@ setUp(test, async (ctx) => {
     LOG_LEVEL: 'info',
   };
   ctx.ai = await startAi(ctx);
-  await waitForTopics(ctx.kafka, ['constats', 'ai-results', 'constats.ai.dlq']);
-  ctx.reader = new TopicReader(ctx.kafka, ['ai-results', 'constats.ai.dlq']);
+  await waitForTopics(ctx.kafka, ['constats', 'ai-results', 'constats.ai.dlq', 'ai-results.dlq']);
+  // ai-results.dlq: where core puts AI results it refuses (read for the diagnostics below).
+  ctx.reader = new TopicReader(ctx.kafka, ['ai-results', 'constats.ai.dlq', 'ai-results.dlq']);
   await ctx.reader.start();
   ctx.producer = await testProducer(ctx.kafka);
 });
@@ -173,7 +174,10 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
       const ids = new Set(
         (await ctx.coreSql`select id from constats`.catch(() => [])).map((r) => String(r.id)),
       );
-      const read = `${ctx.reader.on('ai-results', (m) => ids.has(m.key!)).length} of this suite's constats, ${ctx.reader.on('ai-results').length} in all`;
+      const refused = ctx.reader
+        .on('ai-results.dlq', (m) => ids.has(m.key!))
+        .map((m) => String(m.headers['dlq-reason']));
+      const read = `${ctx.reader.on('ai-results', (m) => ids.has(m.key!)).length} of this suite's constats, ${ctx.reader.on('ai-results').length} in all; refused by core (ai-results.dlq): ${refused.length}${refused.length ? ` (${[...new Set(refused)].join(', ')})` : ''}`;
       const readiness = await fetch(`${ctx.server.url}/readyz`)
         .then((r) => r.text())
         .catch((e: Error) => e.message);

@@ -5,6 +5,9 @@
  * it; the PDF report gives its PDFs per second and finalization → PDF ready. The figures themselves are not asserted: a quick run on a shared machine says nothing
  * about them.
  */
+// test-run: time limit 10 min
+// (The quick run takes 3-4 minutes alone; beside the rest of the suite on two cores it has
+// taken over five.)
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -84,6 +84,8 @@ export interface CapacityOptions {
   minRate: number;
   limitMs: number;
   timeBudgetMs: number;
+  /** After the idle phase, how long the ramp may wait for the servers to be quiet. */
+  quietMaxMs: number;
   progress: Progress;
 }
 
@@ -198,21 +200,21 @@ async function measureWindow(
 /** Below this share of a core per instance, over `QUIET_SAMPLE_MS`, a server is quiet. */
 const QUIET_CPU = 0.15;
 const QUIET_SAMPLE_MS = 2_000;
-const QUIET_MAX_MS = 90_000;
 
 /**
- * Waits until every instance is quiet (at most `QUIET_MAX_MS`); the seconds it took. When the
+ * Waits until every instance is quiet (at most `maxMs`); the seconds it took. When the
  * idle phase's thousands of sessions leave at once, this server unloads each one (through
  * Redis: the document's state merged into its draft under a compaction lease), which kept two
  * instances at 0.6–2.5 cores for 15–19 s here: the ramp's first steps would measure that.
  */
-async function untilQuiet(target: Target): Promise<number> {
+async function untilQuiet(target: Target, maxMs: number): Promise<number> {
   const started = performance.now();
+  const sampleMs = Math.min(QUIET_SAMPLE_MS, maxMs);
   let before = target.cpuSeconds();
-  while (performance.now() - started < QUIET_MAX_MS) {
-    await sleep(QUIET_SAMPLE_MS);
+  while (performance.now() - started < maxMs) {
+    await sleep(sampleMs);
     const now = target.cpuSeconds();
-    const busiest = Math.max(...now.map((c, i) => (c - before[i]!) / (QUIET_SAMPLE_MS / 1000)));
+    const busiest = Math.max(...now.map((c, i) => (c - before[i]!) / (sampleMs / 1000)));
     before = now;
     if (!(busiest > QUIET_CPU)) break; // NaN (no /proc reading) counts as quiet
   }
@@ -306,7 +308,7 @@ export async function measureCapacity(
   };
   try {
     await measureIdleMemory(target, opts.idle, result);
-    result.quietAfterIdleSeconds = await untilQuiet(target);
+    result.quietAfterIdleSeconds = await untilQuiet(target, opts.quietMaxMs);
     const started = performance.now(); // the time budget is the ramp's
     let have = 0;
     let connectMsPerSession = 0;

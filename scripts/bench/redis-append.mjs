@@ -24,8 +24,8 @@ const NEW = src.slice(
   src.indexOf('`;', src.indexOf('const APPEND = `')),
 );
 async function run(label, script, numkeys, first) {
-  const keys = ['exp:x:s', 'exp:x:last'].slice(0, numkeys);
-  await r.del('exp:x:s', 'exp:x:last');
+  const keys = ['exp:x:s', 'exp:x:last', 'exp:x:epoch'].slice(0, numkeys);
+  await r.del('exp:x:s', 'exp:x:last', 'exp:x:epoch');
   if (first) await r.xadd('exp:x:s', '*', 'm', first);
   await r.config('RESETSTAT');
   const entry = Buffer.alloc(40, 1);
@@ -44,7 +44,7 @@ for (const [first, name] of [
   [big, '2 MB first entry'],
 ]) {
   await run(`old (XINFO), ${name}`, OLD, 1, first);
-  await run(`new (last-id key), ${name}`, NEW, 2, first);
+  await run(`new (last-id key), ${name}`, NEW, 3, first);
 }
-await r.del('exp:x:s', 'exp:x:last');
+await r.del('exp:x:s', 'exp:x:last', 'exp:x:epoch');
 r.disconnect();

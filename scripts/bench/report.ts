@@ -135,6 +135,7 @@ export interface BenchReport {
       minRate: number;
       limitMs: number;
       timeBudgetSeconds: number;
+      quietMaxMs: number;
     };
     finalize: { pairs: number; concurrency: number; kafka: string | undefined };
     reports: { renders: number; concurrency: number; finalizations: number };
