@@ -69,10 +69,10 @@ interface Subscription {
 
 // KEYS[1] stream, KEYS[2] the stream's last id, KEYS[3] the session's index epoch; ARGV[1]
 // '1' when this instance knows the stream existed; ARGV[2] entry; ARGV[3] the session's
-// channel. Returns the new id and the index epoch ('' before the first compaction). A stream is never deleted by
-// us (trimming leaves it empty), so a known stream that is gone means Redis lost its data (a
-// flush, a failover without persistence): refuse, and let the caller re-append the whole
-// document first.
+// channel. Returns the new id and the index epoch ('' before the first compaction). A stream
+// is never deleted by us (trimming leaves it empty), so a known stream that is gone means
+// Redis lost its data (a flush, a failover without persistence): refuse, and let the caller
+// re-append the whole document first.
 // The notice carries the previous id so a reader that has it applies the payload directly.
 // That id is kept in its own key: XINFO STREAM would give it too, but its reply copies the
 // stream's first and last entries, which costs as much as the document when the first entry
