@@ -12,9 +12,9 @@
  * alone (awareness renewals only) for `settleMs` each time; after each pause every server
  * runs a full garbage collection (through the probe preloaded in it, loop-probe.mjs), its used
  * heap and then its resident memory are read, and the figures are the slopes between the two
- * readings, per instance. Those
- * sessions are then closed, and the ramp starts once the servers are quiet again. (The ramp's own steps also record RSS, after
- * their sessions edited: that is memory after activity, not idle.)
+ * readings, per instance. Those sessions are then closed, and the ramp starts once the
+ * servers are quiet again. (The ramp's own steps also record RSS, after their sessions
+ * edited: that is memory after activity, not idle.)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -197,7 +197,7 @@ async function measureWindow(
   };
 }
 
-/** Below this share of a core per instance, over `QUIET_SAMPLE_MS`, a server is quiet. */
+/** Below this share of a core per instance, over one sample (`QUIET_SAMPLE_MS` at most), a server is quiet. */
 const QUIET_CPU = 0.15;
 const QUIET_SAMPLE_MS = 2_000;
 
