@@ -89,6 +89,7 @@ export default tseslint.config(
       'integrations/event-consumer.js',
       'integrations/kafka.js',
       'integrations/poll-loop.js',
+      'integrations/message-attempts.js',
       'persistence/database.js',
       'persistence/migrate.js',
     ],

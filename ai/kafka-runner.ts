@@ -10,7 +10,8 @@
  */
 import type { Logger } from 'pino';
 import { AI_RESULTS_TOPIC, CONSTATS_TOPIC, eventHeaders } from '../integrations/events.js';
-import type { KafkaClient, ReceivedMessage } from '../integrations/kafka.js';
+import type { KafkaClient, ReceivedMessage, RunningConsumer } from '../integrations/kafka.js';
+import { handleWithAttempts } from '../integrations/message-attempts.js';
 import { sendDeadLetter } from '../integrations/event-consumer.js';
 import { Sleeper } from '../integrations/poll-loop.js';
 import { deliver, type AiSinks, type DeadLetter } from './deliver.js';
@@ -20,7 +21,6 @@ import type { AiStore } from './store.js';
 
 export const aiDlqTopic = (input: string) => `${input}.ai.dlq`;
 export const AI_DLQ_TOPIC = aiDlqTopic(CONSTATS_TOPIC);
-const MAX_ATTEMPTS = 3;
 
 export interface KafkaRunnerOptions {
   client: KafkaClient;
@@ -36,7 +36,7 @@ export interface KafkaRunnerOptions {
 export class KafkaRunner {
   readonly #opts: KafkaRunnerOptions;
   readonly #log: Logger;
-  #ready = false;
+  #consumer: RunningConsumer | undefined;
   #closed = false;
   #starting: Promise<void> | undefined;
   readonly #sleeper = new Sleeper();
@@ -51,8 +51,14 @@ export class KafkaRunner {
     this.#log = opts.logger.child({ component: 'ai-kafka' });
   }
 
+  /** Consuming: holds its partitions of the input topic. */
   get ready(): boolean {
-    return this.#ready;
+    return this.#consumer?.state() === 'consuming';
+  }
+
+  /** `consuming`, or what the consumer is waiting for. */
+  get state(): string {
+    return this.#consumer?.state() ?? 'creating topics';
   }
 
   /** Starts in the background, retrying while the broker is unreachable. */
@@ -66,25 +72,21 @@ export class KafkaRunner {
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
         await this.#opts.client.ensureTopics([this.#input, AI_RESULTS_TOPIC, this.#dlq]);
-        const consumer = this.#opts.client.consumer(this.#opts.groupId);
-        await consumer.connect();
-        await consumer.subscribe({ topics: [this.#input], fromBeginning: true });
-        await consumer.run({
-          eachMessage: async ({ partition, message, heartbeat }) =>
-            this.#handle(partition, message, heartbeat),
-        });
-        this.#ready = true;
-        this.#log.info({ group: this.#opts.groupId }, 'AI service consuming constats');
-        return;
+        break;
       } catch (err) {
         const wait = Math.min(1_000 * 2 ** attempt, 30_000);
-        this.#log.warn(
-          { err: (err as Error).message, retryInMs: wait },
-          'AI consumer start failed',
-        );
+        this.#log.warn({ err: (err as Error).message, retryInMs: wait }, 'AI topics not created');
         await this.#sleeper.sleep(wait);
       }
     }
+    if (this.#closed) return;
+    this.#consumer = this.#opts.client.consume({
+      groupId: this.#opts.groupId,
+      topics: [this.#input],
+      eachMessage: ({ partition, message, heartbeat }) =>
+        this.#handle(partition, message, heartbeat),
+    });
+    this.#log.info({ group: this.#opts.groupId }, 'AI service consuming constats');
   }
 
   #sinks(partition: number, message: ReceivedMessage): AiSinks {
@@ -124,45 +126,37 @@ export class KafkaRunner {
     };
   }
 
-  async #handle(partition: number, message: ReceivedMessage, heartbeat: () => Promise<void>) {
+  #handle(partition: number, message: ReceivedMessage, heartbeat: () => Promise<void>) {
     const sinks = this.#sinks(partition, message);
-    for (let attempt = 1; ; attempt++) {
-      try {
+    return handleWithAttempts({
+      handle: async () => {
         const outcome = await this.#opts.pipeline.process(message.value);
         await deliver(outcome, sinks, this.#opts.metrics);
-        return;
-      } catch (err) {
-        if (this.#closed) throw err;
-        const databaseUp = await this.#opts.store.ping().then(
-          () => true,
-          () => false,
+      },
+      giveUp: async (error) => {
+        this.#opts.metrics.events.inc({ outcome: 'dead-letter' });
+        await deliver(
+          { kind: 'dead-letter', reason: 'processing-failed', error },
+          sinks,
+          this.#opts.metrics,
         );
-        const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-        if (databaseUp && attempt >= MAX_ATTEMPTS) {
-          this.#opts.metrics.events.inc({ outcome: 'dead-letter' });
-          await deliver(
-            { kind: 'dead-letter', reason: 'processing-failed', error },
-            sinks,
-            this.#opts.metrics,
-          );
-          return;
-        }
-        const wait = Math.min(500 * 2 ** Math.min(attempt, 6), 30_000);
+      },
+      databaseUp: () => this.#opts.store.ping().then(() => true),
+      sleeper: this.#sleeper,
+      heartbeat,
+      onRetry: (error, attempt, retryInMs) =>
         this.#log.warn(
-          { partition, offset: message.offset, error, attempt, retryInMs: wait },
+          { partition, offset: message.offset, error, attempt, retryInMs },
           'retrying a constat',
-        );
-        await this.#sleeper.sleep(wait);
-        await heartbeat().catch(() => {});
-      }
-    }
+        ),
+    });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#sleeper.close();
     await this.#starting;
-    this.#ready = false;
+    await this.#consumer?.close();
     await this.#opts.client.close();
   }
 }

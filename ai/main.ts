@@ -82,7 +82,8 @@ function healthApp(core: AiCore, runners: KafkaRunner[]): Hono {
       () => 'ok',
       (err: unknown) => (err as Error).message || 'failed',
     );
-    const kafka = runners.every((r) => r.ready) ? 'ok' : 'not consuming yet';
+    const waiting = runners.find((r) => !r.ready);
+    const kafka = waiting ? waiting.state : 'ok';
     const ready = database === 'ok' && kafka === 'ok';
     return c.json(
       {

@@ -3,9 +3,13 @@
  * findings on the constat's timeline (idempotent by topic and event id) when their sender has
  * a say about that constat, and skips core's own events.
  * A message that cannot be used goes to `<topic>.dlq` with the reason in its headers, and
- * consumption goes on. Storage failures are retried (the offset is not committed).
+ * consumption goes on. Storage failures are retried (the offset is not committed) for as long
+ * as the database is down; one that the database keeps refusing is a dead letter too
+ * (`storage-refused`), so that one message cannot stall the consumer.
  */
-import type { EventProducer, GroupConsumer, ReceivedMessage } from './kafka.js';
+import type { EventProducer, KafkaClient, ReceivedMessage, RunningConsumer } from './kafka.js';
+import { handleWithAttempts } from './message-attempts.js';
+import { Sleeper } from './poll-loop.js';
 import type { Logger } from 'pino';
 import type { TimelineRepository } from '../persistence/timeline-repository.js';
 import { AI_RESULTS_TOPIC, CORE_SOURCE, type CloudEvent } from './events.js';
@@ -22,13 +26,15 @@ export type Disposition =
   | { kind: 'dead-letter'; reason: string; error: string };
 
 export interface EventConsumerOptions {
-  consumer: GroupConsumer;
+  consume: KafkaClient['consume'];
   /** The consumer group: named on each dead letter, since several groups may read one topic. */
   group: string;
   producer: () => Promise<EventProducer>;
   topics: string[];
   validator: EventValidator;
   timeline: TimelineRepository;
+  /** Whether the database answers: a message that fails while it does is the message's fault. */
+  databaseUp: () => Promise<boolean>;
   /** The insurers of a finalized constat; null when there is no such constat. */
   constatInsurers: (id: string) => Promise<ConstatInsurers | null>;
   /** `source` values accepted on `ai-results`. */
@@ -157,19 +163,37 @@ export function storeEvent(
 export class EventConsumer {
   readonly #opts: EventConsumerOptions;
   readonly #log: Logger;
+  readonly #sleeper = new Sleeper();
+  #running: RunningConsumer | undefined;
 
   constructor(opts: EventConsumerOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'event-consumer' });
   }
 
-  async start(): Promise<void> {
-    const { consumer } = this.#opts;
-    await consumer.connect();
-    await consumer.subscribe({ topics: this.#opts.topics, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => this.#handle(topic, partition, message),
+  start(): void {
+    this.#running ??= this.#opts.consume({
+      groupId: this.#opts.group,
+      topics: this.#opts.topics,
+      eachMessage: ({ topic, partition, message, heartbeat }) =>
+        handleWithAttempts({
+          handle: () => this.#handle(topic, partition, message),
+          giveUp: (error) => this.#deadLetter(topic, partition, message, 'storage-refused', error),
+          databaseUp: this.#opts.databaseUp,
+          sleeper: this.#sleeper,
+          heartbeat,
+          onRetry: (error, attempt, retryInMs) =>
+            this.#log.warn(
+              { topic, partition, offset: message.offset, error, attempt, retryInMs },
+              'retrying an event',
+            ),
+        }),
     });
+  }
+
+  /** `consuming`, or what the consumer is waiting for. */
+  get state(): string {
+    return this.#running?.state() ?? 'not started';
   }
 
   async #handle(topic: string, partition: number, message: ReceivedMessage): Promise<void> {
@@ -221,6 +245,7 @@ export class EventConsumer {
   }
 
   async close(): Promise<void> {
-    await this.#opts.consumer.disconnect();
+    this.#sleeper.close();
+    await this.#running?.close();
   }
 }

@@ -24,6 +24,8 @@ export interface KafkaIntegrationOptions {
   eventMode?: (topic: string) => EventMode;
   outbox: OutboxRepository;
   timeline: TimelineRepository;
+  /** Whether the database answers (see event-consumer.ts). */
+  databaseUp: () => Promise<boolean>;
   constatInsurers: (id: string) => Promise<ConstatInsurers | null>;
   /** `source` values accepted on `ai-results`. */
   aiServices: readonly string[];
@@ -57,6 +59,12 @@ export class KafkaIntegration implements DeliveryChannel {
 
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** What /readyz shows: the topics, then the consumer (`consuming`, or what it waits for). */
+  get state(): string {
+    if (!this.#ready) return 'creating topics';
+    return this.#consumer?.state ?? 'not consuming';
   }
 
   start(): void {
@@ -104,34 +112,28 @@ export class KafkaIntegration implements DeliveryChannel {
       ...(this.#opts.onPublishFailed ? { onFailed: this.#opts.onPublishFailed } : {}),
     });
     this.#relay.start();
-    if (!(await this.#startConsumer())) return;
+    this.#startConsumer();
     this.#ready = true;
     this.#log.info('Kafka integration running');
   }
 
-  async #startConsumer(): Promise<boolean> {
-    return this.#retry('starting the consumer', async () => {
-      const consumer = new EventConsumer({
-        consumer: this.#client.consumer(this.#opts.settings.consumerGroup),
-        group: this.#opts.settings.consumerGroup,
-        producer: () => this.#client.producer(),
-        topics: this.#topics().consumed,
-        validator: createEventValidator(),
-        timeline: this.#opts.timeline,
-        constatInsurers: this.#opts.constatInsurers,
-        aiServices: new Set(this.#opts.aiServices),
-        logger: this.#opts.logger,
-        ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
-        ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),
-      });
-      try {
-        await consumer.start();
-      } catch (err) {
-        await consumer.close().catch(() => {});
-        throw err;
-      }
-      this.#consumer = consumer;
+  #startConsumer(): void {
+    const consumer = new EventConsumer({
+      consume: (opts) => this.#client.consume(opts),
+      group: this.#opts.settings.consumerGroup,
+      producer: () => this.#client.producer(),
+      topics: this.#topics().consumed,
+      validator: createEventValidator(),
+      timeline: this.#opts.timeline,
+      databaseUp: this.#opts.databaseUp,
+      constatInsurers: this.#opts.constatInsurers,
+      aiServices: new Set(this.#opts.aiServices),
+      logger: this.#opts.logger,
+      ...(this.#opts.onStored ? { onStored: this.#opts.onStored } : {}),
+      ...(this.#opts.onDeadLetter ? { onDeadLetter: this.#opts.onDeadLetter } : {}),
     });
+    consumer.start();
+    this.#consumer = consumer;
   }
 
   /**
@@ -146,7 +148,7 @@ export class KafkaIntegration implements DeliveryChannel {
         if (this.#closed) return;
         await this.#consumer?.close().catch(() => {});
         this.#consumer = undefined;
-        await this.#startConsumer();
+        this.#startConsumer();
         this.#log.info(
           { topics: this.#topics().consumed.length },
           'consuming the updated company topics',

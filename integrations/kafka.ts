@@ -1,12 +1,13 @@
 /**
  * The one module that talks to the Kafka client library (kafkajs, in maintenance mode: keep
- * it behind this seam so it can be swapped). Producer, consumers and topic creation, and the
- * narrow interfaces the relay, the consumer and the AI service program against
- * (`EventProducer`, `GroupConsumer`, `ReceivedMessage`): kafkajs's own objects satisfy them,
- * and nothing outside this file names a kafkajs type (checked by `npm run lint`).
+ * it behind this seam so it can be swapped). Producer, consumers (the servers' ones supervised:
+ * `consume`) and topic creation, and the narrow interfaces the relay, the consumer and the AI
+ * service program against (`EventProducer`, `RunningConsumer`, `ReceivedMessage`); nothing
+ * outside this file imports kafkajs (checked by `npm run lint`).
  */
 import { Kafka, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
+import { Sleeper } from './poll-loop.js';
 
 /** Headers as they travel: producers write strings, consumers read Buffers. */
 export type MessageHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -35,19 +36,19 @@ export interface EventProducer {
   }): Promise<unknown>;
 }
 
-/** A member of a consumer group. */
-export interface GroupConsumer {
-  connect(): Promise<void>;
-  subscribe(subscription: { topics: string[]; fromBeginning: boolean }): Promise<void>;
-  run(config: {
-    eachMessage: (payload: {
-      topic: string;
-      partition: number;
-      message: ReceivedMessage;
-      heartbeat: () => Promise<void>;
-    }) => Promise<void>;
-  }): Promise<void>;
-  disconnect(): Promise<void>;
+/** What a group member is given for each message, in order within a partition. */
+export type EachMessage = (payload: {
+  topic: string;
+  partition: number;
+  message: ReceivedMessage;
+  heartbeat: () => Promise<void>;
+}) => Promise<void>;
+
+/** A consumer group member kept running until closed (`KafkaClient.consume`). */
+export interface RunningConsumer {
+  /** `consuming` once it holds its partitions; otherwise what it is waiting for. */
+  state(): string;
+  close(): Promise<void>;
 }
 
 export interface KafkaSettings {
@@ -60,7 +61,13 @@ export interface KafkaSettings {
 export interface KafkaClient {
   /** Idempotent producer, acks from all in-sync replicas. */
   producer(): Promise<Producer>;
+  /** A plain kafkajs consumer, for the command-line tools that watch a topic for a while. */
   consumer(groupId: string): Consumer;
+  /**
+   * Joins `groupId` and reads `topics` (from the beginning for a new group) with `eachMessage`
+   * until closed, through broker outages and crashes.
+   */
+  consume(opts: { groupId: string; topics: string[]; eachMessage: EachMessage }): RunningConsumer;
   /** Creates the topics that do not exist yet (existing ones are left as they are). */
   ensureTopics(topics: string[]): Promise<void>;
   close(): Promise<void>;
@@ -92,7 +99,18 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
       },
   });
   let producer: Promise<Producer> | undefined;
-  const consumers: Consumer[] = [];
+  const consumers = new Set<Consumer>();
+  const newConsumer = (groupId: string) =>
+    kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+  const consumer = (groupId: string) => {
+    const c = newConsumer(groupId);
+    consumers.add(c);
+    return c;
+  };
   return {
     producer() {
       producer ??= (async () => {
@@ -107,14 +125,9 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
       producer.catch(() => (producer = undefined));
       return producer;
     },
-    consumer(groupId) {
-      const c = kafka.consumer({
-        groupId,
-        allowAutoTopicCreation: false,
-        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
-      });
-      consumers.push(c);
-      return c;
+    consumer,
+    consume({ groupId, topics, eachMessage }) {
+      return superviseConsumer(() => newConsumer(groupId), { groupId, topics, eachMessage }, log);
     },
     async ensureTopics(topics) {
       const admin = kafka.admin();
@@ -137,8 +150,67 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
       }
     },
     async close() {
-      await Promise.allSettled(consumers.map((c) => c.disconnect()));
+      await Promise.allSettled([...consumers].map((c) => c.disconnect()));
       if (producer) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
+    },
+  };
+}
+
+/**
+ * kafkajs restarts a crashed consumer only after errors it deems retriable; after any other
+ * (no broker answering while it rejoins, a protocol error) it stays stopped and says so only
+ * in an event. Here such a crash disconnects that member and a new one joins after a backoff,
+ * so a consumer never stops for good while the process runs.
+ */
+function superviseConsumer(
+  create: () => Consumer,
+  opts: { groupId: string; topics: string[]; eachMessage: EachMessage },
+  log: Logger,
+): RunningConsumer {
+  const sleeper = new Sleeper();
+  let state = 'joining the group';
+  let current: Consumer | undefined;
+  const run = async () => {
+    for (let failures = 0; !sleeper.closed;) {
+      const c = create();
+      current = c;
+      let stopped!: (why: string) => void;
+      const crashed = new Promise<string>((resolve) => (stopped = resolve));
+      c.on(c.events.GROUP_JOIN, () => {
+        state = 'consuming';
+        failures = 0;
+      });
+      c.on(c.events.CRASH, ({ payload }) => {
+        state = `restarting after: ${payload.error.message}`;
+        if (!payload.restart) stopped(payload.error.message);
+      });
+      try {
+        await c.connect();
+        await c.subscribe({ topics: opts.topics, fromBeginning: true });
+        await c.run({ eachMessage: opts.eachMessage });
+      } catch (err) {
+        stopped((err as Error).message);
+      }
+      const why = await Promise.race([crashed, sleeper.closing]);
+      if (sleeper.closed) return;
+      const wait = Math.min(1_000 * 2 ** failures++, 30_000);
+      state = `restarting after: ${why}`;
+      log.error(
+        { groupId: opts.groupId, err: why, retryInMs: wait },
+        'Kafka consumer stopped; a new member joins after the wait',
+      );
+      await c.disconnect().catch(() => {});
+      await sleeper.sleep(wait);
+    }
+  };
+  const running = run();
+  return {
+    state: () => state,
+    async close() {
+      sleeper.close();
+      await running;
+      await current?.disconnect().catch(() => {});
+      state = 'closed';
     },
   };
 }

@@ -12,6 +12,10 @@ export class Sleeper {
     return this.#closed;
   }
 
+  #onClose: () => void = () => {};
+  /** Resolves when `close()` is called. */
+  readonly closing: Promise<void> = new Promise((resolve) => (this.#onClose = resolve));
+
   sleep(ms: number): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
@@ -33,6 +37,7 @@ export class Sleeper {
   /** Ends the sleeps under way and every later one at once. */
   close(): void {
     this.#closed = true;
+    this.#onClose();
     this.wake();
   }
 }

@@ -274,6 +274,7 @@ export async function startServer(
         eventMode: (topic) => registry.eventMode(topic),
         outbox: createOutboxRepository(db.sql),
         timeline,
+        databaseUp: () => db.sql`select 1`.then(() => true),
         constatInsurers: (id) => constats.insurers(id),
         aiServices: config.aiServices,
         logger,
@@ -458,6 +459,8 @@ export async function startServer(
             ? 'in the AI service (constat ai)'
             : 'unavailable: AI_EMBEDDED=false'),
         ocr: () => ai?.ocrState() ?? 'unavailable: the AI service runs apart (constat ai)',
+        // Not a readiness check: phones are served while Kafka is away (events wait in the outbox).
+        kafka: () => kafka?.state ?? 'unavailable: KAFKA_BROKERS is not set',
       },
       verify: { constats, documents },
       publicUrl: config.publicUrl,

@@ -24,7 +24,14 @@ import {
 } from './support/server.js';
 import { completeVehicle } from './fixtures/constat.js';
 import { eventually, finalizeConstat, type Finalized } from './support/signing.js';
-import { testKafka, TopicReader, waitForTopics } from './support/kafka.js';
+import {
+  claimMessage,
+  produce,
+  testKafka,
+  testProducer,
+  TopicReader,
+  waitForTopics,
+} from './support/kafka.js';
 import { setUp } from './support/suite.js';
 
 const TOPICS = ['saa', 'trust', 'constats'];
@@ -235,6 +242,35 @@ test('Kafka down: finalization commits, the server serves on; Kafka back: every 
     assert.is(eventIds.size, 1, `constat ${id}: one finalized event id across topics`);
   }
   assert.is(ctx.server.child.exitCode, null, 'the server is still running');
+
+  // Core's consumer came back too: an insurer's claim event produced now reaches the timeline.
+  const producer = await testProducer(ctx.kafka);
+  try {
+    const claim = claimMessage(before.constatId, 'dz.claim.opened.v1', {
+      claimNumber: 'SAA-OUTAGE-1',
+    });
+    await produce(producer, 'saa', claim.message);
+    await eventually(
+      async () =>
+        (await ctx.sql`select 1 from constat_events where event_id = ${claim.id}`).length
+          ? true
+          : undefined,
+      60_000,
+    ).catch(async (err: Error) => {
+      const ready = await fetch(`${ctx.server.url}/readyz`)
+        .then((r) => r.text())
+        .catch((e: Error) => e.message);
+      throw new Error(
+        `${err.message}: core never stored the claim event produced after the outage; /readyz: ${ready}\n${ctx.server.output().slice(-2000)}`,
+      );
+    });
+    const ready = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as {
+      features: Record<string, string>;
+    };
+    assert.is(ready.features.kafka, 'consuming', '/readyz shows the consumer');
+  } finally {
+    await producer.disconnect();
+  }
 });
 
 test('a server that never reached Kafka still answers, and stops promptly and cleanly on SIGTERM', async (ctx) => {
@@ -242,6 +278,13 @@ test('a server that never reached Kafka still answers, and stops promptly and cl
   assert.is((await fetch(`${server.url}/healthz`)).status, 200);
   const pair = await openPair(server.url);
   assert.ok(pair.sessionId, 'sessions open without Kafka');
+  const ready = await fetch(`${server.url}/readyz`);
+  assert.is(ready.status, 200);
+  assert.is(
+    ((await ready.json()) as { features: Record<string, string> }).features.kafka,
+    'creating topics',
+    '/readyz says what the Kafka side waits for',
+  );
   // Let the start-up retries back off to their longest waits (1, 2, 4, 8, 16, 30 s).
   const elapsed = performance.now() - ctx.unreachableSince;
   if (elapsed < 45_000) await new Promise((r) => setTimeout(r, 45_000 - elapsed));

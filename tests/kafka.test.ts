@@ -409,6 +409,29 @@ test('unusable messages go to <topic>.dlq with dlq-reason and dlq-error; the nex
   }
 });
 
+test('an event the database refuses goes to <topic>.dlq as storage-refused; the partition goes on', async (ctx) => {
+  const f = await sharedConstat(ctx);
+  // Valid against the schema, but PostgreSQL's jsonb cannot hold a NUL character: storing it
+  // fails every time while the database answers. It must not stall the consumer.
+  const refused = envelope('dz.claim.opened.v1', f.constatId, { claimNumber: 'SAA-\u0000-1' });
+  const value = JSON.stringify(refused);
+  await produce(ctx.producer, 'saa', { key: f.constatId, value });
+  const after = envelope('dz.claim.received.v1', f.constatId, { claimNumber: 'SAA-after-nul' });
+  await produce(ctx.producer, 'saa', message(after));
+  const row = await storedEvent(ctx, after.id, 60_000);
+  assert.is(row.topic, 'saa', 'the message after it was stored');
+  await ctx.reader.waitFor(
+    () => ctx.reader.on('saa.dlq', (m) => mine(m) && m.json?.id === refused.id).length > 0,
+    30_000,
+    'the refused event never reached saa.dlq',
+  );
+  const [dead] = ctx.reader.on('saa.dlq', (m) => mine(m) && m.json?.id === refused.id);
+  assert.is(dead!.headers['dlq-reason'], 'storage-refused');
+  assert.match(dead!.headers['dlq-error'] ?? '', /unicode|\\u0000|escape/i);
+  assert.is(dead!.value!.toString('utf8'), value, 'the message is kept as it came');
+  assert.is((await timelineRows(ctx, refused.id)).length, 0);
+});
+
 test('an AI dz.ai.fraud_scored.v1 on ai-results attaches to the constat’s timeline', async (ctx) => {
   const f = await sharedConstat(ctx);
   const scored = envelope(
