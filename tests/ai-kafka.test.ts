@@ -45,6 +45,8 @@ import { finalizedData } from './fixtures/finalized.js';
 
 interface Ctx {
   server: TestServer;
+  /** Core's consumer group: other suites' servers read ai-results too, and refuse these ids. */
+  coreGroup: string;
   coreSql: postgres.Sql;
   aiDb: TestDatabase;
   kafka: Kafka;
@@ -72,7 +74,11 @@ async function startAi(ctx: Ctx): Promise<ServerProcess> {
 setUp(test, async (ctx) => {
   ctx.extra = [];
   ctx.kafka = testKafka();
-  ctx.server = await startTestServer({ kafka: true });
+  ctx.coreGroup = `constat-test-ai-${randomBytes(4).toString('hex')}`;
+  ctx.server = await startTestServer({
+    kafka: true,
+    env: { KAFKA_CONSUMER_GROUP: ctx.coreGroup },
+  });
   ctx.coreSql = postgres(ctx.server.databaseUrl!, { max: 2, onnotice: () => {} });
   ctx.aiDb = await createTestDatabase();
   ctx.aiEnv = {
@@ -175,9 +181,29 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
         (await ctx.coreSql`select id from constats`.catch(() => [])).map((r) => String(r.id)),
       );
       const refused = ctx.reader
-        .on('ai-results.dlq', (m) => ids.has(m.key!))
+        .on(
+          'ai-results.dlq',
+          (m) => ids.has(m.key!) && m.headers['dlq-consumer-group'] === ctx.coreGroup,
+        )
         .map((m) => String(m.headers['dlq-reason']));
-      const read = `${ctx.reader.on('ai-results', (m) => ids.has(m.key!)).length} of this suite's constats, ${ctx.reader.on('ai-results').length} in all; refused by core (ai-results.dlq): ${refused.length}${refused.length ? ` (${[...new Set(refused)].join(', ')})` : ''}`;
+      // How far core's group has committed on ai-results, against the topic's end.
+      const admin = ctx.kafka.admin();
+      const lag = await admin
+        .connect()
+        .then(async () => {
+          const [committed] = await admin.fetchOffsets({
+            groupId: ctx.coreGroup,
+            topics: ['ai-results'],
+          });
+          const ends = await admin.fetchTopicOffsets('ai-results');
+          return JSON.stringify({
+            committed: committed?.partitions.map((p) => p.offset),
+            end: ends.map((e) => e.high),
+          });
+        })
+        .catch((e: Error) => e.message)
+        .finally(() => admin.disconnect().catch(() => {}));
+      const read = `${ctx.reader.on('ai-results', (m) => ids.has(m.key!)).length} of this suite's constats, ${ctx.reader.on('ai-results').length} in all; refused by this core (ai-results.dlq): ${refused.length}${refused.length ? ` (${[...new Set(refused)].join(', ')})` : ''}`;
       const readiness = await fetch(`${ctx.server.url}/readyz`)
         .then((r) => r.text())
         .catch((e: Error) => e.message);
@@ -188,7 +214,7 @@ test('constats through the whole flow, the AI killed mid-stream: one score and o
                (select max(last_error) from outbox) as "lastError"
       `.catch((e: Error) => [{ queryFailed: e.message }])) as unknown as [Record<string, unknown>];
       throw new Error(
-        `${err.message}; core: ${JSON.stringify(core)}; core /readyz: ${readiness}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
+        `${err.message}; core: ${JSON.stringify(core)}; core /readyz: ${readiness}; core's group on ai-results: ${lag}; ai-results read: ${read}; AI output:\n${ctx.ai!.output().slice(-3000)}`,
       );
     });
     await ctx.ai!.kill('SIGKILL');
