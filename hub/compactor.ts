@@ -22,28 +22,60 @@ import type { DraftFolder } from '../sync/draft-folder.js';
 import type { DraftStore } from '../sync/draft-store.js';
 import type { YjsOffload } from '../sync/yjs-offload.js';
 import type { RedisKeys } from './redis-keys.js';
-import { compareIds, decodeEntry, idTime } from './redis-hub.js';
+import { decodeEntry, idTime } from './redis-hub.js';
+import { isNoScript, LuaScript } from './lua-script.js';
 
-// KEYS[1] lease; ARGV[1] owner. Releases only our own lease.
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// One compaction is three round trips to Redis whatever it finds: BEGIN, END, then the index
+// update pipelined with CHECK. All keys of a script are the session's own (one hash slot);
+// the compaction index is not, so it is written beside the scripts, never from them.
+
+// KEYS[1] lease, KEYS[2] merged-id key, KEYS[3] stream; ARGV[1] owner, ARGV[2] lease (ms),
+// ARGV[3] cutoff time (ms): entries at or before it may be trimmed.
+// Takes the lease, or returns false if another holds it. Returns the merged id ('0' if none),
+// the entries after it, and the id of the last entry at or before the cutoff (or false).
+const BEGIN = new LuaScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end
+local merged = redis.call('GET', KEYS[2]) or '0'
+local entries = redis.call('XRANGE', KEYS[3], '(' .. merged, '+')
+local trimmable = redis.call('XREVRANGE', KEYS[3], ARGV[3], '-', 'COUNT', 1)
+return {merged, entries, trimmable[1] and trimmable[1][1] or false}
+`);
 
 // KEYS[1] stream, KEYS[2] merged-id key, KEYS[3] last-id key, KEYS[4] index epoch; ARGV[1]
-// min id to keep; ARGV[2] expiry (ms).
-// Returns the time-ordered oldest id left, or false. Expiry lets the keys of a session that
-// ended go away; an active session refreshes it at every compaction. The epoch moves before
-// the caller reschedules or removes the session in the index (the hub skips its ZADD while
-// the epoch stays what it was at its last one: redis-hub.ts).
-const TRIM = `
-redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+// last merged id ('' if none), ARGV[2] min id to keep, ARGV[3] expiry (ms).
+// Records what was merged, trims, and returns the time-ordered oldest id left, or false.
+// Expiry lets the keys of a session that ended go away; an active session refreshes it at
+// every compaction. The epoch moves before the caller reschedules or removes the session in
+// the index (the hub skips its ZADD while the epoch stays what it was at its last one:
+// redis-hub.ts).
+const END = new LuaScript(`
+if ARGV[1] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3]) end
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 redis.call('INCR', KEYS[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-redis.call('PEXPIRE', KEYS[4], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #first == 0 then return false end
 return first[1][1]
-`;
+`);
+
+// KEYS[1] stream, KEYS[2] merged-id key, KEYS[3] lease; ARGV[1] owner.
+// Runs after the index update: 1 if an entry newer than the merged id is in the stream (an
+// append that landed meanwhile, whose own ZADD the index update may have overwritten).
+// Releases the lease if it is still ours.
+const CHECK = new LuaScript(`
+local merged = redis.call('GET', KEYS[2])
+local newer = redis.call('XRANGE', KEYS[1], merged and ('(' .. merged) or '-', '+', 'COUNT', 1)
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return #newer
+`);
+
+// KEYS[1] lease; ARGV[1] owner. Releases only our own lease (when a compaction stops early).
+const RELEASE = new LuaScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
 
 export interface CompactorOptions {
   redis: Redis;
@@ -130,21 +162,22 @@ export class Compactor {
   async compact(sessionId: string, extraState?: Uint8Array): Promise<CompactionResult> {
     const { redis, keys } = this.#opts;
     const lease = keys.compactionLease(sessionId);
-    const acquired = await redis.set(lease, this.#owner, 'PX', this.#opts.leaseMs ?? 30_000, 'NX');
-    if (acquired !== 'OK') return 'busy';
+    const stream = keys.updates(sessionId);
+    const cutoff = Date.now() - this.#opts.minLifetimeMs;
+    const begun = (await BEGIN.runBuffer(
+      redis,
+      [lease, keys.mergedId(sessionId), stream],
+      [this.#owner, this.#opts.leaseMs ?? 30_000, String(cutoff)],
+    )) as [Buffer, Array<[Buffer, Buffer[]]>, Buffer | null] | null;
+    if (!begun) return 'busy';
     const started = performance.now();
+    const held = { released: false };
     try {
-      const merged = (await redis.get(keys.mergedId(sessionId))) ?? '0';
-      const entries = await redis.xrangeBuffer(keys.updates(sessionId), '-', '+');
-      const cutoff = Date.now() - this.#opts.minLifetimeMs;
+      const [, entries, trimmable] = begun;
       const updates: Uint8Array[] = [];
       let lastMerged: string | undefined;
-      let lastTrimmable: string | undefined;
       for (const [rawId, fields] of entries) {
-        const id = rawId.toString();
-        if (idTime(id) <= cutoff) lastTrimmable = id;
-        if (compareIds(id, merged) <= 0) continue;
-        lastMerged = id;
+        lastMerged = rawId.toString();
         const message = decodeEntry(fields);
         if (message?.kind === 'update') updates.push(message.update);
       }
@@ -153,19 +186,24 @@ export class Compactor {
         result = await this.#merge(sessionId, updates, extraState);
         if (result === 'no-draft') return result;
       }
-      if (lastMerged)
-        await redis.set(keys.mergedId(sessionId), lastMerged, 'PX', this.#opts.keyExpiryMs);
-      await this.#trimAndReschedule(sessionId, lastTrimmable ?? lastMerged);
+      await this.#endAndReschedule(
+        sessionId,
+        lastMerged,
+        trimmable?.toString() ?? lastMerged,
+        held,
+      );
       if (result === 'compacted')
         this.#opts.onCompacted?.(performance.now() - started, updates.length);
       return result;
     } finally {
-      await redis.eval(RELEASE, 1, lease, this.#owner).catch((err: unknown) => {
-        this.#log.warn(
-          { err, sessionId },
-          'could not release the compaction lease; it will expire',
-        );
-      });
+      if (!held.released) {
+        await RELEASE.run(redis, [lease], [this.#owner]).catch((err: unknown) => {
+          this.#log.warn(
+            { err, sessionId },
+            'could not release the compaction lease; it will expire',
+          );
+        });
+      }
     }
   }
 
@@ -234,42 +272,45 @@ export class Compactor {
   }
 
   /**
-   * Trims merged entries older than the minimum lifetime, and sets when the session is next
-   * due: when its oldest remaining entry may be trimmed, or never if none is left.
+   * Records what was merged, trims merged entries older than the minimum lifetime, sets when
+   * the session is next due (when its oldest remaining entry may be trimmed, or never if none
+   * is left), and releases the lease (`held.released` once it is).
    */
-  async #trimAndReschedule(sessionId: string, trimThrough: string | undefined): Promise<void> {
+  async #endAndReschedule(
+    sessionId: string,
+    lastMerged: string | undefined,
+    trimThrough: string | undefined,
+    held: { released: boolean },
+  ): Promise<void> {
     const { redis, keys } = this.#opts;
+    const stream = keys.updates(sessionId);
     const cutoff = Date.now() - this.#opts.minLifetimeMs;
     const keep = trimThrough && idTime(trimThrough) <= cutoff ? nextId(trimThrough) : '0';
-    const oldest = (await redis.eval(
-      TRIM,
-      4,
-      keys.updates(sessionId),
-      keys.mergedId(sessionId),
-      keys.lastId(sessionId),
-      keys.indexEpoch(sessionId),
-      keep,
-      this.#opts.keyExpiryMs,
+    const oldest = (await END.run(
+      redis,
+      [stream, keys.mergedId(sessionId), keys.lastId(sessionId), keys.indexEpoch(sessionId)],
+      [lastMerged ?? '', keep, this.#opts.keyExpiryMs],
     )) as string | null;
+    const checkKeys = [stream, keys.mergedId(sessionId), keys.compactionLease(sessionId)];
+    const pipeline = redis.pipeline();
     if (oldest)
-      await redis.zadd(
+      pipeline.zadd(
         keys.compactionIndex,
         'XX',
         idTime(oldest) + this.#opts.minLifetimeMs,
         sessionId,
       );
-    else await redis.zrem(keys.compactionIndex, sessionId);
-    // An append may have landed after we read the stream; its own ZADD may have come before
-    // ours and been overwritten: make sure the session is due soon again.
-    const merged = await redis.get(keys.mergedId(sessionId));
-    const newer = await redis.xrange(
-      keys.updates(sessionId),
-      merged ? `(${merged}` : '-',
-      '+',
-      'COUNT',
-      1,
-    );
-    if (newer.length > 0) {
+    else pipeline.zrem(keys.compactionIndex, sessionId);
+    CHECK.queue(pipeline, checkKeys, [this.#owner]);
+    const replies = await pipeline.exec();
+    if (!replies) throw new Error('the index update got no reply');
+    if (replies[0]![0]) throw replies[0]![0];
+    const [checkError, checked] = replies[1]!;
+    let newer = checked;
+    if (isNoScript(checkError)) newer = await CHECK.run(redis, checkKeys, [this.#owner]);
+    else if (checkError) throw checkError;
+    held.released = true;
+    if (Number(newer) > 0) {
       await redis.zadd(keys.compactionIndex, 'LT', Date.now() + this.#opts.delayMs, sessionId);
     }
   }

@@ -18,7 +18,7 @@
  * (Over 300 lines: appending, reading and the catch-up share one subscription table per
  * session; the keys are redis-keys.ts and the merging is compactor.ts.)
  */
-import { createHash } from 'node:crypto';
+import { LuaScript } from './lua-script.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Hub, HubListener, HubMessage } from '../sync/hub.js';
@@ -106,7 +106,7 @@ end
 redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
 return {id, redis.call('GET', KEYS[3]) or ''}
 `;
-const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
+const APPEND_SCRIPT = new LuaScript(APPEND);
 
 export function encodeEntry(message: HubMessage): Buffer {
   const out = Buffer.allocUnsafe(message.update.byteLength + 1);
@@ -230,21 +230,11 @@ export class RedisHub implements Hub {
     known: boolean,
   ): Promise<{ id: string; epoch: string } | null> {
     const { redis, keys } = this.#opts;
-    const args = [
-      keys.updates(sessionId),
-      keys.lastId(sessionId),
-      keys.indexEpoch(sessionId),
-      known ? '1' : '0',
-      encodeEntry(message),
-      keys.channel(sessionId),
-    ];
-    let reply: unknown;
-    try {
-      reply = await redis.evalsha(APPEND_SHA, 3, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      reply = await redis.eval(APPEND, 3, ...args);
-    }
+    const reply = await APPEND_SCRIPT.run(
+      redis,
+      [keys.updates(sessionId), keys.lastId(sessionId), keys.indexEpoch(sessionId)],
+      [known ? '1' : '0', encodeEntry(message), keys.channel(sessionId)],
+    );
     if (reply === null) return null;
     const [id, epoch] = reply as [string, string];
     return { id, epoch };

@@ -411,5 +411,74 @@ compaction(
   },
 );
 
+compaction(
+  'a compaction is four Redis commands in three round trips; entries younger than the lifetime stay until a later one',
+  async (ctx) => {
+    const drafts = createDraftsRepository(ctx.db!.sql);
+    const id = sessionId();
+    await drafts.save({
+      sessionId: id,
+      formVersion: 'dz',
+      state: Y.encodeStateAsUpdate(new Y.Doc()),
+    });
+    const hub = redisHub(ctx.keys);
+    const device = new Y.Doc();
+    const type = async (word: string) => {
+      const before = Y.encodeStateVector(device);
+      device.getText('t').insert(device.getText('t').length, word);
+      await hub.append(id, { kind: 'update', update: Y.encodeStateAsUpdate(device, before) });
+    };
+    const redis = connect();
+    // Scripts missing from Redis (a restart, SCRIPT FLUSH) are sent in full, in a pipeline too.
+    await redis.script('FLUSH');
+    const offload = createYjsOffload();
+    const folder = new DraftFolder({ drafts, offload, logger });
+    const compactor = new Compactor({
+      redis,
+      keys: ctx.keys,
+      drafts,
+      folder,
+      offload,
+      logger,
+      intervalMs: 1_000,
+      delayMs: 1_000,
+      minLifetimeMs: 400,
+      keyExpiryMs: 60_000,
+    });
+    const sent: string[] = [];
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((command: { name: string }, stream?: unknown) => {
+      sent.push(command.name.toLowerCase());
+      return send(command as never, stream as never);
+    }) as typeof redis.sendCommand;
+
+    await type('one ');
+    await type('two ');
+    assert.is(await compactor.compact(id), 'compacted');
+    assert.is(await redis.xlen(ctx.keys.updates(id)), 2, 'merged, but younger than the lifetime');
+    const due = Number(await redis.zscore(ctx.keys.compactionIndex, id));
+    assert.ok(due > Date.now(), 'due again when the oldest entry may be trimmed');
+    assert.is(await redis.get(ctx.keys.compactionLease(id)), null, 'the lease is released');
+
+    sent.length = 0;
+    await new Promise((r) => setTimeout(r, 450));
+    await type('three');
+    assert.is(await compactor.compact(id), 'compacted');
+    // EVALSHA begin, EVALSHA end, ZADD + EVALSHA check pipelined (the check found nothing
+    // newer: no ZADD LT). The counting wrapper sees the commands after this point.
+    assert.equal(
+      sent.filter((c) => !['xlen', 'zscore', 'get'].includes(c)),
+      ['evalsha', 'evalsha', 'zadd', 'evalsha'],
+      sent.join(' '),
+    );
+    assert.is(await redis.xlen(ctx.keys.updates(id)), 1, 'the two old entries were trimmed');
+    const draft = (await drafts.load(id)) as StoredDraft;
+    const doc = new Y.Doc();
+    for (const part of [draft.state, ...draft.updates]) Y.applyUpdate(doc, part);
+    assert.is(doc.getText('t').toString(), 'one two three');
+    await Promise.all([hub.close(), folder.close(), offload.close()]);
+  },
+);
+
 shared.run();
 compaction.run();
