@@ -1,8 +1,10 @@
 /**
- * CPU profiles of a server process over one phase of a benchmark, through the V8 inspector
- * (the process runs with `--inspect=127.0.0.1:0`): `Profiler.start` when the phase starts,
- * `Profiler.stop` when it ends, the profile written as a `.cpuprofile` file (Chrome DevTools
- * opens it; scripts/bench/profile.ts summarises it).
+ * CPU and allocation profiles of a server process over one phase of a benchmark, through the
+ * V8 inspector (the process runs with `--inspect=127.0.0.1:0`): `Profiler.start` and
+ * `HeapProfiler.startSampling` when the phase starts, both stopped when it ends, written as
+ * `.cpuprofile` and `.heapprofile` files (Chrome DevTools opens them;
+ * scripts/bench/profile.ts summarises them). The allocation sample counts objects the
+ * collector already freed too: what the young generation has to sweep is the point.
  */
 import { writeFile } from 'node:fs/promises';
 import WebSocket from 'ws';
@@ -13,8 +15,8 @@ export function inspectorUrl(output: string): string | undefined {
 }
 
 export interface Profiling {
-  /** Stops the profiler and writes the profile to `file`. */
-  stop(file: string): Promise<void>;
+  /** Stops the profilers and writes the CPU profile to `file`, allocations to `heapFile`. */
+  stop(file: string, heapFile: string): Promise<void>;
 }
 
 export async function startProfiling(url: string): Promise<Profiling> {
@@ -41,10 +43,18 @@ export async function startProfiling(url: string): Promise<Profiling> {
   await call('Profiler.enable');
   await call('Profiler.setSamplingInterval', { interval: 500 });
   await call('Profiler.start');
+  await call('HeapProfiler.enable');
+  await call('HeapProfiler.startSampling', {
+    samplingInterval: 64 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
   return {
-    async stop(file) {
+    async stop(file, heapFile) {
       const result = (await call('Profiler.stop')) as { profile: unknown };
       await writeFile(file, JSON.stringify(result.profile));
+      const heap = (await call('HeapProfiler.stopSampling')) as { profile: unknown };
+      await writeFile(heapFile, JSON.stringify(heap.profile));
       ws.close();
     },
   };

@@ -3,7 +3,10 @@
  * function and per package or source folder, the share of time the process was idle, and the
  * longest busy stretches of the thread (what kept the event loop from everything else, and
  * the project functions under them). These hold on a shared machine, where latency does not.
- * `node --import tsx scripts/bench/profile.ts <file.cpuprofile>…` prints the same summary.
+ * Also allocation profiles (`.heapprofile`): bytes allocated per function, and per nearest
+ * project function above it, which is what young-generation GC time follows.
+ * `node --import tsx scripts/bench/profile.ts <file.cpuprofile|file.heapprofile>…` prints the
+ * same summaries.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -288,8 +291,89 @@ export function formatProfile(s: ProfileSummary): string {
 /** Where the benchmark writes a profile's windows, beside it. */
 export const windowsFile = (profile: string) => `${profile}.windows.json`;
 
+/** V8's sampling heap profile (`HeapProfiler.stopSampling`). */
+interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  id: number;
+  children: HeapProfileNode[];
+}
+
+export interface AllocationSummary {
+  file: string;
+  /** Bytes allocated over the phase, as sampled (freed objects included). */
+  totalMiB: number;
+  /** Functions that allocated the most themselves, most first. */
+  self: Array<{ name: string; where: string; mib: number; share: number }>;
+  /**
+   * The nearest project function above each allocation (`(none)` when no project code is on
+   * the stack: timers, sockets, libraries on their own), most first.
+   */
+  project: Array<{ name: string; where: string; mib: number; share: number }>;
+}
+
+export function summariseAllocations(file: string, top = 12): AllocationSummary {
+  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapProfileNode };
+  const self = new Map<string, { name: string; where: string; bytes: number }>();
+  const project = new Map<string, { name: string; where: string; bytes: number }>();
+  let total = 0;
+  const add = (
+    into: typeof self,
+    frame: HeapProfileNode['callFrame'] | undefined,
+    bytes: number,
+  ) => {
+    const name = frame ? frame.functionName || '(anonymous)' : '(none)';
+    const where = frame?.url ? `${moduleOf(frame.url)}:${frame.lineNumber + 1}` : '';
+    const key = `${name}@${where}`;
+    const entry = into.get(key) ?? { name, where, bytes: 0 };
+    entry.bytes += bytes;
+    into.set(key, entry);
+  };
+  // Iterative walk: allocation stacks can be deep.
+  const stack: Array<{ node: HeapProfileNode; owner: HeapProfileNode['callFrame'] | undefined }> = [
+    { node: head, owner: undefined },
+  ];
+  while (stack.length > 0) {
+    const { node, owner } = stack.pop()!;
+    const mod = node.callFrame.url ? moduleOf(node.callFrame.url) : '';
+    const mine = PROJECT_MODULE.test(mod) ? node.callFrame : owner;
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      add(self, node.callFrame, node.selfSize);
+      add(project, mine, node.selfSize);
+    }
+    for (const child of node.children) stack.push({ node: child, owner: mine });
+  }
+  const rank = (m: typeof self) =>
+    [...m.values()]
+      .sort((a, b) => b.bytes - a.bytes)
+      .slice(0, top)
+      .map((e) => ({
+        name: e.name,
+        where: e.where,
+        mib: e.bytes / 2 ** 20,
+        share: e.bytes / Math.max(1, total),
+      }));
+  return { file, totalMiB: total / 2 ** 20, self: rank(self), project: rank(project) };
+}
+
+export function formatAllocations(a: AllocationSummary): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
+  return [
+    `${path.basename(a.file)}: ${a.totalMiB.toFixed(0)} MiB allocated (sampled, freed objects included)`,
+    '  by the nearest project function above the allocation:',
+    ...a.project.map((f) => `    ${pct(f.share)}  ${f.name} ${f.where}`),
+    '  by allocating function:',
+    ...a.self.map((f) => `    ${pct(f.share)}  ${f.name} ${f.where}`),
+  ].join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const file of process.argv.slice(2)) {
+    if (file.endsWith('.heapprofile')) {
+      process.stdout.write(formatAllocations(summariseAllocations(file, 15)) + '\n');
+      continue;
+    }
     const windows = existsSync(windowsFile(file))
       ? (JSON.parse(readFileSync(windowsFile(file), 'utf8')) as ProfileWindow[])
       : undefined;

@@ -15,7 +15,12 @@ import type { BigDocConfig, BigDocMeasurement, BigDocResult } from './bigdoc.js'
 import type { CapacityResult } from './capacity.js';
 import type { FanoutResult } from './fanout.js';
 import type { FinalizeResult } from './finalize.js';
-import { stretchLines, type ProfileSummary } from './profile.js';
+import {
+  formatAllocations,
+  stretchLines,
+  type AllocationSummary,
+  type ProfileSummary,
+} from './profile.js';
 import type { TargetId } from './targets.js';
 import { worstLoop, type LoopReading } from './probe.js';
 import { deepMedian, spreadOf, type LoadGate, type Spread } from './rounds.js';
@@ -29,7 +34,7 @@ export interface TargetResult {
   finalize?: FinalizeResult;
   /** Baseline RSS of each instance (KiB) before any session. */
   idleRssKiB?: number[];
-  profiles?: Array<{ phase: string; summary: ProfileSummary }>;
+  profiles?: Array<{ phase: string; summary: ProfileSummary; allocations?: AllocationSummary }>;
   /** Event-loop delay and GC pauses of each instance over a phase (fan-out, finalizations). */
   loop?: Record<string, LoopReading[]>;
   /** The rounds this result folds: when each started, at what load, and how it ended. */
@@ -488,6 +493,13 @@ export function formatText(report: BenchReport): string {
       }
       const { stretches } = p.summary;
       lines.push(...stretchLines({ ...stretches, longest: stretches.longest.slice(0, 5) }));
+      if (p.allocations) {
+        lines.push(
+          ...formatAllocations(p.allocations)
+            .split('\n')
+            .map((l) => `  ${l}`),
+        );
+      }
     }
   }
   return lines.join('\n') + '\n';

@@ -10,11 +10,11 @@
  *   --quick     a small version of every measurement (the test suite runs this)
  *   --json      the whole report as JSON on stdout
  *   --write     update the generated part of docs/benchmarks.md
- *   --profile   CPU-profile this server's instances during the capacity ramp, the
- *               finalizations' signing and the large documents
- *               (.cache/bench-profiles/*.cpuprofile, summarised in the output with their longest
- *               busy stretches; for the large documents, inside each measured window, written
- *               beside the profile)
+ *   --profile   CPU- and allocation-profile this server's instances during the capacity ramp,
+ *               the finalizations' signing and the large documents
+ *               (.cache/bench-profiles/*.cpuprofile and *.heapprofile, summarised in the output:
+ *               the longest busy stretches, for the large documents inside each measured window,
+ *               written beside the profile; the bytes allocated per function, freed ones too)
  *   --only a,b  run only these setups (ours-redis, ours-embedded, reference, hocuspocus-redis,
  *               media: photo uploads and finalization with photos, scripts/bench/media.ts;
  *               reports: PDFs per second, finalization → PDF ready, scripts/bench/reports.ts)
@@ -73,7 +73,12 @@ import { measureFinalizations } from './finalize.js';
 import { measureReports } from './reports.js';
 import { measureAi } from './ai.js';
 import { startProfiling } from './inspector.js';
-import { summariseProfile, windowsFile, type ProfileWindow } from './profile.js';
+import {
+  summariseAllocations,
+  summariseProfile,
+  windowsFile,
+  type ProfileWindow,
+} from './profile.js';
 import { progress } from './progress.js';
 import {
   combineRounds,
@@ -210,11 +215,13 @@ async function profiled<T>(
     const within = value !== undefined && windows ? windows(value) : undefined;
     for (const [i, s] of sessions.entries()) {
       const file = path.join(dir, `${target.id}-${phase}-${i + 1}.cpuprofile`);
-      await s.stop(file);
+      const heapFile = file.replace(/\.cpuprofile$/, '.heapprofile');
+      await s.stop(file, heapFile);
       if (within) await writeFile(windowsFile(file), JSON.stringify(within));
       (result.profiles ??= []).push({
         phase: `${phase}, instance ${i + 1}`,
         summary: summariseProfile(file, 12, within),
+        allocations: summariseAllocations(heapFile, 12),
       });
     }
   }

@@ -22,7 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { ensureElements, sketchElements } from './fanout.js';
 import { LightClient } from './light-client.js';
 import { startProfiling } from './inspector.js';
-import { formatProfile, summariseProfile } from './profile.js';
+import {
+  formatAllocations,
+  formatProfile,
+  summariseAllocations,
+  summariseProfile,
+} from './profile.js';
 import {
   redisCpuSeconds,
   startTarget,
@@ -176,8 +181,10 @@ async function profiled(
   } finally {
     for (const [i, s] of sessions.entries()) {
       const file = path.join(PROFILES, `update-cost-${target.id}-${name}-${i + 1}.cpuprofile`);
-      await s.stop(file);
+      const heapFile = file.replace(/\.cpuprofile$/, '.heapprofile');
+      await s.stop(file, heapFile);
       log!(formatProfile(summariseProfile(file, 25)));
+      log!(formatAllocations(summariseAllocations(heapFile, 15)));
     }
   }
 }
