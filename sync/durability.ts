@@ -50,6 +50,16 @@ export function compaction(merger: DraftMerger): DurabilityFactory {
 // How long an ending document waits for a compaction lease another instance holds.
 const LEASE_WAIT_MS = 10_000;
 
+/**
+ * The wait before asking for the lease again: doubling from 50 ms to 1 s, jittered. When a
+ * session's devices were on two instances both end it at once and one waits for the other,
+ * which may have thousands of unloads queued (the end of a busy period); asking every 50 ms
+ * made that up to 200 Redis round trips per session.
+ */
+export function leaseRetryMs(attempt: number, random = Math.random): number {
+  return Math.min(50 * 2 ** attempt, 1_000) * (0.5 + random() / 2);
+}
+
 class Compaction implements Durability {
   constructor(
     private readonly sessionId: string,
@@ -65,12 +75,12 @@ class Compaction implements Durability {
   async persist(state: () => Promise<Uint8Array>): Promise<void> {
     const whole = await state();
     const deadline = Date.now() + LEASE_WAIT_MS;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const result = await this.merger.compact(this.sessionId, whole);
       if (result !== 'busy') return;
       if (Date.now() > deadline)
         throw new Error('compaction lease stayed busy; the hub still holds the edits');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, leaseRetryMs(attempt)));
     }
   }
 
