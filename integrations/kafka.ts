@@ -99,7 +99,8 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
       },
   });
   let producer: Promise<Producer> | undefined;
-  const consumers = new Set<Consumer>();
+  const consumers: Consumer[] = [];
+  const supervised = new Set<RunningConsumer>();
   const newConsumer = (groupId: string) =>
     kafka.consumer({
       groupId,
@@ -108,7 +109,7 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
     });
   const consumer = (groupId: string) => {
     const c = newConsumer(groupId);
-    consumers.add(c);
+    consumers.push(c);
     return c;
   };
   return {
@@ -127,7 +128,19 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
     },
     consumer,
     consume({ groupId, topics, eachMessage }) {
-      return superviseConsumer(() => newConsumer(groupId), { groupId, topics, eachMessage }, log);
+      const running = superviseConsumer(
+        () => newConsumer(groupId),
+        { groupId, topics, eachMessage },
+        log,
+      );
+      supervised.add(running);
+      return {
+        state: running.state,
+        async close() {
+          supervised.delete(running);
+          await running.close();
+        },
+      };
     },
     async ensureTopics(topics) {
       const admin = kafka.admin();
@@ -150,7 +163,10 @@ export function createKafkaClient(settings: KafkaSettings, logger: Logger): Kafk
       }
     },
     async close() {
-      await Promise.allSettled([...consumers].map((c) => c.disconnect()));
+      await Promise.allSettled([
+        ...[...supervised].map((c) => c.close()),
+        ...consumers.map((c) => c.disconnect()),
+      ]);
       if (producer) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
     },
   };
@@ -195,7 +211,7 @@ function superviseConsumer(
       if (sleeper.closed) return;
       const wait = Math.min(1_000 * 2 ** failures++, 30_000);
       state = `restarting after: ${why}`;
-      log.error(
+      log.warn(
         { groupId: opts.groupId, err: why, retryInMs: wait },
         'Kafka consumer stopped; a new member joins after the wait',
       );
