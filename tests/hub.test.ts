@@ -304,15 +304,16 @@ compaction.after(async (ctx) => {
   for (const c of connections.splice(0)) c.disconnect();
 });
 
-/** A compactor as an instance runs one, trimming merged entries at once. */
+/** A compactor as an instance runs one, trimming merged entries at once unless told. */
 function compactorFor(
   keys: RedisKeys,
   drafts: DraftStore,
   folder: DraftFolder,
   offload: YjsOffload,
+  opts: { redis?: Redis; minLifetimeMs?: number } = {},
 ): Compactor {
   return new Compactor({
-    redis: connect(),
+    redis: opts.redis ?? connect(),
     keys,
     drafts,
     folder,
@@ -320,9 +321,28 @@ function compactorFor(
     logger,
     intervalMs: 1_000,
     delayMs: 1_000,
-    minLifetimeMs: 0,
+    minLifetimeMs: opts.minLifetimeMs ?? 0,
     keyExpiryMs: 60_000,
   });
+}
+
+/** An empty draft, and a device whose typing goes to the hub. */
+async function typingSession(ctx: { db?: TestDatabase; keys: RedisKeys }) {
+  const drafts = createDraftsRepository(ctx.db!.sql);
+  const id = sessionId();
+  await drafts.save({
+    sessionId: id,
+    formVersion: 'dz',
+    state: Y.encodeStateAsUpdate(new Y.Doc()),
+  });
+  const hub = redisHub(ctx.keys);
+  const device = new Y.Doc();
+  const type = async (word: string) => {
+    const before = Y.encodeStateVector(device);
+    device.getText('t').insert(device.getText('t').length, word);
+    await hub.append(id, { kind: 'update', update: Y.encodeStateAsUpdate(device, before) });
+  };
+  return { drafts, id, hub, type };
 }
 
 compaction(
@@ -365,22 +385,9 @@ compaction(
 compaction(
   'an update skips the compaction index until a compaction moves the session, then puts it back',
   async (ctx) => {
-    const drafts = createDraftsRepository(ctx.db!.sql);
-    const id = sessionId();
-    await drafts.save({
-      sessionId: id,
-      formVersion: 'dz',
-      state: Y.encodeStateAsUpdate(new Y.Doc()),
-    });
-    const hub = redisHub(ctx.keys);
+    const { drafts, id, hub, type } = await typingSession(ctx);
     const unsubscribe = await hub.subscribe(id, () => {});
     const redis = connect();
-    const device = new Y.Doc();
-    const type = async (word: string) => {
-      const before = Y.encodeStateVector(device);
-      device.getText('t').insert(device.getText('t').length, word);
-      await hub.append(id, { kind: 'update', update: Y.encodeStateAsUpdate(device, before) });
-    };
     const due = async () => redis.zscore(ctx.keys.compactionIndex, id);
 
     await type('one ');
@@ -414,36 +421,15 @@ compaction(
 compaction(
   'a compaction is four Redis commands in three round trips; entries younger than the lifetime stay until a later one',
   async (ctx) => {
-    const drafts = createDraftsRepository(ctx.db!.sql);
-    const id = sessionId();
-    await drafts.save({
-      sessionId: id,
-      formVersion: 'dz',
-      state: Y.encodeStateAsUpdate(new Y.Doc()),
-    });
-    const hub = redisHub(ctx.keys);
-    const device = new Y.Doc();
-    const type = async (word: string) => {
-      const before = Y.encodeStateVector(device);
-      device.getText('t').insert(device.getText('t').length, word);
-      await hub.append(id, { kind: 'update', update: Y.encodeStateAsUpdate(device, before) });
-    };
+    const { drafts, id, hub, type } = await typingSession(ctx);
     const redis = connect();
     // Scripts missing from Redis (a restart, SCRIPT FLUSH) are sent in full, in a pipeline too.
     await redis.script('FLUSH');
     const offload = createYjsOffload();
     const folder = new DraftFolder({ drafts, offload, logger });
-    const compactor = new Compactor({
+    const compactor = compactorFor(ctx.keys, drafts, folder, offload, {
       redis,
-      keys: ctx.keys,
-      drafts,
-      folder,
-      offload,
-      logger,
-      intervalMs: 1_000,
-      delayMs: 1_000,
       minLifetimeMs: 400,
-      keyExpiryMs: 60_000,
     });
     const sent: string[] = [];
     const send = redis.sendCommand.bind(redis);
