@@ -6,8 +6,9 @@
  *   its own draft, debounced, appending what changed (draft-writer.ts).
  * - Redis hub (`compaction`): every accepted update is already in the hub's stream before it
  *   is applied, and the compactor (hub/compactor.ts) merges streams into drafts; the live
- *   document stores nothing itself, except when it ends or unloads: then its whole state is
- *   merged once more, which covers the one case where the hub lost edits it still holds.
+ *   document stores nothing itself, except when it ends or unloads having changed since it
+ *   was loaded: then its whole state is merged once more, which covers the one case where the
+ *   hub lost edits it still holds.
  */
 import type { Logger } from 'pino';
 import type { DraftFolder } from './draft-folder.js';
@@ -61,6 +62,9 @@ export function leaseRetryMs(attempt: number, random = Math.random): number {
 }
 
 class Compaction implements Durability {
+  /** Whether the document holds anything its draft did not when it was loaded. */
+  #changed = false;
+
   constructor(
     private readonly sessionId: string,
     private readonly merger: DraftMerger,
@@ -68,11 +72,17 @@ class Compaction implements Durability {
 
   readonly pending = false;
 
-  record(): void {}
+  record(): void {
+    this.#changed = true;
+  }
 
   async flush(): Promise<void> {}
 
   async persist(state: () => Promise<Uint8Array>): Promise<void> {
+    // Unchanged since it was loaded: its state is the draft's, stored already. (A session
+    // opened and left without an edit, the common case of a phone checking in, then costs no
+    // merge, and no wait for the lease another instance ending it too may hold.)
+    if (!this.#changed) return;
     const whole = await state();
     const deadline = Date.now() + LEASE_WAIT_MS;
     for (let attempt = 0; ; attempt++) {

@@ -77,9 +77,9 @@ export interface LiveSessionOptions {
 const FINALIZE_TAKEOVER_MS = 3_000;
 // Devices get an `expiring` event this long before the session expires.
 const EXPIRY_WARNING_MS = 10 * 60_000;
-// A document at least this large (encoded) does not start asleep after loading: it is
-// most likely loaded to be edited, and waking it means rebuilding it once more.
-const START_AWAKE_BYTES = 64 * 1024;
+// Below this size (encoded) an awake document answers a device's sync from its Y.Doc, on the
+// spot; above it, or asleep, from its log off the event loop.
+const ANSWER_LIVE_BELOW = 64 * 1024;
 
 export class LiveSession {
   /** Awake: the document. Asleep: undefined; `#encoded` holds its state. */
@@ -198,6 +198,8 @@ export class LiveSession {
         logger: () => live.#log,
       });
       applyParts(live.doc, live.#encoded.parts, LOAD_ORIGIN);
+      // What the hub delivered before the draft was read is not in the draft yet.
+      for (const update of since.slice(draft.updates.length)) live.#durability.record(update);
     } catch (err) {
       live.#unsubscribe();
       live.#durability.close();
@@ -208,10 +210,9 @@ export class LiveSession {
     }
     live.#wire();
     ready = true;
-    // Most loads are a device connecting to a session nobody is typing in: the document starts
-    // asleep once its first review ran (queued by #wire), and the first edit wakes it.
-    await null;
-    if (live.#encoded.bytes < START_AWAKE_BYTES) live.#sleep();
+    // Awake: a device connects to edit, most often. Putting the document to sleep at once
+    // meant rebuilding it at the first edit (two rebuilds per load); an idle one sleeps with
+    // the sweep like any other.
     return live;
   }
 
@@ -406,7 +407,7 @@ export class LiveSession {
           // A small awake document answers from the Y.Doc; a sleeping or large one from its
           // log, off the event loop when large (a new device asks for the whole document).
           diff =
-            this.#doc && this.#encoded.bytes < START_AWAKE_BYTES
+            this.#doc && this.#encoded.bytes < ANSWER_LIVE_BELOW
               ? Y.encodeStateAsUpdate(this.#doc, message.stateVector)
               : await this.#opts.offload.diff(this.#encoded.parts, message.stateVector);
         } catch {

@@ -1,7 +1,8 @@
 /**
  * An ending document on the Redis hub hands its state to the compactor, waiting for the lease
- * when another instance holds it: with a doubling, jittered wait, not a 50 ms poll (the
- * DraftMerger port here is a stand-in for the compactor: what is tested is the waiting).
+ * when another instance holds it: with a doubling, jittered wait, not a 50 ms poll; and one
+ * unchanged since it was loaded hands nothing (the DraftMerger port here is a stand-in for
+ * the compactor: what is tested is the waiting and the skipping).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -48,6 +49,7 @@ test('a busy lease is asked for a few times while it stays busy, and the state l
     observer: {} as SyncObserver,
   });
   const state = new Uint8Array([1, 2, 3]);
+  durability.record(new Uint8Array([0, 0]));
   await durability.persist(async () => state);
   assert.ok(Date.now() >= freeAt, 'it waited for the lease');
   // Polling every 50 ms would have asked about 30 times in 1.5 s.
@@ -56,6 +58,30 @@ test('a busy lease is asked for a few times while it stays busy, and the state l
     calls.every((c) => c === state),
     'the whole state goes with every attempt',
   );
+});
+
+test('a document unchanged since it was loaded is not merged again; one change is', async () => {
+  const calls: Array<Uint8Array | undefined> = [];
+  const durability = compaction({
+    compact: async (_id, extra) => {
+      calls.push(extra);
+      return 'compacted';
+    },
+  })({
+    sessionId: 's1',
+    logger: () => pino({ level: 'silent' }),
+    observer: {} as SyncObserver,
+  });
+  let encoded = 0;
+  const state = async () => {
+    encoded++;
+    return new Uint8Array([1]);
+  };
+  await durability.persist(state);
+  assert.equal([calls.length, encoded], [0, 0], 'nothing merged, nothing encoded');
+  durability.record(new Uint8Array([0, 0]));
+  await durability.persist(state);
+  assert.equal([calls.length, encoded], [1, 1], 'the changed document is merged');
 });
 
 test.run();
