@@ -60,10 +60,10 @@ export class PresenceGate {
       }
     }
     const kept = entries.filter((e) => claims.claimed.has(e.clientID));
-    return {
-      ...(kept.length > 0 ? { update: writePresenceUpdate(kept) } : {}),
-      dropped: entries.length - kept.length,
-    };
+    const dropped = entries.length - kept.length;
+    if (kept.length === 0) return { dropped };
+    // Nothing dropped (every renewal of a well-behaved phone): the bytes as they came.
+    return { update: dropped === 0 ? update : writePresenceUpdate(kept), dropped };
   }
 
   /** The party whose connection claimed this presence id here, if any. */
@@ -95,8 +95,8 @@ export class PresenceGate {
  * too deep anyway (written by an older version) are dropped so they cannot reach devices.
  */
 export function safePresence(update: Uint8Array): Uint8Array | undefined {
-  const entries: PresenceEntry[] = readPresenceUpdate(update).filter(
-    (e) => presenceStateProblem(e.state) === undefined,
-  );
+  const all = readPresenceUpdate(update);
+  const entries: PresenceEntry[] = all.filter((e) => presenceStateProblem(e.state) === undefined);
+  if (entries.length === all.length) return all.length > 0 ? update : undefined;
   return entries.length > 0 ? writePresenceUpdate(entries) : undefined;
 }
