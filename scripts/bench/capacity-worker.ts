@@ -5,7 +5,12 @@
  * - `add`: connect both clients of each given session and wait until they synced;
  * - `measure`: for `durationMs`, each session sends updates at `ratePerSession` (from A or B
  *   at random, one in flight per session); the other client's arrival time gives a latency
- *   sample; updates not arrived 5 s after the window count as lost;
+ *   sample; updates not arrived 5 s after the window count as lost. From the end of the first
+ *   window on, every session goes on editing at `ratePerSession` between windows too, unmeasured
+ *   (`live`): a session of the ramp is live at that rate throughout, not only while it is
+ *   measured. (Silent between windows, a session sat idle for as long as the next step took to
+ *   connect, which differs between servers: 8 s for one, 50 s for another, long enough for a
+ *   server that puts idle documents to sleep to do so, and to wake them all in the window.)
  * - `close`: close every client and exit.
  */
 import { LightClient, type Wire } from './light-client.js';
@@ -35,6 +40,32 @@ export type WorkerReply =
 
 const sessions: Session[] = [];
 let measuring: ((s: Session, latency: number) => void) | undefined;
+/** The unmeasured edits between windows (see `live`). */
+let liveTimer: NodeJS.Timeout | undefined;
+
+/** One edit of a sketch entry, from A or B at random. */
+function edit(s: Session): { key: string; receiver: LightClient } | undefined {
+  if (s.a.closed || s.b.closed) return undefined;
+  const fromA = Math.random() < 0.5;
+  const sender = fromA ? s.a : s.b;
+  const key = `m-${sender.doc.clientID}-${s.seq++}`;
+  sketchElements(sender.doc)!.set(key, s.seq);
+  return { key, receiver: fromA ? s.b : s.a };
+}
+
+/** Every session edits at `ratePerSession` until the next window (unmeasured). */
+function live(ratePerSession: number): void {
+  const started = performance.now();
+  let sent = 0;
+  liveTimer = setInterval(() => {
+    const due = Math.floor(
+      ((performance.now() - started) / 1000) * sessions.length * ratePerSession,
+    );
+    for (; sent < due && sessions.length > 0; sent++) {
+      edit(sessions[Math.floor(Math.random() * sessions.length)]!);
+    }
+  }, 50);
+}
 
 function onRemote(session: () => Session | undefined) {
   return (client: LightClient) => {
@@ -91,6 +122,7 @@ async function add(cmd: Extract<WorkerCommand, { cmd: 'add' }>): Promise<WorkerR
 }
 
 async function measure(cmd: Extract<WorkerCommand, { cmd: 'measure' }>): Promise<WorkerReply> {
+  clearInterval(liveTimer);
   const samples: number[] = [];
   measuring = (_s, latency) => samples.push(latency);
   // Updates per second from this worker: the per-session rate, but enough for a p99.
@@ -111,12 +143,10 @@ async function measure(cmd: Extract<WorkerCommand, { cmd: 'measure' }>): Promise
       for (let n = 0; n < due && order.length > 0; n++) {
         const s = sessions[order[cursor++ % order.length]!]!;
         sent++;
-        if (s.pending || s.a.closed || s.b.closed) continue;
-        const fromA = Math.random() < 0.5;
-        const sender = fromA ? s.a : s.b;
-        const key = `m-${sender.doc.clientID}-${s.seq++}`;
-        s.pending = { key, at: performance.now(), receiver: fromA ? s.b : s.a };
-        sketchElements(sender.doc)!.set(key, s.seq);
+        if (s.pending) continue;
+        const at = performance.now();
+        const made = edit(s);
+        if (made) s.pending = { ...made, at };
       }
     }, 5);
   });
@@ -133,6 +163,7 @@ async function measure(cmd: Extract<WorkerCommand, { cmd: 'measure' }>): Promise
     }
   }
   measuring = undefined;
+  live(cmd.ratePerSession);
   const closed = sessions.reduce((n, s) => n + (s.a.closed ? 1 : 0) + (s.b.closed ? 1 : 0), 0);
   return { id: cmd.id, samples, lost, closed };
 }
@@ -143,6 +174,7 @@ process.on('message', (cmd: WorkerCommand) => {
     if (cmd.cmd === 'add') reply = await add(cmd);
     else if (cmd.cmd === 'measure') reply = await measure(cmd);
     else {
+      clearInterval(liveTimer);
       for (const s of sessions) {
         s.a.close();
         s.b.close();
