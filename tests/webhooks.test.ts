@@ -234,13 +234,15 @@ test('an endpoint down then up gets every event once, in order', async (ctx) => 
 
 test('429 with Retry-After: the next attempt waits as long as asked', async (ctx) => {
   await deliverTo(ctx, 'saa', 'webhook', ctx.saa);
+  const constatId = randomUUID();
   let first = true;
-  ctx.saa.respond = () => {
-    if (!first) return { status: 202 };
+  // Only this event's first attempt is refused: an earlier test's delivery still arriving
+  // must not take the 429 in its place.
+  ctx.saa.respond = (hook) => {
+    if (!first || !hook.body.includes(constatId)) return { status: 202 };
     first = false;
     return { status: 429, headers: { 'retry-after': '2' } };
   };
-  const constatId = randomUUID();
   const id = await commitEvent(ctx, 'saa', constatId, 0);
   await eventually(
     async () => (await deliveryStates(ctx, [id]))[0]?.status === 'delivered' || undefined,
