@@ -55,13 +55,15 @@ function edit(s: Session): { key: string; receiver: LightClient } | undefined {
 
 /** Every session edits at `ratePerSession` until the next window (unmeasured). */
 function live(ratePerSession: number): void {
-  const started = performance.now();
-  let sent = 0;
+  let last = performance.now();
+  let due = 0;
   liveTimer = setInterval(() => {
-    const due = Math.floor(
-      ((performance.now() - started) / 1000) * sessions.length * ratePerSession,
-    );
-    for (; sent < due && sessions.length > 0; sent++) {
+    // Accrued tick by tick at the current number of sessions: sessions the next step adds
+    // raise the rate from then on, not retroactively (no burst of catch-up edits).
+    const now = performance.now();
+    due += ((now - last) / 1000) * sessions.length * ratePerSession;
+    last = now;
+    for (; due >= 1 && sessions.length > 0; due--) {
       edit(sessions[Math.floor(Math.random() * sessions.length)]!);
     }
   }, 50);

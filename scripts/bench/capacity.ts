@@ -3,10 +3,10 @@
  * fan-out p99 passes the limit. Sessions are added in steps; at each step every session is
  * live (both clients renew their awareness every 15 s, as stock clients do) and edits at a
  * low rate (`ratePerSession`, one update in flight per session), between windows too once the
- * first window ran; the latency of every update in a measurement window is the step's sample. The ramp stops at the first step over the
- * limit, at the time budget, or at the number of sockets the machine allows a process (the
- * file descriptor limit), whichever comes first. The clients run in child processes
- * (capacity-worker.ts) for the same reason.
+ * first window ran; the latency of every update in a measurement window is the step's sample.
+ * The ramp stops at the first step over the limit, at the time budget, or at the number of
+ * sockets the machine allows a process (the file descriptor limit), whichever comes first. The
+ * clients run in child processes (capacity-worker.ts) for the same reason.
  *
  * RSS per idle session (`idle`): before the ramp, sessions are connected in two steps and left
  * alone (awareness renewals only) for `settleMs` each time; after each pause every server
