@@ -17,6 +17,8 @@ export const MAX_NESTING_DEPTH = 32;
  */
 export function jsonDepthExceeds(value: unknown, limit: number): boolean {
   if (limit < 0) return true;
+  // Most content is scalars (a stroke's coordinates): answered without allocating.
+  if (value === null || typeof value !== 'object') return false;
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
