@@ -21,7 +21,7 @@ import { LightClient } from './light-client.js';
 import type { Progress } from './progress.js';
 import { worstLoop } from './probe.js';
 import type { Target } from './targets.js';
-import type { ProfileWindow } from './profile.js';
+import { monotonicUs, type ProfileWindow } from './profile.js';
 
 export interface BigDocConfig {
   updates: number;
@@ -82,8 +82,6 @@ async function pair(target: Target, tag: string): Promise<[LightClient, LightCli
   }
   return [a, b];
 }
-
-const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 async function measured(
   target: Target,

@@ -26,6 +26,7 @@ import type { Progress } from './progress.js';
 import { machineTicks, redisCpuSeconds, type BenchSession, type Target } from './targets.js';
 import type { WorkerCommand, WorkerReply } from './capacity-worker.js';
 import type { LoopReading } from './probe.js';
+import { monotonicUs, type ProfileWindow } from './profile.js';
 
 export interface CapacityStep {
   sessions: number;
@@ -47,6 +48,8 @@ export interface CapacityStep {
   machineBusy: number;
   /** Each instance's event-loop delay and GC pauses during the window. */
   loop: LoopReading[];
+  /** When the window ran (for a profile's summary of what ran inside it). */
+  window: ProfileWindow;
 }
 
 export interface CapacityResult {
@@ -162,6 +165,7 @@ async function measureWindow(
   const ticks0 = machineTicks();
   await target.loop(); // opens the window
   const windowStarted = performance.now();
+  const startUs = monotonicUs();
   const measured = await Promise.all(
     workers.map((w) =>
       w.send<Extract<WorkerReply, { samples: number[] }>>({
@@ -173,6 +177,7 @@ async function measureWindow(
     ),
   );
   const windowSeconds = (performance.now() - windowStarted) / 1000;
+  const window = { label: `${n.toLocaleString('en')} sessions`, startUs, endUs: monotonicUs() };
   const loop = await target.loop();
   const cpu1 = target.cpuSeconds();
   const redis1 = target.usesRedis ? await redisCpuSeconds() : NaN;
@@ -194,6 +199,7 @@ async function measureWindow(
     redisCpu: target.usesRedis ? (redis1 - redis0) / windowSeconds : undefined,
     machineBusy: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
     loop,
+    window,
   };
 }
 

@@ -145,6 +145,9 @@ export interface ProfileWindow {
   endUs: number;
 }
 
+/** The clock of a profile's timestamps (CLOCK_MONOTONIC, µs), the same in every process. */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
 /**
  * Consecutive samples off `(idle)`: a sample's time is the delta to the next one. GC and
  * `(program)` count as busy: the event loop waits for them as well. With `windows`, only the

@@ -298,12 +298,18 @@ async function runSetup(id: TargetId, ctx: SetupContext): Promise<TargetResult> 
       const b2 = bar(`capacity ${id}`, cfg.capacity.steps.length);
       try {
         // Each capacity step reads the event loop over its own window.
-        result.capacity = await profiled(t, 'capacity', !!opts.profile, result, () =>
-          measureCapacity(t, {
-            ...cfg.capacity,
-            timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
-            progress: b2,
-          }),
+        result.capacity = await profiled(
+          t,
+          'capacity',
+          !!opts.profile,
+          result,
+          () =>
+            measureCapacity(t, {
+              ...cfg.capacity,
+              timeBudgetMs: cfg.capacity.timeBudgetSeconds * 1000,
+              progress: b2,
+            }),
+          (capacity) => capacity.steps.map((s) => s.window),
         );
       } finally {
         b2.stop();
