@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import os from 'node:os';
 import { startBroker, type Broker } from './kafka/broker.js';
 import { installSystemPackages } from './system-packages.js';
 import { LOCAL_DATABASE_URL, LOCAL_REDIS_URL } from './local-services.js';
@@ -19,7 +20,8 @@ import { startS3Proxy, type S3Proxy } from './s3proxy/s3proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULTS = { DATABASE_URL: LOCAL_DATABASE_URL, REDIS_URL: LOCAL_REDIS_URL };
-const PARALLEL = 2;
+// Files run at once (TEST_PARALLEL overrides it).
+const PARALLEL = Math.max(1, Number(process.env.TEST_PARALLEL) || 2);
 
 interface FileResult {
   file: string;
@@ -99,6 +101,7 @@ async function runFiles(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const results: FileResult[] = [];
   const queue = [...files];
   const started = performance.now();
+  const cpuBefore = cpuTimes();
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) {
       const result = await runFile(file, env);
@@ -121,13 +124,28 @@ async function runFiles(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
     }),
     { passed: 0, failed: 0, skipped: 0 },
   );
+  const cpuAfter = cpuTimes();
+  const busy = (cpuAfter.busy - cpuBefore.busy) / (cpuAfter.total - cpuBefore.total || 1);
   process.stdout.write(
-    `\n${files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\n${files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s, ` +
+      `${PARALLEL} at a time; the machine's ${os.cpus().length} cores were ${(busy * 100).toFixed(0)} % busy\n`,
   );
   process.stdout.write(
     `${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}\n`,
   );
   process.exitCode = total.failed > 0 || total.skipped > 0 ? 1 : 0;
+}
+
+/** The machine's CPU time so far, all cores (ms): busy, and in all. */
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const all = times.user + times.nice + times.sys + times.idle + times.irq;
+    busy += all - times.idle;
+    total += all;
+  }
+  return { busy, total };
 }
 
 async function findTests(dir: string): Promise<string[]> {
