@@ -1,6 +1,7 @@
 // CPU time per thread of the processes whose command line contains a pattern, every few
 // seconds (from /proc/<pid>/task/<tid>/stat): how a server's CPU splits between its main
-// thread (the event loop) and the others (V8's helper threads, worker threads, libuv's pool).
+// thread (the event loop) and the others (V8's helper threads, worker threads, libuv's pool),
+// and the page faults each process took (minor: memory touched for the first time).
 // Run beside a benchmark: node scripts/bench/thread-cpu.mjs ["constat.js serve"] [seconds=5]
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -17,8 +18,20 @@ const read = (file) => {
 };
 const pids = () =>
   readdirSync('/proc').filter(
-    (d) => /^\d+$/.test(d) && read(`/proc/${d}/cmdline`)?.includes(pattern),
+    (d) =>
+      /^\d+$/.test(d) && d !== String(process.pid) && read(`/proc/${d}/cmdline`)?.includes(pattern),
   );
+
+// The script or program a process runs, for the rows' labels.
+const names = new Map();
+const processName = (pid) => {
+  if (!names.has(pid)) {
+    const args = (read(`/proc/${pid}/cmdline`) ?? '').split('\0').filter(Boolean);
+    const script = args.find((a, i) => i > 0 && /\.(m?[jt]s)$/.test(a)) ?? args[0] ?? '?';
+    names.set(pid, script.split('/').pop());
+  }
+  return names.get(pid);
+};
 
 const last = new Map();
 const sample = () => {
@@ -34,12 +47,20 @@ const sample = () => {
       const stat = read(`/proc/${pid}/task/${tid}/stat`);
       if (!stat) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-      const key = `${pid}/${tid}`;
-      const delta = ticks - (last.get(key) ?? ticks);
-      last.set(key, ticks);
-      const label = tid === pid ? `${pid} main` : `${pid} other`;
-      used.set(label, (used.get(label) ?? 0) + delta);
+      const name = `${pid} ${processName(pid)}`;
+      const label = tid === pid ? `${name} main` : `${name} other`;
+      // utime + stime (ticks), minor and major faults
+      for (const [what, value] of [
+        ['cpu', Number(fields[11]) + Number(fields[12])],
+        ['minflt', Number(fields[7])],
+        ['majflt', Number(fields[9])],
+      ]) {
+        const key = `${pid}/${tid}/${what}`;
+        const delta = value - (last.get(key) ?? value);
+        last.set(key, value);
+        const row = what === 'cpu' ? label : `${name} ${what}`;
+        used.set(row, (used.get(row) ?? 0) + delta);
+      }
     }
   }
   return used;
@@ -47,8 +68,7 @@ const sample = () => {
 sample();
 setInterval(() => {
   const rows = [...sample()].filter(([, t]) => t > 0).sort(([a], [b]) => a.localeCompare(b));
-  const ms = (t) => ((t * 1000) / TICKS_PER_SECOND).toFixed(0);
-  console.log(
-    `${new Date().toISOString().slice(11, 19)}  ${rows.map(([k, t]) => `${k} ${ms(t)} ms`).join('   ')}`,
-  );
+  const shown = ([k, t]) =>
+    k.endsWith('flt') ? `${k} ${t}` : `${k} ${((t * 1000) / TICKS_PER_SECOND).toFixed(0)} ms`;
+  console.log(`${new Date().toISOString().slice(11, 19)}  ${rows.map(shown).join('   ')}`);
 }, periodMs);
