@@ -83,6 +83,28 @@ export class BrowserPool {
     void browser?.then((b) => b.close()).catch(() => {});
   }
 
+  /**
+   * Kills a browser that stopped answering, with its renderers. A graceful close waits on a
+   * renderer that may be busy for minutes laying out a huge page, burning the CPU the next
+   * render (on a fresh browser) needs.
+   */
+  private killBrowser(): void {
+    const browser = this.browser;
+    this.browser = undefined;
+    void browser
+      ?.then((b) => {
+        const child = b.process();
+        if (child?.pid === undefined) return b.close();
+        // Launched detached, the browser leads its own process group: its renderers go too.
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      })
+      .catch(() => {});
+  }
+
   private getBrowser(): Promise<Browser> {
     if (!this.browser) {
       const launching = this.launch();
@@ -114,14 +136,17 @@ export class BrowserPool {
       ],
     });
     browser.once('disconnected', () => {
-      if (this.closed) return;
-      this.options.logger.warn('report browser disconnected; the next render relaunches it');
-      if (this.browser) {
-        const current = this.browser;
-        void current.then((b) => {
-          if (b === browser && this.browser === current) this.browser = undefined;
-        });
-      }
+      // A browser dropped on purpose (closed, timed out) is no longer the current one.
+      const current = this.browser;
+      if (this.closed || !current) return;
+      void current.then(
+        (b) => {
+          if (b !== browser || this.browser !== current) return;
+          this.options.logger.warn('report browser disconnected; the next render relaunches it');
+          this.browser = undefined;
+        },
+        () => {},
+      );
     });
     return browser;
   }
@@ -170,7 +195,7 @@ export class BrowserPool {
       timer = setTimeout(() => {
         void closePage?.();
         // A browser that stops answering would time every later render out too: start afresh.
-        this.dropBrowser();
+        this.killBrowser();
         reject(new RenderError(`rendering took longer than ${this.options.timeoutMs} ms`));
       }, this.options.timeoutMs);
     });
