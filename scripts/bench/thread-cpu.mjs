@@ -27,7 +27,11 @@ const names = new Map();
 const processName = (pid) => {
   if (!names.has(pid)) {
     const args = (read(`/proc/${pid}/cmdline`) ?? '').split('\0').filter(Boolean);
-    const script = args.find((a, i) => i > 0 && /\.(m?[jt]s)$/.test(a)) ?? args[0] ?? '?';
+    // The first script that is not preloaded (`--import x.mjs`, as the benchmark's probe is).
+    const script =
+      args.find((a, i) => i > 0 && args[i - 1] !== '--import' && /\.(m?[jt]s)$/.test(a)) ??
+      args[0] ??
+      '?';
     names.set(pid, script.split('/').pop());
   }
   return names.get(pid);
