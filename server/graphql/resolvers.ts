@@ -84,11 +84,20 @@ async function storedDocumentView(
 
 /** What a session subscriber is told about: a new message only when one of these changed. */
 async function sessionState(id: string, ctx: GraphQLContext) {
-  const value = await requireSession(id, ctx);
-  const { constatId, signatures } = await documentView(value, ctx);
+  let value = await requireSession(id, ctx);
+  const read = await documentView(value, ctx);
+  let { signatures } = read;
+  // The record is read before the document. A finalization committed between the two reads
+  // shows in the document (its constat id is written there only after the commit that also
+  // finalizes the record) but not in the record read before it: read the record again, so a
+  // message shows one state and not half of two.
+  if (read.constatId && value.record.status !== 'finalized') {
+    value = await requireSession(id, ctx);
+    ({ signatures } = await documentView(value, ctx));
+  }
   const key = JSON.stringify([
     value.record.status,
-    value.record.constatId ?? constatId ?? null,
+    value.record.constatId ?? null,
     value.record.parties.B?.userId ?? null,
     signatures.map((s) => [s.role, s.hash, s.signedAt]),
   ]);
@@ -378,8 +387,10 @@ export const resolvers = {
     },
     createdAt: (s: SessionView) => s.record.createdAt,
     expiresAt: (s: SessionView) => s.record.expiresAt,
-    constatId: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
-      s.record.constatId ?? (await documentView(s, ctx)).constatId ?? null,
+    // From the record only, as the status is: the document learns its constat id right after
+    // the commit that finalizes the record, and the two read apart would show a session both
+    // active and finalized.
+    constatId: (s: SessionView) => s.record.constatId ?? null,
     contentHash: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
       (await documentView(s, ctx)).contentHash,
     signatures: async (s: SessionView, _: unknown, ctx: GraphQLContext) =>
