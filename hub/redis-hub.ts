@@ -260,17 +260,7 @@ export class RedisHub implements Hub {
     }
     const reader: Reader = { listener, lastId: '0', ready: false };
     sub.readers.add(reader);
-    const unsubscribe = () => {
-      sub.readers.delete(reader);
-      if (sub.readers.size === 0 && this.#subs.get(sessionId) === sub) {
-        this.#subs.delete(sessionId);
-        if (!this.#closed) {
-          subscriber.unsubscribe(keys.channel(sessionId)).catch((err: unknown) => {
-            this.#log.warn({ err, sessionId }, 'could not unsubscribe');
-          });
-        }
-      }
-    };
+    const unsubscribe = this.#unsubscriber(sessionId, sub, reader);
     try {
       // Subscribed first, then read: whatever is appended after the read is noticed.
       await sub.subscribed;
@@ -288,6 +278,23 @@ export class RedisHub implements Hub {
     reader.ready = true;
     if (sub.behind) this.#catchUp();
     return unsubscribe;
+  }
+
+  /** An anonymous function on purpose: a named one costs a property dictionary per reader. */
+  #unsubscriber(sessionId: string, sub: Subscription, reader: Reader): () => void {
+    return () => {
+      sub.readers.delete(reader);
+      if (sub.readers.size === 0 && this.#subs.get(sessionId) === sub) {
+        this.#subs.delete(sessionId);
+        if (!this.#closed) {
+          this.#opts.subscriber
+            .unsubscribe(this.#opts.keys.channel(sessionId))
+            .catch((err: unknown) => {
+              this.#log.warn({ err, sessionId }, 'could not unsubscribe');
+            });
+        }
+      }
+    };
   }
 
   #onNotice(channel: Buffer, notice: Buffer): void {

@@ -397,7 +397,9 @@ export async function startServer(
         logger,
         observer,
         maxDocumentBytes: config.limits.maxDocumentBytes,
-        onChanged: () => changes.session(session.id),
+        onChanged() {
+          changes.session(session.id);
+        },
       }),
       logger,
       { sleepAfterMs: config.documents.sleepAfterMs },

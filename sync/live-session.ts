@@ -44,9 +44,9 @@ import {
 import { ContentCache } from './content-cache.js';
 import { DocumentLog } from './document-log.js';
 import type { DurabilityFactory } from './durability.js';
-import { Finalization, type SignInput } from './finalization.js';
+import { Finalization, type FinalizationHost, type SignInput } from './finalization.js';
 import type { DeviceChannel, Durability, Finalizer, SyncObserver } from './ports.js';
-import { CATCH_UP_DELAYS_MS, UpdateGate } from './update-gate.js';
+import { CATCH_UP_DELAYS_MS, UpdateGate, type GateHost } from './update-gate.js';
 import type { YjsOffload } from './yjs-offload.js';
 import { applyParts, rebuild } from './yjs-ops.js';
 import { PresenceGate, safePresence } from './presence-gate.js';
@@ -111,7 +111,13 @@ export class LiveSession {
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
     this.awareness.setLocalState(null);
-    const logger = () => this.#log;
+    const live = this;
+    // A method, not an arrow function: see #GateHost.
+    const { logger } = {
+      logger() {
+        return live.#log;
+      },
+    };
     this.#durability = opts.durability({
       sessionId: opts.sessionId,
       logger,
@@ -121,52 +127,93 @@ export class LiveSession {
     // read yet, and one of them may be the one that finalizes.
     const shared = opts.hub.shared;
     this.#echoes = shared ? new HubEchoes() : undefined;
-    const echoes = this.#echoes;
-    const live = this;
-    this.#gate = new UpdateGate(
-      {
-        sessionId: opts.sessionId,
-        get doc() {
-          return live.doc;
-        },
-        get log() {
-          return live.#encoded;
-        },
-        presence: this.#presence,
-        assertWritable: () => this.#finalization.assertWritable(),
-        assertAlive: () => this.#assertAlive(),
-        sendEvent: (channel, event) => this.sendEvent(channel, event),
-        appended: (update) => echoes?.remember({ kind: 'update', update }),
-        logger,
-      },
-      {
-        hub: opts.hub,
-        observer: opts.observer,
-        maxDocumentBytes: opts.maxDocumentBytes,
-        catchUpDelaysMs: shared ? CATCH_UP_DELAYS_MS : [],
-      },
-    );
-    this.#finalization = new Finalization(
-      {
-        sessionId: opts.sessionId,
-        formVersion: opts.formVersion,
-        get doc() {
-          return live.doc;
-        },
-        get destroyed() {
-          return live.#destroyed;
-        },
-        content: () => this.#contentCache(),
-        state: async () => (await this.#encoded.state()).update,
-        broadcastEvent: (event, changed) => this.broadcastEvent(event, changed),
-        endAll: (reason) => this.#endAll(reason),
-        guard: (task, step) => this.#guard(task, step),
-        timer: (ms, fn) => void this.#timers.push(setTimeout(fn, ms)),
-        logger,
-      },
-      { finalizer: opts.finalizer, takeoverMs: shared ? FINALIZE_TAKEOVER_MS : 0 },
-    );
+    this.#gate = new UpdateGate(new LiveSession.#GateHost(this), {
+      hub: opts.hub,
+      observer: opts.observer,
+      maxDocumentBytes: opts.maxDocumentBytes,
+      catchUpDelaysMs: shared ? CATCH_UP_DELAYS_MS : [],
+    });
+    this.#finalization = new Finalization(new LiveSession.#FinalizationHost(this), {
+      finalizer: opts.finalizer,
+      takeoverMs: shared ? FINALIZE_TAKEOVER_MS : 0,
+    });
   }
+
+  /**
+   * What the update gate sees of a live session. The hosts are classes, not object literals:
+   * V8 keeps an object literal with a getter in dictionary mode (about 500 bytes each), and tsx
+   * compiles with esbuild's keepNames, which gives every arrow function assigned to a name its
+   * own property dictionary (about 250 bytes each): per live session, that was 8 KiB of heap.
+   * A class's getters and methods are shared by its instances.
+   */
+  static readonly #GateHost = class implements GateHost {
+    constructor(readonly live: LiveSession) {}
+    get sessionId(): string {
+      return this.live.sessionId;
+    }
+    get doc(): Y.Doc {
+      return this.live.doc;
+    }
+    get log(): DocumentLog {
+      return this.live.#encoded;
+    }
+    get presence(): PresenceGate {
+      return this.live.#presence;
+    }
+    assertWritable(): void {
+      this.live.#finalization.assertWritable();
+    }
+    assertAlive(): void {
+      this.live.#assertAlive();
+    }
+    sendEvent(channel: DeviceChannel, event: SessionEvent): void {
+      this.live.sendEvent(channel, event);
+    }
+    appended(update: Uint8Array): void {
+      this.live.#echoes?.remember({ kind: 'update', update });
+    }
+    logger(): Logger {
+      return this.live.#log;
+    }
+  };
+
+  /** What the finalization sees of a live session (a class: see #GateHost). */
+  static readonly #FinalizationHost = class implements FinalizationHost {
+    constructor(readonly live: LiveSession) {}
+    get sessionId(): string {
+      return this.live.sessionId;
+    }
+    get formVersion(): string {
+      return this.live.#opts.formVersion;
+    }
+    get doc(): Y.Doc {
+      return this.live.doc;
+    }
+    get destroyed(): boolean {
+      return this.live.#destroyed;
+    }
+    content(): ContentCache {
+      return this.live.#contentCache();
+    }
+    async state(): Promise<Uint8Array> {
+      return (await this.live.#encoded.state()).update;
+    }
+    broadcastEvent(event: SessionEvent, changed?: boolean): void {
+      this.live.broadcastEvent(event, changed);
+    }
+    endAll(reason: ConstatError): void {
+      this.live.#endAll(reason);
+    }
+    guard(task: string, step: () => void): void {
+      this.live.#guard(task, step);
+    }
+    timer(ms: number, fn: () => void): void {
+      this.live.#timers.push(setTimeout(fn, ms));
+    }
+    logger(): Logger {
+      return this.live.#log;
+    }
+  };
 
   /**
    * Loads the session's draft. A session without a draft cannot be served: it was never
@@ -194,8 +241,12 @@ export class LiveSession {
       live.#encoded = new DocumentLog(draft.state, since, {
         offload: opts.offload,
         measureAbove: opts.maxDocumentBytes,
-        live: () => live.#doc,
-        logger: () => live.#log,
+        live() {
+          return live.#doc;
+        },
+        logger() {
+          return live.#log;
+        },
       });
       applyParts(live.doc, live.#encoded.parts, LOAD_ORIGIN);
       // What the hub delivered before the draft was read is not in the draft yet.
