@@ -53,6 +53,31 @@ const connect = () => {
   connections.push(r);
   return r;
 };
+/**
+ * A connection in MONITOR mode. ioredis switches a connection to monitoring one microtask after
+ * MONITOR's reply: a monitor line that arrives in the same read as that reply (another client's
+ * command, say a test running beside this one) finds no command waiting and is emitted as a
+ * "Command queue state error", which with no listener ends the process. Such a line precedes
+ * everything a test watches, so that error is ignored; any other is kept and thrown on close.
+ */
+async function monitorRedis(): Promise<{ monitor: Redis; close(): void }> {
+  const monitor = new Redis(REDIS_URL, { monitor: true });
+  const errors: Error[] = [];
+  monitor.on('error', (err: Error) => {
+    if (!err.message.startsWith('Command queue state error')) errors.push(err);
+  });
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('monitoring', resolve);
+    monitor.once('end', () => reject(new Error(`monitor connection ended: ${errors[0]}`)));
+  });
+  return {
+    monitor,
+    close() {
+      monitor.disconnect();
+      if (errors.length > 0) throw errors[0];
+    },
+  };
+}
 const redisHub = (keys: RedisKeys) =>
   new RedisHub({ redis: connect(), subscriber: connect(), keys, logger, compactionDelayMs: 1_000 });
 
@@ -151,7 +176,7 @@ shared('a subscription added while others are idle is served at once', async ({ 
 shared('in-order notices are delivered without reading any stream', async ({ keys }) => {
   const hub = redisHub(keys);
   const peer = redisHub(keys);
-  const monitor = await connect().monitor();
+  const { monitor, close: closeMonitor } = await monitorRedis();
   try {
     const sessions = Array.from({ length: 300 }, () => sessionId());
     const seen = new Map<string, number>();
@@ -168,7 +193,7 @@ shared('in-order notices are delivered without reading any stream', async ({ key
     await waitFor(() => active.every((id) => seen.get(id) === 10), 5_000, 'notices not delivered');
     assert.equal(reads, [], 'no stream was read for 100 appends to 10 of 300 live sessions');
   } finally {
-    monitor.disconnect();
+    closeMonitor();
     await Promise.all([hub.close(), peer.close()]);
   }
 });
@@ -177,7 +202,7 @@ shared('the previous id is kept beside the stream, not read with XINFO', async (
   const hub = redisHub(keys);
   const peer = redisHub(keys);
   const raw = connect();
-  const monitor = await connect().monitor();
+  const { monitor, close: closeMonitor } = await monitorRedis();
   try {
     const id = sessionId();
     const seen = await subscribeTexts(hub, id);
@@ -206,7 +231,7 @@ shared('the previous id is kept beside the stream, not read with XINFO', async (
     const ttl = await raw.pttl(keys.lastId(id));
     assert.ok(ttl > 0 && ttl <= 60_000, `the last-id key expires with its stream (${ttl} ms)`);
   } finally {
-    monitor.disconnect();
+    closeMonitor();
     await Promise.all([hub.close(), peer.close()]);
   }
 });
