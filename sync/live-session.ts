@@ -143,8 +143,9 @@ export class LiveSession {
    * What the update gate sees of a live session. The hosts are classes, not object literals:
    * V8 keeps an object literal with a getter in dictionary mode (about 500 bytes each), and tsx
    * compiles with esbuild's keepNames, which gives every arrow function assigned to a name its
-   * own property dictionary (about 250 bytes each): per live session, that was 8 KiB of heap.
-   * A class's getters and methods are shared by its instances.
+   * own property dictionary (about 250 bytes each). With a few such functions elsewhere, that was
+   * about 6 KiB of heap per idle session. A class's getters and methods are shared by its
+   * instances.
    */
   static readonly #GateHost = class implements GateHost {
     constructor(readonly live: LiveSession) {}
