@@ -3,21 +3,27 @@
  * appended (XADD) before it is applied and fanned out, and a compactor (compactor.ts) later
  * merges the stream into the session's draft and trims it.
  *
- * Delivery between instances costs what it carries, not what is live: the append script also
- * PUBLISHes the entry on the session's channel, with the id of the entry before it. An instance
- * subscribes to the channels of the sessions it holds; a notice whose previous id is the last
- * one a listener got is delivered as is (no read at all), and anything else (a notice missed
- * while the subscriber connection was down, an entry written by another tool) marks the
- * session behind, and a catch-up loop reads the stream of those sessions only. Pub/sub may
- * drop notices; the stream drops nothing until it is merged into the draft.
+ * Delivery between instances costs what it carries, not what is live: each hub instance has
+ * one pub/sub channel of its own, and each session a set of the instances holding it. The
+ * append script PUBLISHes the entry, with the id of the entry before it, to the channel of
+ * every other member; the appending instance learns both ids from the script's reply, so its
+ * own appends never come back to it. A notice whose previous id is the last one a listener got
+ * is delivered as is (no read at all), and anything else (a notice missed while the subscriber
+ * connection was down, an entry written by another tool) marks the session behind, and a
+ * catch-up loop reads the stream of those sessions only. Pub/sub may drop notices; the stream
+ * drops nothing until it is merged into the draft. A member whose channel has no subscriber
+ * (an instance gone, or its subscriber connection down) is removed by the append that finds
+ * it so; an instance adds itself back to every session it holds when its subscriber
+ * reconnects, then reads what it missed.
  *
  * Entry layout: field `m` = one type byte (0 update, 1 awareness) followed by the payload.
  * Awareness rides the same stream so it is ordered with updates; the compactor skips it.
- * Notice layout: `<previous id> <id> <entry>`.
+ * Notice layout: `<session id> <previous id> <id> <entry>`.
  *
  * (Over 300 lines: appending, reading and the catch-up share one subscription table per
  * session; the keys are redis-keys.ts and the merging is compactor.ts.)
  */
+import { randomBytes } from 'node:crypto';
 import { LuaScript } from './lua-script.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -40,6 +46,19 @@ export interface RedisHubOptions {
   readCount?: number;
   /** How long after an update its session is due for compaction. */
   compactionDelayMs: number;
+  /**
+   * How long a session's member set outlives the last instance that joined it: longer than a
+   * session can live, so only the sets of instances that died holding a session ever expire.
+   */
+  membersExpiryMs: number;
+  /** This instance's id on the hub (default: random). */
+  instanceId?: string;
+  /**
+   * How often the instance checks that Redis still holds its marker (default 1 s): a Redis
+   * that lost its data (a flush, a restart or failover without persistence) lost the member
+   * sets too, and an instance that only receives would not notice otherwise.
+   */
+  markerCheckMs?: number;
   /** Called for each delivery with how far behind the entry's append it is (ms). */
   onReadLag?: (ms: number) => void;
   onStreamLost?: () => void;
@@ -55,8 +74,11 @@ interface Reader {
 
 interface Subscription {
   readers: Set<Reader>;
-  /** The channel subscription is confirmed (notices from then on reach us). */
-  subscribed: Promise<unknown>;
+  /**
+   * This instance's appends whose notice it does not get: previous id → id. A reader whose
+   * last id is a key here moves on to the value; usually empty (see #chainOwn).
+   */
+  own: Map<string, string>;
   /** Some reader may be missing entries: read the stream. */
   behind: boolean;
   /** The stream is known to exist (it held entries, or we appended). */
@@ -67,18 +89,23 @@ interface Subscription {
   indexedEpoch: string | undefined;
 }
 
-// KEYS[1] stream, KEYS[2] the stream's last id, KEYS[3] the session's index epoch; ARGV[1]
-// '1' when this instance knows the stream existed; ARGV[2] entry; ARGV[3] the session's
-// channel. Returns the new id and the index epoch ('' before the first compaction). A stream
-// is never deleted by us (trimming leaves it empty), so a known stream that is gone means
-// Redis lost its data (a flush, a failover without persistence): refuse, and let the caller
-// re-append the whole document first.
+/** Own appends remembered per session at most (they are chained within a round trip). */
+const OWN_MAX = 64;
+
+// KEYS[1] stream, KEYS[2] the stream's last id, KEYS[3] the session's index epoch, KEYS[4] the
+// session's members; ARGV[1] '1' when this instance knows the stream existed; ARGV[2] entry;
+// ARGV[3] the instance channels' prefix; ARGV[4] this instance's id; ARGV[5] the session id.
+// Returns the new id, the index epoch ('' before the first compaction) and the previous id. A
+// stream is never deleted by us (trimming leaves it empty), so a known stream that is gone
+// means Redis lost its data (a flush, a failover without persistence): refuse, and let the
+// caller re-append the whole document first.
 // The notice carries the previous id so a reader that has it applies the payload directly.
 // That id is kept in its own key: XINFO STREAM would give it too, but its reply copies the
 // stream's first and last entries, which costs as much as the document when the first entry
 // is a whole-document snapshot (measured on Redis 7.0: 3 ms of Redis CPU per append with a
 // 2 MB first entry, against 10 µs for GET). XINFO stays as the fallback for a stream whose
 // last-id key is missing (it expired apart from the stream); the key then gets the stream's TTL.
+// A member nobody listens for (PUBLISH reaches no one) is dropped from the set.
 const APPEND = `
 local prev = '0'
 local kept = false
@@ -103,8 +130,16 @@ else
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
-redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
-return {id, redis.call('GET', KEYS[3]) or ''}
+local notice = false
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if member ~= ARGV[4] then
+    notice = notice or (ARGV[5] .. ' ' .. prev .. ' ' .. id .. ' ' .. ARGV[2])
+    if redis.call('PUBLISH', ARGV[3] .. member, notice) == 0 then
+      redis.call('SREM', KEYS[4], member)
+    end
+  end
+end
+return {id, redis.call('GET', KEYS[3]) or '', prev}
 `;
 const APPEND_SCRIPT = new LuaScript(APPEND);
 
@@ -131,17 +166,19 @@ export function decodeEntry(fields: Buffer[]): HubMessage | undefined {
   return undefined;
 }
 
-/** `<previous id> <id> <entry>` → its parts, or undefined when malformed. */
+/** `<session id> <previous id> <id> <entry>` → its parts, or undefined when malformed. */
 export function decodeNotice(
   notice: Buffer,
-): { prevId: string; id: string; value: Buffer } | undefined {
+): { sessionId: string; prevId: string; id: string; value: Buffer } | undefined {
   const first = notice.indexOf(0x20);
   const second = first < 0 ? -1 : notice.indexOf(0x20, first + 1);
-  if (second < 0) return undefined;
+  const third = second < 0 ? -1 : notice.indexOf(0x20, second + 1);
+  if (third < 0) return undefined;
   return {
-    prevId: notice.toString('latin1', 0, first),
-    id: notice.toString('latin1', first + 1, second),
-    value: notice.subarray(second + 1),
+    sessionId: notice.toString('latin1', 0, first),
+    prevId: notice.toString('latin1', first + 1, second),
+    id: notice.toString('latin1', second + 1, third),
+    value: notice.subarray(third + 1),
   };
 }
 
@@ -152,30 +189,91 @@ export function idTime(id: string): number {
 
 export class RedisHub implements Hub {
   readonly shared = true;
+  readonly instanceId: string;
   readonly #opts: RedisHubOptions;
   readonly #log: Logger;
   readonly #subs = new Map<string, Subscription>();
+  readonly #channel: string;
+  /** This instance's channel is subscribed: a session joined after it misses no notice. */
+  readonly #listening: Promise<unknown>;
   #catchingUp: Promise<void> | undefined;
+  #checkingMarker = false;
+  readonly #markerTimer: NodeJS.Timeout;
   #closed = false;
 
   constructor(opts: RedisHubOptions) {
     this.#opts = opts;
+    this.instanceId = opts.instanceId ?? randomBytes(8).toString('hex');
     this.#log = opts.logger.child({ component: 'redis-hub' });
-    opts.subscriber.on('messageBuffer', (channel: Buffer, notice: Buffer) =>
-      this.#onNotice(channel, notice),
-    );
-    // After a reconnect (ioredis subscribes again) notices sent meanwhile are gone: read every
-    // stream held here once, after the subscriptions are back.
+    this.#channel = opts.keys.instanceChannel(this.instanceId);
+    opts.subscriber.on('messageBuffer', (channel: Buffer, notice: Buffer) => {
+      if (channel.toString() === this.#channel) this.#onNotice(notice);
+    });
+    this.#listening = opts.subscriber
+      .subscribe(this.#channel)
+      .then(() =>
+        opts.redis.set(opts.keys.instanceMarker(this.instanceId), '1', 'PX', opts.membersExpiryMs),
+      );
+    // Awaited by each subscribe(); a failure here is theirs to report.
+    this.#listening.catch(() => {});
+    this.#markerTimer = setInterval(() => this.#checkMarker(), opts.markerCheckMs ?? 1_000);
+    this.#markerTimer.unref();
+    // After a reconnect (ioredis subscribes again) notices sent meanwhile are gone, and appends
+    // that found no one listening dropped this instance from its sessions' members: join them
+    // again, then read every stream held here once.
     opts.subscriber.on('ready', () => {
       if (this.#closed || this.#subs.size === 0) return;
       opts.subscriber
         .ping()
-        .then(() => {
-          for (const sub of this.#subs.values()) sub.behind = true;
-          this.#catchUp();
-        })
+        .then(() => this.#rejoin())
         .catch((err: unknown) => this.#log.warn({ err }, 'could not resume after a reconnect'));
     });
+  }
+
+  /**
+   * Redis without this instance's marker lost its data: the sessions' member sets went with
+   * it, and appends since then notified no one here. Join again and read what was missed.
+   * (The marker is set again first: a rejoin that fails is retried at the next check.)
+   */
+  async #checkMarker(): Promise<void> {
+    if (this.#checkingMarker || this.#closed || this.#subs.size === 0) return;
+    this.#checkingMarker = true;
+    try {
+      const had = await this.#opts.redis.set(
+        this.#opts.keys.instanceMarker(this.instanceId),
+        '1',
+        'PX',
+        this.#opts.membersExpiryMs,
+        'GET',
+      );
+      if (had === null && !this.#closed) {
+        this.#log.warn("the hub's marker is gone from Redis (data lost?); joining sessions again");
+        await this.#rejoin().catch(async (err: unknown) => {
+          await this.#opts.redis.del(this.#opts.keys.instanceMarker(this.instanceId));
+          throw err;
+        });
+      }
+    } catch (err) {
+      if (!this.#closed) this.#log.warn({ err }, "could not check the hub's marker");
+    } finally {
+      this.#checkingMarker = false;
+    }
+  }
+
+  /** Joins the members of every session held here again, then reads each of their streams. */
+  async #rejoin(): Promise<void> {
+    const { redis, keys, membersExpiryMs } = this.#opts;
+    const sessions = [...this.#subs.keys()];
+    for (let i = 0; i < sessions.length; i += CATCH_UP_BATCH) {
+      const pipeline = redis.pipeline();
+      for (const sessionId of sessions.slice(i, i + CATCH_UP_BATCH)) {
+        pipeline.sadd(keys.members(sessionId), this.instanceId);
+        pipeline.pexpire(keys.members(sessionId), membersExpiryMs);
+      }
+      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    }
+    for (const sub of this.#subs.values()) sub.behind = true;
+    this.#catchUp();
   }
 
   async append(sessionId: string, message: HubMessage): Promise<void> {
@@ -232,12 +330,54 @@ export class RedisHub implements Hub {
     const { redis, keys } = this.#opts;
     const reply = await APPEND_SCRIPT.run(
       redis,
-      [keys.updates(sessionId), keys.lastId(sessionId), keys.indexEpoch(sessionId)],
-      [known ? '1' : '0', encodeEntry(message), keys.channel(sessionId)],
+      [
+        keys.updates(sessionId),
+        keys.lastId(sessionId),
+        keys.indexEpoch(sessionId),
+        keys.members(sessionId),
+      ],
+      [
+        known ? '1' : '0',
+        encodeEntry(message),
+        keys.instanceChannel(''), // every instance's channel is this followed by its id
+        this.instanceId,
+        sessionId,
+      ],
     );
     if (reply === null) return null;
-    const [id, epoch] = reply as [string, string];
+    const [id, epoch, prevId] = reply as [string, string, string];
+    const sub = this.#subs.get(sessionId);
+    if (sub) this.#chainOwn(sub, prevId, id);
     return { id, epoch };
+  }
+
+  /**
+   * Our own append is not noticed back: readers that had the entry before it move past it at
+   * once. A reader still short of that entry (a peer's notice for it is on its way on the
+   * other connection) moves past ours when it gets there; one that never does reads the
+   * stream, like after any gap, and gets our entry too (the live document skips such echoes).
+   */
+  #chainOwn(sub: Subscription, prevId: string, id: string): void {
+    let pending = false;
+    for (const reader of sub.readers) {
+      if (!reader.ready) continue;
+      if (reader.lastId === prevId) reader.lastId = id;
+      else if (compareIds(reader.lastId, prevId) < 0) pending = true;
+    }
+    if (!pending) return;
+    sub.own.set(prevId, id);
+    if (sub.own.size > OWN_MAX) sub.own.delete(sub.own.keys().next().value!);
+  }
+
+  /** Moves a reader past our own appends that follow what it has. */
+  #skipOwn(sub: Subscription, reader: Reader): void {
+    if (sub.own.size === 0) return;
+    for (let next = sub.own.get(reader.lastId); next; next = sub.own.get(reader.lastId)) {
+      reader.lastId = next;
+    }
+    for (const prevId of sub.own.keys()) {
+      if (compareIds(prevId, minLastId(sub)) < 0) sub.own.delete(prevId);
+    }
   }
 
   async subscribe(
@@ -245,12 +385,12 @@ export class RedisHub implements Hub {
     listener: HubListener,
     snapshot?: () => Promise<Uint8Array>,
   ): Promise<() => void> {
-    const { redis, subscriber, keys } = this.#opts;
+    const { redis, keys, membersExpiryMs } = this.#opts;
     let sub = this.#subs.get(sessionId);
     if (!sub) {
       sub = {
         readers: new Set(),
-        subscribed: subscriber.subscribe(keys.channel(sessionId)),
+        own: new Map(),
         behind: false,
         exists: false,
         snapshot,
@@ -262,10 +402,19 @@ export class RedisHub implements Hub {
     sub.readers.add(reader);
     const unsubscribe = this.#unsubscriber(sessionId, sub, reader);
     try {
-      // Subscribed first, then read: whatever is appended after the read is noticed.
-      await sub.subscribed;
-      const held = await redis.xrangeBuffer(keys.updates(sessionId), '-', '+');
-      if (held.length > 0 || (await redis.exists(keys.updates(sessionId))) === 1) sub.exists = true;
+      await this.#listening;
+      // Joined first, then read, in one round trip: whatever is appended after the read is
+      // noticed.
+      const replies = await redis
+        .pipeline()
+        .sadd(keys.members(sessionId), this.instanceId)
+        .pexpire(keys.members(sessionId), membersExpiryMs)
+        .xrangeBuffer(keys.updates(sessionId), '-', '+')
+        .exists(keys.updates(sessionId))
+        .exec();
+      for (const [err] of replies ?? []) if (err) throw err;
+      const held = replies![2]![1] as Array<[Buffer, Buffer[]]>;
+      if (held.length > 0 || replies![3]![1] === 1) sub.exists = true;
       for (const [rawId, fields] of held) {
         const message = decodeEntry(fields);
         if (message) listener(message);
@@ -287,25 +436,27 @@ export class RedisHub implements Hub {
       if (sub.readers.size === 0 && this.#subs.get(sessionId) === sub) {
         this.#subs.delete(sessionId);
         if (!this.#closed) {
-          this.#opts.subscriber
-            .unsubscribe(this.#opts.keys.channel(sessionId))
+          this.#opts.redis
+            .srem(this.#opts.keys.members(sessionId), this.instanceId)
             .catch((err: unknown) => {
-              this.#log.warn({ err, sessionId }, 'could not unsubscribe');
+              this.#log.warn({ err, sessionId }, "could not leave the session's members");
             });
         }
       }
     };
   }
 
-  #onNotice(channel: Buffer, notice: Buffer): void {
-    const sessionId = this.#opts.keys.sessionOfChannel(channel.toString());
-    const sub = sessionId ? this.#subs.get(sessionId) : undefined;
-    if (!sub) return;
+  #onNotice(notice: Buffer): void {
     const parts = decodeNotice(notice);
-    if (!parts) {
-      this.#log.warn({ sessionId }, 'skipped a malformed notice; reading the stream');
-      sub.behind = true;
-      this.#catchUp();
+    const sub = parts ? this.#subs.get(parts.sessionId) : undefined;
+    if (!parts || !sub) {
+      // A notice for a session no longer held here (it left meanwhile) is of no use; one that
+      // cannot be read names no session to read: every held stream is read once.
+      if (!parts) {
+        this.#log.warn('skipped a malformed notice; reading every stream held');
+        for (const held of this.#subs.values()) held.behind = true;
+        this.#catchUp();
+      }
       return;
     }
     const message = decodeValue(parts.value);
@@ -319,7 +470,8 @@ export class RedisHub implements Hub {
         continue;
       }
       reader.lastId = parts.id;
-      if (message) this.#deliver(sessionId!, reader, message, parts.id);
+      if (message) this.#deliver(parts.sessionId, reader, message, parts.id);
+      this.#skipOwn(sub, reader);
     }
     if (sub.behind) this.#catchUp();
   }
@@ -388,6 +540,7 @@ export class RedisHub implements Hub {
             if (message) this.#deliver(sessionId!, reader, message, id);
           }
         }
+        for (const reader of sub.readers) if (reader.ready) this.#skipOwn(sub, reader);
       }
     }
   }
@@ -395,6 +548,7 @@ export class RedisHub implements Hub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#markerTimer);
     this.#subs.clear();
     this.#opts.subscriber.disconnect();
     await this.#catchingUp;

@@ -8,8 +8,12 @@ import { isValidSessionId } from '../constat/session-record.js';
 export interface RedisKeys {
   /** The session's update stream. */
   updates(sessionId: string): string;
-  /** The pub/sub channel on which appends to the session's stream are announced. */
-  channel(sessionId: string): string;
+  /** The ids of the hub instances holding the session (a set): whom an append notifies. */
+  members(sessionId: string): string;
+  /** The pub/sub channel of one hub instance: notices of appends to the sessions it holds. */
+  instanceChannel(instanceId: string): string;
+  /** Set by a hub instance and checked now and then: gone means Redis lost what it wrote. */
+  instanceMarker(instanceId: string): string;
   /** The compaction lease of one session. */
   compactionLease(sessionId: string): string;
   /** Id of the last entry appended to the session's stream. */
@@ -25,8 +29,6 @@ export interface RedisKeys {
   compactionIndex: string;
   /** Session id from an `updates` key (what a stream read gets back). */
   sessionOfUpdates(key: string): string | undefined;
-  /** Session id from a `channel` name (what a notice arrives on). */
-  sessionOfChannel(channel: string): string | undefined;
   /** Matches every key of this keyspace (for tests that clean up). */
   pattern: string;
 }
@@ -44,14 +46,15 @@ export function redisKeys(prefix = 'constat:v1:'): RedisKeys {
   };
   return {
     updates: (id) => sessionKey(id, 'updates'),
-    channel: (id) => sessionKey(id, 'notices'),
+    members: (id) => sessionKey(id, 'members'),
+    instanceChannel: (id) => `${prefix}instance:${id}`,
+    instanceMarker: (id) => `${prefix}instance:${id}:marker`,
     compactionLease: (id) => sessionKey(id, 'compactor'),
     lastId: (id) => sessionKey(id, 'last'),
     mergedId: (id) => sessionKey(id, 'merged'),
     indexEpoch: (id) => sessionKey(id, 'epoch'),
     compactionIndex: `${prefix}compaction`,
     sessionOfUpdates: sessionOf('updates'),
-    sessionOfChannel: sessionOf('notices'),
     pattern: `${prefix}*`,
   };
 }

@@ -212,6 +212,8 @@ export async function startServer(
       });
       const keys = redisKeys(config.redisKeyPrefix);
       readiness.push({ name: 'redis', check: async () => void (await redis.ping()) });
+      // A session's keys outlive it by a day: only those of a session that ended expire.
+      const keyExpiryMs = config.sessions.ttlMs + 24 * 3600_000;
       hub = new RedisHub({
         redis,
         subscriber,
@@ -219,6 +221,7 @@ export async function startServer(
         logger,
         readCount: config.hub.readCount,
         compactionDelayMs: config.hub.compactionIntervalMs,
+        membersExpiryMs: keyExpiryMs,
         onReadLag: (ms) => metrics.hubReadLag.observe(ms / 1000),
         onStreamLost: () => metrics.hubStreamsLost.inc(),
       });
@@ -232,7 +235,7 @@ export async function startServer(
         intervalMs: config.hub.compactionIntervalMs,
         delayMs: config.hub.compactionIntervalMs,
         minLifetimeMs: config.hub.minMessageLifetimeMs,
-        keyExpiryMs: config.sessions.ttlMs + 24 * 3600_000,
+        keyExpiryMs,
         ...(workerFolds
           ? {
               lacking: (sessionId: string, extra: Uint8Array) =>

@@ -1,11 +1,12 @@
 /**
- * What this instance appended to a shared hub comes back to it: the hub delivers every
- * message of a session to every instance holding it, the appending one included. Applying that
- * copy changes nothing (it is already applied here: Yjs updates and awareness entries are
- * idempotent), but it still costs a full decode and a transaction per edit. The live document
- * remembers what it appended and applied, and skips a delivery that is byte for byte one of
- * those. A copy that arrives before the append was acknowledged is not remembered yet and is
- * applied as any other; one that never arrives ages out (at most `capacity` are remembered).
+ * What this instance appended to a shared hub can come back to it: the hub does not notify an
+ * instance of its own appends, but a catch-up read (after a gap, a reconnect) goes through the
+ * stream and returns them with the rest. Applying that copy changes nothing (it is already
+ * applied here: Yjs updates and awareness entries are idempotent), but it still costs a full
+ * decode and a transaction per edit. The live document remembers what it appended and
+ * applied, and skips a delivery that is byte for byte one of those. A copy that arrives before
+ * the append was acknowledged is not remembered yet and is applied as any other; one that
+ * never arrives ages out (at most `capacity` are remembered).
  */
 import type { HubMessage } from './hub.js';
 

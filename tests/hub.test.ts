@@ -78,8 +78,25 @@ async function monitorRedis(): Promise<{ monitor: Redis; close(): void }> {
     },
   };
 }
+/** The stream reads (XREAD, XRANGE…) of this file's keys that `monitor` sees from now on. */
+function streamReads(monitor: Redis): string[] {
+  const reads: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    const command = String(args[0]).toLowerCase();
+    if (/^x(read|range|revrange)/.test(command) && args.some((a) => String(a).startsWith(prefix)))
+      reads.push(command);
+  });
+  return reads;
+}
 const redisHub = (keys: RedisKeys) =>
-  new RedisHub({ redis: connect(), subscriber: connect(), keys, logger, compactionDelayMs: 1_000 });
+  new RedisHub({
+    redis: connect(),
+    subscriber: connect(),
+    keys,
+    logger,
+    compactionDelayMs: 1_000,
+    membersExpiryMs: 3_600_000,
+  });
 
 const factories: HubFactory[] = [
   {
@@ -181,12 +198,7 @@ shared('in-order notices are delivered without reading any stream', async ({ key
     const sessions = Array.from({ length: 300 }, () => sessionId());
     const seen = new Map<string, number>();
     for (const id of sessions) await hub.subscribe(id, () => seen.set(id, (seen.get(id) ?? 0) + 1));
-    const reads: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      const command = String(args[0]).toLowerCase();
-      if (/^x(read|range|revrange)/.test(command) && args.some((a) => String(a).startsWith(prefix)))
-        reads.push(command);
-    });
+    const reads = streamReads(monitor);
     const active = sessions.slice(0, 10);
     for (let i = 0; i < 10; i++)
       for (const id of active) await peer.append(id, { kind: 'update', update: update(`${i}`) });
@@ -197,6 +209,115 @@ shared('in-order notices are delivered without reading any stream', async ({ key
     await Promise.all([hub.close(), peer.close()]);
   }
 });
+
+shared(
+  'an instance is not sent its own appends back, and reads nothing for them',
+  async ({ keys }) => {
+    const hub = redisHub(keys);
+    const peer = redisHub(keys);
+    const { monitor, close: closeMonitor } = await monitorRedis();
+    try {
+      const id = sessionId();
+      const mine = await subscribeTexts(hub, id);
+      const theirs = await subscribeTexts(peer, id);
+      const reads = streamReads(monitor);
+      // Interleaved: a reply to one side's append may come before the other side's notice.
+      const order: Array<[RedisHub, string]> = [
+        [hub, 'h1'],
+        [peer, 'p1'],
+        [hub, 'h2'],
+        [hub, 'h3'],
+        [peer, 'p2'],
+        [hub, 'h4'],
+        [peer, 'p3'],
+        [peer, 'p4'],
+      ];
+      for (const [from, text] of order)
+        await from.append(id, { kind: 'update', update: update(text) });
+      await waitFor(() => mine.length === 4 && theirs.length === 4, 2_000, 'notices not delivered');
+      await new Promise((r) => setTimeout(r, 100)); // anything sent back would be here by now
+      assert.equal(mine, ['p1', 'p2', 'p3', 'p4'], "each gets the other's appends, in order, once");
+      assert.equal(theirs, ['h1', 'h2', 'h3', 'h4']);
+      assert.equal(reads, [], 'no stream read: own appends keep the chain of ids unbroken');
+    } finally {
+      closeMonitor();
+      await Promise.all([hub.close(), peer.close()]);
+    }
+  },
+);
+
+shared(
+  'one channel per instance whatever it holds; members join, leave, and the dead are dropped',
+  async ({ keys }) => {
+    const hub = redisHub(keys);
+    const peer = redisHub(keys);
+    const raw = connect();
+    try {
+      const sessions = Array.from({ length: 20 }, () => sessionId());
+      const leave = await Promise.all(sessions.map((id) => hub.subscribe(id, () => {})));
+      await peer.subscribe(sessions[0]!, () => {});
+      const channels = (await raw.pubsub('CHANNELS', `${prefix}*`)) as string[];
+      assert.ok(channels.includes(keys.instanceChannel(hub.instanceId)));
+      assert.ok(channels.includes(keys.instanceChannel(peer.instanceId)));
+      assert.equal(
+        channels.filter((c) => sessions.some((id) => c.includes(id))),
+        [],
+        'no channel per session',
+      );
+      assert.equal(
+        (await raw.smembers(keys.members(sessions[0]!))).sort(),
+        [hub.instanceId, peer.instanceId].sort(),
+      );
+      assert.ok((await raw.pttl(keys.members(sessions[0]!))) > 0, 'a member set expires');
+      leave[1]!();
+      // The leaving SREM is sent on the hub's connection: a later command there answers after it.
+      await hub.subscribe(sessionId(), () => {});
+      assert.is(await raw.exists(keys.members(sessions[1]!)), 0, 'the last member left the set');
+      // An instance that stops without leaving (a crash): the next append finds no one on its
+      // channel and drops it.
+      await hub.close();
+      assert.ok((await raw.sismember(keys.members(sessions[0]!), hub.instanceId)) === 1);
+      await peer.append(sessions[0]!, { kind: 'update', update: update('x') });
+      assert.equal(await raw.smembers(keys.members(sessions[0]!)), [peer.instanceId]);
+    } finally {
+      await Promise.all([hub.close(), peer.close()]);
+    }
+  },
+);
+
+shared(
+  'after Redis lost its data, an instance that only receives joins its sessions again',
+  async ({ keys }) => {
+    const lostPrefix = `${prefix}lost:`;
+    const own = redisKeys(lostPrefix);
+    const make = () =>
+      new RedisHub({
+        redis: connect(),
+        subscriber: connect(),
+        keys: own,
+        logger,
+        compactionDelayMs: 1_000,
+        membersExpiryMs: 3_600_000,
+        markerCheckMs: 100,
+      });
+    const hub = make();
+    const peer = make();
+    try {
+      const id = sessionId();
+      const seen = await subscribeTexts(hub, id);
+      await peer.subscribe(id, () => {});
+      await peer.append(id, { kind: 'update', update: update('before') });
+      await waitFor(() => seen.length === 1, 2_000, 'first notice not delivered');
+      await deleteRedisKeys(lostPrefix); // what FLUSHDB does to this keyspace
+      await peer.append(id, { kind: 'update', update: update('after') });
+      await waitFor(() => seen.length === 2, 3_000, 'the append after the loss never arrived');
+      assert.equal(seen, ['before', 'after']);
+      assert.equal(await connect().sismember(own.members(id), hub.instanceId), 1, 'joined again');
+    } finally {
+      await Promise.all([hub.close(), peer.close()]);
+    }
+  },
+);
 
 shared('the previous id is kept beside the stream, not read with XINFO', async ({ keys }) => {
   const hub = redisHub(keys);
@@ -245,6 +366,7 @@ shared('appends made while the notice connection was down are caught up', async 
     keys,
     logger,
     compactionDelayMs: 1_000,
+    membersExpiryMs: 3_600_000,
   });
   const peer = redisHub(keys);
   const raw = connect();
