@@ -48,7 +48,7 @@ import { Finalization, type FinalizationHost, type SignInput } from './finalizat
 import type { DeviceChannel, Durability, Finalizer, SyncObserver } from './ports.js';
 import { CATCH_UP_DELAYS_MS, UpdateGate, type GateHost } from './update-gate.js';
 import type { YjsOffload } from './yjs-offload.js';
-import { applyParts, rebuild } from './yjs-ops.js';
+import { applyParts, newDoc, rebuild } from './yjs-ops.js';
 import { PresenceGate, safePresence } from './presence-gate.js';
 import { HubEchoes } from './hub-echoes.js';
 
@@ -83,7 +83,7 @@ const ANSWER_LIVE_BELOW = 64 * 1024;
 
 export class LiveSession {
   /** Awake: the document. Asleep: undefined; `#encoded` holds its state. */
-  #doc: Y.Doc | undefined = new Y.Doc();
+  #doc: Y.Doc | undefined = newDoc();
   /** The document's state as encoded updates (set once loaded). */
   #encoded!: DocumentLog;
   /** Asleep: the state vector the document had. */
@@ -91,7 +91,7 @@ export class LiveSession {
   readonly #durability: Durability;
   #touchedAt = Date.now();
   // Presence is not document content: it has its own (empty) doc and survives the sleep.
-  readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
+  readonly awareness = new awarenessProtocol.Awareness(newDoc());
   readonly #channels = new Map<string, { channel: DeviceChannel }>();
   readonly #presence = new PresenceGate(this.awareness);
   readonly #opts: LiveSessionOptions;

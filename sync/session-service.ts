@@ -12,6 +12,7 @@ import { createSkeleton, writeMeta } from '../constat/constat-doc.js';
 import { getFormVersion } from '../constat/form-versions.js';
 import { recordOwners } from '../constat/client-owners.js';
 import { SERVER_ORIGIN } from './origins.js';
+import { newDoc } from './yjs-ops.js';
 import { ConstatError } from '../constat/errors.js';
 import type { Role } from '../constat/permissions.js';
 
@@ -256,7 +257,7 @@ const rateLimited = () =>
   new ConstatError('RATE_LIMITED', 'too many failed join attempts; wait and try again');
 
 function initialDocument(session: SessionRecord): Uint8Array {
-  const doc = new Y.Doc();
+  const doc = newDoc();
   writeMeta(
     doc,
     { formVersion: session.formVersion, sessionId: session.id, createdAt: session.createdAt },
