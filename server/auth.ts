@@ -95,7 +95,15 @@ async function buildVerify(config: AuthConfig, policy: TokenPolicy): Promise<Ver
   });
   switch (config.kind) {
     case 'hs256': {
-      const secret = new TextEncoder().encode(config.secret);
+      // Imported once: given the raw bytes, jose imports the key again for every token
+      // (a third to a half of the CPU a verification takes).
+      const secret = await crypto.subtle.importKey(
+        'raw',
+        new TextEncoder().encode(config.secret),
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        ['verify'],
+      );
       const opts = options(['HS256']);
       return async (token) => (await jwtVerify(token, secret, opts)).payload;
     }
