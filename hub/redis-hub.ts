@@ -355,7 +355,7 @@ export class RedisHub implements Hub {
    * Our own append is not noticed back: readers that had the entry before it move past it at
    * once. A reader still short of that entry (a peer's notice for it is on its way on the
    * other connection) moves past ours when it gets there; one that never does reads the
-   * stream, like after any gap, and gets our entry too (the live document skips such echoes).
+   * stream, like after any gap, and gets our entry too (applying it again changes nothing).
    */
   #chainOwn(sub: Subscription, prevId: string, id: string): void {
     let pending = false;

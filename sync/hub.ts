@@ -26,7 +26,7 @@ export interface Hub {
    * Delivers every message of the session still held by the hub (its own appends included,
    * in order), then each new one another instance appends (an instance's own appends are
    * already applied where they were made; a shared hub may still deliver some back, after a
-   * gap it had to read through: a listener ignores them). Resolves once the held messages were delivered: a caller that
+   * gap it had to read through: applying them again changes nothing). Resolves once the held messages were delivered: a caller that
    * loads the draft after that misses nothing, since messages are only dropped from the hub
    * after they were merged into the draft. `snapshot` returns the whole live document; the hub
    * re-appends it if it finds it lost the session's messages.

@@ -50,7 +50,6 @@ import { CATCH_UP_DELAYS_MS, UpdateGate, type GateHost } from './update-gate.js'
 import type { YjsOffload } from './yjs-offload.js';
 import { applyParts, newDoc, rebuild } from './yjs-ops.js';
 import { PresenceGate, safePresence } from './presence-gate.js';
-import { HubEchoes } from './hub-echoes.js';
 
 export interface LiveSessionOptions {
   sessionId: string;
@@ -105,8 +104,6 @@ export class LiveSession {
   #serverAppends: Promise<unknown> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
   #content: ContentCache | undefined;
-  /** What this instance appended to a shared hub, whose copy coming back is skipped. */
-  readonly #echoes: HubEchoes | undefined;
 
   private constructor(opts: LiveSessionOptions) {
     this.#opts = opts;
@@ -126,7 +123,6 @@ export class LiveSession {
     // Whether other instances serve this session too: they may hold edits this one has not
     // read yet, and one of them may be the one that finalizes.
     const shared = opts.hub.shared;
-    this.#echoes = shared ? new HubEchoes() : undefined;
     this.#gate = new UpdateGate(new LiveSession.#GateHost(this), {
       hub: opts.hub,
       observer: opts.observer,
@@ -169,9 +165,6 @@ export class LiveSession {
     }
     sendEvent(channel: DeviceChannel, event: SessionEvent): void {
       this.live.sendEvent(channel, event);
-    }
-    appended(update: Uint8Array): void {
-      this.live.#echoes?.remember({ kind: 'update', update });
     }
     logger(): Logger {
       return this.live.#log;
@@ -270,7 +263,6 @@ export class LiveSession {
 
   /** One bad hub entry is logged and skipped; it must not stop the session from loading. */
   #fromHub(message: HubMessage, origin: symbol = HUB_ORIGIN): void {
-    if (this.#echoes?.isEcho(message)) return;
     try {
       if (message.kind === 'update') Y.applyUpdate(this.doc, message.update, origin);
       else {
@@ -370,12 +362,9 @@ export class LiveSession {
       }
       if (origin === SERVER_ORIGIN) {
         const message: HubMessage = { kind: 'update', update };
-        const appended = this.#opts.hub
-          .append(this.sessionId, message)
-          .then(() => this.#echoes?.remember(message))
-          .catch((err: unknown) => {
-            this.#log.error({ err }, 'failed to append a server update to the hub');
-          });
+        const appended = this.#opts.hub.append(this.sessionId, message).catch((err: unknown) => {
+          this.#log.error({ err }, 'failed to append a server update to the hub');
+        });
         this.#serverAppends = Promise.all([this.#serverAppends, appended]);
       }
       this.#finalization.queueReview();
@@ -400,12 +389,9 @@ export class LiveSession {
         for (const e of this.#channels.values()) e.channel.send(frame);
         if (origin !== HUB_ORIGIN) {
           const message: HubMessage = { kind: 'awareness', update };
-          this.#opts.hub
-            .append(this.sessionId, message)
-            .then(() => this.#echoes?.remember(message))
-            .catch((err: unknown) => {
-              this.#log.warn({ err }, 'failed to append awareness to the hub');
-            });
+          this.#opts.hub.append(this.sessionId, message).catch((err: unknown) => {
+            this.#log.warn({ err }, 'failed to append awareness to the hub');
+          });
         }
       },
     );

@@ -39,8 +39,6 @@ export interface GateHost {
   /** Throws when the live document is shutting down. */
   assertAlive(): void;
   sendEvent(channel: DeviceChannel, event: SessionEvent): void;
-  /** `update` is in the hub and applied here (its copy from a shared hub need not be). */
-  appended(update: Uint8Array): void;
   logger(): Logger;
 }
 
@@ -120,7 +118,6 @@ export class UpdateGate {
     await this.opts.hub.append(host.sessionId, { kind: 'update', update });
     host.assertAlive();
     Y.applyUpdate(host.doc, update, channel);
-    host.appended(update);
     this.#dropPending();
     this.opts.observer.updateAccepted(update.byteLength);
   }

@@ -78,14 +78,31 @@ async function monitorRedis(): Promise<{ monitor: Redis; close(): void }> {
     },
   };
 }
-/** The stream reads (XREAD, XRANGE…) of this file's keys that `monitor` sees from now on. */
-function streamReads(monitor: Redis): string[] {
+/**
+ * The stream reads (XREAD, XRANGE…) of this file's keys that `monitor` sees from now on. MONITOR
+ * streams commands a little after they ran: a marker sent now and seen by the monitor says that
+ * what it shows next was not sent before.
+ */
+async function streamReads(monitor: Redis): Promise<string[]> {
   const reads: string[] = [];
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    const command = String(args[0]).toLowerCase();
-    if (/^x(read|range|revrange)/.test(command) && args.some((a) => String(a).startsWith(prefix)))
-      reads.push(command);
+  const marker = `${prefix}marker-${randomBytes(4).toString('hex')}`;
+  let recording = false;
+  const seen = new Promise<void>((resolve) => {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const command = String(args[0]).toLowerCase();
+      if (!recording) {
+        if (command === 'echo' && String(args[1]) === marker) {
+          recording = true;
+          resolve();
+        }
+        return;
+      }
+      if (/^x(read|range|revrange)/.test(command) && args.some((a) => String(a).startsWith(prefix)))
+        reads.push(command);
+    });
   });
+  await connect().echo(marker);
+  await seen;
   return reads;
 }
 const redisHub = (keys: RedisKeys) =>
@@ -198,7 +215,7 @@ shared('in-order notices are delivered without reading any stream', async ({ key
     const sessions = Array.from({ length: 300 }, () => sessionId());
     const seen = new Map<string, number>();
     for (const id of sessions) await hub.subscribe(id, () => seen.set(id, (seen.get(id) ?? 0) + 1));
-    const reads = streamReads(monitor);
+    const reads = await streamReads(monitor);
     const active = sessions.slice(0, 10);
     for (let i = 0; i < 10; i++)
       for (const id of active) await peer.append(id, { kind: 'update', update: update(`${i}`) });
@@ -220,7 +237,7 @@ shared(
       const id = sessionId();
       const mine = await subscribeTexts(hub, id);
       const theirs = await subscribeTexts(peer, id);
-      const reads = streamReads(monitor);
+      const reads = await streamReads(monitor);
       // Interleaved: a reply to one side's append may come before the other side's notice.
       const order: Array<[RedisHub, string]> = [
         [hub, 'h1'],
