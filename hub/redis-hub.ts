@@ -197,6 +197,7 @@ export class RedisHub implements Hub {
   /** This instance's channel is subscribed: a session joined after it misses no notice. */
   readonly #listening: Promise<unknown>;
   #catchingUp: Promise<void> | undefined;
+  #catchUpRunning = false;
   #checkingMarker = false;
   readonly #markerTimer: NodeJS.Timeout;
   #closed = false;
@@ -487,13 +488,25 @@ export class RedisHub implements Hub {
 
   /** Reads the streams of the sessions marked behind until none is. One loop at a time. */
   #catchUp(): void {
-    if (this.#catchingUp || this.#closed) return;
-    this.#catchingUp = this.#runCatchUp()
-      .catch((err: unknown) => this.#log.error({ err }, 'catch-up stopped'))
-      .finally(() => (this.#catchingUp = undefined));
+    if (this.#catchUpRunning || this.#closed) return;
+    this.#catchUpRunning = true;
+    this.#catchingUp = this.#runCatchUp().catch((err: unknown) =>
+      this.#log.error({ err }, 'catch-up stopped'),
+    );
   }
 
   async #runCatchUp(): Promise<void> {
+    try {
+      await this.#readBehind();
+    } finally {
+      // Cleared in the step that decides to stop, not in a later callback: a session marked
+      // behind between the two (its subscribe() finishing in the same read as our last XREAD)
+      // would find the loop still "running" and wait for the next notice to be read.
+      this.#catchUpRunning = false;
+    }
+  }
+
+  async #readBehind(): Promise<void> {
     const { redis, keys } = this.#opts;
     const count = this.#opts.readCount ?? 1000;
     while (!this.#closed) {

@@ -56,11 +56,17 @@ export async function grow(a: LightClient, b: LightClient, bytes: number): Promi
   // The pause keeps A under the servers' per-connection message rate.
   const size = await growSketch(a.doc, bytes, () => new Promise((r) => setTimeout(r, 30)));
   const target = Y.encodeStateVector(a.doc);
-  await waitFor(
-    () => equalVectors(Y.encodeStateVector(b.doc), target),
-    60_000,
-    'the large document did not reach client B',
-  );
+  try {
+    await waitFor(() => equalVectors(Y.encodeStateVector(b.doc), target), 60_000, 'timed out');
+  } catch (err) {
+    // What a failed run needs to be understood: a closed socket, or an update that went missing.
+    const state = (c: LightClient) =>
+      c.closed ? `closed (${c.closed.code} ${c.closed.reason})` : 'open';
+    throw new Error(
+      `the large document did not reach client B (${(err as Error).message}; A ${state(a)}, ` +
+        `B ${state(b)}; B has ${Y.encodeStateAsUpdate(b.doc).byteLength} of ${size} bytes)`,
+    );
+  }
   return size;
 }
 
