@@ -45,7 +45,7 @@ export async function startAiService(config: AiServiceConfig, logger: Logger): P
       logger,
     });
     cleanups.push(() => db.close());
-    const media = config.media ? openAiMedia(config.media) : undefined;
+    const media = config.media ? await openAiMedia(config.media) : undefined;
     if (media) cleanups.push(() => media.close());
     const core = await createAiCore(db.sql, config, logger, undefined, media);
     cleanups.push(() => core.close());

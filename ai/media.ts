@@ -140,8 +140,8 @@ export function aiMediaOver(store: MediaStore, options: { owned?: boolean } = {}
 }
 
 /** Opens the store the configuration names, for `constat ai` running as its own process. */
-export function openAiMedia(config: MediaStoreConfig): AiMedia {
-  const store = createMediaStore(config, () => {
+export async function openAiMedia(config: MediaStoreConfig): Promise<AiMedia> {
+  const store = await createMediaStore(config, () => {
     // The AI service hands out no URLs of the file store: only core serves those.
     throw new MediaStoreError('the AI service does not serve media URLs');
   });

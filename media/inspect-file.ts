@@ -4,8 +4,6 @@
  * back: the stored original stays byte for byte what the device hashed.
  */
 import { createHash } from 'node:crypto';
-import { fileTypeFromBuffer } from 'file-type';
-import exifr from 'exifr';
 import type { ExifFacts } from './attachment-records.js';
 
 export interface FileFacts {
@@ -29,6 +27,8 @@ export function typeMatches(declared: string, sniffed: string | undefined): bool
 
 export async function inspectFile(bytes: Uint8Array): Promise<FileFacts> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
+  // Loaded at the first upload, not with every server.
+  const { fileTypeFromBuffer } = await import('file-type');
   const type = await fileTypeFromBuffer(bytes).catch(() => undefined);
   return {
     sha256,
@@ -44,6 +44,7 @@ const OFFSET = /^[+-]\d{2}:\d{2}$/;
 /** Capture date and GPS position; a file without EXIF, or a broken block, gives null. */
 async function readExif(bytes: Uint8Array): Promise<ExifFacts | null> {
   let tags: Record<string, unknown> | undefined;
+  const { default: exifr } = await import('exifr');
   try {
     tags = (await exifr.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
       tiff: true,

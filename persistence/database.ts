@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { PGlite } from '@electric-sql/pglite';
+import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import postgres from 'postgres';
 import type { Logger } from 'pino';
 
@@ -114,6 +114,11 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
       await fs.mkdir(pgDataDir, { recursive: true });
       unlock = await lockDataDir(pgDataDir);
     }
+    // Loaded only when embedded: a server on PostgreSQL never needs the WASM build.
+    const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite-socket'),
+    ]);
     // First start on an empty folder runs initdb (seconds); later starts reuse the files.
     pglite = await PGlite.create(pgDataDir);
 

@@ -11,7 +11,7 @@
  * report is made only of what the template wrote, and a hostile field value can neither run
  * script nor make the server fetch anything.
  */
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import type { Logger } from 'pino';
 
 export interface BrowserPoolOptions {
@@ -119,6 +119,8 @@ export class BrowserPool {
 
   private async launch(): Promise<Browser> {
     this.launches++;
+    // Loaded at the first render: a second of start-up for every process that never renders.
+    const { default: puppeteer } = await import('puppeteer-core');
     const browser = await puppeteer.launch({
       executablePath: this.options.executablePath,
       headless: true,

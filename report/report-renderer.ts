@@ -3,7 +3,6 @@
  * QR code of its verification URL, fills the template and has the browser print it.
  */
 import { createHash } from 'node:crypto';
-import QRCode from 'qrcode';
 import type { MediaStore } from '../media/media-store.js';
 import { attachmentKey } from '../media/attachment-service.js';
 import type { StoredConstat } from '../persistence/constats-repository.js';
@@ -96,6 +95,7 @@ export class ReportRenderer {
 
   async render(constat: StoredConstat): Promise<Uint8Array> {
     const url = verifyUrl(this.options.publicUrl(), constat.id, constat.contentHash);
+    const { default: QRCode } = await import('qrcode');
     const qrSvg = await QRCode.toString(url, { type: 'svg', margin: 0, errorCorrectionLevel: 'M' });
     const input = reportInput(constat, this.options, url, qrSvg);
     await this.addThumbnails(constat.sessionId, input.attachments);

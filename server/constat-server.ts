@@ -25,7 +25,7 @@ import { createConstatsRepository } from '../persistence/constats-repository.js'
 import { createDevicesRepository } from '../persistence/devices-repository.js';
 import { createFinalizer } from '../finalization/finalizer.js';
 import { CompanyRegistry } from '../integrations/company-registry.js';
-import { KafkaIntegration } from '../integrations/kafka-integration.js';
+import type { KafkaIntegration } from '../integrations/kafka-integration.js';
 import { createCompaniesRepository } from '../persistence/companies-repository.js';
 import { createOutboxRepository } from '../persistence/outbox-repository.js';
 import { createTimelineRepository } from '../persistence/timeline-repository.js';
@@ -145,7 +145,7 @@ export async function startServer(
 
     // The file store's URLs point at this instance; its port is known only once it listens.
     let ownUrl = config.publicUrl?.replace(/\/$/, '') ?? '';
-    const media = createMediaStore(config.media.store, () => ownUrl);
+    const media = await createMediaStore(config.media.store, () => ownUrl);
     cleanups.push(() => media.close());
     readiness.push({
       name: `media (${media.kind})`,
@@ -271,6 +271,8 @@ export async function startServer(
     cleanups.push(async () => registry.close());
     let kafka: KafkaIntegration | undefined;
     if (config.kafkaBrokers) {
+      // The Kafka client is loaded only when a broker is configured.
+      const { KafkaIntegration } = await import('../integrations/kafka-integration.js');
       const integration = new KafkaIntegration({
         settings: { brokers: config.kafkaBrokers, ...config.kafka },
         companyTopics: () => registry.uids(),

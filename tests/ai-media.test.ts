@@ -27,7 +27,7 @@ interface Ctx {
 async function fileVariant(): Promise<Ctx> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'constat-ai-media-'));
   const config = { kind: 'files' as const, root, urlSecret: randomBytes(32).toString('hex') };
-  const media = openAiMedia(config);
+  const media = await openAiMedia(config);
   // A second view of the same folder, as core's store would be.
   const raw = new FileMediaStore({ ...config, baseUrl: () => 'http://127.0.0.1' });
   return {
@@ -42,7 +42,7 @@ async function fileVariant(): Promise<Ctx> {
 
 async function s3Variant(): Promise<Ctx> {
   const options = await s3TestStoreOptions();
-  const media = openAiMedia({ kind: 's3', ...options });
+  const media = await openAiMedia({ kind: 's3', ...options });
   const raw = new S3MediaStore(options);
   return {
     media,

@@ -89,7 +89,7 @@ setUp(test, async (ctx) => {
   if (all.length === 0) all = await specimens();
   ctx.db = await createTestDatabase();
   ctx.root = await mkdtemp(path.join(os.tmpdir(), 'constat-ocr-media-'));
-  ctx.media = openAiMedia({ kind: 'files', root: ctx.root, urlSecret: 'x'.repeat(32) });
+  ctx.media = await openAiMedia({ kind: 'files', root: ctx.root, urlSecret: 'x'.repeat(32) });
   ctx.core = await createAiCore(
     ctx.db.sql,
     {

@@ -65,7 +65,7 @@ setUp(test, async (ctx) => {
   ctx.store = createAiStore(ctx.db.sql);
   ctx.root = await mkdtemp(path.join(os.tmpdir(), 'constat-ai-video-media-'));
   ctx.work = await mkdtemp(path.join(os.tmpdir(), 'constat-ai-video-'));
-  ctx.media = openAiMedia({
+  ctx.media = await openAiMedia({
     kind: 'files',
     root: ctx.root,
     urlSecret: randomBytes(32).toString('hex'),

@@ -5,7 +5,7 @@
  * limits are checked before any pixel is decoded. Deskewing is left to Tesseract's own layout
  * analysis (sharp has none; a few degrees are read fine, measured on the degraded specimens).
  */
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 
 export interface ImageLimits {
   maxBytes: number;
@@ -31,6 +31,8 @@ export async function prepareImage(bytes: Uint8Array, limits: ImageLimits): Prom
   if (bytes.byteLength > limits.maxBytes) {
     throw new UnusableImage('too_large', `${bytes.byteLength} bytes > ${limits.maxBytes}`);
   }
+  // Loaded at the first paper read, not with every server.
+  const { default: sharp } = await import('sharp');
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: limits.maxPixels }).metadata();

@@ -4,7 +4,7 @@
  * interrupted inside WASM, so its worker is terminated and replaced.
  */
 import { createRequire } from 'node:module';
-import { createWorker, OEM, type Worker } from 'tesseract.js';
+import type { Worker } from 'tesseract.js';
 import { OcrEngineError, type Languages, type OcrEngine } from './engine.js';
 import { Slots } from './slots.js';
 
@@ -31,15 +31,20 @@ class WorkerPool {
 
   spawn(): Promise<Worker> {
     this.#started++;
-    return createWorker(this.languages.split('+'), OEM.LSTM_ONLY, {
-      langPath: this.options.tessdata,
-      gzip: false,
-      // Models are read from the unpacked folder and never written anywhere else.
-      cacheMethod: 'none',
-    }).catch((err: unknown) => {
-      this.#started--;
-      throw err;
-    });
+    // Loaded with the first worker: a server that reads no paper never needs it.
+    return import('tesseract.js')
+      .then(({ createWorker, OEM }) =>
+        createWorker(this.languages.split('+'), OEM.LSTM_ONLY, {
+          langPath: this.options.tessdata,
+          gzip: false,
+          // Models are read from the unpacked folder and never written anywhere else.
+          cacheMethod: 'none',
+        }),
+      )
+      .catch((err: unknown) => {
+        this.#started--;
+        throw err;
+      });
   }
 
   async acquire(): Promise<Worker> {
