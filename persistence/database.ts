@@ -28,6 +28,12 @@ export interface OpenDatabaseOptions {
   /** Folder for the embedded database (`<dataDir>/pglite`), or `memory://` for a throwaway one. */
   dataDir: string;
   logger: Logger;
+  /**
+   * A dump (tar) of a freshly initialised PGlite cluster: an embedded database created empty
+   * is loaded from it rather than initialised (initdb costs seconds of CPU at every first start,
+   * which test runs and simulations pay for each server). Unreadable: initdb, with a warning.
+   */
+  template?: string | undefined;
   /** Pool size for a real server (default 10). Ignored for PGlite, which takes one connection. */
   poolMax?: number;
   /** Called for every statement sent (metrics: statements per request stay bounded). */
@@ -119,8 +125,13 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
       import('@electric-sql/pglite'),
       import('@electric-sql/pglite-socket'),
     ]);
-    // First start on an empty folder runs initdb (seconds); later starts reuse the files.
-    pglite = await PGlite.create(pgDataDir);
+    // First start on an empty folder runs initdb (seconds) unless a template is given; later
+    // starts reuse the files.
+    const template =
+      opts.template && (inMemory || !(await exists(path.join(pgDataDir, 'PG_VERSION'))))
+        ? await readTemplate(opts.template, logger)
+        : undefined;
+    pglite = await PGlite.create(pgDataDir, template ? { loadDataDir: template } : {});
 
     // Port 0: the OS picks a free port; the server reports it in its `listening` event.
     server = new PGLiteSocketServer({ db: pglite, host: LOOPBACK, port: 0, maxConnections: 1 });
@@ -199,4 +210,37 @@ function isAlive(pid: number): boolean {
 function once(fn: () => Promise<void>): () => Promise<void> {
   let pending: Promise<void> | undefined;
   return () => (pending ??= fn());
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The template as PGlite loads it, or undefined (with a warning) when it cannot be read. */
+async function readTemplate(file: string, logger: Logger): Promise<Blob | undefined> {
+  try {
+    return new Blob([await fs.readFile(file)]);
+  } catch (err) {
+    logger.warn({ err, template: file }, 'PGlite template unreadable; initialising the database');
+    return undefined;
+  }
+}
+
+/** Writes a dump of a new, empty PGlite cluster to `file` (`constat pglite-template`). */
+export async function writePgliteTemplate(file: string): Promise<void> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pglite = await PGlite.create();
+  try {
+    const dump = await pglite.dumpDataDir('none');
+    // Written aside, then renamed: processes starting meanwhile never read half a file.
+    const partial = `${file}.${process.pid}.partial`;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+    await fs.rename(partial, file);
+  } finally {
+    await pglite.close();
+  }
 }

@@ -238,6 +238,7 @@ async function withMigratedDatabase(
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    template: config.pgliteTemplate,
     logger,
   });
   try {

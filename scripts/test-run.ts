@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -17,6 +17,7 @@ import { startBroker, type Broker } from './kafka/broker.js';
 import { installSystemPackages } from './system-packages.js';
 import { LOCAL_DATABASE_URL, LOCAL_REDIS_URL } from './local-services.js';
 import { startS3Proxy, type S3Proxy } from './s3proxy/s3proxy.js';
+import { writePgliteTemplate } from '../persistence/database.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULTS = { DATABASE_URL: LOCAL_DATABASE_URL, REDIS_URL: LOCAL_REDIS_URL };
@@ -88,6 +89,7 @@ export async function runTests(argv: string[]): Promise<void> {
       `S3 test server on ${s3.endpoint} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
     );
   }
+  env.PGLITE_TEMPLATE ||= await pgliteTemplate();
   try {
     await runFiles(argv, env);
   } finally {
@@ -146,6 +148,23 @@ function cpuTimes(): { busy: number; total: number } {
     total += all;
   }
   return { busy, total };
+}
+
+/**
+ * A fresh PGlite cluster's dump, made once per PGlite version into the ignored cache: each
+ * embedded test server loads it instead of running initdb (about 1.2 s of CPU instead of 3 in
+ * memory, 7 on disk, for some fifty servers in a run).
+ */
+async function pgliteTemplate(): Promise<string> {
+  const { version } = JSON.parse(
+    readFileSync(path.join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8'),
+  ) as { version: string };
+  const file = path.join(ROOT, '.cache', 'pglite', `template-${version}.tar`);
+  if (!existsSync(file)) {
+    process.stdout.write(`making the PGlite template ${path.relative(ROOT, file)} (once)…\n`);
+    await writePgliteTemplate(file);
+  }
+  return file;
 }
 
 async function findTests(dir: string): Promise<string[]> {

@@ -157,6 +157,7 @@ export async function startServer(
     const db: Database = await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
+      template: config.pgliteTemplate,
       logger,
       onStatement: () => metrics.sqlStatements.inc(),
     });

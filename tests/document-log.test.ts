@@ -282,7 +282,11 @@ const writing = suite<{ db?: Database; offload: YjsOffload }>('draft writer', {
   offload: createYjsOffload(),
 });
 setUp(writing, async (ctx) => {
-  ctx.db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+  ctx.db = await openDatabase({
+    dataDir: MEMORY_DATA_DIR,
+    template: process.env.PGLITE_TEMPLATE,
+    logger,
+  });
   await migrate(ctx.db.sql, logger);
 });
 writing.after(async (ctx) => {

@@ -459,7 +459,11 @@ const pgliteSuite = persistenceContract('PGlite on a data folder', async () => {
 });
 
 const memorySuite = persistenceContract('PGlite in memory', async () => {
-  const db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+  const db = await openDatabase({
+    dataDir: MEMORY_DATA_DIR,
+    template: process.env.PGLITE_TEMPLATE,
+    logger,
+  });
   return { sql: db.sql, close: () => db.close() };
 });
 
@@ -518,6 +522,51 @@ embedded('a lock left by a dead process is taken over', async (state) => {
   assert.is(await fs.readFile(path.join(dataDir, 'pglite.lock'), 'utf8'), String(process.pid));
   await db.close();
 });
+
+embedded(
+  'an empty database starts from the template; one that holds a cluster ignores it',
+  async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'constat-template-'));
+    try {
+      // A template with a mark of its own, to tell it from a cluster made by initdb.
+      const source = await PGlite.create();
+      await source.exec('create table made_from_template (x int)');
+      const template = path.join(dir, 'template.tar');
+      await fs.writeFile(
+        template,
+        Buffer.from(await (await source.dumpDataDir('none')).arrayBuffer()),
+      );
+      await source.close();
+      const marked = async (db: Database) =>
+        (await db.sql`select to_regclass('made_from_template') as t`)[0]!.t !== null;
+
+      const memory = await openDatabase({ dataDir: MEMORY_DATA_DIR, template, logger });
+      assert.ok(await marked(memory), 'in memory, loaded from the template');
+      await memory.close();
+
+      const dataDir = path.join(dir, 'data');
+      const onDisk = await openDatabase({ dataDir, template, logger });
+      assert.ok(await marked(onDisk), 'an empty folder, loaded from the template');
+      await onDisk.sql`drop table made_from_template`;
+      await onDisk.close();
+      const reopened = await openDatabase({ dataDir, template, logger });
+      assert.not.ok(await marked(reopened), 'a folder that holds a cluster keeps its own data');
+      await reopened.close();
+
+      const missing = await openDatabase({
+        dataDir: MEMORY_DATA_DIR,
+        template: path.join(dir, 'absent.tar'),
+        logger,
+      });
+      const [row] = await missing.sql<{ ok: number }[]>`select 1 as ok`;
+      assert.is(row?.ok, 1, 'an unreadable template: initdb, and the database works');
+      await missing.close();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 embedded('a failed connection to a real server rejects and leaves nothing open', async () => {
   try {

@@ -27,7 +27,11 @@ const settings: SessionServiceSettings = {
 const test = suite<{ db: Database }>('session expiry sweep (pglite)');
 
 test.before(async (ctx) => {
-  ctx.db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+  ctx.db = await openDatabase({
+    dataDir: MEMORY_DATA_DIR,
+    template: process.env.PGLITE_TEMPLATE,
+    logger,
+  });
   await migrate(ctx.db.sql, logger);
 });
 test.after(async (ctx) => {

@@ -52,7 +52,11 @@ const postgresFactory: StoreFactory = {
 const pgliteFactory: StoreFactory = {
   name: 'pglite',
   async open() {
-    const db = await openDatabase({ dataDir: MEMORY_DATA_DIR, logger });
+    const db = await openDatabase({
+      dataDir: MEMORY_DATA_DIR,
+      template: process.env.PGLITE_TEMPLATE,
+      logger,
+    });
     try {
       await migrate(db.sql, logger);
     } catch (err) {

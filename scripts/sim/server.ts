@@ -34,6 +34,7 @@ export async function startEmbeddedServer(
     LOG_LEVEL: process.env.LOG_LEVEL || 'error',
     // On loopback only, so the built-in development secret may serve when no key is given.
     CONSTAT_DEV: '1',
+    ...(process.env.PGLITE_TEMPLATE ? { PGLITE_TEMPLATE: process.env.PGLITE_TEMPLATE } : {}),
     ...env,
     PORT: '0',
     HOST: '127.0.0.1',

@@ -66,6 +66,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     DRAFT_SAVE_DEBOUNCE_MS: '200',
     // A video takes seconds of CPU per constat: only tests/ai-video.test.ts turns it on.
     AI_VIDEO: 'false',
+    // The run's PGlite template (scripts/test-run.ts): embedded servers skip initdb.
+    ...(process.env.PGLITE_TEMPLATE ? { PGLITE_TEMPLATE: process.env.PGLITE_TEMPLATE } : {}),
     ...(database === 'postgres' ? { DATABASE_URL: databaseUrl! } : {}),
     ...(hub === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix } : {}),
     ...(options.kafka ? kafkaEnv() : {}),
