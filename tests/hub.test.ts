@@ -264,6 +264,45 @@ shared(
 );
 
 shared(
+  "a peer's notice that comes after the reply to our next append is chained, with no read",
+  async ({ keys }) => {
+    const subscriber = connect();
+    const hub = new RedisHub({
+      redis: connect(),
+      subscriber,
+      keys,
+      logger,
+      compactionDelayMs: 1_000,
+      membersExpiryMs: 3_600_000,
+    });
+    const peer = redisHub(keys);
+    const { monitor, close: closeMonitor } = await monitorRedis();
+    try {
+      const id = sessionId();
+      const mine = await subscribeTexts(hub, id);
+      const theirs = await subscribeTexts(peer, id);
+      const reads = await streamReads(monitor);
+      // The peer's notice waits in the paused socket while our append's reply comes: our
+      // entry follows one this instance has not had yet.
+      subscriber.stream.pause();
+      await peer.append(id, { kind: 'update', update: update('p1') });
+      await hub.append(id, { kind: 'update', update: update('h1') });
+      subscriber.stream.resume();
+      await waitFor(() => mine.length === 1, 2_000, "the peer's first notice not delivered");
+      // Its previous id is our own append: known to follow p1, so no gap and no read.
+      await peer.append(id, { kind: 'update', update: update('p2') });
+      await waitFor(() => mine.length === 2 && theirs.length === 1, 2_000, 'notices not delivered');
+      assert.equal(mine, ['p1', 'p2']);
+      assert.equal(theirs, ['h1']);
+      assert.equal(reads, [], 'no stream read: the pending own append was chained');
+    } finally {
+      closeMonitor();
+      await Promise.all([hub.close(), peer.close()]);
+    }
+  },
+);
+
+shared(
   'one channel per instance whatever it holds; members join, leave, and the dead are dropped',
   async ({ keys }) => {
     const hub = redisHub(keys);
