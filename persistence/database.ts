@@ -131,7 +131,16 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
       opts.template && (inMemory || !(await exists(path.join(pgDataDir, 'PG_VERSION'))))
         ? await readTemplate(opts.template, logger)
         : undefined;
-    pglite = await PGlite.create(pgDataDir, template ? { loadDataDir: template } : {});
+    pglite = await PGlite.create(pgDataDir, template ? { loadDataDir: template } : {}).catch(
+      (err: unknown) => {
+        if (!template) throw err;
+        throw new Error(
+          `PGlite could not start from the template ${opts.template} (made by another PGlite ` +
+            `version?): remake it or unset PGLITE_TEMPLATE: ${(err as Error).message}`,
+          { cause: err },
+        );
+      },
+    );
 
     // Port 0: the OS picks a free port; the server reports it in its `listening` event.
     server = new PGLiteSocketServer({ db: pglite, host: LOOPBACK, port: 0, maxConnections: 1 });
@@ -219,17 +228,29 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** The template as PGlite loads it, or undefined (with a warning) when it cannot be read. */
+/**
+ * The template as PGlite loads it, or undefined (with a warning) when it cannot be read or is
+ * not a dump: PGlite fails on another file with an error it also leaves unhandled, which would
+ * end the process.
+ */
 async function readTemplate(file: string, logger: Logger): Promise<Blob | undefined> {
+  let bytes: Buffer<ArrayBuffer>;
   try {
-    return new Blob([await fs.readFile(file)]);
+    bytes = await fs.readFile(file);
   } catch (err) {
     logger.warn({ err, template: file }, 'PGlite template unreadable; initialising the database');
     return undefined;
   }
+  const tar = bytes.toString('latin1', 257, 262) === 'ustar';
+  const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (!tar && !gzip) {
+    logger.warn({ template: file }, 'PGlite template is not a dump; initialising the database');
+    return undefined;
+  }
+  return new Blob([bytes]);
 }
 
-/** Writes a dump of a new, empty PGlite cluster to `file` (`constat pglite-template`). */
+/** Writes a dump of a new, empty PGlite cluster to `file` (the test runner keeps one). */
 export async function writePgliteTemplate(file: string): Promise<void> {
   const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create();

@@ -562,6 +562,14 @@ embedded(
       const [row] = await missing.sql<{ ok: number }[]>`select 1 as ok`;
       assert.is(row?.ok, 1, 'an unreadable template: initdb, and the database works');
       await missing.close();
+
+      // Not a dump: PGlite would fail on it with an error it also leaves unhandled.
+      const junk = path.join(dir, 'junk.tar');
+      await fs.writeFile(junk, Buffer.alloc(4096, 7));
+      const notDump = await openDatabase({ dataDir: MEMORY_DATA_DIR, template: junk, logger });
+      const [again] = await notDump.sql<{ ok: number }[]>`select 1 as ok`;
+      assert.is(again?.ok, 1, 'a file that is not a dump: initdb, and the database works');
+      await notDump.close();
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
