@@ -105,10 +105,11 @@ async function streamReads(monitor: Redis): Promise<string[]> {
   await seen;
   return reads;
 }
-const redisHub = (keys: RedisKeys) =>
+/** A hub on connections of its own, or on a given notice connection (to pause or kill it). */
+const redisHub = (keys: RedisKeys, subscriber: Redis = connect()) =>
   new RedisHub({
     redis: connect(),
-    subscriber: connect(),
+    subscriber,
     keys,
     logger,
     compactionDelayMs: 1_000,
@@ -267,14 +268,7 @@ shared(
   "a peer's notice that comes after the reply to our next append is chained, with no read",
   async ({ keys }) => {
     const subscriber = connect();
-    const hub = new RedisHub({
-      redis: connect(),
-      subscriber,
-      keys,
-      logger,
-      compactionDelayMs: 1_000,
-      membersExpiryMs: 3_600_000,
-    });
+    const hub = redisHub(keys, subscriber);
     const peer = redisHub(keys);
     const { monitor, close: closeMonitor } = await monitorRedis();
     try {
@@ -416,14 +410,7 @@ shared('the previous id is kept beside the stream, not read with XINFO', async (
 shared('appends made while the notice connection was down are caught up', async ({ keys }) => {
   const subscriber = connect();
   const subscriberId = String(await subscriber.client('ID'));
-  const hub = new RedisHub({
-    redis: connect(),
-    subscriber,
-    keys,
-    logger,
-    compactionDelayMs: 1_000,
-    membersExpiryMs: 3_600_000,
-  });
+  const hub = redisHub(keys, subscriber);
   const peer = redisHub(keys);
   const raw = connect();
   try {
