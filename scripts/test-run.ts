@@ -6,7 +6,7 @@
  * Without KAFKA_BROKERS it starts the Kafka test broker (scripts/kafka/broker.ts) and stops it;
  * without S3_ENDPOINT, an S3 server for the media tests (scripts/s3proxy/s3proxy.ts).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,8 @@ import { startS3Proxy, type S3Proxy } from './s3proxy/s3proxy.js';
 import { writePgliteTemplate } from '../persistence/database.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Preloaded into each test file: ends the file's process group if this runner dies.
+const GUARD = './scripts/test-file-guard.ts';
 const DEFAULTS = { DATABASE_URL: LOCAL_DATABASE_URL, REDIS_URL: LOCAL_REDIS_URL };
 // Files run at once (TEST_PARALLEL overrides it).
 const PARALLEL = Math.max(1, Number(process.env.TEST_PARALLEL) || 2);
@@ -65,8 +67,15 @@ export async function runTests(argv: string[]): Promise<void> {
     );
   }
   let s3: S3Proxy | undefined;
-  const interrupted = () =>
-    void Promise.allSettled([broker?.stop(), s3?.stop()]).finally(() => process.exit(130));
+  // Interrupted: the running test files and whatever they started go first, then what this
+  // runner started. (Each file runs in a process group of its own, so a terminal's Ctrl-C no
+  // longer reaches it directly; this handler is what stops it.)
+  const interrupted = (signal: NodeJS.Signals) => {
+    for (const child of running) killGroup(child);
+    void Promise.allSettled([broker?.stop(), s3?.stop()]).finally(() =>
+      process.exit(128 + os.constants.signals[signal]),
+    );
+  };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   if (!env.S3_ENDPOINT) {
@@ -190,21 +199,42 @@ function timeLimitMinutes(file: string): number {
   return match ? Number(match[1]) : DEFAULT_TIME_LIMIT_MINUTES;
 }
 
+/** The test files running now, each the leader of its own process group. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Ends a test file and every process it started (servers, simulators, browsers): they share
+ * its process group, and a server a killed file leaves behind would hold its port, its Redis
+ * keys and a core for the rest of the run.
+ */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', GUARD, file], {
       cwd: ROOT,
-      env,
+      env: { ...env, CONSTAT_TEST_RUNNER_PID: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    running.add(child);
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     // A suite that hangs is a failure, not a stuck CI run.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeLimitMinutes(file) * 60_000);
+    const timer = setTimeout(() => killGroup(child), timeLimitMinutes(file) * 60_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(child);
+      // What the file started and left running (a server it did not stop) ends with it.
+      killGroup(child);
       const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
       const total = count(clean, 'Total');
       const passed = count(clean, 'Passed');
