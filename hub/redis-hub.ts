@@ -198,6 +198,8 @@ export class RedisHub implements Hub {
   readonly #listening: Promise<unknown>;
   #catchingUp: Promise<void> | undefined;
   #catchUpRunning = false;
+  /** A catch-up was asked for while the loop ran. */
+  #catchUpAgain = false;
   #checkingMarker = false;
   readonly #markerTimer: NodeJS.Timeout;
   #closed = false;
@@ -488,7 +490,12 @@ export class RedisHub implements Hub {
 
   /** Reads the streams of the sessions marked behind until none is. One loop at a time. */
   #catchUp(): void {
-    if (this.#catchUpRunning || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#catchUpRunning) {
+      // The loop may already have made its last scan: it looks again before it stops.
+      this.#catchUpAgain = true;
+      return;
+    }
     this.#catchUpRunning = true;
     this.#catchingUp = this.#runCatchUp().catch((err: unknown) =>
       this.#log.error({ err }, 'catch-up stopped'),
@@ -497,11 +504,14 @@ export class RedisHub implements Hub {
 
   async #runCatchUp(): Promise<void> {
     try {
-      await this.#readBehind();
+      do {
+        this.#catchUpAgain = false;
+        await this.#readBehind();
+        // A request made while the loop was finishing (a subscribe() ready in the same
+        // socket read as the last XREAD, its session marked behind earlier) is served here:
+        // dropped, its entries would wait for a notice that after a burst's last edit never comes.
+      } while (this.#catchUpAgain && !this.#closed);
     } finally {
-      // Cleared in the step that decides to stop, not in a later callback: a session marked
-      // behind between the two (its subscribe() finishing in the same read as our last XREAD)
-      // would find the loop still "running" and wait for the next notice to be read.
       this.#catchUpRunning = false;
     }
   }

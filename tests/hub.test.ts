@@ -431,6 +431,94 @@ shared('appends made while the notice connection was down are caught up', async 
   }
 });
 
+shared(
+  'a session whose subscribe ends as the catch-up loop stops is read, at every interleaving',
+  async ({ keys }) => {
+    // The race: a notice for a session whose subscribe() is still in flight only marks it
+    // behind; its subscribe then asks for a catch-up. If that request lands while the loop is
+    // finishing (it has found nothing to read but is not yet marked stopped), it must not be
+    // dropped, or the entry waits for the next notice, which after a burst's last edit never
+    // comes. Here the loop's stream read and the subscribe's reply are held and released
+    // together, the subscribe resuming 0 to 15 microtasks after the loop: every relative order
+    // of the two is tried.
+    const redis = connect();
+    const hub = new RedisHub({
+      redis,
+      subscriber: connect(),
+      keys,
+      logger,
+      compactionDelayMs: 1_000,
+      membersExpiryMs: 3_600_000,
+    });
+    const peer = redisHub(keys);
+    const raw = connect();
+    type Call = (...args: unknown[]) => Promise<unknown>;
+    let readGate: { held: () => void; release: Promise<void> } | undefined;
+    const xread = redis.xreadBuffer.bind(redis) as Call;
+    (redis as unknown as { xreadBuffer: Call }).xreadBuffer = async (...args) => {
+      const reply = await xread(...args);
+      const gate = readGate;
+      readGate = undefined;
+      if (gate) {
+        gate.held();
+        await gate.release;
+      }
+      return reply;
+    };
+    let subscribeGate: { held: () => void; release: Promise<void>; ticks: number } | undefined;
+    const pipeline = redis.pipeline.bind(redis);
+    redis.pipeline = (...args: Parameters<Redis['pipeline']>) => {
+      const p = pipeline(...args);
+      const gate = subscribeGate;
+      subscribeGate = undefined;
+      if (gate) {
+        const exec = p.exec.bind(p);
+        p.exec = async () => {
+          const replies = await exec();
+          gate.held();
+          await gate.release;
+          for (let i = 0; i < gate.ticks; i++) await null;
+          return replies;
+        };
+      }
+      return p;
+    };
+    try {
+      await hub.subscribe(sessionId(), () => {});
+      for (let ticks = 0; ticks <= 15; ticks++) {
+        await new Promise((r) => setTimeout(r, 50)); // the last round's loop has stopped
+        let release!: () => void;
+        const released = new Promise<void>((r) => (release = r));
+        // A malformed notice: the hub reads every stream it holds, and that read is held.
+        const readHeld = new Promise<void>((held) => (readGate = { held, release: released }));
+        await raw.publish(keys.instanceChannel(hub.instanceId), 'not a notice');
+        await readHeld;
+        // A new session's subscribe, its reply held after Redis ran it.
+        const id = sessionId();
+        const seen: HubMessage[] = [];
+        const subscribeHeld = new Promise<void>(
+          (held) => (subscribeGate = { held, release: released, ticks }),
+        );
+        const subscribing = hub.subscribe(id, (m) => seen.push(m));
+        await subscribeHeld;
+        // Appended after the subscribe read the stream: only its notice, which arrives while
+        // the subscription is not ready, tells the hub about it.
+        await peer.append(id, { kind: 'update', update: update(`after ${ticks}`) });
+        await new Promise((r) => setTimeout(r, 100));
+        release();
+        await subscribing;
+        await waitFor(
+          () => seen.length === 1,
+          2_000,
+          `${ticks} microtasks apart: the entry appended during the subscribe never arrived`,
+        );
+      }
+    } finally {
+      await Promise.all([hub.close(), peer.close()]);
+    }
+  },
+);
+
 shared('a bad entry in one stream does not stop delivery for other sessions', async ({ keys }) => {
   const hub = redisHub(keys);
   const peer = redisHub(keys);
