@@ -1,8 +1,8 @@
 /**
  * Background loops that poll for work: the outbox relay, the embedded AI feed. `Sleeper` is a
  * sleep that can be cut short (`wake`: work is waiting) and ends for good on `close`;
- * `PollLoop` runs a step again at once while it finds work, polls when idle, and backs off
- * (doubling, capped) after a failure until a step does some work again.
+ * `PollLoop` runs a step again at once while it finds work or was woken during the step, polls
+ * when idle, and backs off (doubling, capped) after a failure until a step does some work again.
  */
 export class Sleeper {
   readonly #wakers = new Set<() => void>();
@@ -54,6 +54,8 @@ export class PollLoop {
   readonly #opts: PollLoopOptions;
   readonly #sleeper = new Sleeper();
   #running: Promise<void> | undefined;
+  /** Woken during the current step: it may have looked before the work arrived. */
+  #woken = false;
 
   constructor(opts: PollLoopOptions) {
     this.#opts = opts;
@@ -65,6 +67,7 @@ export class PollLoop {
 
   /** Work was just added: look now rather than at the next poll. */
   wake(): void {
+    this.#woken = true;
     this.#sleeper.wake();
   }
 
@@ -72,6 +75,7 @@ export class PollLoop {
     let failures = 0;
     while (!this.#sleeper.closed) {
       let done = 0;
+      this.#woken = false;
       try {
         done = await this.#opts.step();
         // An empty round says nothing about the failure (the failed work may not be due yet):
@@ -82,6 +86,9 @@ export class PollLoop {
         this.#opts.onError(err, failures);
       }
       if (done > 0 && failures === 0) continue; // more may be waiting
+      // A wake during the step (an event committed after the step's query) would otherwise
+      // wait a whole poll: its sleep was not under way to be cut short.
+      if (this.#woken && failures === 0) continue;
       const { firstMs, maxMs } = this.#opts.backoff;
       await this.#sleeper.sleep(
         failures > 0 ? Math.min(firstMs * 2 ** (failures - 1), maxMs) : this.#opts.pollMs,
