@@ -4,26 +4,31 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PollLoop } from '../integrations/poll-loop.js';
+import { PollLoop, type PollLoopOptions } from '../integrations/poll-loop.js';
 import { waitFor } from './support/device.js';
 
 const test = suite('poll loop');
 
 const HOUR = 3_600_000;
+const noErrors = () => {};
+/** A loop that, unless told otherwise, polls and backs off only after an hour. */
+const loopOf = (step: () => Promise<number>, options: Partial<PollLoopOptions> = {}): PollLoop =>
+  new PollLoop({
+    step,
+    pollMs: HOUR,
+    backoff: { firstMs: HOUR, maxMs: HOUR },
+    onError: noErrors,
+    ...options,
+  });
 
 test('a wake during a step runs another step at once, not after the poll interval', async () => {
   let steps = 0;
-  const loop: PollLoop = new PollLoop({
-    step: async () => {
-      steps++;
-      // Work arrives after this step looked (its query found nothing) but before it ended.
-      if (steps === 1) loop.wake();
-      await new Promise((r) => setTimeout(r, 5));
-      return 0;
-    },
-    pollMs: HOUR,
-    backoff: { firstMs: HOUR, maxMs: HOUR },
-    onError: () => {},
+  const loop: PollLoop = loopOf(async () => {
+    steps++;
+    // Work arrives after this step looked (its query found nothing) but before it ended.
+    if (steps === 1) loop.wake();
+    await new Promise((r) => setTimeout(r, 5));
+    return 0;
   });
   loop.start();
   try {
@@ -37,12 +42,7 @@ test('a wake during a step runs another step at once, not after the poll interva
 
 test('a wake while it sleeps ends the sleep', async () => {
   let steps = 0;
-  const loop = new PollLoop({
-    step: async () => (steps++, 0),
-    pollMs: HOUR,
-    backoff: { firstMs: HOUR, maxMs: HOUR },
-    onError: () => {},
-  });
+  const loop = loopOf(async () => (steps++, 0));
   loop.start();
   try {
     await waitFor(() => steps === 1, 1_000, 'no first step');
@@ -57,16 +57,14 @@ test('a wake while it sleeps ends the sleep', async () => {
 test('a failing step backs off, a wake during it does not skip the back-off', async () => {
   let steps = 0;
   const failures: number[] = [];
-  const loop: PollLoop = new PollLoop({
-    step: async () => {
+  const loop: PollLoop = loopOf(
+    async () => {
       steps++;
       loop.wake();
       throw new Error('down');
     },
-    pollMs: 1,
-    backoff: { firstMs: HOUR, maxMs: HOUR },
-    onError: (_err, n) => failures.push(n),
-  });
+    { pollMs: 1, onError: (_err, n) => failures.push(n) },
+  );
   loop.start();
   try {
     await waitFor(() => failures.length === 1, 1_000, 'the failure was not reported');
@@ -79,15 +77,10 @@ test('a failing step backs off, a wake during it does not skip the back-off', as
 
 test('close ends the loop and resolves once the step under way is done', async () => {
   let finished = false;
-  const loop = new PollLoop({
-    step: async () => {
-      await new Promise((r) => setTimeout(r, 50));
-      finished = true;
-      return 1;
-    },
-    pollMs: HOUR,
-    backoff: { firstMs: HOUR, maxMs: HOUR },
-    onError: () => {},
+  const loop = loopOf(async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    finished = true;
+    return 1;
   });
   loop.start();
   await new Promise((r) => setTimeout(r, 10));
