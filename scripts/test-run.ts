@@ -21,7 +21,7 @@ import { writePgliteTemplate } from '../persistence/database.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Preloaded into each test file: ends the file's process group if this runner dies.
-const GUARD = './scripts/test-file-guard.ts';
+const GUARD = './scripts/test-file-guard.mjs';
 const DEFAULTS = { DATABASE_URL: LOCAL_DATABASE_URL, REDIS_URL: LOCAL_REDIS_URL };
 // Files run at once (TEST_PARALLEL overrides it).
 const PARALLEL = Math.max(1, Number(process.env.TEST_PARALLEL) || 2);
